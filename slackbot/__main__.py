@@ -1,0 +1,39 @@
+"""`slackbot` / `python -m slackbot`: run the newspec bot."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from .config import ConfigError, Settings
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="slackbot", description="Run the newspec Slack bot.")
+    parser.add_argument("--http", action="store_true", help="serve over HTTP instead of Socket Mode")
+    parser.add_argument("--port", type=int, default=3000, help="HTTP port (with --http; default 3000)")
+    parser.add_argument("--host", default="0.0.0.0", help="HTTP bind address (with --http)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = Settings.from_env(mode="http" if args.http else "socket")
+    except ConfigError as problem:
+        print(f"slackbot: configuration error: {problem}", file=sys.stderr)
+        return 2
+    settings.configure_logging()
+
+    from .app import serve  # imported late so a config error needs none of the heavy imports
+
+    try:
+        asyncio.run(serve(settings, http=args.http, host=args.host, port=args.port))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

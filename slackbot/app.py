@@ -1,0 +1,82 @@
+"""Build the Bolt app and run it over Socket Mode (default) or HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from .config import Settings
+from .interviews import Interviews
+from .listeners import register_all
+
+log = logging.getLogger(__name__)
+
+
+class Bot:
+    """The whole bot: Slack app, interview registry and the transport serving them."""
+
+    def __init__(self, settings: Settings, *, min_interval: float = 1.0) -> None:
+        self.settings = settings
+        self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+        # Slack's 429s carry Retry-After; let slack_sdk wait and retry them.
+        self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+        self.app = AsyncApp(
+            client=self.client,
+            signing_secret=settings.slack_signing_secret or "",
+            # Socket Mode has no signatures to check; HTTP mode must check them.
+            request_verification_enabled=settings.slack_signing_secret is not None,
+        )
+        self.interviews = Interviews(settings, self.client, min_interval=min_interval)
+        register_all(self.app, self.interviews)
+        self._socket: AsyncSocketModeHandler | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def start_socket_mode(self) -> None:
+        # The handler binds to the running loop, so it is created here, not in __init__.
+        self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
+        await self._socket.connect_async()
+        log.info("connected to Slack over Socket Mode")
+
+    async def start_http(self, host: str, port: int) -> int:
+        """Serve Slack's requests at /slack/events; returns the bound port."""
+        self._runner = web.AppRunner(self.app.web_app(path="/slack/events", port=port))
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        log.info("serving Slack requests on http://%s:%s/slack/events", host, bound)
+        return bound
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.interviews.close()
+
+
+async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
+    """Run until SIGINT/SIGTERM, then close cleanly."""
+    bot = Bot(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        if http:
+            await bot.start_http(host, port)
+        else:
+            await bot.start_socket_mode()
+        await stopping.wait()
+        log.info("shutting down")
+    finally:
+        await bot.stop()

@@ -1,0 +1,121 @@
+"""One typed settings object, read once from the environment.
+
+Every problem is reported as a `ConfigError` naming the variable and what to
+put there, so start-up can print one line and exit 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Mode = Literal["socket", "http"]
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line for the operator."""
+
+    def __init__(self, variable: str, advice: str) -> None:
+        super().__init__(f"{variable}: {advice}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str
+    slack_app_token: str | None
+    slack_signing_secret: str | None
+    slack_api_url: str
+    generations_dir: Path
+    state_dir: Path
+    skill_dir: Path
+    claude_model: str
+    log_level: str
+    max_turns: int = 200
+
+    @property
+    def skill_file(self) -> Path:
+        return self.skill_dir / "commands" / "create-spec.md"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.skill_dir / "templates"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, mode: Mode = "socket") -> Settings:
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        bot_token = get("SLACK_BOT_TOKEN")
+        if bot_token is None:
+            raise ConfigError(
+                "SLACK_BOT_TOKEN",
+                "missing; set it to the app's Bot User OAuth Token (starts with xoxb-), "
+                "found under OAuth & Permissions",
+            )
+        if not bot_token.startswith("xoxb-"):
+            raise ConfigError("SLACK_BOT_TOKEN", "must be a bot token starting with xoxb-")
+
+        app_token = get("SLACK_APP_TOKEN")
+        signing_secret = get("SLACK_SIGNING_SECRET")
+        if mode == "socket":
+            if app_token is None:
+                raise ConfigError(
+                    "SLACK_APP_TOKEN",
+                    "missing; Socket Mode needs an app-level token with connections:write "
+                    "(starts with xapp-, under Basic Information), or run with --http",
+                )
+            if not app_token.startswith("xapp-"):
+                raise ConfigError("SLACK_APP_TOKEN", "must be an app-level token starting with xapp-")
+        elif signing_secret is None:
+            raise ConfigError(
+                "SLACK_SIGNING_SECRET",
+                "missing; HTTP mode needs the app's Signing Secret (under Basic Information)",
+            )
+
+        api_url = get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+        if not api_url.startswith(("http://", "https://")):
+            raise ConfigError("SLACK_API_URL", "must be an http(s) URL such as https://slack.com/api/")
+        # slack_sdk joins method names onto the base URL, so the slash matters.
+        if not api_url.endswith("/"):
+            api_url += "/"
+
+        skill_dir = Path(get("NEWSPEC_SKILL_DIR") or REPO_ROOT / ".claude").resolve()
+        if not (skill_dir / "commands" / "create-spec.md").is_file():
+            raise ConfigError(
+                "NEWSPEC_SKILL_DIR",
+                f"no commands/create-spec.md under {skill_dir}; point it at the repo's .claude folder",
+            )
+
+        log_level = (get("LOG_LEVEL") or "INFO").upper()
+        if log_level not in _LOG_LEVELS:
+            raise ConfigError("LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}")
+
+        return cls(
+            slack_bot_token=bot_token,
+            slack_app_token=app_token,
+            slack_signing_secret=signing_secret,
+            slack_api_url=api_url,
+            generations_dir=Path(get("GENERATIONS_DIR") or "generations").resolve(),
+            state_dir=Path(get("NEWSPEC_STATE_DIR") or ".newspec").resolve(),
+            skill_dir=skill_dir,
+            claude_model=get("CLAUDE_MODEL") or "opus",
+            log_level=log_level,
+        )
+
+    def configure_logging(self) -> None:
+        logging.basicConfig(
+            level=self.log_level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )

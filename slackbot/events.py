@@ -1,0 +1,64 @@
+"""What a session tells the outside world: the only types the SDK side and the
+Slack side share. Plain data, no Slack and no SDK types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of Claude's answer, as it is generated."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class TextDone:
+    """One block of Claude's text is finished; the next text starts a new paragraph."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolActivity:
+    """Claude started using a tool (e.g. writing a file); `summary` is a short phrase."""
+
+    tool: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class FileWritten:
+    """A tool result confirmed that a spec file was written."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class SpecComplete:
+    """Both spec files are confirmed written and on disk."""
+
+    project_dir: Path
+    files: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The turn went wrong; `message` is one short sentence for people, `detail` is for logs."""
+
+    message: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class TurnDone:
+    """Claude finished answering this message."""
+
+    session_id: str | None
+    cost_usd: float | None = None
+    model_turns: int | None = None
+
+
+SessionEvent = TextDelta | TextDone | ToolActivity | FileWritten | SpecComplete | Failed | TurnDone

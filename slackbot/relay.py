@@ -1,0 +1,291 @@
+"""Slack out: renders a session's events into one thread. Knows Slack, not the SDK.
+
+Claude's text is streamed with Slack's native streaming (`chat_stream`) while
+it works, and with post-then-`chat.update` (at most one update per message per
+`min_interval`) when it does not. Long answers continue in a new message
+before Slack's size limits. Markdown is sent as Markdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from .events import (
+    Failed,
+    FileWritten,
+    SessionEvent,
+    SpecComplete,
+    TextDelta,
+    TextDone,
+    ToolActivity,
+    TurnDone,
+)
+
+log = logging.getLogger(__name__)
+
+# Slack renders up to 12,000 chars of markdown per message, but long messages
+# read badly in a thread; keep each one under Slack's ~4,000 readability mark.
+MESSAGE_LIMIT = 3_900
+FENCE = "```"
+SlackError = (SlackApiError, SlackRequestError)
+
+
+def split_point(text: str, start: int, limit: int) -> int:
+    """Where to cut `text` (already longer than `limit`) so the head fits a message.
+
+    The cut never falls before `start` (text up to there is already visible and
+    can't be taken back). It prefers a paragraph break, then a line break, then
+    a space; with none in reach it cuts at `start` when something is already
+    visible (so the next message starts cleanly), else hard at `limit`.
+    """
+    window = text[:limit]
+    for sep in ("\n\n", "\n", " "):
+        at = window.rfind(sep, start)
+        if at > start:
+            return at + len(sep)
+    return start if start > 0 else limit
+
+
+def markdown_blocks(text: str) -> list[dict]:
+    return [{"type": "markdown", "text": text}]
+
+
+@dataclass
+class StreamingSupport:
+    """Whether native streaming works in this workspace, learnt once for all threads."""
+
+    native: bool = True
+
+
+class _Reply:
+    """One Slack message that grows as Claude writes, throttled to one write per interval."""
+
+    def __init__(self, relay: ThreadRelay, recipient_user_id: str | None) -> None:
+        self.relay = relay
+        self.recipient_user_id = recipient_user_id
+        self.text = ""
+        self.ts: str | None = None
+        self._native = relay.streaming.native
+        self._stream = None
+        self._sent = 0  # chars of self.text already visible in Slack
+        self._last_write = 0.0
+        self._timer: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def add(self, text: str) -> None:
+        self.text += text
+        wait = self._last_write + self.relay.min_interval - time.monotonic()
+        if wait <= 0:
+            await self._flush()
+        elif self._timer is None:
+            self._timer = asyncio.create_task(self._flush_later(wait))
+
+    async def finish(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        async with self._lock:
+            if self._native:
+                try:
+                    if self._stream is None and self.text:
+                        await self._append_native()
+                    if self._stream is not None:
+                        await self._stream.stop(markdown_text=self.text[self._sent :] or None)
+                        self._sent = len(self.text)
+                    return
+                except SlackError as exc:
+                    self._fall_back(exc)
+            if self._sent < len(self.text):
+                await self._post_or_update()
+
+    async def _flush_later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._timer = None
+        try:
+            await self._flush()
+        except SlackError as exc:  # finish() retries whatever is still unsent
+            log.warning("delayed update failed in %s: %s", self.relay.thread_ts, _slack_error(exc))
+
+    async def _flush(self) -> None:
+        async with self._lock:
+            if self._sent < len(self.text):
+                await self._write()
+
+    async def _write(self) -> None:
+        self._last_write = time.monotonic()
+        if self._native:
+            try:
+                await self._append_native()
+                return
+            except SlackError as exc:
+                self._fall_back(exc)
+        await self._post_or_update()
+
+    async def _append_native(self) -> None:
+        relay = self.relay
+        if self._stream is None:
+            # buffer_size=1: we batch ourselves, so every append reaches Slack
+            # and we always know exactly which text is visible.
+            self._stream = await relay.client.chat_stream(
+                channel=relay.channel,
+                thread_ts=relay.thread_ts,
+                recipient_team_id=relay.team_id,
+                recipient_user_id=self.recipient_user_id,
+                buffer_size=1,
+            )
+        await self._stream.append(markdown_text=self.text[self._sent :])
+        self.ts = self._stream.ts
+        self._sent = len(self.text)
+
+    def _fall_back(self, exc: Exception) -> None:
+        log.warning(
+            "native streaming failed in %s/%s (%s); falling back to chat.update",
+            self.relay.channel, self.relay.thread_ts, _slack_error(exc),
+        )
+        self._native = False
+        if self.ts is None:
+            # Streaming never started here: don't try it again in this workspace.
+            self.relay.streaming.native = False
+
+    async def _post_or_update(self) -> None:
+        relay, text = self.relay, self.text
+        if self.ts is not None:
+            try:
+                await relay.client.chat_update(
+                    channel=relay.channel, ts=self.ts, text=text, blocks=markdown_blocks(text)
+                )
+                self._sent = len(text)
+                return
+            except SlackError as exc:
+                # A stream message that can no longer be edited: continue below it.
+                log.warning("chat.update failed for %s: %s", self.ts, _slack_error(exc))
+                text = text[self._sent :]
+                self.text, self._sent = text, 0
+        response = await relay.client.chat_postMessage(
+            channel=relay.channel, thread_ts=relay.thread_ts, text=text, blocks=markdown_blocks(text)
+        )
+        self.ts = response["ts"]
+        self._sent = len(text)
+
+
+class ThreadRelay:
+    """Renders session events into one Slack thread."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        thread_ts: str,
+        *,
+        team_id: str | None,
+        streaming: StreamingSupport,
+        min_interval: float = 1.0,
+        message_limit: int = MESSAGE_LIMIT,
+    ) -> None:
+        self.client = client
+        self.channel = channel
+        self.thread_ts = thread_ts
+        self.team_id = team_id
+        self.streaming = streaming
+        self.min_interval = min_interval
+        self.message_limit = message_limit
+
+    async def say(self, text: str) -> None:
+        """Post a short note in the thread; Slack errors are logged, never raised."""
+        try:
+            await self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text)
+        except SlackError as exc:
+            log.error("could not post in %s/%s: %s", self.channel, self.thread_ts, _slack_error(exc))
+
+    async def render(self, events: AsyncIterator[SessionEvent], recipient_user_id: str | None) -> None:
+        """Show one turn in the thread. Slack errors are logged and reported, not raised."""
+        reply: _Reply | None = None
+        separator = ""
+        try:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    reply = await self._add_text(reply, separator + event.text, recipient_user_id)
+                    separator = ""
+                elif isinstance(event, TextDone):
+                    separator = "\n\n" if reply is not None and reply.text else ""
+                elif isinstance(event, ToolActivity):
+                    log.info("%s/%s: %s", self.channel, self.thread_ts, event.summary)
+                elif isinstance(event, FileWritten):
+                    log.info("%s/%s: wrote %s", self.channel, self.thread_ts, event.path)
+                elif isinstance(event, (SpecComplete, Failed, TurnDone)):
+                    if reply is not None:
+                        await reply.finish()
+                        reply, separator = None, ""
+                    if isinstance(event, SpecComplete):
+                        await self.upload_spec(event.project_dir, event.files)
+                    elif isinstance(event, Failed):
+                        log.error("%s/%s: %s (%s)", self.channel, self.thread_ts, event.message, event.detail)
+                        await self.say(f":warning: {event.message}")
+        except SlackError as exc:
+            log.error("Slack refused a reply in %s/%s: %s", self.channel, self.thread_ts, _slack_error(exc))
+            await self.say(
+                f":warning: Slack refused part of my answer ({_slack_error(exc)}). "
+                "Reply here and I'll try again."
+            )
+        finally:
+            if reply is not None:
+                try:
+                    await reply.finish()
+                except SlackError as exc:
+                    log.error("could not finish a reply in %s: %s", self.thread_ts, _slack_error(exc))
+
+    async def _add_text(self, reply: _Reply | None, text: str, recipient: str | None) -> _Reply:
+        """Add text to the current message, continuing in new ones past the size limit."""
+        while True:
+            if reply is None:
+                reply = _Reply(self, recipient)
+            combined = reply.text + text
+            if len(combined) <= self.message_limit:
+                await reply.add(text)
+                return reply
+            # Leave room to close a code fence that the cut would leave open.
+            cut = split_point(combined, len(reply.text), self.message_limit - len(FENCE) - 1)
+            head, text = combined[len(reply.text) : cut], combined[cut:]
+            if (reply.text + head).count(FENCE) % 2:
+                head += "\n" + FENCE
+                text = FENCE + "\n" + text
+            if head:
+                await reply.add(head)
+            await reply.finish()
+            reply = None
+
+    async def upload_spec(self, project_dir: Path, files: tuple[Path, ...]) -> None:
+        names = " and ".join(f"`{f.name}`" for f in files)
+        comment = (
+            f":white_check_mark: The spec for *{project_dir.name}* is ready: {names}, "
+            f"saved in `{project_dir / 'prompts'}`."
+        )
+        try:
+            await self.client.files_upload_v2(
+                channel=self.channel,
+                thread_ts=self.thread_ts,
+                initial_comment=comment,
+                file_uploads=[
+                    {"file": str(f), "filename": f.name, "title": f.name} for f in files
+                ],
+            )
+        except SlackError as exc:
+            log.error("upload failed in %s/%s: %s", self.channel, self.thread_ts, _slack_error(exc))
+            await self.say(
+                f":warning: The spec is written, but Slack refused the upload ({_slack_error(exc)}). "
+                f"The files are in `{project_dir / 'prompts'}`."
+            )
+
+
+def _slack_error(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error", "unknown_error"))
+    return str(exc)

@@ -1,0 +1,283 @@
+"""One Claude interview session: knows the Agent SDK, knows nothing of Slack.
+
+`SpecSession.send(text)` yields `SessionEvent`s. The SDK client must stay in
+the task that connected it, so each session has one long-lived worker task
+that owns the client and takes messages from a queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from claude_agent_sdk import (
+    AssistantMessage,
+    ClaudeAgentOptions,
+    ClaudeSDKClient,
+    PermissionResultAllow,
+    PermissionResultDeny,
+    ResultMessage,
+    StreamEvent,
+    SystemMessage,
+    TextBlock,
+    ToolPermissionContext,
+    ToolResultBlock,
+    ToolUseBlock,
+    UserMessage,
+)
+
+from .events import (
+    Failed,
+    FileWritten,
+    SessionEvent,
+    SpecComplete,
+    TextDelta,
+    TextDone,
+    ToolActivity,
+    TurnDone,
+)
+from .spec import SpecTracker, is_inside
+
+log = logging.getLogger(__name__)
+
+SESSION_TOOLS = ["Read", "Write", "Edit", "Glob"]
+READ_ONLY_TOOLS = frozenset({"Read", "Glob"})
+
+_MODEL_ERRORS = {
+    "authentication_failed": "Claude rejected the bot's API credentials; an admin needs to check the key.",
+    "billing_error": "Claude's account has a billing problem; an admin needs to check it.",
+    "rate_limit": "Claude is rate-limited right now. Wait a minute, then reply here to try again.",
+    "server_error": "Claude's service had an error. Reply here to try again.",
+    "invalid_request": "Claude couldn't process that message. Try rephrasing your reply.",
+}
+_GENERIC_MODEL_ERROR = "Claude hit an error answering that. Reply here to try again."
+_CLI_FAILED = "The Claude process stopped unexpectedly. Reply here to pick up where we left off."
+_CLI_START_FAILED = "I couldn't start Claude for this interview. Reply here to try again, or ask an admin to check the bot's logs."
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """What every session needs from the bot's configuration."""
+
+    model: str
+    skill_file: Path
+    templates_dir: Path
+    max_turns: int
+
+
+_END = object()
+
+
+class SpecSession:
+    """A Claude conversation that interviews people into `project_dir/prompts/`."""
+
+    def __init__(
+        self, project_dir: Path, settings: SessionSettings, *, session_id: str | None = None
+    ) -> None:
+        self.project_dir = project_dir.resolve()
+        self.settings = settings
+        self.session_id = session_id
+        self._tracker = SpecTracker(self.project_dir)
+        self._jobs: asyncio.Queue[tuple[str, asyncio.Queue[Any]]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._client: ClaudeSDKClient | None = None
+        # Text streamed as deltas since the last finished text block.
+        self._streamed = ""
+
+    # -- public API -------------------------------------------------------
+
+    async def send(self, text: str) -> AsyncIterator[SessionEvent]:
+        """Send one user message; yield events until Claude's turn is over."""
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._work(), name=f"session:{self.project_dir.name}")
+        out: asyncio.Queue[Any] = asyncio.Queue()
+        self._jobs.put_nowait((text, out))
+        while (event := await out.get()) is not _END:
+            yield event
+
+    async def close(self) -> None:
+        """End the CLI process; a later `send` starts a new one resuming the conversation."""
+        if self._worker is None or self._worker.done():
+            return
+        # Cancelling also ends a turn in flight; the worker's finally disconnects.
+        self._worker.cancel()
+        await asyncio.gather(self._worker, return_exceptions=True)
+
+    # -- the worker task, sole owner of the SDK client ---------------------
+
+    async def _work(self) -> None:
+        try:
+            while True:
+                text, out = await self._jobs.get()
+                try:
+                    await self._turn(text, out.put_nowait)
+                finally:
+                    out.put_nowait(_END)
+        finally:
+            await self._disconnect()
+
+    async def _turn(self, text: str, emit: Any) -> None:
+        if self._client is None:
+            try:
+                self._client = await self._connect()
+            except Exception as exc:  # the CLI is missing, broken or refused to start
+                log.exception("could not start Claude for %s", self.project_dir)
+                emit(Failed(_CLI_START_FAILED, detail=repr(exc)))
+                return
+        self._streamed = ""
+        failed = False  # report at most one failure per turn
+        try:
+            await self._client.query(text)
+            async for message in self._client.receive_response():
+                for event in self._translate(message):
+                    if isinstance(event, Failed):
+                        if failed:
+                            continue
+                        failed = True
+                    emit(event)
+                if isinstance(message, ResultMessage):
+                    return
+            raise RuntimeError("the Claude CLI ended the turn without a result")
+        except Exception as exc:
+            log.exception("Claude turn failed for %s (session %s)", self.project_dir, self.session_id)
+            await self._disconnect()  # the next message reconnects with resume
+            if not failed:
+                emit(Failed(_CLI_FAILED, detail=repr(exc)))
+
+    async def _connect(self) -> ClaudeSDKClient:
+        options = ClaudeAgentOptions(
+            system_prompt=self._system_prompt(),
+            cwd=str(self.project_dir),
+            model=self.settings.model,
+            tools=list(SESSION_TOOLS),
+            include_partial_messages=True,
+            max_turns=self.settings.max_turns,
+            resume=self.session_id,
+            can_use_tool=self._can_use_tool,
+            # Ignore user/project settings files: they could add hooks or tools.
+            setting_sources=[],
+            stderr=lambda line: log.debug("claude[%s]: %s", self.project_dir.name, line),
+        )
+        client = ClaudeSDKClient(options)
+        await client.connect()
+        log.info("Claude session started for %s (resume=%s)", self.project_dir, self.session_id)
+        return client
+
+    async def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.disconnect()
+            except Exception:
+                log.warning("error while closing Claude for %s", self.project_dir, exc_info=True)
+
+    def _system_prompt(self) -> str:
+        skill = self.settings.skill_file.read_text(encoding="utf-8")
+        return skill.replace("$ARGUMENTS", str(self.project_dir)).replace(
+            "$TEMPLATES", str(self.settings.templates_dir)
+        )
+
+    async def _can_use_tool(
+        self, tool_name: str, tool_input: dict[str, Any], context: ToolPermissionContext
+    ) -> PermissionResultAllow | PermissionResultDeny:
+        """Keep Claude's file tools inside the project folder (templates may be read)."""
+        if tool_name not in SESSION_TOOLS:
+            return PermissionResultDeny(message=f"The {tool_name} tool is not available here.")
+        raw = tool_input.get("file_path") or tool_input.get("path") or str(self.project_dir)
+        path = Path(raw) if Path(raw).is_absolute() else self.project_dir / raw
+        if is_inside(path, self.project_dir):
+            return PermissionResultAllow()
+        if tool_name in READ_ONLY_TOOLS and is_inside(path, self.settings.templates_dir):
+            return PermissionResultAllow()
+        log.warning("denied %s outside %s: %s", tool_name, self.project_dir, raw)
+        return PermissionResultDeny(
+            message=f"Only files inside {self.project_dir} may be used; {raw} is outside it."
+        )
+
+    # -- SDK messages -> session events -----------------------------------
+
+    def _translate(self, message: Any) -> list[SessionEvent]:
+        if isinstance(message, StreamEvent):
+            return self._translate_stream(message)
+        if isinstance(message, SystemMessage):
+            if message.subtype == "init":
+                self.session_id = message.data.get("session_id", self.session_id)
+            return []
+        if isinstance(message, AssistantMessage):
+            return self._translate_assistant(message)
+        if isinstance(message, UserMessage):
+            return self._translate_tool_results(message)
+        if isinstance(message, ResultMessage):
+            return self._translate_result(message)
+        return []
+
+    def _translate_stream(self, message: StreamEvent) -> list[SessionEvent]:
+        event = message.event
+        if message.parent_tool_use_id is not None or event.get("type") != "content_block_delta":
+            return []
+        delta = event.get("delta", {})
+        if delta.get("type") != "text_delta" or not delta.get("text"):
+            return []
+        self._streamed += delta["text"]
+        return [TextDelta(delta["text"])]
+
+    def _translate_assistant(self, message: AssistantMessage) -> list[SessionEvent]:
+        if message.parent_tool_use_id is not None:
+            return []
+        events: list[SessionEvent] = []
+        for block in message.content:
+            if isinstance(block, TextBlock) and block.text:
+                # Deltas are the fast path; the finished block is the truth.
+                # Send whatever the deltas missed so the thread ends up exact.
+                if block.text.startswith(self._streamed):
+                    missing = block.text[len(self._streamed) :]
+                    if missing:
+                        events.append(TextDelta(missing))
+                else:
+                    log.warning("streamed text diverged from the final block in %s", self.project_dir)
+                self._streamed = ""
+                events.append(TextDone(block.text))
+            elif isinstance(block, ToolUseBlock):
+                self._tracker.tool_called(block.id, block.name, block.input)
+                events.append(ToolActivity(block.name, _describe_tool(block.name, block.input)))
+        if message.error is not None:
+            events.append(
+                Failed(_MODEL_ERRORS.get(message.error, _GENERIC_MODEL_ERROR), detail=message.error)
+            )
+        return events
+
+    def _translate_tool_results(self, message: UserMessage) -> list[SessionEvent]:
+        if isinstance(message.content, str):
+            return []
+        events: list[SessionEvent] = []
+        for block in message.content:
+            if isinstance(block, ToolResultBlock):
+                path = self._tracker.tool_finished(block.tool_use_id, bool(block.is_error))
+                if path is not None:
+                    events.append(FileWritten(path))
+        return events
+
+    def _translate_result(self, message: ResultMessage) -> list[SessionEvent]:
+        self.session_id = message.session_id or self.session_id
+        events: list[SessionEvent] = []
+        if message.is_error:
+            log.error(
+                "Claude turn ended in error for %s: subtype=%s status=%s errors=%s",
+                self.project_dir, message.subtype, message.api_error_status, message.errors,
+            )
+            events.append(Failed(_GENERIC_MODEL_ERROR, detail=f"{message.subtype}: {message.errors}"))
+        files = self._tracker.take_completion()
+        if files is not None:
+            events.append(SpecComplete(self.project_dir, files))
+        events.append(TurnDone(message.session_id, message.total_cost_usd, message.num_turns))
+        return events
+
+
+def _describe_tool(tool: str, tool_input: dict[str, Any]) -> str:
+    target = Path(str(tool_input.get("file_path") or tool_input.get("pattern") or "")).name
+    verbs = {"Read": "Reading", "Write": "Writing", "Edit": "Editing", "Glob": "Looking for"}
+    return f"{verbs.get(tool, 'Using ' + tool)} {target}".strip()

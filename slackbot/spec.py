@@ -1,0 +1,103 @@
+"""Project names, project folders and the two spec files.
+
+Pure logic: no Slack, no SDK. The session layer feeds `SpecTracker` the tool
+calls and tool results it sees; the tracker decides when the spec is complete.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,50}")
+NAME_RULES = "1–50 characters, only letters A–Z, digits, `-` and `_` (for example `todo-app`)"
+
+APP_SPEC = Path("prompts/app_spec.txt")
+INITIALIZER_PROMPT = Path("prompts/initializer_prompt.md")
+SPEC_FILES: tuple[Path, ...] = (APP_SPEC, INITIALIZER_PROMPT)
+
+# Tools whose success means a file's content was (re)written.
+WRITING_TOOLS = frozenset({"Write", "Edit", "MultiEdit"})
+
+
+class InvalidName(ValueError):
+    """The text is not a usable project name; the message says why, for a person."""
+
+
+def check_name(text: str) -> str:
+    """Return the project name in `text`, or raise InvalidName explaining what is wrong."""
+    name = text.strip()
+    if not name:
+        raise InvalidName(f"Give the project a name: `/newspec my-app`. Names are {NAME_RULES}.")
+    if NAME_PATTERN.fullmatch(name) is None:
+        shown = name if len(name) <= 60 else name[:57] + "…"
+        raise InvalidName(f"`{shown}` can't be a project name. Names are {NAME_RULES}.")
+    return name
+
+
+def project_dir(generations_dir: Path, name: str) -> Path:
+    """The absolute folder for a project; `name` must already have passed check_name."""
+    root = generations_dir.resolve()
+    path = (root / check_name(name)).resolve()
+    if path.parent != root:  # belt and braces: the name pattern already forbids this
+        raise InvalidName(f"`{name}` does not name a folder inside {root}.")
+    return path
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    """True when `path`, with symlinks and `..` resolved, lies inside `folder`."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class SpecTracker:
+    """Counts the spec as written only when a tool result confirms each file.
+
+    Tool calls are matched to their results by tool_use id; a failed write does
+    not count. State carries across turns, and each completion is reported once.
+    """
+
+    project: Path
+    _pending: dict[str, Path] = field(default_factory=dict)
+    _written: set[Path] = field(default_factory=set)
+    _reported: bool = False
+
+    @property
+    def targets(self) -> tuple[Path, ...]:
+        return tuple(self.project / rel for rel in SPEC_FILES)
+
+    def tool_called(self, tool_use_id: str, tool_name: str, tool_input: dict) -> None:
+        if tool_name not in WRITING_TOOLS:
+            return
+        raw = tool_input.get("file_path")
+        if not isinstance(raw, str) or not raw:
+            return
+        path = Path(raw)
+        if not path.is_absolute():
+            path = self.project / path
+        path = path.resolve()
+        if path in self.targets:
+            self._pending[tool_use_id] = path
+
+    def tool_finished(self, tool_use_id: str, is_error: bool) -> Path | None:
+        """Record a tool result; return the spec file it confirmed, if any."""
+        path = self._pending.pop(tool_use_id, None)
+        if path is None or is_error:
+            return None
+        self._written.add(path)
+        # A confirmed rewrite after a completion (the team asked for changes)
+        # re-arms the report, so the revised files are delivered too.
+        self._reported = False
+        return path
+
+    def take_completion(self) -> tuple[Path, ...] | None:
+        """Both spec files, once per completion: when both are confirmed and on disk."""
+        if self._reported or not all(p in self._written and p.is_file() for p in self.targets):
+            return None
+        self._reported = True
+        return self.targets

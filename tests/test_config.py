@@ -1,0 +1,48 @@
+"""Start-up settings: clear one-line errors, sensible defaults."""
+
+import pytest
+
+from slackbot.config import ConfigError, Settings
+
+BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}
+
+
+def test_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env(BASE)
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.generations_dir == tmp_path / "generations"
+    assert settings.state_dir == tmp_path / ".newspec"
+    assert settings.claude_model == "opus"
+    assert settings.skill_file.is_file()
+
+
+def test_api_url_gets_its_trailing_slash():
+    assert Settings.from_env({**BASE, "SLACK_API_URL": "http://127.0.0.1:9/api"}).slack_api_url == (
+        "http://127.0.0.1:9/api/"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "mode", "variable"),
+    [
+        ({}, "socket", "SLACK_BOT_TOKEN"),
+        ({"SLACK_BOT_TOKEN": "xoxp-user"}, "socket", "SLACK_BOT_TOKEN"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "socket", "SLACK_APP_TOKEN"),
+        ({**BASE, "SLACK_APP_TOKEN": "xoxb-2"}, "socket", "SLACK_APP_TOKEN"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "http", "SLACK_SIGNING_SECRET"),
+        ({**BASE, "SLACK_API_URL": "slack.com"}, "socket", "SLACK_API_URL"),
+        ({**BASE, "LOG_LEVEL": "loud"}, "socket", "LOG_LEVEL"),
+        ({**BASE, "NEWSPEC_SKILL_DIR": "/nonexistent"}, "socket", "NEWSPEC_SKILL_DIR"),
+    ],
+)
+def test_bad_settings_name_the_variable(env, mode, variable):
+    with pytest.raises(ConfigError) as problem:
+        Settings.from_env(env, mode=mode)
+    assert problem.value.variable == variable
+    assert str(problem.value).startswith(variable + ":")
+
+
+def test_http_mode_needs_no_app_token():
+    settings = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}, mode="http")
+    assert settings.slack_app_token is None
