@@ -80,9 +80,8 @@ class Interviews:
     async def start(
         self, *, name: str, channel: str, thread_ts: str, user_id: str, team_id: str | None
     ) -> Interview:
-        """Create the project folder and begin the interview in the given thread."""
+        """Begin the interview in the given thread (its session creates the folder)."""
         folder = project_dir(self.settings.generations_dir, name)
-        (folder / "prompts").mkdir(parents=True, exist_ok=True)
         interview = Interview(
             name=name,
             channel=channel,

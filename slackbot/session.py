@@ -149,6 +149,8 @@ class SpecSession:
                 emit(Failed(_CLI_FAILED, detail=repr(exc)))
 
     async def _connect(self) -> ClaudeSDKClient:
+        # The project folder is the CLI's working directory: it must exist first.
+        (self.project_dir / "prompts").mkdir(parents=True, exist_ok=True)
         options = ClaudeAgentOptions(
             system_prompt=self._system_prompt(),
             cwd=str(self.project_dir),
