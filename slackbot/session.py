@@ -230,6 +230,11 @@ class SpecSession:
     def _translate_assistant(self, message: AssistantMessage) -> list[SessionEvent]:
         if message.parent_tool_use_id is not None:
             return []
+        if message.error is not None:
+            # The CLI's synthetic error text ("API Error: 500 …") is for logs, not people.
+            log.error("model error in %s: %s %s", self.project_dir, message.error, message.content)
+            self._streamed = ""
+            return [Failed(_MODEL_ERRORS.get(message.error, _GENERIC_MODEL_ERROR), detail=message.error)]
         events: list[SessionEvent] = []
         for block in message.content:
             if isinstance(block, TextBlock) and block.text:
@@ -246,10 +251,6 @@ class SpecSession:
             elif isinstance(block, ToolUseBlock):
                 self._tracker.tool_called(block.id, block.name, block.input)
                 events.append(ToolActivity(block.name, _describe_tool(block.name, block.input)))
-        if message.error is not None:
-            events.append(
-                Failed(_MODEL_ERRORS.get(message.error, _GENERIC_MODEL_ERROR), detail=message.error)
-            )
         return events
 
     def _translate_tool_results(self, message: UserMessage) -> list[SessionEvent]:

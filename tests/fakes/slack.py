@@ -1,0 +1,1219 @@
+"""A fake Slack for tests: Web API, Socket Mode and response_url on one local aiohttp server.
+
+It is driven by the real ``slack_sdk`` ``AsyncWebClient`` and by Bolt's
+``AsyncSocketModeHandler``::
+
+    async with FakeSlack(channels_with_bot={"C1"}) as fake:
+        client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
+        app = AsyncApp(client=client)            # register listeners on it
+        handler = AsyncSocketModeHandler(app, "xapp-test")  # uses app.client, so the fake
+        await handler.connect_async()
+        await fake.wait_connected()
+        sent = await fake.send_message("C1", "U1", "hello")   # a Delivery: ack, latency, ts
+        replies = await fake.wait_for(lambda: fake.thread("C1", sent.ts))
+        assert "hi" in replies[0].visible_text
+        await handler.close_async()              # before the fake stops, or it reconnects in vain
+
+Everything Slack is asked or told is recorded in ``fake.calls``; what a user
+would see is in ``messages`` / ``thread()`` / ``ephemerals()`` / ``uploads``.
+
+Behaviour not in Slack's documentation but reported by people who measured
+the live API (kept because bots trip over it): a stream dies about 5 minutes
+after it started (``message_not_in_streaming_state``); ``chat.update`` on a
+message that is still streaming fails with ``streaming_state_conflict``; a
+stream opened with ``markdown_text`` takes only ``markdown_text`` and one
+opened with ``chunks`` only ``chunks`` (``streaming_mode_mismatch``); streams
+need ``recipient_team_id`` and ``recipient_user_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import inspect
+import itertools
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+JSON = dict[str, Any]
+
+# Fields slack_sdk sends as JSON strings inside form bodies and query strings.
+_JSON_STRING_FIELDS = ("blocks", "attachments", "chunks", "files", "metadata", "loading_messages")
+_ACK_DEADLINE = 3.0  # seconds Slack waits for an ack before showing an error / retrying
+_MAX_TEXT = 40_000
+_MAX_MARKDOWN = 12_000
+_MAX_BLOCKS = 50
+_MAX_SECTION_TEXT = 3_000
+DEFAULT_SCOPES = (
+    "app_mentions:read,channels:history,channels:join,chat:write,commands,files:read,"
+    "files:write,groups:history,im:history,reactions:write,users:read"
+)
+
+
+class SlackError(Exception):
+    """Raised inside a method handler to answer ``{"ok": false, "error": ...}``."""
+
+    def __init__(self, error: str, messages: list[str] | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.messages = messages or []
+
+
+class AckTimeout(AssertionError):
+    """The app did not ack an envelope in time."""
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass
+class ApiCall:
+    method: str
+    args: JSON
+    ts_received: float
+    token: str | None = None
+    http_verb: str = "POST"
+    response: JSON = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.response.get("ok"))
+
+    def __str__(self) -> str:
+        outcome = "ok" if self.ok else f"error={self.response.get('error')}"
+        return f"{self.method} {_short(self.args)} -> {outcome}"
+
+
+@dataclass
+class Message:
+    """A message as stored by the fake. ``text`` is the final text (for streams: all markdown)."""
+
+    channel: str
+    ts: str
+    text: str = ""
+    thread_ts: str | None = None
+    user: str | None = None
+    bot_id: str | None = None
+    blocks: list[JSON] | None = None
+    subtype: str | None = None
+    files: list[JSON] | None = None
+    metadata: JSON | None = None
+    edits: int = 0  # successful chat.update calls
+    deleted: bool = False
+    reactions: dict[str, list[str]] = field(default_factory=dict)
+    # Streaming (chat.startStream): state is "streaming", "stopped" or "dead".
+    streamed: bool = False
+    stream_state: str | None = None
+    stream_error: str = "message_not_in_streaming_state"  # answered once the stream is dead
+    stream_mode: str | None = None  # "text" or "chunks": fixed by the first call carrying content
+    stream_started: float = 0.0
+    appends: int = 0  # successful chat.appendStream calls
+    chunks: list[JSON] = field(default_factory=list)  # non-markdown chunks, in order
+    tasks: dict[str, JSON] = field(default_factory=dict)  # task_update chunks merged by id
+
+    @property
+    def is_reply(self) -> bool:
+        return self.thread_ts is not None and self.thread_ts != self.ts
+
+    @property
+    def visible_text(self) -> str:
+        return _visible_text(self.text, self.blocks, text_and_blocks=self.streamed)
+
+    def to_api(self) -> JSON:
+        """The message as the Web API / Events API would show it."""
+        out: JSON = {"type": "message", "ts": self.ts, "text": self.text}
+        for key in ("user", "bot_id", "thread_ts", "blocks", "subtype", "files", "metadata"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.reactions:
+            out["reactions"] = [{"name": n, "users": u, "count": len(u)} for n, u in self.reactions.items()]
+        if self.edits:
+            out["edited"] = {"user": self.user, "ts": self.ts}
+        return out
+
+
+@dataclass
+class Ephemeral:
+    """Something only ``user`` sees: chat.postEphemeral, a response_url post or a command ack."""
+
+    channel: str
+    user: str
+    text: str = ""
+    blocks: list[JSON] | None = None
+    thread_ts: str | None = None
+    source: str = "chat.postEphemeral"  # or "response_url" / "ack"
+    ts: str = ""
+
+    @property
+    def visible_text(self) -> str:
+        return _visible_text(self.text, self.blocks)
+
+
+@dataclass
+class Upload:
+    file_id: str
+    filename: str
+    content: bytes
+    title: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+    initial_comment: str | None = None
+    message_ts: str | None = None  # the message that shows the file
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8")
+
+
+@dataclass
+class Ack:
+    envelope_id: str
+    type: str
+    payload: JSON | None
+    latency: float  # seconds from sending the envelope to receiving the ack
+
+    @property
+    def late(self) -> bool:
+        return self.latency > _ACK_DEADLINE
+
+
+@dataclass
+class Delivery:
+    """An envelope pushed over Socket Mode and the app's ack to it."""
+
+    envelope_id: str
+    type: str
+    payload: JSON
+    ack: JSON  # the ack's payload ({} when the app acked without one)
+    latency: float
+
+    @property
+    def ts(self) -> str | None:
+        return self.payload.get("event", {}).get("ts")
+
+    @property
+    def event_id(self) -> str | None:
+        return self.payload.get("event_id")
+
+    @property
+    def response_url(self) -> str | None:
+        return self.payload.get("response_url")
+
+
+@dataclass
+class _ResponseTarget:
+    channel: str
+    user: str
+    message_ts: str | None = None
+
+
+@dataclass
+class _PendingFile:
+    filename: str
+    length: int
+    content: bytes | None = None
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def signed_headers(
+    secret: str, body: str | bytes, timestamp: int | None = None, content_type: str | None = None
+) -> dict[str, str]:
+    """Headers for an HTTP-mode request Bolt accepts: v0 HMAC-SHA256 of ``v0:{timestamp}:{body}``."""
+    text = body.decode() if isinstance(body, bytes) else body
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{text}".encode(), hashlib.sha256).hexdigest()
+    if content_type is None:
+        content_type = "application/json" if text.lstrip().startswith("{") else "application/x-www-form-urlencoded"
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}", "Content-Type": content_type}
+
+
+def form_body(payload: Mapping[str, Any]) -> str:
+    """Form-encode a slash command payload; interactive payloads go as ``form_body({"payload": json.dumps(p)})``."""
+    return urlencode({k: v for k, v in payload.items() if v is not None})
+
+
+def blocks_text(blocks: Iterable[JSON] | None) -> str:
+    """The text a reader sees in blocks (section, header, markdown, context, rich_text, button labels)."""
+    lines: list[str] = []
+    for block in blocks or []:
+        kind = block.get("type")
+        if kind in ("section", "header"):
+            lines += [_obj_text(block.get("text"))] + [_obj_text(f) for f in block.get("fields", [])]
+        elif kind == "markdown":
+            lines.append(block.get("text", ""))
+        elif kind in ("context", "actions"):
+            lines.append(" ".join(filter(None, (_obj_text(e.get("text", e)) for e in block.get("elements", [])))))
+        elif kind == "rich_text":
+            lines += [_rich_text(e) for e in block.get("elements", [])]
+    return "\n".join(line for line in lines if line)
+
+
+def _obj_text(obj: Any) -> str:
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, dict) and isinstance(obj.get("text"), str):
+        return obj["text"]
+    return ""
+
+
+def _rich_text(element: JSON) -> str:
+    kind = element.get("type")
+    if kind in ("text", "link"):
+        return element.get("text") or element.get("url", "")
+    if kind == "user":
+        return f"<@{element.get('user_id')}>"
+    if kind == "channel":
+        return f"<#{element.get('channel_id')}>"
+    if kind == "emoji":
+        return f":{element.get('name')}:"
+    sep = "\n" if kind == "rich_text_list" else ""
+    return sep.join(_rich_text(e) for e in element.get("elements", []))
+
+
+def _visible_text(text: str, blocks: list[JSON] | None, *, text_and_blocks: bool = False) -> str:
+    # Slack renders blocks instead of text (text is the notification fallback);
+    # a streamed message shows its streamed text with stop-blocks below it.
+    if not blocks:
+        return text
+    if text_and_blocks:
+        return "\n".join(p for p in (text, blocks_text(blocks)) if p)
+    return blocks_text(blocks)
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = json.dumps(value, default=repr, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _ts_key(ts: str) -> tuple[int, int]:
+    sec, _, frac = ts.partition(".")
+    return int(sec), int(frac.ljust(6, "0") or 0)
+
+
+def _check_content(text: str | None, blocks: Any) -> None:
+    """Reject what Slack rejects, so oversize output fails in tests rather than in production."""
+    if text and len(text) > _MAX_TEXT:
+        raise SlackError("msg_too_long")
+    if blocks is None:
+        return
+    if not isinstance(blocks, list) or not all(isinstance(b, dict) and "type" in b for b in blocks):
+        raise SlackError("invalid_blocks_format")
+    problems: list[str] = []
+    if len(blocks) > _MAX_BLOCKS:
+        problems.append(f"[ERROR] no more than {_MAX_BLOCKS} items allowed [json-pointer:/blocks]")
+    markdown_total = 0
+    for i, block in enumerate(blocks):
+        if block["type"] == "section" and len(_obj_text(block.get("text"))) > _MAX_SECTION_TEXT:
+            problems.append(
+                f"[ERROR] must be less than {_MAX_SECTION_TEXT + 1} characters [json-pointer:/blocks/{i}/text/text]"
+            )
+        if block["type"] == "markdown":
+            markdown_total += len(block.get("text", ""))
+    if markdown_total > _MAX_MARKDOWN:
+        problems.append(f"[ERROR] markdown blocks exceed {_MAX_MARKDOWN} characters in total")
+    if problems:
+        raise SlackError("invalid_blocks", problems)
+
+
+# --------------------------------------------------------------------------- the fake
+
+
+class FakeSlack:
+    """One workspace with one bot. See the module docstring for usage."""
+
+    def __init__(
+        self,
+        *,
+        bot_user_id: str = "UBOT",
+        bot_id: str = "BBOT",
+        team_id: str = "T1",
+        app_id: str = "A1",
+        bot_token: str | None = None,  # None: any xoxb-/xoxp- token is accepted
+        app_token: str | None = None,  # None: any xapp- token is accepted
+        channels_with_bot: set[str] | None = None,  # None: the bot is in every channel
+        private_channels: Iterable[str] = (),  # plus every "G…" id: cannot be joined
+        streaming: bool = True,
+        streaming_error: str = "feature_not_enabled",  # chat.startStream's answer when streaming=False
+        stream_max_appends: int | None = None,  # a stream dies after this many successful appends
+        stream_lifetime: float | None = None,  # ...or this many seconds after it started (Slack: ~300)
+        strict_stream_mode: bool = True,  # enforce streaming_mode_mismatch (see module docstring)
+        fail_methods: Mapping[str, str] | None = None,
+        delays: Mapping[str, float] | None = None,  # seconds to sleep before answering a method
+        scopes: str = DEFAULT_SCOPES,
+    ) -> None:
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.team_id = team_id
+        self.app_id = app_id
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.channels_with_bot = None if channels_with_bot is None else set(channels_with_bot)
+        self.private_channels = set(private_channels)
+        self.streaming = streaming
+        self.streaming_error = streaming_error
+        self.stream_max_appends = stream_max_appends
+        self.stream_lifetime = stream_lifetime
+        self.strict_stream_mode = strict_stream_mode
+        # All knobs are plain attributes: tests may change them while the fake runs.
+        self.fail_methods: dict[str, str] = dict(fail_methods or {})
+        self.delays: dict[str, float] = dict(delays or {})
+        self.scopes = scopes
+
+        self.calls: list[ApiCall] = []
+        self.acks: list[Ack] = []
+        self.uploads: list[Upload] = []
+        self.response_posts: list[tuple[str, JSON]] = []  # (response id, body)
+        self.statuses: dict[tuple[str, str], str] = {}  # (channel, thread_ts) -> assistant status
+        self.connections_opened = 0
+
+        self._messages: list[Message] = []
+        self._ephemerals: list[Ephemeral] = []
+        self._users: dict[str, JSON] = {}
+        self._files: dict[str, _PendingFile] = {}
+        self._file_meta: dict[str, JSON] = {}
+        self._fail_next: dict[str, list[str]] = {}
+        self._response_targets: dict[str, _ResponseTarget] = {}
+        self._tickets: set[str] = set()
+        self._sockets: list[web.WebSocketResponse] = []
+        self._pending_acks: dict[str, asyncio.Future[JSON]] = {}
+        self._ts_us = 1_700_000_000_000_000
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.add_user(bot_user_id, name="newspec", real_name="newspec", is_bot=True)
+
+        self._methods: dict[str, Callable[[JSON, ApiCall], JSON | Awaitable[JSON]]] = {
+            "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
+            "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.delete": self._chat_delete,
+            "chat.getPermalink": self._chat_get_permalink,
+            "chat.startStream": self._chat_start_stream,
+            "chat.appendStream": self._chat_append_stream,
+            "chat.stopStream": self._chat_stop_stream,
+            "conversations.join": self._conversations_join,
+            "conversations.info": self._conversations_info,
+            "conversations.replies": self._conversations_replies,
+            "conversations.history": self._conversations_history,
+            "reactions.add": self._reactions_add,
+            "reactions.remove": self._reactions_remove,
+            "users.info": self._users_info,
+            "files.getUploadURLExternal": self._files_get_upload_url,
+            "files.completeUploadExternal": self._files_complete_upload,
+            "assistant.threads.setStatus": self._assistant_set_status,
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> FakeSlack:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/api/{method}", self._handle_api)
+        app.router.add_get("/link", self._handle_socket)
+        app.router.add_post("/upload/{file_id}", self._handle_upload)
+        app.router.add_get("/files-pri/{file_id}/{filename}", self._handle_download)
+        app.router.add_post("/response/{rid}", self._handle_response_url)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        for fut in self._pending_acks.values():
+            fut.cancel()
+        for ws in list(self._sockets):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"fake slack stopping")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeSlack:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/"
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def messages(self) -> list[Message]:
+        """Every message not deleted (human and bot), in the order they were stored."""
+        return [m for m in self._messages if not m.deleted]
+
+    def message(self, channel: str, ts: str) -> Message | None:
+        return next((m for m in self.messages if m.channel == channel and m.ts == ts), None)
+
+    def thread(self, channel: str, thread_ts: str, *, include_root: bool = False) -> list[Message]:
+        """Replies in a thread ordered by ts; the root message only with ``include_root=True``."""
+        found = [
+            m
+            for m in self.messages
+            if m.channel == channel
+            and (m.ts == thread_ts and include_root or m.ts != thread_ts and m.thread_ts == thread_ts)
+        ]
+        return sorted(found, key=lambda m: _ts_key(m.ts))
+
+    def thread_text(self, channel: str, thread_ts: str, *, include_root: bool = False) -> str:
+        """Everything visible in a thread, one message per paragraph: handy for ``in`` assertions."""
+        return "\n\n".join(m.visible_text for m in self.thread(channel, thread_ts, include_root=include_root))
+
+    def ephemerals(self, user: str | None = None, channel: str | None = None) -> list[Ephemeral]:
+        return [e for e in self._ephemerals if user in (None, e.user) and channel in (None, e.channel)]
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        return [c for c in self.calls if c.method == method]
+
+    @property
+    def connected(self) -> bool:
+        return any(not ws.closed for ws in self._sockets)
+
+    def dump(self, last: int = 30) -> str:
+        """Recent API calls, acks and messages, for failure messages."""
+        lines = [f"last {min(last, len(self.calls))} of {len(self.calls)} API calls:"]
+        lines += [f"  {c}" for c in self.calls[-last:]]
+        lines.append(f"acks: {[(a.type, round(a.latency, 3), a.payload) for a in self.acks[-10:]]}")
+        lines.append("messages:")
+        lines += [
+            f"  {m.channel} ts={m.ts} thread={m.thread_ts} user={m.user} stream={m.stream_state}: "
+            f"{_short(m.visible_text, 200)}"
+            for m in self.messages[-last:]
+        ]
+        lines.append(f"ephemerals: {[(e.user, _short(e.visible_text, 120)) for e in self._ephemerals[-10:]]}")
+        return "\n".join(lines)
+
+    async def wait_for(
+        self,
+        predicate: Callable[[], T | Awaitable[T]],
+        timeout: float = 10.0,
+        *,
+        interval: float = 0.02,
+        what: str = "",
+    ) -> T:
+        """Poll ``predicate`` until it returns something truthy, and return that."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = predicate()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return result  # type: ignore[return-value]
+            if time.monotonic() >= deadline:
+                label = what or getattr(predicate, "__name__", "condition")
+                raise AssertionError(f"timed out after {timeout}s waiting for {label}\n{self.dump()}")
+            await asyncio.sleep(interval)
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:
+        await self.wait_for(lambda: self.connected, timeout, what="a Socket Mode connection")
+
+    # ------------------------------------------------------------------ test set-up
+
+    def add_user(
+        self, user_id: str, *, name: str | None = None, display_name: str | None = None,
+        real_name: str | None = None, is_bot: bool = False,
+    ) -> JSON:
+        name = name or user_id.lower()
+        real_name = real_name or name.title()
+        user = {
+            "id": user_id, "team_id": self.team_id, "name": name, "deleted": False, "real_name": real_name,
+            "tz": "Europe/London", "tz_label": "Greenwich Mean Time", "tz_offset": 0, "is_bot": is_bot,
+            "is_admin": False, "is_app_user": False, "updated": 1700000000,
+            "profile": {
+                "display_name": display_name if display_name is not None else name,
+                "display_name_normalized": display_name if display_name is not None else name,
+                "real_name": real_name, "real_name_normalized": real_name,
+                "email": None if is_bot else f"{name}@example.com", "team": self.team_id,
+            },
+        }
+        if is_bot:
+            user["profile"]["bot_id"] = self.bot_id
+        self._users[user_id] = user
+        return user
+
+    def add_file(self, content: bytes | str, filename: str, *, mimetype: str = "text/plain",
+                 title: str | None = None, user: str = "U1") -> JSON:
+        """Register a file a user attached; pass the returned object in ``send_message(files=[...])``.
+
+        Downloading ``url_private_download`` needs ``Authorization: Bearer <bot token>``;
+        without it the fake answers like Slack does: 200 with an HTML login page.
+        """
+        data = content.encode() if isinstance(content, str) else content
+        file_id = f"F{next(self._ids):08d}"
+        self._files[file_id] = _PendingFile(filename, len(data), data)
+        return self._file_object(file_id, filename, title or filename, len(data), mimetype, user)
+
+    def fail_next(self, method: str, error: str, times: int = 1) -> None:
+        """Make the next ``times`` calls of ``method`` fail (``"ratelimited"`` answers HTTP 429)."""
+        self._fail_next.setdefault(method, []).extend([error] * times)
+
+    def kill_stream(self, ts: str | None = None, error: str = "message_not_in_streaming_state") -> None:
+        """End a live stream (all of them when ``ts`` is None) as Slack does when it expires or
+        the user presses stop (``error="stopped_by_user"``): later appends/stops get ``error``."""
+        for m in self._messages:
+            if m.stream_state == "streaming" and ts in (None, m.ts):
+                m.stream_state, m.stream_error = "dead", error
+
+    # ------------------------------------------------------------------ Socket Mode
+
+    async def send_envelope(
+        self, type: str, payload: JSON, retry_attempt: int = 0, retry_reason: str = "",
+        *, accepts_response_payload: bool | None = None, timeout: float = 5.0,
+    ) -> JSON:
+        """Push an envelope to the connected app and return the payload of its ack ({} if none)."""
+        delivery = await self._deliver(type, payload, retry_attempt, retry_reason, accepts_response_payload, timeout)
+        return delivery.ack
+
+    async def send_slash_command(
+        self, text: str, command: str = "/newspec", user_id: str = "U1", channel_id: str = "C1",
+        team_id: str | None = None, *, timeout: float = 5.0,
+    ) -> Delivery:
+        payload = self.slash_command_payload(text, command, user_id, channel_id, team_id)
+        return await self._deliver("slash_commands", payload, 0, "", None, timeout)
+
+    async def send_message(
+        self, channel: str, user: str, text: str, thread_ts: str | None = None, event_id: str | None = None,
+        ts: str | None = None, subtype: str | None = None, bot_id: str | None = None,
+        files: list[JSON] | None = None, *, retry_attempt: int = 0, retry_reason: str = "", timeout: float = 5.0,
+    ) -> Delivery:
+        """Deliver a ``message`` event and store the message so threads show it.
+
+        Re-sending with the same ``ts`` (and ``event_id``) simulates a retry or a duplicate
+        delivery; the message is stored once. ``files`` implies subtype ``file_share``.
+        """
+        payload = self.message_event_payload(channel, user, text, thread_ts, event_id, ts, subtype, bot_id, files)
+        return await self._deliver("events_api", payload, retry_attempt, retry_reason, None, timeout)
+
+    async def send_event(
+        self, event: JSON, event_id: str | None = None, *, retry_attempt: int = 0, retry_reason: str = "",
+        timeout: float = 5.0,
+    ) -> Delivery:
+        """Deliver any Events API event (app_mention, message_changed, ...) as-is."""
+        payload = self.event_payload(event, event_id)
+        return await self._deliver("events_api", payload, retry_attempt, retry_reason, None, timeout)
+
+    async def send_action(
+        self, action_id: str, value: str | None = None, *, user_id: str = "U1", channel_id: str = "C1",
+        message_ts: str | None = None, block_id: str = "actions", action_type: str = "button",
+        actions: list[JSON] | None = None, state_values: JSON | None = None, timeout: float = 5.0,
+    ) -> Delivery:
+        """Deliver a ``block_actions`` interaction, e.g. a button press on the message at ``message_ts``."""
+        payload = self.block_actions_payload(
+            action_id, value, user_id=user_id, channel_id=channel_id, message_ts=message_ts,
+            block_id=block_id, action_type=action_type, actions=actions, state_values=state_values,
+        )
+        return await self._deliver("interactive", payload, 0, "", None, timeout)
+
+    async def request_reconnect(self, reason: str = "refresh_requested") -> None:
+        """Tell connected clients to reconnect, as Slack does every few hours."""
+        for ws in self._open_sockets():
+            await ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake"}})
+
+    async def drop_connections(self) -> None:
+        """Close every socket abruptly, as a network failure would."""
+        for ws in self._open_sockets():
+            await ws.close(code=WSCloseCode.ABNORMAL_CLOSURE)
+
+    # ------------------------------------------------------------------ payload builders (also for HTTP mode)
+
+    def slash_command_payload(
+        self, text: str, command: str = "/newspec", user_id: str = "U1", channel_id: str = "C1",
+        team_id: str | None = None,
+    ) -> dict[str, str]:
+        user = self._user(user_id)
+        return {
+            "token": "fake-verification-token", "team_id": team_id or self.team_id, "team_domain": "fake",
+            "channel_id": channel_id, "channel_name": self._channel_name(channel_id), "user_id": user_id,
+            "user_name": user["name"], "command": command, "text": text, "api_app_id": self.app_id,
+            "is_enterprise_install": "false",
+            "response_url": self._response_url(_ResponseTarget(channel_id, user_id)),
+            "trigger_id": self._trigger_id(),
+        }
+
+    def event_payload(self, event: JSON, event_id: str | None = None) -> JSON:
+        return {
+            "token": "fake-verification-token", "team_id": self.team_id, "context_team_id": self.team_id,
+            "context_enterprise_id": None, "api_app_id": self.app_id, "event": event, "type": "event_callback",
+            "event_id": event_id or f"Ev{next(self._ids):010d}", "event_time": int(time.time()),
+            "authorizations": [{
+                "enterprise_id": None, "team_id": self.team_id, "user_id": self.bot_user_id,
+                "is_bot": True, "is_enterprise_install": False,
+            }],
+            "is_ext_shared_channel": False, "event_context": f"4-fake-{uuid.uuid4().hex[:12]}",
+        }
+
+    def message_event_payload(
+        self, channel: str, user: str, text: str, thread_ts: str | None = None, event_id: str | None = None,
+        ts: str | None = None, subtype: str | None = None, bot_id: str | None = None,
+        files: list[JSON] | None = None,
+    ) -> JSON:
+        """Build a message event and store the message (once per ``(channel, ts)``)."""
+        if files and subtype is None:
+            subtype = "file_share"
+        ts = self._use_ts(ts)
+        event: JSON = {
+            "type": "message", "channel": channel, "user": user, "text": text, "ts": ts, "event_ts": ts,
+            "channel_type": self._channel_type(channel), "team": self.team_id,
+            "blocks": [{"type": "rich_text", "block_id": uuid.uuid4().hex[:5], "elements": [
+                {"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}]}],
+        }
+        if bot_id is None:
+            event["client_msg_id"] = str(uuid.uuid4())
+        else:
+            event["bot_id"] = bot_id
+        if thread_ts is not None:
+            event["thread_ts"] = thread_ts
+            root = self.message(channel, thread_ts)
+            if root is not None:
+                event["parent_user_id"] = root.user
+        if subtype is not None:
+            event["subtype"] = subtype
+        if files:
+            event.update(files=files, upload=False, display_as_bot=False)
+        if subtype in (None, "file_share", "thread_broadcast", "bot_message") and self.message(channel, ts) is None:
+            self._store(Message(channel, ts, text, thread_ts, user, bot_id, subtype=subtype, files=files))
+        return self.event_payload(event, event_id)
+
+    def block_actions_payload(
+        self, action_id: str, value: str | None = None, *, user_id: str = "U1", channel_id: str = "C1",
+        message_ts: str | None = None, block_id: str = "actions", action_type: str = "button",
+        actions: list[JSON] | None = None, state_values: JSON | None = None,
+    ) -> JSON:
+        user = self._user(user_id)
+        message = self.message(channel_id, message_ts) if message_ts else None
+        action: JSON = {
+            "type": action_type, "action_id": action_id, "block_id": block_id, "action_ts": f"{time.time():.6f}",
+        }
+        if value is not None:
+            action["value"] = value
+        if action_type == "button":
+            action["text"] = {"type": "plain_text", "text": action_id, "emoji": True}
+        container: JSON = {"type": "message", "message_ts": message_ts, "channel_id": channel_id, "is_ephemeral": False}
+        if message is not None and message.thread_ts:
+            container["thread_ts"] = message.thread_ts
+        return {
+            "type": "block_actions",
+            "user": {"id": user_id, "username": user["name"], "name": user["name"], "team_id": self.team_id},
+            "api_app_id": self.app_id, "token": "fake-verification-token", "container": container,
+            "trigger_id": self._trigger_id(), "team": {"id": self.team_id, "domain": "fake"},
+            "enterprise": None, "is_enterprise_install": False,
+            "channel": {"id": channel_id, "name": self._channel_name(channel_id)},
+            "message": message.to_api() if message else None,
+            "state": {"values": state_values or {}},
+            "response_url": self._response_url(_ResponseTarget(channel_id, user_id, message_ts)),
+            "actions": actions or [action],
+        }
+
+    # ------------------------------------------------------------------ internals: socket mode
+
+    def _open_sockets(self) -> list[web.WebSocketResponse]:
+        return [ws for ws in self._sockets if not ws.closed]
+
+    async def _deliver(
+        self, type: str, payload: JSON, retry_attempt: int, retry_reason: str,
+        accepts_response_payload: bool | None, timeout: float,
+    ) -> Delivery:
+        await self.wait_connected(timeout)
+        ws = self._open_sockets()[-1]  # Slack picks one connection; the newest is the live one
+        if accepts_response_payload is None:
+            accepts_response_payload = type == "slash_commands" or payload.get("type") in (
+                "view_submission", "block_suggestion")
+        envelope_id = str(uuid.uuid4())
+        future: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
+        self._pending_acks[envelope_id] = future
+        started = time.perf_counter()
+        await ws.send_json({
+            "envelope_id": envelope_id, "type": type, "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+            "retry_attempt": retry_attempt, "retry_reason": retry_reason,
+        })
+        try:
+            reply = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise AckTimeout(f"no ack for {type} envelope within {timeout}s\n{self.dump()}") from None
+        finally:
+            self._pending_acks.pop(envelope_id, None)
+        latency = time.perf_counter() - started
+        ack_payload = reply.get("payload")
+        self.acks.append(Ack(envelope_id, type, ack_payload, latency))
+        if type == "slash_commands" and ack_payload:
+            self._show_response(ack_payload, _ResponseTarget(payload["channel_id"], payload["user_id"]), "ack")
+        return Delivery(envelope_id, type, payload, ack_payload or {}, latency)
+
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        if request.query.get("ticket") not in self._tickets:
+            return web.Response(status=401, text="invalid ticket")
+        ws = web.WebSocketResponse()  # autoping answers slack_sdk's "sdk-ping-pong" pings
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        self.connections_opened += 1
+        await ws.send_json({
+            "type": "hello", "num_connections": len(self._open_sockets()),
+            "debug_info": {"host": "applink-fake", "build_number": 1, "approximate_connection_time": 18060},
+            "connection_info": {"app_id": self.app_id},
+        })
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                data = json.loads(msg.data)
+                future = self._pending_acks.get(data.get("envelope_id", ""))
+                if future is not None and not future.done():
+                    future.set_result(data)
+                else:
+                    log.warning("fake slack: unexpected socket message %s", _short(data))
+        finally:
+            self._sockets.remove(ws)
+        return ws
+
+    # ------------------------------------------------------------------ internals: web API
+
+    async def _handle_api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args: JSON = dict(request.query)
+        if request.can_read_body:
+            if request.content_type == "application/json":
+                body = await request.json()
+                args.update(body if isinstance(body, dict) else {})
+            else:
+                form = await request.post()
+                for key, value in form.items():
+                    args[key] = value.file.read() if isinstance(value, web.FileField) else value
+        for key in _JSON_STRING_FIELDS:
+            value = args.get(key)
+            if isinstance(value, str) and value[:1] in ("[", "{"):
+                args[key] = json.loads(value)
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.pop("token", None)
+        args.pop("token", None)
+        call = ApiCall(method, args, time.time(), token, request.method)
+        self.calls.append(call)
+
+        if delay := self.delays.get(method):
+            await asyncio.sleep(delay)
+        headers = {"x-oauth-scopes": self.scopes}
+        try:
+            self._check_token(method, token)
+            queued = self._fail_next.get(method)
+            error = queued.pop(0) if queued else self.fail_methods.get(method)
+            if error:
+                raise SlackError(error)
+            handler = self._methods.get(method)
+            if handler is None:
+                log.warning("fake slack: unhandled method %s %s, answering ok", method, _short(args))
+                result: JSON = {}
+            else:
+                result = handler(args, call)  # type: ignore[assignment]
+                if inspect.isawaitable(result):
+                    result = await result
+            call.response = {"ok": True, **result}
+        except SlackError as e:
+            call.response = {"ok": False, "error": e.error}
+            if e.messages:
+                call.response["response_metadata"] = {"messages": e.messages}
+            if e.error == "ratelimited":
+                return web.json_response(call.response, status=429, headers={**headers, "Retry-After": "1"})
+        return web.json_response(call.response, headers=headers)
+
+    def _check_token(self, method: str, token: str | None) -> None:
+        if not token:
+            raise SlackError("not_authed")
+        if method == "apps.connections.open":
+            if not token.startswith("xapp-"):
+                raise SlackError("not_allowed_token_type")
+            if self.app_token is not None and token != self.app_token:
+                raise SlackError("invalid_auth")
+        elif token.startswith("xapp-"):
+            raise SlackError("not_allowed_token_type")
+        elif not token.startswith(("xoxb-", "xoxp-")) or self.bot_token not in (None, token):
+            raise SlackError("invalid_auth")
+
+    # ------------------------------------------------------------------ internals: state
+
+    def _next_ts(self) -> str:
+        self._ts_us += 100
+        return f"{self._ts_us // 1_000_000}.{self._ts_us % 1_000_000:06d}"
+
+    def _use_ts(self, ts: str | None) -> str:
+        if ts is None:
+            return self._next_ts()
+        sec, frac = _ts_key(ts)
+        self._ts_us = max(self._ts_us, sec * 1_000_000 + frac)  # later generated ts sort after it
+        return ts
+
+    def _store(self, message: Message) -> Message:
+        self._messages.append(message)
+        return message
+
+    def _post(self, channel: str, text: str, thread_ts: str | None = None, **fields: Any) -> Message:
+        message = Message(channel, self._next_ts(), text, thread_ts or None, self.bot_user_id, self.bot_id, **fields)
+        return self._store(message)
+
+    def _require_member(self, channel: str | None) -> str:
+        if not channel:
+            raise SlackError("channel_not_found")
+        if self.channels_with_bot is not None and channel not in self.channels_with_bot and not channel.startswith("D"):
+            raise SlackError("not_in_channel")
+        return channel
+
+    def _find(self, channel: str | None, ts: str | None) -> Message:
+        message = self.message(channel or "", ts or "")
+        if message is None:
+            raise SlackError("message_not_found")
+        return message
+
+    def _channel_type(self, channel: str) -> str:
+        if channel.startswith("D"):
+            return "im"
+        return "group" if channel.startswith("G") or channel in self.private_channels else "channel"
+
+    def _channel_name(self, channel: str) -> str:
+        return "directmessage" if channel.startswith("D") else f"chan-{channel.lower()}"
+
+    def _user(self, user_id: str) -> JSON:
+        return self._users.get(user_id) or self.add_user(user_id)
+
+    def _trigger_id(self) -> str:
+        return f"{next(self._ids)}.{self.team_id[1:] or '1'}.{uuid.uuid4().hex}"
+
+    def _response_url(self, target: _ResponseTarget) -> str:
+        rid = uuid.uuid4().hex
+        self._response_targets[rid] = target
+        return f"{self.base_url}/response/{rid}"
+
+    def _show_response(self, body: JSON, target: _ResponseTarget, source: str) -> None:
+        """Render a command ack or response_url post the way Slack shows it."""
+        text, blocks, thread_ts = body.get("text", ""), body.get("blocks"), body.get("thread_ts")
+        if body.get("delete_original") and target.message_ts:
+            self._find(target.channel, target.message_ts).deleted = True
+        elif body.get("replace_original") and target.message_ts:
+            original = self._find(target.channel, target.message_ts)
+            original.text, original.blocks = text, blocks
+            original.edits += 1
+        elif body.get("response_type") == "in_channel":
+            self._post(target.channel, text, thread_ts, blocks=blocks)
+        else:
+            ephemeral = Ephemeral(target.channel, target.user, text, blocks, thread_ts, source, self._next_ts())
+            self._ephemerals.append(ephemeral)
+
+    def _file_object(self, file_id: str, filename: str, title: str, size: int, mimetype: str, user: str) -> JSON:
+        meta = {
+            "id": file_id, "name": filename, "title": title, "mimetype": mimetype,
+            "filetype": filename.rpartition(".")[2] if "." in filename else "text", "size": size, "user": user,
+            "created": int(time.time()), "is_external": False, "mode": "hosted",
+            "url_private": f"{self.base_url}/files-pri/{file_id}/{filename}",
+            "url_private_download": f"{self.base_url}/files-pri/{file_id}/{filename}",
+            "permalink": f"https://fake.slack.com/files/{user}/{file_id}/{filename}",
+        }
+        self._file_meta[file_id] = meta
+        return meta
+
+    # ------------------------------------------------------------------ method handlers
+
+    def _auth_test(self, args: JSON, call: ApiCall) -> JSON:
+        return {
+            "url": "https://fake.slack.com/", "team": "Fake Team", "user": self._users[self.bot_user_id]["name"],
+            "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _apps_connections_open(self, args: JSON, call: ApiCall) -> JSON:
+        ticket = uuid.uuid4().hex
+        self._tickets.add(ticket)
+        return {"url": f"ws://127.0.0.1:{self.port}/link?ticket={ticket}&app_id={self.app_id}"}
+
+    def _chat_post_message(self, args: JSON, call: ApiCall) -> JSON:
+        channel = self._require_member(args.get("channel"))
+        text = args.get("text") or args.get("markdown_text") or ""
+        blocks = args.get("blocks")
+        if not (text or blocks or args.get("attachments")):
+            raise SlackError("no_text")
+        _check_content(text, blocks)
+        broadcast = str(args.get("reply_broadcast")).lower() == "true"
+        message = self._post(channel, text, args.get("thread_ts"), blocks=blocks, metadata=args.get("metadata"),
+                             subtype="thread_broadcast" if broadcast else None)
+        return {"channel": channel, "ts": message.ts, "message": message.to_api()}
+
+    def _chat_update(self, args: JSON, call: ApiCall) -> JSON:
+        message = self._find(args.get("channel"), args.get("ts"))
+        if message.user != self.bot_user_id:
+            raise SlackError("cant_update_message")
+        if message.stream_state == "streaming":
+            raise SlackError("streaming_state_conflict")
+        text = args.get("text", args.get("markdown_text"))
+        _check_content(text, args.get("blocks"))
+        if text is not None:
+            message.text = text
+        if "blocks" in args:
+            message.blocks = args["blocks"] or None
+        message.edits += 1
+        return {"channel": message.channel, "ts": message.ts, "text": message.text, "message": message.to_api()}
+
+    def _chat_post_ephemeral(self, args: JSON, call: ApiCall) -> JSON:
+        channel = self._require_member(args.get("channel"))
+        if not args.get("user"):
+            raise SlackError("user_not_found")
+        _check_content(args.get("text"), args.get("blocks"))
+        ephemeral = Ephemeral(channel, args["user"], args.get("text", ""), args.get("blocks"), args.get("thread_ts"),
+                              "chat.postEphemeral", self._next_ts())
+        self._ephemerals.append(ephemeral)
+        return {"message_ts": ephemeral.ts}
+
+    def _chat_delete(self, args: JSON, call: ApiCall) -> JSON:
+        message = self._find(args.get("channel"), args.get("ts"))
+        if message.user != self.bot_user_id:
+            raise SlackError("cant_delete_message")
+        message.deleted = True
+        return {"channel": message.channel, "ts": message.ts}
+
+    def _chat_get_permalink(self, args: JSON, call: ApiCall) -> JSON:
+        message = self._find(args.get("channel"), args.get("message_ts"))
+        link = f"https://fake.slack.com/archives/{message.channel}/p{message.ts.replace('.', '')}"
+        if message.is_reply:
+            link += f"?thread_ts={message.thread_ts}&cid={message.channel}"
+        return {"channel": message.channel, "permalink": link}
+
+    def _chat_start_stream(self, args: JSON, call: ApiCall) -> JSON:
+        if not self.streaming:
+            raise SlackError(self.streaming_error)
+        channel = self._require_member(args.get("channel"))
+        if not args.get("thread_ts"):
+            raise SlackError("invalid_arguments")
+        for key in ("recipient_team_id", "recipient_user_id"):
+            if not args.get(key):
+                raise SlackError(f"missing_{key}")
+        message = Message(channel, "", "", args["thread_ts"], self.bot_user_id, self.bot_id, streamed=True,
+                          stream_state="streaming", stream_started=time.monotonic())
+        self._stream_content(message, args)  # before storing: a refused start leaves nothing behind
+        message.ts = self._next_ts()
+        self._store(message)
+        return {"channel": channel, "ts": message.ts}
+
+    def _chat_append_stream(self, args: JSON, call: ApiCall) -> JSON:
+        message = self._live_stream(args)
+        if self.stream_max_appends is not None and message.appends >= self.stream_max_appends:
+            message.stream_state = "dead"
+            raise SlackError(message.stream_error)
+        if args.get("markdown_text") is None and args.get("chunks") is None:
+            raise SlackError("invalid_arguments")
+        self._stream_content(message, args)
+        message.appends += 1
+        return {"channel": message.channel, "ts": message.ts}
+
+    def _chat_stop_stream(self, args: JSON, call: ApiCall) -> JSON:
+        message = self._live_stream(args)
+        _check_content(None, args.get("blocks"))
+        self._stream_content(message, args)
+        if args.get("blocks"):
+            message.blocks = args["blocks"]
+        if args.get("metadata"):
+            message.metadata = args["metadata"]
+        message.stream_state = "stopped"
+        return {"channel": message.channel, "ts": message.ts, "message": message.to_api()}
+
+    def _live_stream(self, args: JSON) -> Message:
+        message = self._find(args.get("channel"), args.get("ts"))
+        if not message.streamed or message.user != self.bot_user_id:
+            raise SlackError("message_not_owned_by_app")
+        if message.stream_state == "streaming" and self.stream_lifetime is not None:
+            if time.monotonic() - message.stream_started > self.stream_lifetime:
+                message.stream_state = "dead"
+        if message.stream_state != "streaming":
+            raise SlackError(message.stream_error)
+        return message
+
+    def _stream_content(self, message: Message, args: JSON) -> None:
+        markdown, chunks = args.get("markdown_text"), args.get("chunks")
+        if markdown is None and not chunks:
+            return
+        if markdown is not None and chunks:
+            raise SlackError("invalid_arguments")
+        mode = "text" if markdown is not None else "chunks"
+        if self.strict_stream_mode and message.stream_mode not in (None, mode):
+            raise SlackError("streaming_mode_mismatch")
+        message.stream_mode = message.stream_mode or mode
+        if markdown is not None:
+            texts = [markdown]
+        else:
+            texts = [c.get("text", "") for c in chunks if c.get("type") == "markdown_text"]
+        if any(len(t) > _MAX_MARKDOWN for t in texts):
+            raise SlackError("msg_too_long")
+        message.text += "".join(texts)
+        for chunk in chunks or []:
+            if chunk.get("type") == "markdown_text":
+                continue
+            message.chunks.append(chunk)
+            if chunk.get("type") == "task_update" and "id" in chunk:
+                task = message.tasks.setdefault(chunk["id"], {})
+                details = task.get("details", "") + chunk.get("details", "")  # details append, the rest replace
+                task.update(chunk)
+                if details:
+                    task["details"] = details
+
+    def _conversations_join(self, args: JSON, call: ApiCall) -> JSON:
+        channel = args.get("channel")
+        if not channel:
+            raise SlackError("channel_not_found")
+        if self._channel_type(channel) != "channel":
+            raise SlackError("method_not_supported_for_channel_type")
+        if self.channels_with_bot is not None:
+            self.channels_with_bot.add(channel)
+        return {"channel": self._channel_info(channel)}
+
+    def _conversations_info(self, args: JSON, call: ApiCall) -> JSON:
+        if not args.get("channel"):
+            raise SlackError("channel_not_found")
+        return {"channel": self._channel_info(args["channel"])}
+
+    def _channel_info(self, channel: str) -> JSON:
+        kind = self._channel_type(channel)
+        member = self.channels_with_bot is None or channel in self.channels_with_bot or kind == "im"
+        return {
+            "id": channel, "name": self._channel_name(channel), "is_channel": kind == "channel",
+            "is_group": kind == "group", "is_im": kind == "im", "is_private": kind != "channel",
+            "is_archived": False, "is_member": member, "context_team_id": self.team_id,
+        }
+
+    def _conversations_replies(self, args: JSON, call: ApiCall) -> JSON:
+        channel = self._require_member(args.get("channel"))
+        if self.message(channel, args.get("ts", "")) is None:
+            raise SlackError("thread_not_found")
+        found = self.thread(channel, args["ts"], include_root=True)
+        return {"messages": [m.to_api() for m in found], "has_more": False, "response_metadata": {"next_cursor": ""}}
+
+    def _conversations_history(self, args: JSON, call: ApiCall) -> JSON:
+        channel = self._require_member(args.get("channel"))
+        top = [m for m in self.messages if m.channel == channel and (not m.is_reply or m.subtype == "thread_broadcast")]
+        top.sort(key=lambda m: _ts_key(m.ts), reverse=True)
+        limit = int(args.get("limit") or 100)
+        return {"messages": [m.to_api() for m in top[:limit]], "has_more": len(top) > limit,
+                "response_metadata": {"next_cursor": ""}}
+
+    def _reactions_add(self, args: JSON, call: ApiCall) -> JSON:
+        message = self._find(args.get("channel"), args.get("timestamp"))
+        users = message.reactions.setdefault(args.get("name", ""), [])
+        if self.bot_user_id in users:
+            raise SlackError("already_reacted")
+        users.append(self.bot_user_id)
+        return {}
+
+    def _reactions_remove(self, args: JSON, call: ApiCall) -> JSON:
+        message = self._find(args.get("channel"), args.get("timestamp"))
+        users = message.reactions.get(args.get("name", ""), [])
+        if self.bot_user_id not in users:
+            raise SlackError("no_reaction")
+        users.remove(self.bot_user_id)
+        if not users:
+            del message.reactions[args["name"]]
+        return {}
+
+    def _users_info(self, args: JSON, call: ApiCall) -> JSON:
+        if not args.get("user"):
+            raise SlackError("user_not_found")
+        return {"user": self._user(args["user"])}
+
+    def _assistant_set_status(self, args: JSON, call: ApiCall) -> JSON:
+        self.statuses[(args.get("channel_id", ""), args.get("thread_ts", ""))] = args.get("status", "")
+        return {}
+
+    def _files_get_upload_url(self, args: JSON, call: ApiCall) -> JSON:
+        if not args.get("filename") or not str(args.get("length", "")).isdigit():
+            raise SlackError("invalid_arguments")
+        file_id = f"F{next(self._ids):08d}"
+        self._files[file_id] = _PendingFile(args["filename"], int(args["length"]))
+        return {"upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    def _files_complete_upload(self, args: JSON, call: ApiCall) -> JSON:
+        files = args.get("files")
+        if not isinstance(files, list) or not files:
+            raise SlackError("invalid_arguments")
+        channel = args.get("channel_id") or (args.get("channels") or "").split(",")[0] or None
+        if channel:
+            self._require_member(channel)
+        thread_ts, comment = args.get("thread_ts"), args.get("initial_comment")
+        done: list[tuple[JSON, Upload]] = []
+        for item in files:
+            pending = self._files.get(item.get("id", ""))
+            if pending is None or pending.content is None:
+                raise SlackError("file_not_found")
+            title = item.get("title") or pending.filename
+            meta = self._file_object(item["id"], pending.filename, title, len(pending.content),
+                                     "text/plain", self.bot_user_id)
+            upload = Upload(item["id"], pending.filename, pending.content, title, channel, thread_ts, comment)
+            done.append((meta, upload))
+        if channel:
+            # Slack shows shared files in one message carrying the initial comment.
+            message = self._post(channel, comment or "", thread_ts, files=[meta for meta, _ in done])
+            for _, upload in done:
+                upload.message_ts = message.ts
+        self.uploads += [upload for _, upload in done]
+        return {"files": [meta for meta, _ in done]}
+
+    # ------------------------------------------------------------------ other endpoints
+
+    async def _handle_upload(self, request: web.Request) -> web.Response:
+        pending = self._files.get(request.match_info["file_id"])
+        if pending is None:
+            return web.Response(status=404, text="file not found")
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            part = next((v for v in form.values() if isinstance(v, web.FileField)), None)
+            content = part.file.read() if part is not None else b""
+        else:
+            content = await request.read()
+        pending.content = content
+        # slack_sdk checks the status and reads a text/plain body.
+        return web.Response(text=f"OK - {len(content)}", content_type="text/plain")
+
+    async def _handle_download(self, request: web.Request) -> web.Response:
+        pending = self._files.get(request.match_info["file_id"])
+        if pending is None or pending.content is None:
+            return web.Response(status=404, text="file not found")
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ")
+        try:
+            self._check_token("files.download", token if auth.startswith("Bearer ") else None)
+        except SlackError:
+            # What Slack really does without a valid token: a 200 HTML sign-in page.
+            page = "<!DOCTYPE html><html><body>Sign in to Slack</body></html>"
+            return web.Response(text=page, content_type="text/html")
+        mimetype = self._file_meta.get(request.match_info["file_id"], {}).get("mimetype", "application/octet-stream")
+        return web.Response(body=pending.content, content_type=mimetype)
+
+    async def _handle_response_url(self, request: web.Request) -> web.Response:
+        rid = request.match_info["rid"]
+        target = self._response_targets.get(rid)
+        if target is None:
+            return web.Response(status=404, text="no_service")
+        text = await request.text()
+        body = json.loads(text) if text.lstrip().startswith("{") else dict(await request.post())
+        self.response_posts.append((rid, body))
+        try:
+            self._show_response(body, target, "response_url")
+        except SlackError as e:
+            return web.Response(status=404, text=e.error)
+        return web.Response(text="ok", content_type="text/plain")
