@@ -85,6 +85,7 @@ class SpecSession:
         self._jobs: asyncio.Queue[tuple[str, asyncio.Queue[Any]]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._client: ClaudeSDKClient | None = None
+        self._unanswered: list[str] = []
         # Text streamed as deltas since the last finished text block.
         self._streamed = ""
 
@@ -121,6 +122,9 @@ class SpecSession:
             await self._disconnect()
 
     async def _turn(self, text: str, emit: Any) -> None:
+        # Messages whose turn died with the CLI (or never started) may be missing
+        # from the transcript the next process resumes; send them with this one.
+        self._unanswered.append(text)
         if self._client is None:
             try:
                 self._client = await self._connect()
@@ -131,7 +135,7 @@ class SpecSession:
         self._streamed = ""
         failed = False  # report at most one failure per turn
         try:
-            await self._client.query(text)
+            await self._client.query("\n\n".join(self._unanswered))
             async for message in self._client.receive_response():
                 for event in self._translate(message):
                     if isinstance(event, Failed):
@@ -140,6 +144,7 @@ class SpecSession:
                         failed = True
                     emit(event)
                 if isinstance(message, ResultMessage):
+                    self._unanswered.clear()
                     return
             raise RuntimeError("the Claude CLI ended the turn without a result")
         except Exception as exc:
