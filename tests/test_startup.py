@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+from tests.fakes import anthropic as fa
+
 
 def _run(env_extra: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NEWSPEC_"))}
@@ -26,3 +28,40 @@ def test_http_mode_asks_for_the_signing_secret():
     result = _run({"SLACK_BOT_TOKEN": "xoxb-test"}, "--http", "--port", "0")
     assert result.returncode == 2
     assert "SLACK_SIGNING_SECRET" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_the_console_command_serves_slack_and_stops_cleanly_on_sigterm(model, tmp_path):
+    """`python -m slackbot` as an operator runs it: Socket Mode to Slack, a greeting, exit 0."""
+    import asyncio
+    import signal
+
+    from tests.fakes.slack import FakeSlack
+
+    async with FakeSlack() as slack:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NEWSPEC_"))}
+        env.update(
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_APP_TOKEN="xapp-test",
+            SLACK_API_URL=slack.api_url,
+            GENERATIONS_DIR=str(tmp_path / "generations"),
+        )
+        model.script(str(tmp_path / "generations" / "demo"), [fa.text("Hello from a real process!")])
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "slackbot", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await slack.wait_connected(timeout=30)
+            await slack.send_slash_command("demo", user_id="U1", channel_id="C1")
+            root = await slack.wait_for(lambda: next((m for m in slack.messages if "*demo*" in m.text), None))
+            await slack.wait_for(
+                lambda: "Hello from a real process!" in slack.thread_text("C1", root.ts), timeout=30
+            )
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), 30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert process.returncode == 0, stderr.decode()[-2000:]
+        assert b"Traceback" not in stderr
