@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from .config import Settings
 from .interviews import Interviews
 from .listeners import register_all
+from .store import SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +34,18 @@ class Bot:
             # Socket Mode has no signatures to check; HTTP mode must check them.
             request_verification_enabled=settings.slack_signing_secret is not None,
         )
-        self.interviews = Interviews(settings, self.client, min_interval=min_interval)
+        self.store = SqliteStore(settings.state_dir / "newspec.db")
+        self.interviews = Interviews(settings, self.client, self.store, min_interval=min_interval)
         register_all(self.app, self.interviews)
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
 
+    async def _open(self) -> None:
+        await self.store.open()
+        await self.interviews.open()
+
     async def start_socket_mode(self) -> None:
+        await self._open()
         # The handler binds to the running loop, so it is created here, not in __init__.
         self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
         await self._socket.connect_async()
@@ -46,6 +53,7 @@ class Bot:
 
     async def start_http(self, host: str, port: int) -> int:
         """Serve Slack's requests at /slack/events; returns the bound port."""
+        await self._open()
         self._runner = web.AppRunner(self.app.web_app(path="/slack/events", port=port))
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -54,14 +62,16 @@ class Bot:
         log.info("serving Slack requests on http://%s:%s/slack/events", host, bound)
         return bound
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking requests, let running turns finish (up to `grace` s), close everything."""
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        await self.interviews.close()
+        await self.interviews.close(grace)
+        await self.store.close()
 
 
 async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:

@@ -20,6 +20,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
+# One live `claude` CLI process costs ~200-250 MiB; by default keep their total
+# under half of this machine's memory.
+CLI_PROCESS_BYTES = 250 * 2**20
+
+
+def default_max_live_sessions() -> int:
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 8
+    return max(1, memory // 2 // CLI_PROCESS_BYTES)
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line for the operator."""
 
@@ -39,6 +52,10 @@ class Settings:
     skill_dir: Path
     claude_model: str
     log_level: str
+    idle_seconds: float = 600.0
+    max_live_sessions: int = 8
+    turn_timeout_seconds: float = 600.0
+    shutdown_grace_seconds: float = 30.0
     max_turns: int = 200
 
     @property
@@ -102,7 +119,25 @@ class Settings:
         if log_level not in _LOG_LEVELS:
             raise ConfigError("LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}")
 
+        def number(name: str, default: float, what: str, *, whole: bool = False) -> float:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = int(raw) if whole else float(raw)
+            except ValueError:
+                value = 0
+            if value <= 0:
+                raise ConfigError(name, f"must be a positive {'whole ' if whole else ''}number ({what})")
+            return value
+
         return cls(
+            idle_seconds=60 * number("NEWSPEC_IDLE_MINUTES", 10, "minutes; fractions allowed"),
+            max_live_sessions=int(
+                number("NEWSPEC_MAX_LIVE_SESSIONS", default_max_live_sessions(), "CLI processes", whole=True)
+            ),
+            turn_timeout_seconds=60 * number("NEWSPEC_TURN_TIMEOUT", 10, "minutes; fractions allowed"),
+            shutdown_grace_seconds=number("NEWSPEC_SHUTDOWN_GRACE", 30, "seconds"),
             slack_bot_token=bot_token,
             slack_app_token=app_token,
             slack_signing_secret=signing_secret,

@@ -1,4 +1,6 @@
-"""The registry of interviews: which thread is which session, in what order replies go.
+"""The registry of interviews: which thread is which session, and the lifecycle of
+each: replies persisted before they are acted on, answered strictly in order,
+CLI processes capped and closed when idle, everything resumable after a restart.
 
 It joins a session (SDK side) to a relay (Slack side) without knowing either
 world's types: it hands the session's events to the relay.
@@ -8,25 +10,43 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .config import Settings
+from .events import Failed, SessionEvent, SpecComplete
 from .relay import StreamingSupport, ThreadRelay
 from .session import SessionSettings, SpecSession
-from .spec import project_dir
+from .spec import SpecTracker, project_dir
+from .store import InterviewRecord, PendingReply, StateStore, Status
 
 log = logging.getLogger(__name__)
 
 ThreadKey = tuple[str, str]  # (channel, thread_ts)
+
+RESTART_NOTE = (
+    ":arrows_counterclockwise: I'm restarting and had to stop mid-answer. "
+    "Your last message is saved; I'll answer it when I'm back."
+)
 
 
 def opening_message(name: str, starter: str) -> str:
     return (
         f"{starter} has just started a spec interview for the project `{name}` in a Slack "
         "thread. Greet them briefly and ask your first question."
+    )
+
+
+def continue_message(name: str, starter: str) -> str:
+    return (
+        f"{starter} has opened a new thread to keep working on the project `{name}`, which "
+        "already has a spec in prompts/ from an earlier interview. Read both files, sum up "
+        "the app in two lines, and ask what they would like to change."
     )
 
 
@@ -44,102 +64,286 @@ class Reply:
 
 @dataclass
 class Interview:
-    name: str
-    channel: str
-    thread_ts: str
-    started_by: str
+    record: InterviewRecord
     project_dir: Path
     session: SpecSession
     relay: ThreadRelay
-    inbox: asyncio.Queue[tuple[str, str]] = field(default_factory=asyncio.Queue)
     worker: asyncio.Task[None] | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    busy: bool = False
+    last_active: float = field(default_factory=time.monotonic)
+
+    @property
+    def key(self) -> ThreadKey:
+        return (self.record.channel, self.record.thread_ts)
+
+
+class LivePool:
+    """At most `limit` live CLI processes; the least recently used idle one makes room.
+
+    When every live session is busy, turns wait in FIFO order.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._live: OrderedDict[ThreadKey, Interview] = OrderedDict()
+        self._waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def live_count(self) -> int:
+        return len(self._live)
+
+    async def acquire(
+        self, interview: Interview, on_queued: Callable[[int], Awaitable[object]]
+    ) -> None:
+        interview.busy = True
+        if interview.key in self._live:
+            self._live.move_to_end(interview.key)
+            return
+        queued = False
+        while len(self._live) >= self.limit:
+            idle = next((i for i in self._live.values() if not i.busy), None)
+            if idle is not None:
+                await self._evict(idle)
+                continue
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            if not queued:
+                queued = True
+                await on_queued(len(self._waiters) - 1)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        self._live[interview.key] = interview
+
+    def release(self, interview: Interview) -> None:
+        interview.busy = False
+        interview.last_active = time.monotonic()
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+
+    async def evict_idle(self, idle_seconds: float) -> None:
+        now = time.monotonic()
+        for interview in list(self._live.values()):
+            if not interview.busy and now - interview.last_active >= idle_seconds:
+                log.info("closing idle session for %s", interview.record.name)
+                await self._evict(interview)
+
+    async def close_all(self) -> None:
+        for interview in list(self._live.values()):
+            await self._evict(interview)
+
+    async def _evict(self, interview: Interview) -> None:
+        self._live.pop(interview.key, None)
+        await interview.session.close()  # the next reply resumes it
 
 
 class Interviews:
-    def __init__(self, settings: Settings, client: AsyncWebClient, *, min_interval: float = 1.0) -> None:
+    def __init__(
+        self, settings: Settings, client: AsyncWebClient, store: StateStore, *, min_interval: float = 1.0
+    ) -> None:
         self.settings = settings
         self.client = client
+        self.store = store
         self.min_interval = min_interval
         self.streaming = StreamingSupport()
-        self._by_thread: dict[ThreadKey, Interview] = {}
-        self._seen_events: set[str] = set()
-        self._seen_messages: set[ThreadKey] = set()
+        self.pool = LivePool(settings.max_live_sessions)
+        self._cache: dict[ThreadKey, Interview] = {}
+        self._accepting = True
+        self._reaper: asyncio.Task[None] | None = None
         self._session_settings = SessionSettings(
             model=settings.claude_model,
             skill_file=settings.skill_file,
             templates_dir=settings.templates_dir,
             max_turns=settings.max_turns,
+            turn_timeout=settings.turn_timeout_seconds,
         )
 
-    def find(self, channel: str, thread_ts: str) -> Interview | None:
-        return self._by_thread.get((channel, thread_ts))
+    # -- lifecycle -----------------------------------------------------------
 
-    def find_by_name(self, name: str) -> Interview | None:
-        return next((i for i in self._by_thread.values() if i.name == name), None)
+    async def open(self) -> None:
+        """Start the idle reaper and answer replies left unanswered by the last run."""
+        self._reaper = asyncio.create_task(self._reap_idle(), name="idle-reaper")
+        for channel, thread_ts in await self.store.threads_with_pending():
+            interview = await self.find(channel, thread_ts)
+            if interview is not None:
+                log.info("resuming %s: replies were waiting from before the restart", interview.record.name)
+                self._wake(interview)
 
-    async def start(
-        self, *, name: str, channel: str, thread_ts: str, user_id: str, team_id: str | None
-    ) -> Interview:
-        """Begin the interview in the given thread (its session creates the folder)."""
-        folder = project_dir(self.settings.generations_dir, name)
-        interview = Interview(
-            name=name,
-            channel=channel,
-            thread_ts=thread_ts,
-            started_by=user_id,
+    async def close(self, grace: float | None = None) -> None:
+        """Stop taking work, let running turns finish within `grace`, close every CLI."""
+        self._accepting = False
+        if self._reaper is not None:
+            self._reaper.cancel()
+        workers = [i.worker for i in self._cache.values() if i.worker is not None and not i.worker.done()]
+        if workers:
+            grace = self.settings.shutdown_grace_seconds if grace is None else grace
+            _, unfinished = await asyncio.wait(workers, timeout=grace)
+            for worker in unfinished:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        await self.pool.close_all()
+        for interview in self._cache.values():
+            await interview.session.close()
+
+    async def _reap_idle(self) -> None:
+        idle = self.settings.idle_seconds
+        while True:
+            await asyncio.sleep(max(0.5, min(idle / 4, 30.0)))
+            try:
+                await self.pool.evict_idle(idle)
+            except Exception:
+                log.exception("closing idle sessions failed")
+
+    # -- lookups -------------------------------------------------------------
+
+    async def find(self, channel: str, thread_ts: str) -> Interview | None:
+        key = (channel, thread_ts)
+        if key in self._cache:
+            return self._cache[key]
+        record = await self.store.get_interview(channel, thread_ts)
+        if record is None:
+            return None
+        return self._cache.setdefault(key, self._materialize(record))
+
+    async def find_by_name(self, name: str) -> InterviewRecord | None:
+        return await self.store.find_by_name(name)
+
+    async def list(self, team_id: str | None) -> list[InterviewRecord]:
+        return await self.store.list_interviews(team_id)
+
+    def _materialize(self, record: InterviewRecord) -> Interview:
+        folder = project_dir(self.settings.generations_dir, record.name)
+        tracker = SpecTracker.restore(folder, record.spec_written, record.spec_reported)
+        return Interview(
+            record=record,
             project_dir=folder,
-            session=SpecSession(folder, self._session_settings),
+            session=SpecSession(
+                folder, self._session_settings, session_id=record.session_id, tracker=tracker
+            ),
             relay=ThreadRelay(
-                self.client, channel, thread_ts,
-                team_id=team_id, streaming=self.streaming, min_interval=self.min_interval,
+                self.client, record.channel, record.thread_ts,
+                team_id=record.team_id, streaming=self.streaming, min_interval=self.min_interval,
             ),
         )
-        self._by_thread[(channel, thread_ts)] = interview
-        self._enqueue(interview, opening_message(name, f"<@{user_id}>"), user_id)
+
+    # -- work ----------------------------------------------------------------
+
+    async def start(
+        self, *, name: str, channel: str, thread_ts: str, user_id: str, team_id: str | None,
+        opening: str | None = None,
+    ) -> Interview:
+        """Begin the interview in the given thread (its session creates the folder)."""
+        record = InterviewRecord(channel, thread_ts, name, user_id, team_id=team_id)
+        await self.store.add_interview(record)
+        # The opening message is queued like a reply, so a crash before the
+        # greeting still ends in a greeting after restart.
+        await self.store.accept_reply(
+            channel, thread_ts, user_id, opening or opening_message(name, f"<@{user_id}>"), thread_ts, None
+        )
+        interview = self._cache.setdefault((channel, thread_ts), self._materialize(record))
+        self._wake(interview)
         log.info("interview %s started in %s/%s by %s", name, channel, thread_ts, user_id)
         return interview
 
-    def accept(self, reply: Reply) -> bool:
-        """Queue a reply for its interview; False when it is not one, or already seen."""
-        interview = self.find(reply.channel, reply.thread_ts)
+    async def accept(self, reply: Reply) -> bool:
+        """Persist a reply for its interview; False when it is not one, or already seen."""
+        interview = await self.find(reply.channel, reply.thread_ts)
         if interview is None:
             return False
-        # Slack retries events and may deliver one message under two event ids.
-        if reply.event_id is not None and reply.event_id in self._seen_events:
+        pending = await self.store.accept_reply(
+            reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.ts, reply.event_id
+        )
+        if pending is None:
+            log.info("dropped a duplicate delivery of %s/%s", reply.channel, reply.ts)
             return False
-        if (reply.channel, reply.ts) in self._seen_messages:
-            return False
-        if reply.event_id is not None:
-            self._seen_events.add(reply.event_id)
-        self._seen_messages.add((reply.channel, reply.ts))
-        self._enqueue(interview, reply.text, reply.user_id)
+        self._wake(interview)
         return True
 
-    def _enqueue(self, interview: Interview, text: str, user_id: str) -> None:
-        interview.inbox.put_nowait((text, user_id))
-        if interview.worker is None or interview.worker.done():
+    def _wake(self, interview: Interview) -> None:
+        interview.wake.set()
+        if self._accepting and (interview.worker is None or interview.worker.done()):
             interview.worker = asyncio.create_task(
-                self._serve(interview), name=f"interview:{interview.name}"
+                self._serve(interview), name=f"interview:{interview.record.name}"
             )
 
     async def _serve(self, interview: Interview) -> None:
-        """Answer one reply at a time, in the order they arrived."""
-        while not interview.inbox.empty():
-            text, user_id = interview.inbox.get_nowait()
-            try:
-                await interview.relay.render(interview.session.send(text), recipient_user_id=user_id)
-            except Exception:  # never let one thread's failure stop the others
-                log.exception("turn failed in interview %s", interview.name)
-                await interview.relay.say(
-                    ":warning: Something went wrong on my side. Reply here to try again."
-                )
+        """Answer the thread's waiting replies, one turn at a time, in arrival order.
 
-    async def close(self) -> None:
-        """Stop every worker and CLI process."""
-        for interview in list(self._by_thread.values()):
-            if interview.worker is not None:
-                interview.worker.cancel()
-        for interview in list(self._by_thread.values()):
-            if interview.worker is not None:
-                await asyncio.gather(interview.worker, return_exceptions=True)
-            await interview.session.close()
+        Replies that arrive while Claude is answering are merged into the next
+        turn, so Claude answers them together instead of one by one.
+        """
+        while self._accepting:
+            interview.wake.clear()
+            batch = await self.store.pending_replies(*interview.key)
+            if not batch:
+                if interview.wake.is_set():
+                    continue
+                return
+            await self.pool.acquire(interview, lambda ahead: self._queued(interview, ahead))
+            try:
+                await self._turn(interview, batch)
+            except asyncio.CancelledError:
+                await interview.relay.say(RESTART_NOTE)
+                raise
+            except Exception:  # never let one thread's failure stop the others
+                log.exception("turn failed in interview %s", interview.record.name)
+                await self.store.remove_replies([r.id for r in batch])
+                await interview.relay.say(":warning: Something went wrong on my side. Reply here to try again.")
+            finally:
+                self.pool.release(interview)
+
+    async def _queued(self, interview: Interview, ahead: int) -> None:
+        interview.relay.queued_note = await interview.relay.post_note(
+            f":hourglass_flowing_sand: Queued — {ahead} ahead of you. I'll answer as soon as Claude is free."
+        )
+
+    async def _turn(self, interview: Interview, batch: list[PendingReply]) -> None:
+        await interview.relay.clear_queued_note()
+        await self._save(interview, status=Status.INTERVIEWING)
+        outcome = {"failed": False}
+        events = self._observe(interview, interview.session.send(_merge(batch)), outcome)
+        await interview.relay.render(events, recipient_user_id=batch[-1].user_id)
+        # Only now is the batch answered: a crash before this line re-sends it.
+        await self.store.remove_replies([r.id for r in batch])
+        written, reported = interview.session.tracker.snapshot()
+        if outcome["failed"]:
+            status = Status.FAILED
+        elif reported:
+            status = Status.COMPLETE
+        else:
+            status = Status.WAITING
+        await self._save(interview, status=status, spec_written=written, spec_reported=reported)
+
+    async def _observe(
+        self, interview: Interview, events: AsyncIterator[SessionEvent], outcome: dict[str, bool]
+    ) -> AsyncIterator[SessionEvent]:
+        """Pass events through, persisting what must survive a crash as it happens."""
+        async for event in events:
+            if interview.session.session_id != interview.record.session_id:
+                await self._save(interview, session_id=interview.session.session_id)
+            if isinstance(event, Failed):
+                outcome["failed"] = True
+            elif isinstance(event, SpecComplete):
+                written, reported = interview.session.tracker.snapshot()
+                # Recorded before the upload, so a restart never uploads it twice.
+                await self._save(
+                    interview, spec_written=written, spec_reported=reported,
+                    uploads=interview.record.uploads + 1, status=Status.COMPLETE,
+                )
+            yield event
+
+    async def _save(self, interview: Interview, **changes: object) -> None:
+        record = interview.record
+        await self.store.update_interview(record.channel, record.thread_ts, **changes)
+        for name, value in changes.items():
+            setattr(record, name, value)
+        record.updated_at = time.time()
+
+
+def _merge(batch: list[PendingReply]) -> str:
+    return "\n\n".join(reply.text for reply in batch)

@@ -98,8 +98,9 @@ class _Reply:
                     if self._stream is None and self.text:
                         await self._append_native()
                     if self._stream is not None:
-                        await self._stream.stop(markdown_text=self.text[self._sent :] or None)
-                        self._sent = len(self.text)
+                        end = len(self.text)
+                        await self._stream.stop(markdown_text=self.text[self._sent : end] or None)
+                        self._sent = end
                     return
                 except SlackError as exc:
                     self._fall_back(exc)
@@ -141,9 +142,11 @@ class _Reply:
                 recipient_user_id=self.recipient_user_id,
                 buffer_size=1,
             )
-        await self._stream.append(markdown_text=self.text[self._sent :])
+        # More text may arrive while this call is in flight: mark only what was sent.
+        end = len(self.text)
+        await self._stream.append(markdown_text=self.text[self._sent : end])
         self.ts = self._stream.ts
-        self._sent = len(self.text)
+        self._sent = end
 
     def _fall_back(self, exc: Exception) -> None:
         log.warning(
@@ -197,13 +200,31 @@ class ThreadRelay:
         self.streaming = streaming
         self.min_interval = min_interval
         self.message_limit = message_limit
+        self.queued_note: str | None = None  # ts of a "queued" note, deleted when the turn starts
 
     async def say(self, text: str) -> None:
         """Post a short note in the thread; Slack errors are logged, never raised."""
+        await self.post_note(text)
+
+    async def post_note(self, text: str) -> str | None:
+        """Post a note in the thread and return its ts (None if Slack refused)."""
         try:
-            await self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text)
+            response = await self.client.chat_postMessage(
+                channel=self.channel, thread_ts=self.thread_ts, text=text
+            )
+            return response["ts"]
         except SlackError as exc:
             log.error("could not post in %s/%s: %s", self.channel, self.thread_ts, _slack_error(exc))
+            return None
+
+    async def clear_queued_note(self) -> None:
+        ts, self.queued_note = self.queued_note, None
+        if ts is None:
+            return
+        try:
+            await self.client.chat_delete(channel=self.channel, ts=ts)
+        except SlackError as exc:
+            log.warning("could not delete the queued note in %s: %s", self.thread_ts, _slack_error(exc))
 
     async def render(self, events: AsyncIterator[SessionEvent], recipient_user_id: str | None) -> None:
         """Show one turn in the thread. Slack errors are logged and reported, not raised."""

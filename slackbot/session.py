@@ -67,6 +67,7 @@ class SessionSettings:
     skill_file: Path
     templates_dir: Path
     max_turns: int
+    turn_timeout: float = 600.0  # seconds without any output before a turn is interrupted
 
 
 _END = object()
@@ -76,12 +77,17 @@ class SpecSession:
     """A Claude conversation that interviews people into `project_dir/prompts/`."""
 
     def __init__(
-        self, project_dir: Path, settings: SessionSettings, *, session_id: str | None = None
+        self,
+        project_dir: Path,
+        settings: SessionSettings,
+        *,
+        session_id: str | None = None,
+        tracker: SpecTracker | None = None,
     ) -> None:
         self.project_dir = project_dir.resolve()
         self.settings = settings
         self.session_id = session_id
-        self._tracker = SpecTracker(self.project_dir)
+        self.tracker = tracker or SpecTracker(self.project_dir)
         self._jobs: asyncio.Queue[tuple[str, asyncio.Queue[Any]]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._client: ClaudeSDKClient | None = None
@@ -99,6 +105,11 @@ class SpecSession:
         self._jobs.put_nowait((text, out))
         while (event := await out.get()) is not _END:
             yield event
+
+    @property
+    def is_live(self) -> bool:
+        """True while a CLI process may be running for this session."""
+        return self._worker is not None and not self._worker.done()
 
     async def close(self) -> None:
         """End the CLI process; a later `send` starts a new one resuming the conversation."""
@@ -134,24 +145,52 @@ class SpecSession:
                 return
         self._streamed = ""
         failed = False  # report at most one failure per turn
+        loop = asyncio.get_running_loop()
+        timeout = self.settings.turn_timeout
         try:
-            await self._client.query("\n\n".join(self._unanswered))
-            async for message in self._client.receive_response():
-                for event in self._translate(message):
-                    if isinstance(event, Failed):
-                        if failed:
-                            continue
-                        failed = True
-                    emit(event)
-                if isinstance(message, ResultMessage):
-                    self._unanswered.clear()
-                    return
+            # The deadline moves with every message: only silence times out.
+            async with asyncio.timeout(timeout) as deadline:
+                await self._client.query("\n\n".join(self._unanswered))
+                async for message in self._client.receive_response():
+                    deadline.reschedule(loop.time() + timeout)
+                    for event in self._translate(message):
+                        if isinstance(event, Failed):
+                            if failed:
+                                continue
+                            failed = True
+                        emit(event)
+                    if isinstance(message, ResultMessage):
+                        self._unanswered.clear()
+                        return
             raise RuntimeError("the Claude CLI ended the turn without a result")
+        except TimeoutError:
+            log.error("Claude was silent for %.0fs in %s; interrupting", timeout, self.project_dir)
+            if await self._interrupt():
+                self._unanswered.clear()  # the transcript has the message
+            else:
+                await self._disconnect()
+            emit(Failed(_timed_out(timeout), detail="turn timeout"))
         except Exception as exc:
             log.exception("Claude turn failed for %s (session %s)", self.project_dir, self.session_id)
             await self._disconnect()  # the next message reconnects with resume
             if not failed:
                 emit(Failed(_CLI_FAILED, detail=repr(exc)))
+
+    async def _interrupt(self) -> bool:
+        """Interrupt the running turn and wait for its end; False if the CLI did not respond."""
+        client = self._client
+        if client is None:
+            return False
+        try:
+            async with asyncio.timeout(10):
+                await client.interrupt()
+                async for message in client.receive_response():
+                    if isinstance(message, ResultMessage):
+                        self.session_id = message.session_id or self.session_id
+                        return True
+        except Exception:
+            log.warning("interrupt failed for %s", self.project_dir, exc_info=True)
+        return False
 
     async def _connect(self) -> ClaudeSDKClient:
         # The project folder is the CLI's working directory: it must exist first.
@@ -254,7 +293,7 @@ class SpecSession:
                 self._streamed = ""
                 events.append(TextDone(block.text))
             elif isinstance(block, ToolUseBlock):
-                self._tracker.tool_called(block.id, block.name, block.input)
+                self.tracker.tool_called(block.id, block.name, block.input)
                 events.append(ToolActivity(block.name, _describe_tool(block.name, block.input)))
         return events
 
@@ -264,7 +303,7 @@ class SpecSession:
         events: list[SessionEvent] = []
         for block in message.content:
             if isinstance(block, ToolResultBlock):
-                path = self._tracker.tool_finished(block.tool_use_id, bool(block.is_error))
+                path = self.tracker.tool_finished(block.tool_use_id, bool(block.is_error))
                 if path is not None:
                     events.append(FileWritten(path))
         return events
@@ -278,11 +317,16 @@ class SpecSession:
                 self.project_dir, message.subtype, message.api_error_status, message.errors,
             )
             events.append(Failed(_GENERIC_MODEL_ERROR, detail=f"{message.subtype}: {message.errors}"))
-        files = self._tracker.take_completion()
+        files = self.tracker.take_completion()
         if files is not None:
             events.append(SpecComplete(self.project_dir, files))
         events.append(TurnDone(message.session_id, message.total_cost_usd, message.num_turns))
         return events
+
+
+def _timed_out(seconds: float) -> str:
+    span = f"{seconds / 60:.0f} minutes" if seconds >= 90 else f"{seconds:.0f} seconds"
+    return f"Claude went quiet for {span}, so I stopped this turn. Reply here to continue."
 
 
 def _describe_tool(tool: str, tool_input: dict[str, Any]) -> str:

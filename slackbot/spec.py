@@ -7,6 +7,7 @@ calls and tool results it sees; the tracker decides when the spec is complete.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,23 @@ def project_dir(generations_dir: Path, name: str) -> Path:
     return path
 
 
+def has_spec(folder: Path) -> bool:
+    """True when the project folder holds a finished spec from an earlier interview."""
+    return (folder / APP_SPEC).is_file()
+
+
+def back_up_spec(folder: Path, now: datetime | None = None) -> Path:
+    """Move the project's prompts/ aside to a dated folder (never delete people's files)."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    backup = folder / f"prompts.backup-{stamp}"
+    suffix = 1
+    while backup.exists():
+        suffix += 1
+        backup = folder / f"prompts.backup-{stamp}-{suffix}"
+    (folder / "prompts").rename(backup)
+    return backup
+
+
 def is_inside(path: Path, folder: Path) -> bool:
     """True when `path`, with symlinks and `..` resolved, lies inside `folder`."""
     try:
@@ -66,6 +84,19 @@ class SpecTracker:
     _pending: dict[str, Path] = field(default_factory=dict)
     _written: set[Path] = field(default_factory=set)
     _reported: bool = False
+
+    @classmethod
+    def restore(cls, project: Path, written: tuple[str, ...], reported: bool) -> SpecTracker:
+        """Rebuild from `snapshot()`, e.g. after a restart."""
+        tracker = cls(project)
+        tracker._written = {project / rel for rel in written}
+        tracker._reported = reported
+        return tracker
+
+    def snapshot(self) -> tuple[tuple[str, ...], bool]:
+        """The confirmed spec files (relative to the project) and whether that was reported."""
+        written = tuple(sorted(str(p.relative_to(self.project)) for p in self._written))
+        return written, self._reported
 
     @property
     def targets(self) -> tuple[Path, ...]:

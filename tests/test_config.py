@@ -46,3 +46,21 @@ def test_bad_settings_name_the_variable(env, mode, variable):
 def test_http_mode_needs_no_app_token():
     settings = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}, mode="http")
     assert settings.slack_app_token is None
+
+
+def test_lifecycle_settings_take_minutes_and_counts():
+    settings = Settings.from_env(
+        {**BASE, "NEWSPEC_IDLE_MINUTES": "0.05", "NEWSPEC_MAX_LIVE_SESSIONS": "2", "NEWSPEC_TURN_TIMEOUT": "1.5"}
+    )
+    assert (settings.idle_seconds, settings.max_live_sessions, settings.turn_timeout_seconds) == (3.0, 2, 90.0)
+    assert Settings.from_env(BASE).max_live_sessions >= 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("NEWSPEC_IDLE_MINUTES", "soon"), ("NEWSPEC_MAX_LIVE_SESSIONS", "1.5"), ("NEWSPEC_TURN_TIMEOUT", "-1")],
+)
+def test_bad_lifecycle_numbers_name_the_variable(variable, value):
+    with pytest.raises(ConfigError) as problem:
+        Settings.from_env({**BASE, variable: value})
+    assert problem.value.variable == variable

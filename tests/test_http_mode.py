@@ -25,6 +25,7 @@ async def http_bot(model, tmp_path):
                 "SLACK_SIGNING_SECRET": SECRET,
                 "SLACK_API_URL": slack.api_url,
                 "GENERATIONS_DIR": str(tmp_path / "generations"),
+                "NEWSPEC_STATE_DIR": str(tmp_path / "state"),
             },
             mode="http",
         )

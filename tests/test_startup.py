@@ -44,6 +44,7 @@ async def test_the_console_command_serves_slack_and_stops_cleanly_on_sigterm(mod
             SLACK_APP_TOKEN="xapp-test",
             SLACK_API_URL=slack.api_url,
             GENERATIONS_DIR=str(tmp_path / "generations"),
+            NEWSPEC_STATE_DIR=str(tmp_path / "state"),
         )
         model.script(str(tmp_path / "generations" / "demo"), [fa.text("Hello from a real process!")])
         process = await asyncio.create_subprocess_exec(

@@ -3,9 +3,10 @@
 from slack_bolt.async_app import AsyncApp
 
 from ..interviews import Interviews
-from . import commands, messages
+from . import actions, commands, messages
 
 
 def register_all(app: AsyncApp, interviews: Interviews) -> None:
     commands.register(app, interviews)
     messages.register(app, interviews)
+    actions.register(app, interviews)

@@ -25,7 +25,7 @@ def register(app: AsyncApp, interviews: Interviews) -> None:
             or user == context.bot_user_id
         ):
             return
-        interviews.accept(
+        await interviews.accept(
             Reply(
                 channel=event["channel"],
                 thread_ts=thread_ts,

@@ -1,0 +1,58 @@
+"""Button clicks: continue editing or start over an existing project's spec."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from ..interviews import Interviews, continue_message
+from ..spec import InvalidName, back_up_spec, check_name, has_spec, project_dir
+from .commands import CONTINUE_ACTION, START_OVER_ACTION
+from .starting import open_interview, thread_link
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, interviews: Interviews) -> None:
+    async def on_choice(ack: AsyncAck, body: dict, client: AsyncWebClient, respond: AsyncRespond) -> None:
+        await ack()
+        action = body["actions"][0]
+        user = body["user"]["id"]
+        team_id = (body.get("team") or {}).get("id")
+        try:
+            choice = json.loads(action.get("value") or "{}")
+            name, channel = check_name(str(choice.get("name", ""))), str(choice["channel"])
+        except (ValueError, KeyError, InvalidName):
+            await respond("That button is out of date. Run `/newspec <name>` again.", replace_original=True)
+            return
+
+        # The choice may be stale: someone else may have acted on this project meanwhile.
+        existing = await interviews.find_by_name(name)
+        if existing is not None:
+            link = await thread_link(client, existing)
+            await respond(f"*{name}* already has an interview: {link}.", replace_original=True)
+            return
+        folder = project_dir(interviews.settings.generations_dir, name)
+        if action["action_id"] == CONTINUE_ACTION:
+            if not has_spec(folder):
+                await respond(f"*{name}* has no spec any more. Run `/newspec {name}` to start.", replace_original=True)
+                return
+            await respond(f"Continuing *{name}* in a new thread.", replace_original=True)
+            await open_interview(
+                client, respond, interviews, name=name, channel=channel, user=user, team_id=team_id,
+                opening=continue_message(name, f"<@{user}>"),
+            )
+        else:
+            note = f"Starting *{name}* over in a new thread."
+            if has_spec(folder):
+                backup = back_up_spec(folder)
+                log.info("moved the old spec of %s to %s", name, backup)
+                note += f" The old spec is kept in `{backup}`."
+            await respond(note, replace_original=True)
+            await open_interview(client, respond, interviews, name=name, channel=channel, user=user, team_id=team_id)
+
+    app.action(CONTINUE_ACTION)(on_choice)
+    app.action(START_OVER_ACTION)(on_choice)

@@ -1,0 +1,258 @@
+"""The state store: interviews, replies not yet answered, and events already seen.
+
+`StateStore` is the interface the bot uses; `SqliteStore` implements it with
+aiosqlite in NEWSPEC_STATE_DIR. Every write is committed before the call
+returns, so the bot acts only on state that survives a crash. Nothing here
+knows Slack's or the SDK's types: threads are (channel, thread_ts) strings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosqlite
+
+
+class Status(StrEnum):
+    INTERVIEWING = "interviewing"  # Claude is answering
+    WAITING = "waiting"  # waiting for the team's reply
+    COMPLETE = "complete"  # the spec was delivered
+    FAILED = "failed"  # the last turn failed; a reply retries
+    CANCELLED = "cancelled"  # ended by the team; files kept
+
+
+@dataclass
+class InterviewRecord:
+    channel: str
+    thread_ts: str
+    name: str
+    started_by: str
+    team_id: str | None = None
+    session_id: str | None = None
+    status: Status = Status.INTERVIEWING
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+    spec_written: tuple[str, ...] = ()  # spec files confirmed written, relative to the project
+    spec_reported: bool = False  # that state has been delivered (uploaded)
+    uploads: int = 0  # spec deliveries so far
+
+
+@dataclass(frozen=True)
+class PendingReply:
+    id: int
+    channel: str
+    thread_ts: str
+    user_id: str
+    text: str
+    ts: str
+
+
+class StateStore(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def add_interview(self, record: InterviewRecord) -> None: ...
+    async def get_interview(self, channel: str, thread_ts: str) -> InterviewRecord | None: ...
+    async def find_by_name(self, name: str) -> InterviewRecord | None: ...
+    async def list_interviews(self, team_id: str | None = None) -> list[InterviewRecord]: ...
+    async def update_interview(self, channel: str, thread_ts: str, **changes: Any) -> None: ...
+    async def accept_reply(
+        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None
+    ) -> PendingReply | None: ...
+    async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]: ...
+    async def threads_with_pending(self) -> list[tuple[str, str]]: ...
+    async def remove_replies(self, ids: list[int]) -> None: ...
+
+
+# Each entry migrates the schema from version i to i + 1.
+_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE interviews (
+        channel TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        name TEXT NOT NULL,
+        started_by TEXT NOT NULL,
+        team_id TEXT,
+        session_id TEXT,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        spec_written TEXT NOT NULL DEFAULT '[]',
+        spec_reported INTEGER NOT NULL DEFAULT 0,
+        uploads INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (channel, thread_ts)
+    );
+    CREATE INDEX interviews_by_name ON interviews (name);
+    CREATE TABLE pending_replies (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        accepted_at REAL NOT NULL
+    );
+    CREATE INDEX pending_by_thread ON pending_replies (channel, thread_ts, id);
+    CREATE TABLE seen (
+        key TEXT PRIMARY KEY,
+        seen_at REAL NOT NULL
+    );
+    """,
+]
+
+# Slack retries within minutes; a week of keys is plenty and keeps the table small.
+SEEN_RETENTION_SECONDS = 7 * 24 * 3600
+_COLUMNS = (
+    "channel, thread_ts, name, started_by, team_id, session_id, status, created_at, "
+    "updated_at, spec_written, spec_reported, uploads"
+)
+_UPDATABLE = frozenset(
+    {"session_id", "status", "updated_at", "spec_written", "spec_reported", "uploads", "team_id"}
+)
+
+
+class SqliteStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        # Check-then-insert of seen keys must not interleave between coroutines.
+        self._accept_lock = asyncio.Lock()
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("the state store is not open")
+        return self._db
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path)
+        await self.db.execute("PRAGMA journal_mode=WAL")
+        await self.db.execute("PRAGMA synchronous=FULL")
+        await self._migrate()
+        await self.db.execute(
+            "DELETE FROM seen WHERE seen_at < ?", (time.time() - SEEN_RETENTION_SECONDS,)
+        )
+        await self.db.commit()
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def _migrate(self) -> None:
+        async with self.db.execute("PRAGMA user_version") as cursor:
+            (version,) = await cursor.fetchone()  # type: ignore[misc]
+        for number in range(version, len(_MIGRATIONS)):
+            await self.db.executescript(
+                f"BEGIN; {_MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;"
+            )
+
+    # -- interviews --------------------------------------------------------
+
+    async def add_interview(self, record: InterviewRecord) -> None:
+        await self.db.execute(
+            f"INSERT INTO interviews ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.channel, record.thread_ts, record.name, record.started_by, record.team_id,
+                record.session_id, str(record.status), record.created_at, record.updated_at,
+                json.dumps(list(record.spec_written)), int(record.spec_reported), record.uploads,
+            ),
+        )
+        await self.db.commit()
+
+    async def get_interview(self, channel: str, thread_ts: str) -> InterviewRecord | None:
+        rows = await self._select("WHERE channel = ? AND thread_ts = ?", (channel, thread_ts))
+        return rows[0] if rows else None
+
+    async def find_by_name(self, name: str) -> InterviewRecord | None:
+        """The newest interview of that project that was not cancelled."""
+        rows = await self._select(
+            "WHERE name = ? AND status != ? ORDER BY created_at DESC LIMIT 1",
+            (name, str(Status.CANCELLED)),
+        )
+        return rows[0] if rows else None
+
+    async def list_interviews(self, team_id: str | None = None) -> list[InterviewRecord]:
+        if team_id is None:
+            return await self._select("ORDER BY updated_at DESC", ())
+        return await self._select("WHERE team_id = ? ORDER BY updated_at DESC", (team_id,))
+
+    async def update_interview(self, channel: str, thread_ts: str, **changes: Any) -> None:
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update {sorted(unknown)}")
+        changes.setdefault("updated_at", time.time())
+        if "spec_written" in changes:
+            changes["spec_written"] = json.dumps(list(changes["spec_written"]))
+        if "status" in changes:
+            changes["status"] = str(changes["status"])
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        await self.db.execute(
+            f"UPDATE interviews SET {assignments} WHERE channel = ? AND thread_ts = ?",
+            (*changes.values(), channel, thread_ts),
+        )
+        await self.db.commit()
+
+    async def _select(self, where: str, params: tuple[Any, ...]) -> list[InterviewRecord]:
+        async with self.db.execute(f"SELECT {_COLUMNS} FROM interviews {where}", params) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            InterviewRecord(
+                channel=row[0], thread_ts=row[1], name=row[2], started_by=row[3], team_id=row[4],
+                session_id=row[5], status=Status(row[6]), created_at=row[7], updated_at=row[8],
+                spec_written=tuple(json.loads(row[9])), spec_reported=bool(row[10]), uploads=row[11],
+            )
+            for row in rows
+        ]
+
+    # -- replies -------------------------------------------------------------
+
+    async def accept_reply(
+        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None
+    ) -> PendingReply | None:
+        """Queue a reply unless its event or its message was seen before (Slack retries)."""
+        async with self._accept_lock:
+            return await self._accept(channel, thread_ts, user_id, text, ts, event_id)
+
+    async def _accept(
+        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None
+    ) -> PendingReply | None:
+        now = time.time()
+        keys = [f"msg:{channel}:{ts}"] + ([f"event:{event_id}"] if event_id else [])
+        async with self.db.execute(
+            f"SELECT 1 FROM seen WHERE key IN ({', '.join('?' * len(keys))})", keys
+        ) as cursor:
+            if await cursor.fetchone() is not None:
+                return None
+        await self.db.executemany("INSERT INTO seen (key, seen_at) VALUES (?, ?)", [(k, now) for k in keys])
+        cursor = await self.db.execute(
+            "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (channel, thread_ts, user_id, text, ts, now),
+        )
+        await self.db.commit()
+        return PendingReply(cursor.lastrowid or 0, channel, thread_ts, user_id, text, ts)
+
+    async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]:
+        async with self.db.execute(
+            "SELECT id, channel, thread_ts, user_id, text, ts FROM pending_replies "
+            "WHERE channel = ? AND thread_ts = ? ORDER BY id",
+            (channel, thread_ts),
+        ) as cursor:
+            return [PendingReply(*row) for row in await cursor.fetchall()]
+
+    async def threads_with_pending(self) -> list[tuple[str, str]]:
+        async with self.db.execute(
+            "SELECT channel, thread_ts FROM pending_replies GROUP BY channel, thread_ts ORDER BY MIN(id)"
+        ) as cursor:
+            return [(row[0], row[1]) for row in await cursor.fetchall()]
+
+    async def remove_replies(self, ids: list[int]) -> None:
+        await self.db.executemany("DELETE FROM pending_replies WHERE id = ?", [(i,) for i in ids])
+        await self.db.commit()

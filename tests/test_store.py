@@ -1,0 +1,77 @@
+"""The state store keeps interviews, unanswered replies and seen events across restarts."""
+
+from __future__ import annotations
+
+import pytest
+
+from slackbot.store import InterviewRecord, SqliteStore, Status
+
+
+@pytest.fixture
+async def store(tmp_path):
+    store = SqliteStore(tmp_path / "state.db")
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def reopen(store: SqliteStore) -> SqliteStore:
+    await store.close()
+    again = SqliteStore(store.path)
+    await again.open()
+    return again
+
+
+async def test_interviews_survive_a_reopen(store):
+    await store.add_interview(InterviewRecord("C1", "1.0", "shop", "U1", team_id="T1"))
+    await store.update_interview(
+        "C1", "1.0", session_id="abc", status=Status.COMPLETE,
+        spec_written=("prompts/app_spec.txt",), spec_reported=True, uploads=1,
+    )
+    store = await reopen(store)
+    record = await store.get_interview("C1", "1.0")
+    assert record is not None
+    assert (record.name, record.session_id, record.status, record.uploads) == ("shop", "abc", Status.COMPLETE, 1)
+    assert record.spec_written == ("prompts/app_spec.txt",) and record.spec_reported
+    assert (await store.find_by_name("shop")).thread_ts == "1.0"
+    assert [r.name for r in await store.list_interviews("T1")] == ["shop"]
+    assert await store.list_interviews("T2") == []
+    await store.close()
+
+
+async def test_cancelled_interviews_free_the_name(store):
+    await store.add_interview(InterviewRecord("C1", "1.0", "shop", "U1", status=Status.CANCELLED))
+    assert await store.find_by_name("shop") is None
+
+
+async def test_replies_are_deduplicated_by_event_and_by_message(store):
+    first = await store.accept_reply("C1", "1.0", "U1", "hello", "2.0", "Ev1")
+    assert first is not None
+    assert await store.accept_reply("C1", "1.0", "U1", "hello", "2.0", "Ev1") is None  # retry
+    assert await store.accept_reply("C1", "1.0", "U1", "hello", "2.0", "Ev2") is None  # same ts
+    assert await store.accept_reply("C1", "1.0", "U1", "other", "3.0", "Ev1") is None  # same event
+    store = await reopen(store)
+    assert await store.accept_reply("C1", "1.0", "U1", "hello", "2.0", "Ev9") is None  # after restart
+    assert [r.text for r in await store.pending_replies("C1", "1.0")] == ["hello"]
+    await store.close()
+
+
+async def test_pending_replies_stay_until_answered_in_order(store):
+    for n, text in enumerate(["one", "two", "three"]):
+        await store.accept_reply("C1", "1.0", "U1", text, f"2.{n}", None)
+    await store.accept_reply("C2", "5.0", "U1", "elsewhere", "6.0", None)
+    store = await reopen(store)
+    pending = await store.pending_replies("C1", "1.0")
+    assert [r.text for r in pending] == ["one", "two", "three"]
+    assert await store.threads_with_pending() == [("C1", "1.0"), ("C2", "5.0")]
+    await store.remove_replies([pending[0].id])
+    assert [r.text for r in await store.pending_replies("C1", "1.0")] == ["two", "three"]
+    await store.close()
+
+
+async def test_opening_twice_keeps_the_schema_and_data(store):
+    await store.add_interview(InterviewRecord("C1", "1.0", "shop", "U1"))
+    store = await reopen(store)
+    store = await reopen(store)
+    assert await store.get_interview("C1", "1.0") is not None
+    await store.close()
