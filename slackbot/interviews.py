@@ -186,9 +186,8 @@ class Interviews:
             for worker in unfinished:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-        await self.pool.close_all()
         for interview in self._cache.values():
-            await interview.session.close()
+            await interview.session.close(force=True)
 
     async def _reap_idle(self) -> None:
         idle = self.settings.idle_seconds

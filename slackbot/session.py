@@ -88,7 +88,8 @@ class SpecSession:
         self.settings = settings
         self.session_id = session_id
         self.tracker = tracker or SpecTracker(self.project_dir)
-        self._jobs: asyncio.Queue[tuple[str, asyncio.Queue[Any]]] = asyncio.Queue()
+        self._jobs: asyncio.Queue[tuple[str, asyncio.Queue[Any]] | None] = asyncio.Queue()
+        self._lifecycle = asyncio.Lock()
         self._worker: asyncio.Task[None] | None = None
         self._client: ClaudeSDKClient | None = None
         self._unanswered: list[str] = []
@@ -99,10 +100,12 @@ class SpecSession:
 
     async def send(self, text: str) -> AsyncIterator[SessionEvent]:
         """Send one user message; yield events until Claude's turn is over."""
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._work(), name=f"session:{self.project_dir.name}")
         out: asyncio.Queue[Any] = asyncio.Queue()
-        self._jobs.put_nowait((text, out))
+        # Under the lock, so a close in progress finishes before a new worker starts.
+        async with self._lifecycle:
+            if self._worker is None or self._worker.done():
+                self._worker = asyncio.create_task(self._work(), name=f"session:{self.project_dir.name}")
+            self._jobs.put_nowait((text, out))
         while (event := await out.get()) is not _END:
             yield event
 
@@ -111,25 +114,37 @@ class SpecSession:
         """True while a CLI process may be running for this session."""
         return self._worker is not None and not self._worker.done()
 
-    async def close(self) -> None:
-        """End the CLI process; a later `send` starts a new one resuming the conversation."""
-        if self._worker is None or self._worker.done():
-            return
-        # Cancelling also ends a turn in flight; the worker's finally disconnects.
-        self._worker.cancel()
-        await asyncio.gather(self._worker, return_exceptions=True)
+    async def close(self, *, force: bool = False) -> None:
+        """End the CLI process; a later `send` starts a new one resuming the conversation.
+
+        Normally the worker first finishes the messages already sent to it;
+        `force` (shutdown) cancels a turn in flight.
+        """
+        async with self._lifecycle:
+            worker = self._worker
+            if worker is None or worker.done():
+                return
+            if force:
+                worker.cancel()
+            else:
+                self._jobs.put_nowait(None)
+            await asyncio.gather(worker, return_exceptions=True)
 
     # -- the worker task, sole owner of the SDK client ---------------------
 
     async def _work(self) -> None:
         try:
-            while True:
-                text, out = await self._jobs.get()
+            while (job := await self._jobs.get()) is not None:
+                text, out = job
                 try:
                     await self._turn(text, out.put_nowait)
                 finally:
                     out.put_nowait(_END)
         finally:
+            # Nobody may wait forever on a job this worker will not run.
+            while not self._jobs.empty():
+                if (job := self._jobs.get_nowait()) is not None:
+                    job[1].put_nowait(_END)
             await self._disconnect()
 
     async def _turn(self, text: str, emit: Any) -> None:
@@ -325,7 +340,8 @@ class SpecSession:
 
 
 def _timed_out(seconds: float) -> str:
-    span = f"{seconds / 60:.0f} minutes" if seconds >= 90 else f"{seconds:.0f} seconds"
+    count, unit = (round(seconds / 60), "minute") if seconds >= 90 else (round(seconds), "second")
+    span = f"{count} {unit}{'' if count == 1 else 's'}"
     return f"Claude went quiet for {span}, so I stopped this turn. Reply here to continue."
 
 

@@ -42,11 +42,33 @@ def session_settings() -> SessionSettings:
 class Harness:
     """The bot as in production (its own Settings and Bot), wired to both fakes."""
 
-    def __init__(self, slack: FakeSlack, model: fa.FakeAnthropic, bot: Bot, generations: Path) -> None:
-        self.slack, self.model, self.bot, self.generations = slack, model, bot, generations
+    def __init__(self, slack: FakeSlack, model: fa.FakeAnthropic, settings: Settings) -> None:
+        self.slack, self.model, self.settings = slack, model, settings
+        self.generations = settings.generations_dir
+        self.bot: Bot | None = None
 
     def project(self, name: str) -> Path:
         return self.generations / name
+
+    async def start(self) -> None:
+        # A short update interval keeps the suite fast; production uses 1 s.
+        self.bot = Bot(self.settings, min_interval=0.05)
+        connections = self.slack.connections_opened
+        await self.bot.start_socket_mode()
+        await self.slack.wait_for(
+            lambda: self.slack.connections_opened > connections, what="socket mode connection"
+        )
+        await self.slack.wait_connected()
+
+    async def stop(self, grace: float | None = None) -> None:
+        if self.bot is not None:
+            bot, self.bot = self.bot, None
+            await bot.stop(grace)
+
+    async def restart(self) -> None:
+        """A clean, in-process restart: same Slack, same state dir, a new Bot."""
+        await self.stop()
+        await self.start()
 
     async def start_interview(self, name: str, *, user: str = "U1", channel: str = "C1") -> str:
         """Run `/newspec name`; return the ts of the thread's root message."""
@@ -67,34 +89,36 @@ class Harness:
         )
 
 
+def bot_env(slack: FakeSlack, tmp_path: Path, **overrides: str) -> dict[str, str]:
+    return {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_APP_TOKEN": "xapp-test",
+        "SLACK_API_URL": slack.api_url,
+        "GENERATIONS_DIR": str(tmp_path / "generations"),
+        "NEWSPEC_STATE_DIR": str(tmp_path / "state"),
+        **overrides,
+    }
+
+
 @pytest.fixture
 async def start_bot(
     model: fa.FakeAnthropic, tmp_path: Path
 ) -> AsyncIterator[Callable[..., Awaitable[Harness]]]:
-    """Start a fake Slack (with the given options) and the bot connected to it."""
+    """Start a fake Slack (with the given options) and the bot connected to it.
+
+    `env` adds or overrides the bot's environment settings.
+    """
     started: list[Harness] = []
 
-    async def start(**slack_options: object) -> Harness:
+    async def start(env: dict[str, str] | None = None, **slack_options: object) -> Harness:
         slack = FakeSlack(**slack_options)  # type: ignore[arg-type]
         await slack.start()
-        settings = Settings.from_env(
-            {
-                "SLACK_BOT_TOKEN": "xoxb-test",
-                "SLACK_APP_TOKEN": "xapp-test",
-                "SLACK_API_URL": slack.api_url,
-                "GENERATIONS_DIR": str(tmp_path / "generations"),
-                "NEWSPEC_STATE_DIR": str(tmp_path / "state"),
-            }
-        )
-        # A short update interval keeps the suite fast; production uses 1 s.
-        bot = Bot(settings, min_interval=0.05)
-        harness = Harness(slack, model, bot, settings.generations_dir)
+        harness = Harness(slack, model, Settings.from_env(bot_env(slack, tmp_path, **(env or {}))))
         started.append(harness)
-        await bot.start_socket_mode()
-        await slack.wait_connected()
+        await harness.start()
         return harness
 
     yield start
     for harness in reversed(started):
-        await harness.bot.stop()
+        await harness.stop(grace=0)
         await harness.slack.stop()

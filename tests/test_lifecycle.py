@@ -1,0 +1,267 @@
+"""Sessions that survive time: restarts, idle eviction, the live-session cap,
+ordering, duplicates after restart, timeouts, shutdown, existing projects."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from tests.fakes import anthropic as fa
+from tests.test_faults import claude_processes
+from tests.test_interview_flow import prompt_for, spec_for, write_both
+
+
+def history(request: fa.ModelRequest) -> str:
+    return json.dumps(request.messages)
+
+
+def held(started: asyncio.Event, release: asyncio.Event, answer: str) -> fa.Step:
+    """A model turn that starts, then waits for the test to release it."""
+
+    async def step(request: fa.ModelRequest) -> fa.Turn:
+        started.set()
+        await release.wait()
+        return fa.text(answer)
+
+    return step
+
+
+async def test_in_process_restart_keeps_the_conversation(start_bot):
+    h = await start_bot()
+    project = h.project("shop")
+
+    def remembers(request: fa.ModelRequest) -> fa.Turn:
+        assert "We sell bread" in history(request) and "What do you sell?" in history(request)
+        return fa.text("Still with you: bread.")
+
+    h.model.script(str(project), [fa.text("What do you sell?"), fa.text("Bread, noted."), remembers])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "What do you sell?")
+    await h.slack.send_message("C1", "U1", "We sell bread", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Bread, noted.")
+
+    await h.restart()
+    assert claude_processes() == []  # nothing survived the restart in memory
+    await h.slack.send_message("C1", "U1", "Do you remember?", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Still with you: bread.")
+    h.model.verify()
+
+
+async def test_a_reply_caught_by_shutdown_is_answered_after_restart(start_bot):
+    h = await start_bot(env={"NEWSPEC_SHUTDOWN_GRACE": "0.2"})
+    project = h.project("shop")
+    started, release = asyncio.Event(), asyncio.Event()
+
+    def answers_saved_reply(request: fa.ModelRequest) -> fa.Turn:
+        assert "Cakes too" in request.last_user_text
+        return fa.text("Cakes too, got it.")
+
+    h.model.script(
+        str(project), [fa.text("What do you sell?"), held(started, release, "lost answer"), answers_saved_reply]
+    )
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "What do you sell?")
+    await h.slack.send_message("C1", "U1", "Cakes too", thread_ts=root_ts)
+    await asyncio.wait_for(started.wait(), 15)
+
+    await h.stop()  # the turn is still running: the grace period runs out
+    release.set()
+    assert "I'm restarting and had to stop mid-answer" in h.slack.thread_text("C1", root_ts)
+    assert claude_processes() == []
+
+    await h.start()
+    await h.wait_for_text("C1", root_ts, "Cakes too, got it.")
+    assert "lost answer" not in h.slack.thread_text("C1", root_ts)
+
+
+async def test_shutdown_lets_a_running_turn_finish_within_the_grace_period(start_bot):
+    h = await start_bot()
+    project = h.project("shop")
+    h.model.script(str(project), [fa.text("Hello " * 30 + "and goodbye.", chunk_size=20, delay=0.02)])
+    root_ts = await h.start_interview("shop")
+    await h.slack.wait_for(lambda: h.slack.thread("C1", root_ts), what="answer started")
+    await h.stop(grace=15)
+    text = h.slack.thread_text("C1", root_ts)
+    assert text.endswith("and goodbye.") and "restarting" not in text
+
+
+async def test_two_quick_replies_are_answered_in_order_never_interleaved(start_bot):
+    h = await start_bot()
+    project = h.project("shop")
+    started, release = asyncio.Event(), asyncio.Event()
+    h.model.script(
+        str(project),
+        [fa.text("Question one?"), held(started, release, "Answer to first."), fa.text("Answer to second.")],
+    )
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Question one?")
+    await h.slack.send_message("C1", "U1", "first reply", thread_ts=root_ts)
+    await asyncio.wait_for(started.wait(), 15)
+    await h.slack.send_message("C1", "U1", "second reply", thread_ts=root_ts)
+    await asyncio.sleep(0.3)
+    assert len(h.model.requests) == 2  # the second waits for the first turn to end
+    release.set()
+    await h.wait_for_text("C1", root_ts, "Answer to second.")
+    texts = [m.text for m in h.slack.thread("C1", root_ts) if m.user == "UBOT"]
+    assert texts == ["Question one?", "Answer to first.", "Answer to second."]
+    assert [r.last_user_text for r in h.model.requests][1:] == ["first reply", "second reply"]
+
+
+async def test_a_retry_after_restart_is_still_a_duplicate(start_bot):
+    h = await start_bot()
+    project = h.project("shop")
+    h.model.script(str(project), [fa.text("Hi!"), fa.text("Once.")])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Hi!")
+    first = await h.slack.send_message("C1", "U1", "only once", thread_ts=root_ts, event_id="Ev1")
+    await h.wait_for_text("C1", root_ts, "Once.")
+    await h.restart()
+    await h.slack.send_message(
+        "C1", "U1", "only once", thread_ts=root_ts, event_id="Ev1", ts=first.ts, retry_attempt=2
+    )
+    await h.slack.send_message("C1", "U1", "only once", thread_ts=root_ts, event_id="Ev7", ts=first.ts)
+    await asyncio.sleep(0.5)
+    assert sum(r.last_user_text == "only once" for r in h.model.requests) == 1
+    h.model.verify()
+
+
+async def test_idle_sessions_close_their_cli_and_resume_on_the_next_reply(start_bot):
+    h = await start_bot(env={"NEWSPEC_IDLE_MINUTES": "0.02"})  # 1.2 s
+    project = h.project("shop")
+
+    def remembers(request: fa.ModelRequest) -> fa.Turn:
+        assert "Hello, who are you?" in history(request)  # resumed, not a new conversation
+        return fa.text("Welcome back.")
+
+    h.model.script(str(project), [fa.text("Hello, who are you?"), remembers])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Hello, who are you?")
+    assert len(claude_processes()) == 1
+    await h.slack.wait_for(lambda: claude_processes() == [], timeout=15, what="the idle CLI to close")
+    await h.slack.send_message("C1", "U1", "Is anyone there?", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Welcome back.")
+    h.model.verify()
+
+
+async def test_with_a_cap_of_two_the_third_busy_thread_waits_its_turn(start_bot):
+    h = await start_bot(env={"NEWSPEC_MAX_LIVE_SESSIONS": "2"})
+    gates = {name: (asyncio.Event(), asyncio.Event()) for name in ("a1", "a2", "a3")}
+    for name, (started, release) in gates.items():
+        h.model.script(str(h.project(name)), [held(started, release, f"Hello from {name}.")])
+    roots = {name: await h.start_interview(name) for name in gates}
+    await asyncio.wait_for(gates["a1"][0].wait(), 15)
+    await asyncio.wait_for(gates["a2"][0].wait(), 15)
+    await h.wait_for_text("C1", roots["a3"], "Queued")
+    assert not gates["a3"][0].is_set() and len(claude_processes()) == 2
+
+    gates["a1"][1].set()  # a1's turn ends, so its idle CLI makes room for a3
+    await asyncio.wait_for(gates["a3"][0].wait(), 15)
+    gates["a2"][1].set()
+    gates["a3"][1].set()
+    await h.wait_for_text("C1", roots["a3"], "Hello from a3.")
+    assert "Queued" not in h.slack.thread_text("C1", roots["a3"])  # the note went away
+    assert len(claude_processes()) <= 2
+
+
+async def test_a_silent_turn_times_out_and_the_next_reply_works(start_bot):
+    h = await start_bot(env={"NEWSPEC_TURN_TIMEOUT": "0.02"})  # 1.2 s
+    project = h.project("shop")
+    started, release = asyncio.Event(), asyncio.Event()
+    h.model.script(
+        str(project), [fa.text("What is it?"), held(started, release, "too late"), fa.text("Back on track.")]
+    )
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "What is it?")
+    await h.slack.send_message("C1", "U1", "A shop", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Claude went quiet for 1 second,")
+    release.set()
+    await h.slack.send_message("C1", "U1", "Still there?", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Back on track.")
+    assert "too late" not in h.slack.thread_text("C1", root_ts)
+
+
+async def test_a_name_with_a_thread_points_to_it(start_bot):
+    h = await start_bot()
+    h.model.script(str(h.project("shop")), [fa.text("Hi!")])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Hi!")
+    await h.slack.send_slash_command("shop", user_id="U2", channel_id="C1")
+    note = await h.slack.wait_for(lambda: next(iter(h.slack.ephemerals(user="U2")), None))
+    assert "*shop* already has an interview" in note.text and "|thread>" in note.text
+    assert len([m for m in h.slack.messages if "*shop*" in m.text]) == 1  # no second thread
+
+
+async def _finished_project_offer(h, name: str):
+    prompts = h.project(name) / "prompts"
+    prompts.mkdir(parents=True)
+    (prompts / "app_spec.txt").write_text(spec_for(name))
+    (prompts / "initializer_prompt.md").write_text(prompt_for(name))
+    await h.slack.send_slash_command(name, user_id="U1", channel_id="C1")
+    offer = await h.slack.wait_for(lambda: next(iter(h.slack.ephemerals(user="U1")), None))
+    assert "already has a finished spec" in offer.text
+    buttons = [e for b in offer.blocks if b["type"] == "actions" for e in b["elements"]]
+    assert [b["text"]["text"] for b in buttons] == ["Continue editing", "Start over"]
+    assert h.slack.messages == []
+    return buttons
+
+
+async def test_continue_editing_an_existing_spec(start_bot):
+    h = await start_bot()
+    project = h.project("shop")
+
+    def reads_existing(request: fa.ModelRequest) -> fa.Turn:
+        assert "already has a spec" in request.last_user_text
+        return fa.text("I've read your spec. What should change?")
+
+    h.model.script(str(project), [reads_existing])
+    buttons = await _finished_project_offer(h, "shop")
+    await h.slack.send_action(buttons[0]["action_id"], buttons[0]["value"], user_id="U1", channel_id="C1")
+    root = await h.slack.wait_for(lambda: next((m for m in h.slack.messages if "*shop*" in m.text), None))
+    await h.wait_for_text("C1", root.ts, "What should change?")
+    assert (project / "prompts/app_spec.txt").read_text() == spec_for("shop")
+
+
+async def test_start_over_keeps_the_old_spec_in_a_dated_backup(start_bot):
+    h = await start_bot()
+    project = h.project("shop")
+    h.model.script(str(project), [fa.text("Fresh start! What are we building?")])
+    buttons = await _finished_project_offer(h, "shop")
+    await h.slack.send_action(buttons[1]["action_id"], buttons[1]["value"], user_id="U1", channel_id="C1")
+    root = await h.slack.wait_for(lambda: next((m for m in h.slack.messages if "*shop*" in m.text), None))
+    await h.wait_for_text("C1", root.ts, "Fresh start!")
+    (backup,) = project.glob("prompts.backup-*")
+    assert (backup / "app_spec.txt").read_text() == spec_for("shop")
+    assert not (project / "prompts/app_spec.txt").exists()
+    note = next(e for e in h.slack.ephemerals(user="U1") if "Starting *shop* over" in e.text)
+    assert backup.name in note.text
+
+    # A second click on the same (now stale) offer changes nothing.
+    await h.slack.send_action(buttons[1]["action_id"], buttons[1]["value"], user_id="U1", channel_id="C1")
+    await h.slack.wait_for(lambda: any("already has an interview" in e.text for e in h.slack.ephemerals(user="U1")))
+    assert len(list(project.glob("prompts.backup-*"))) == 1
+
+
+async def test_list_and_help(start_bot):
+    h = await start_bot()
+    h.model.script(str(h.project("shop")), [fa.text("Ready?"), *write_both(h.project("shop"))])
+    h.model.script(str(h.project("blog")), [fa.text("Hello blog!")])
+    shop_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", shop_ts, "Ready?")
+    await h.slack.send_message("C1", "U1", "yes", thread_ts=shop_ts)
+    await h.slack.wait_for(lambda: len(h.slack.uploads) == 2)
+    blog_ts = await h.start_interview("blog")
+    await h.wait_for_text("C1", blog_ts, "Hello blog!")
+
+    async def blog_waiting() -> bool:  # the status is saved just after the answer shows
+        return (await h.bot.store.find_by_name("blog")).status == "waiting"
+
+    await h.slack.wait_for(blog_waiting)
+    await h.slack.send_slash_command("list", user_id="U3", channel_id="C1")
+    listing = await h.slack.wait_for(lambda: next(iter(h.slack.ephemerals(user="U3")), None))
+    lines = listing.text.splitlines()
+    assert lines[0] == "*Interviews* (2):"
+    assert "*blog* — waiting" in lines[1] and "*shop* — complete" in lines[2]
+    assert all("|thread>" in line and "<!date^" in line for line in lines[1:])
+
+    delivery = await h.slack.send_slash_command("help", user_id="U3", channel_id="C1")
+    assert "`/newspec list`" in delivery.ack["text"] and "`/newspec <name>`" in delivery.ack["text"]
