@@ -53,6 +53,13 @@ class Failed:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """Something people should know that is not an error (one short sentence)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
 class TurnDone:
     """Claude finished answering this message."""
 
@@ -61,4 +68,6 @@ class TurnDone:
     model_turns: int | None = None
 
 
-SessionEvent = TextDelta | TextDone | ToolActivity | FileWritten | SpecComplete | Failed | TurnDone
+SessionEvent = (
+    TextDelta | TextDone | ToolActivity | FileWritten | SpecComplete | Failed | Notice | TurnDone
+)

@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from .events import (
     Failed,
     FileWritten,
+    Notice,
     SessionEvent,
     SpecComplete,
     TextDelta,
@@ -241,6 +242,8 @@ class ThreadRelay:
                     log.info("%s/%s: %s", self.channel, self.thread_ts, event.summary)
                 elif isinstance(event, FileWritten):
                     log.info("%s/%s: wrote %s", self.channel, self.thread_ts, event.path)
+                elif isinstance(event, Notice):
+                    await self.say(f":information_source: {event.message}")
                 elif isinstance(event, (SpecComplete, Failed, TurnDone)):
                     if reply is not None:
                         await reply.finish()

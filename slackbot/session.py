@@ -20,6 +20,7 @@ from claude_agent_sdk import (
     ClaudeSDKClient,
     PermissionResultAllow,
     PermissionResultDeny,
+    ResultError,
     ResultMessage,
     StreamEvent,
     SystemMessage,
@@ -33,6 +34,7 @@ from claude_agent_sdk import (
 from .events import (
     Failed,
     FileWritten,
+    Notice,
     SessionEvent,
     SpecComplete,
     TextDelta,
@@ -56,6 +58,10 @@ _MODEL_ERRORS = {
 }
 _GENERIC_MODEL_ERROR = "Claude hit an error answering that. Reply here to try again."
 _CLI_FAILED = "The Claude process stopped unexpectedly. Reply here to pick up where we left off."
+_TRANSCRIPT_LOST = (
+    "I couldn't find the earlier part of this conversation, so Claude starts afresh here; "
+    "files already in the project folder are kept."
+)
 _CLI_START_FAILED = "I couldn't start Claude for this interview. Reply here to try again, or ask an admin to check the bot's logs."
 
 
@@ -153,7 +159,7 @@ class SpecSession:
         self._unanswered.append(text)
         if self._client is None:
             try:
-                self._client = await self._connect()
+                self._client = await self._connect_or_start_over(emit)
             except Exception as exc:  # the CLI is missing, broken or refused to start
                 log.exception("could not start Claude for %s", self.project_dir)
                 emit(Failed(_CLI_START_FAILED, detail=repr(exc)))
@@ -206,6 +212,18 @@ class SpecSession:
         except Exception:
             log.warning("interrupt failed for %s", self.project_dir, exc_info=True)
         return False
+
+    async def _connect_or_start_over(self, emit: Any) -> ClaudeSDKClient:
+        """Resume the conversation; if its transcript is gone, start a new one and say so."""
+        try:
+            return await self._connect()
+        except ResultError as exc:
+            if self.session_id is None or "No conversation found" not in str(exc):
+                raise
+            log.warning("transcript of session %s is missing; starting over", self.session_id)
+            self.session_id = None
+            emit(Notice(_TRANSCRIPT_LOST))
+            return await self._connect()
 
     async def _connect(self) -> ClaudeSDKClient:
         # The project folder is the CLI's working directory: it must exist first.

@@ -81,3 +81,14 @@ async def test_one_thread_failing_does_not_stop_another(start_bot):
     await h.wait_for_text("C1", broken_ts, "Claude's service had an error")
     fine_ts = await h.start_interview("fine")
     await h.wait_for_text("C1", fine_ts, "All good here.")
+
+
+async def test_a_rate_limited_slack_call_is_retried(start_bot):
+    h = await start_bot()
+    h.model.script(str(h.project("shop")), [fa.text("Hello despite the 429.")])
+    h.slack.fail_next("chat.postMessage", "ratelimited")  # HTTP 429 with Retry-After: 1
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Hello despite the 429.")
+    posts = h.slack.calls_to("chat.postMessage")
+    assert not posts[0].ok and posts[1].ok  # refused once, then retried by slack_sdk
+    assert h.slack.ephemerals() == []  # nobody was told something failed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slackbot.events import Failed, FileWritten, SpecComplete, TextDelta, TextDone, TurnDone
+from slackbot.events import Failed, FileWritten, Notice, SpecComplete, TextDelta, TextDone, TurnDone
 from slackbot.session import SpecSession
 from tests.fakes import anthropic as fa
 
@@ -137,3 +137,17 @@ async def test_model_error_is_one_sentence_and_the_next_message_works(model, ses
     assert len(failures) == 1 and "try again" in failures[0].message
     assert isinstance(failed_turn[-1], TurnDone)
     assert _streamed(next_turn) == "Back again."
+
+
+async def test_a_missing_transcript_starts_afresh_and_says_so(model, session_settings, tmp_path):
+    project = tmp_path / "generations" / "shop"
+    model.script(str(project), [fa.text("Hello again, from the top.")])
+    session = SpecSession(project, session_settings, session_id="3f1c2a7e-0000-4000-8000-000000000000")
+    try:
+        events = await _turn(session, "hi")
+    finally:
+        await session.close()
+    notices = [e for e in events if isinstance(e, Notice)]
+    assert len(notices) == 1 and "starts afresh" in notices[0].message
+    assert _streamed(events) == "Hello again, from the top."
+    assert session.session_id != "3f1c2a7e-0000-4000-8000-000000000000"

@@ -1,0 +1,74 @@
+"""`kill -9` of the real bot process (and its CLI children) loses no answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from tests.conftest import bot_env
+from tests.fakes import anthropic as fa
+from tests.fakes.slack import FakeSlack
+
+
+async def launch(slack: FakeSlack, env: dict[str, str]) -> asyncio.subprocess.Process:
+    connections = slack.connections_opened
+    # A session of its own, so killing the group also kills the claude CLI children.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "slackbot", env=env, start_new_session=True,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    await slack.wait_for(lambda: slack.connections_opened > connections, timeout=30, what="bot connected")
+    return process
+
+
+async def kill_9(process: asyncio.subprocess.Process) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    await process.wait()
+
+
+async def test_sigkill_between_and_during_turns(model, tmp_path: Path):
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def held(request: fa.ModelRequest) -> fa.Turn:
+        started.set()
+        await release.wait()
+        return fa.text("never delivered")
+
+    def answers_after_restart(request: fa.ModelRequest) -> fa.Turn:
+        history = json.dumps(request.messages)
+        assert "We sell bread" in history and "Bread, noted." in history  # turn-1 history
+        assert "Cakes too" in request.last_user_text  # the reply caught by the crash
+        return fa.text("Bread and cakes, got it.")
+
+    async with FakeSlack() as slack:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NEWSPEC_"))}
+        env.update(bot_env(slack, tmp_path))
+        project = tmp_path / "generations" / "shop"
+        model.script(str(project), [fa.text("What do you sell?"), fa.text("Bread, noted."), held, answers_after_restart])
+
+        process = await launch(slack, env)
+        try:
+            await slack.send_slash_command("shop", user_id="U1", channel_id="C1")
+            root = await slack.wait_for(lambda: next((m for m in slack.messages if "*shop*" in m.text), None))
+            await slack.wait_for(lambda: "What do you sell?" in slack.thread_text("C1", root.ts))
+            await slack.send_message("C1", "U1", "We sell bread", thread_ts=root.ts)
+            await slack.wait_for(lambda: "Bread, noted." in slack.thread_text("C1", root.ts))
+            await kill_9(process)  # between turns
+
+            process = await launch(slack, env)
+            await slack.send_message("C1", "U1", "Cakes too", thread_ts=root.ts)
+            await asyncio.wait_for(started.wait(), 30)
+            await kill_9(process)  # during a turn
+            release.set()
+
+            process = await launch(slack, env)
+            await slack.wait_for(lambda: "Bread and cakes, got it." in slack.thread_text("C1", root.ts), timeout=30)
+            assert "never delivered" not in slack.thread_text("C1", root.ts)
+            model.verify()
+        finally:
+            if process.returncode is None:
+                await kill_9(process)
