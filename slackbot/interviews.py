@@ -297,8 +297,9 @@ class Interviews:
                 self.pool.release(interview)
 
     async def _queued(self, interview: Interview, ahead: int) -> None:
+        place = "you're next" if ahead == 0 else f"{ahead} ahead of you"
         interview.relay.queued_note = await interview.relay.post_note(
-            f":hourglass_flowing_sand: Queued — {ahead} ahead of you. I'll answer as soon as Claude is free."
+            f":hourglass_flowing_sand: Queued — {place}. I'll answer as soon as Claude is free."
         )
 
     async def _turn(self, interview: Interview, batch: list[PendingReply]) -> None:

@@ -15,6 +15,15 @@ def history(request: fa.ModelRequest) -> str:
     return json.dumps(request.messages)
 
 
+async def wait_for_status(h, name: str, status: str) -> None:
+    """The status is saved just after the answer shows; wait for it."""
+
+    async def reached() -> bool:
+        return (await h.bot.store.find_by_name(name)).status == status
+
+    await h.slack.wait_for(reached, what=f"{name} to be {status}")
+
+
 def held(started: asyncio.Event, release: asyncio.Event, answer: str) -> fa.Step:
     """A model turn that starts, then waits for the test to release it."""
 
@@ -151,7 +160,7 @@ async def test_with_a_cap_of_two_the_third_busy_thread_waits_its_turn(start_bot)
     roots = {name: await h.start_interview(name) for name in gates}
     await asyncio.wait_for(gates["a1"][0].wait(), 15)
     await asyncio.wait_for(gates["a2"][0].wait(), 15)
-    await h.wait_for_text("C1", roots["a3"], "Queued")
+    await h.wait_for_text("C1", roots["a3"], "Queued — you're next.")
     assert not gates["a3"][0].is_set() and len(claude_processes()) == 2
 
     gates["a1"][1].set()  # a1's turn ends, so its idle CLI makes room for a3
@@ -252,10 +261,7 @@ async def test_list_and_help(start_bot):
     blog_ts = await h.start_interview("blog")
     await h.wait_for_text("C1", blog_ts, "Hello blog!")
 
-    async def blog_waiting() -> bool:  # the status is saved just after the answer shows
-        return (await h.bot.store.find_by_name("blog")).status == "waiting"
-
-    await h.slack.wait_for(blog_waiting)
+    await wait_for_status(h, "blog", "waiting")
     await h.slack.send_slash_command("list", user_id="U3", channel_id="C1")
     listing = await h.slack.wait_for(lambda: next(iter(h.slack.ephemerals(user="U3")), None))
     lines = listing.text.splitlines()
@@ -265,3 +271,24 @@ async def test_list_and_help(start_bot):
 
     delivery = await h.slack.send_slash_command("help", user_id="U3", channel_id="C1")
     assert "`/newspec list`" in delivery.ack["text"] and "`/newspec <name>`" in delivery.ack["text"]
+
+
+async def test_a_complete_spec_stays_complete_after_restart(start_bot):
+    h = await start_bot()
+    project = h.project("shop")
+
+    def continues(request: fa.ModelRequest) -> fa.Turn:
+        assert "The spec is ready" in history(request)
+        return fa.text("Sure, what should change?")
+
+    h.model.script(str(project), [fa.text("Ready?"), *write_both(project), continues])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Ready?")
+    await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
+    await h.slack.wait_for(lambda: len(h.slack.uploads) == 2)
+    await h.wait_for_text("C1", root_ts, "The spec is ready")
+    await h.restart()
+    await h.slack.send_message("C1", "U1", "One more change please", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Sure, what should change?")
+    assert len(h.slack.uploads) == 2  # no second upload
+    await wait_for_status(h, "shop", "complete")
