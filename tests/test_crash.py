@@ -6,12 +6,19 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
 from tests.conftest import bot_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack
+
+
+def nothing_pending(tmp_path: Path) -> bool:
+    """The bot has recorded its last turn as answered (read from its state store)."""
+    with sqlite3.connect(tmp_path / "state" / "newspec.db") as db:
+        return db.execute("SELECT COUNT(*) FROM pending_replies").fetchone()[0] == 0
 
 
 async def launch(slack: FakeSlack, env: dict[str, str]) -> asyncio.subprocess.Process:
@@ -40,7 +47,7 @@ async def test_sigkill_between_and_during_turns(model, tmp_path: Path):
 
     def answers_after_restart(request: fa.ModelRequest) -> fa.Turn:
         history = json.dumps(request.messages)
-        assert "We sell bread" in history and "Bread, noted." in history  # turn-1 history
+        assert "We sell bread" in history and "What do you sell?" in history  # earlier turns
         assert "Cakes too" in request.last_user_text  # the reply caught by the crash
         return fa.text("Bread and cakes, got it.")
 
@@ -57,6 +64,7 @@ async def test_sigkill_between_and_during_turns(model, tmp_path: Path):
             await slack.wait_for(lambda: "What do you sell?" in slack.thread_text("C1", root.ts))
             await slack.send_message("C1", "U1", "We sell bread", thread_ts=root.ts)
             await slack.wait_for(lambda: "Bread, noted." in slack.thread_text("C1", root.ts))
+            await slack.wait_for(lambda: nothing_pending(tmp_path), what="the turn to be recorded")
             await kill_9(process)  # between turns
 
             process = await launch(slack, env)
