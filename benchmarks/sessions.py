@@ -101,12 +101,14 @@ async def run(threads: int, samples: int) -> None:
         await asyncio.sleep(IDLE_MINUTES * 60 + 3)
         rows.append(("10 threads, idle (evicted)", *tree_rss_mib(bot.pid)))
 
+        def answers(root: str) -> int:
+            return sum(m.text == "ok" for m in slack.thread("C1", root))
+
         async def reply_latency(root: str) -> float:
-            before = len(slack.thread("C1", root))
+            before = answers(root)
             started = time.monotonic()
             await slack.send_message("C1", "U1", "next", thread_ts=root)
-            # Our own reply shows at once; wait for the bot's answer after it.
-            await wait_for(lambda: len(slack.thread("C1", root)) >= before + 2)
+            await wait_for(lambda: answers(root) > before)
             return time.monotonic() - started
 
         resumed, live = [], []

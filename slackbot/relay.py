@@ -180,6 +180,68 @@ class _Reply:
         self._sent = len(text)
 
 
+THINKING = "Thinking"
+STOP_ACTION = "newspec_stop"
+
+
+class StatusLine:
+    """A small live message under the thread saying what Claude is doing, with a Stop
+    button; updated at most once per interval and deleted when the turn ends."""
+
+    def __init__(self, relay: ThreadRelay) -> None:
+        self.relay = relay
+        self.ts: str | None = None
+        self._shown = ""
+        self._last = 0.0
+
+    def blocks(self, activity: str) -> list[dict]:
+        return [
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": f":hourglass_flowing_sand: _{activity}…_"}],
+            },
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": STOP_ACTION,
+                        "text": {"type": "plain_text", "text": "Stop"},
+                        "value": self.relay.thread_ts,
+                    }
+                ],
+            },
+        ]
+
+    async def show(self, activity: str) -> None:
+        now = time.monotonic()
+        if activity == self._shown or (self.ts is not None and now - self._last < self.relay.min_interval):
+            return
+        relay, text = self.relay, f"{activity}…"
+        try:
+            if self.ts is None:
+                response = await relay.client.chat_postMessage(
+                    channel=relay.channel, thread_ts=relay.thread_ts, text=text, blocks=self.blocks(activity)
+                )
+                self.ts = response["ts"]
+            else:
+                await relay.client.chat_update(
+                    channel=relay.channel, ts=self.ts, text=text, blocks=self.blocks(activity)
+                )
+            self._shown, self._last = activity, now
+        except SlackError as exc:  # a status line is a nicety: never fail the turn for it
+            log.warning("status line failed in %s: %s", relay.thread_ts, _slack_error(exc))
+
+    async def clear(self) -> None:
+        ts, self.ts = self.ts, None
+        if ts is None:
+            return
+        try:
+            await self.relay.client.chat_delete(channel=self.relay.channel, ts=ts)
+        except SlackError as exc:
+            log.warning("could not clear the status line in %s: %s", self.relay.thread_ts, _slack_error(exc))
+
+
 class ThreadRelay:
     """Renders session events into one Slack thread."""
 
@@ -231,6 +293,8 @@ class ThreadRelay:
         """Show one turn in the thread. Slack errors are logged and reported, not raised."""
         reply: _Reply | None = None
         separator = ""
+        status = StatusLine(self)
+        await status.show(THINKING)
         try:
             async for event in events:
                 if isinstance(event, TextDelta):
@@ -240,6 +304,7 @@ class ThreadRelay:
                     separator = "\n\n" if reply is not None and reply.text else ""
                 elif isinstance(event, ToolActivity):
                     log.info("%s/%s: %s", self.channel, self.thread_ts, event.summary)
+                    await status.show(event.summary)
                 elif isinstance(event, FileWritten):
                     log.info("%s/%s: wrote %s", self.channel, self.thread_ts, event.path)
                 elif isinstance(event, Notice):
@@ -265,6 +330,7 @@ class ThreadRelay:
                     await reply.finish()
                 except SlackError as exc:
                     log.error("could not finish a reply in %s: %s", self.thread_ts, _slack_error(exc))
+            await status.clear()
 
     async def _add_text(self, reply: _Reply | None, text: str, recipient: str | None) -> _Reply:
         """Add text to the current message, continuing in new ones past the size limit."""

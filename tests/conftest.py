@@ -10,9 +10,10 @@ import pytest
 
 from slackbot.app import Bot
 from slackbot.config import Settings
+from slackbot.relay import STOP_ACTION
 from slackbot.session import SessionSettings
 from tests.fakes import anthropic as fa
-from tests.fakes.slack import FakeSlack
+from tests.fakes.slack import FakeSlack, Message
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -81,12 +82,27 @@ class Harness:
         )
         return root.ts
 
+    def answers(self, channel: str, thread_ts: str) -> list[Message]:
+        """The bot's messages in a thread, leaving out the live status line (it has a Stop button)."""
+        return [
+            m for m in self.slack.thread(channel, thread_ts)
+            if m.user == self.slack.bot_user_id and not is_status_line(m)
+        ]
+
     async def wait_for_text(self, channel: str, thread_ts: str, text: str, timeout: float = 15) -> None:
         await self.slack.wait_for(
             lambda: text in self.slack.thread_text(channel, thread_ts),
             timeout=timeout,
             what=f"{text!r} in thread {thread_ts}",
         )
+
+
+def is_status_line(message: Message) -> bool:
+    return any(
+        element.get("action_id") == STOP_ACTION
+        for block in message.blocks or []
+        for element in block.get("elements", [])
+    )
 
 
 def bot_env(slack: FakeSlack, tmp_path: Path, **overrides: str) -> dict[str, str]:

@@ -64,7 +64,7 @@ async def test_happy_path_greeting_reply_spec_uploaded_once(start_bot):
 
     # The greeting arrives without anyone typing, streamed natively as Markdown.
     await h.wait_for_text("C1", root.ts, "What are you building, and who will use it?")
-    (greeting_message,) = h.slack.thread("C1", root.ts)
+    (greeting_message,) = h.answers("C1", root.ts)
     assert greeting_message.text == greeting
     assert greeting_message.streamed and h.slack.calls_to("chat.startStream")
     assert h.slack.calls_to("chat.startStream")[0].args["recipient_user_id"] == "U1"
@@ -122,7 +122,7 @@ async def test_falls_back_to_post_and_update_when_streaming_is_refused(start_bot
 
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "**Done.**")
-    (message,) = h.slack.thread("C1", root_ts)
+    (message,) = h.answers("C1", root_ts)
     assert message.text == answer and not message.streamed
     assert message.blocks == [{"type": "markdown", "text": answer}]  # Markdown, not escaped
     assert message.edits >= 1  # it grew by chat.update
@@ -142,7 +142,7 @@ async def test_a_stream_that_dies_is_finished_with_chat_update(start_bot):
     h.model.script(str(project), [fa.text(answer, chunk_size=12, delay=0.01)])
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "END")
-    messages = h.slack.thread("C1", root_ts)
+    messages = h.answers("C1", root_ts)
     assert "".join(m.text for m in messages).replace(" ", "") == answer.replace(" ", "")
     assert h.slack.calls_to("chat.update")
 
@@ -155,8 +155,8 @@ async def test_long_answers_continue_in_a_new_message(start_bot):
     h.model.script(str(project), [fa.text(answer, chunk_size=400)])
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "Paragraph 11:")
-    await h.slack.wait_for(lambda: all(m.stream_state == "stopped" for m in h.slack.thread("C1", root_ts)))
-    messages = h.slack.thread("C1", root_ts)
+    await h.slack.wait_for(lambda: all(m.stream_state == "stopped" for m in h.answers("C1", root_ts)))
+    messages = h.answers("C1", root_ts)
     assert len(messages) == 2
     assert all(len(m.text) <= 4000 for m in messages)
     assert "".join(m.text for m in messages) == answer  # split at a paragraph, nothing lost

@@ -88,7 +88,7 @@ async def test_shutdown_lets_a_running_turn_finish_within_the_grace_period(start
     project = h.project("shop")
     h.model.script(str(project), [fa.text("Hello " * 30 + "and goodbye.", chunk_size=20, delay=0.02)])
     root_ts = await h.start_interview("shop")
-    await h.slack.wait_for(lambda: h.slack.thread("C1", root_ts), what="answer started")
+    await h.slack.wait_for(lambda: h.answers("C1", root_ts), what="answer started")
     await h.stop(grace=15)
     text = h.slack.thread_text("C1", root_ts)
     assert text.endswith("and goodbye.") and "restarting" not in text
@@ -111,7 +111,7 @@ async def test_two_quick_replies_are_answered_in_order_never_interleaved(start_b
     assert len(h.model.requests) == 2  # the second waits for the first turn to end
     release.set()
     await h.wait_for_text("C1", root_ts, "Answer to second.")
-    texts = [m.text for m in h.slack.thread("C1", root_ts) if m.user == "UBOT"]
+    texts = [m.text for m in h.answers("C1", root_ts)]
     assert texts == ["Question one?", "Answer to first.", "Answer to second."]
     assert [r.last_user_text for r in h.model.requests][1:] == ["first reply", "second reply"]
 
