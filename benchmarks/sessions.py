@@ -94,7 +94,8 @@ async def run(threads: int, samples: int) -> None:
                 await wait_for(lambda: any(f"*{name}*" in m.text for m in slack.messages))
                 root = next(m.ts for m in slack.messages if f"*{name}*" in m.text)
                 roots.append(root)
-            await wait_for(lambda: all(slack.thread("C1", ts) for ts in roots), timeout=600)
+            greeted = lambda ts: any(m.text == "Hi!" for m in slack.thread("C1", ts))  # noqa: E731
+            await wait_for(lambda: all(greeted(ts) for ts in roots), timeout=600)
 
         await open_threads(10)
         rows.append(("10 threads, live", *tree_rss_mib(bot.pid)))
