@@ -56,6 +56,7 @@ class Settings:
     max_live_sessions: int = 8
     turn_timeout_seconds: float = 600.0
     shutdown_grace_seconds: float = 30.0
+    thread_owner_only: bool = False
     max_turns: int = 200
 
     @property
@@ -131,7 +132,12 @@ class Settings:
                 raise ConfigError(name, f"must be a positive {'whole ' if whole else ''}number ({what})")
             return value
 
+        owner_only = (get("NEWSPEC_THREAD_OWNER_ONLY") or "0").lower()
+        if owner_only not in ("0", "1", "true", "false", "yes", "no"):
+            raise ConfigError("NEWSPEC_THREAD_OWNER_ONLY", "must be 1 (only the starter answers) or 0")
+
         return cls(
+            thread_owner_only=owner_only in ("1", "true", "yes"),
             idle_seconds=60 * number("NEWSPEC_IDLE_MINUTES", 10, "minutes; fractions allowed"),
             max_live_sessions=int(
                 number("NEWSPEC_MAX_LIVE_SESSIONS", default_max_live_sessions(), "CLI processes", whole=True)

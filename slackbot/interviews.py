@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -60,6 +61,17 @@ class Reply:
     text: str
     ts: str
     event_id: str | None = None
+    author: str | None = None  # display name
+
+
+class Accepted(Enum):
+    """What became of a reply, so the Slack side can tell the person."""
+
+    QUEUED = "queued"
+    NOT_AN_INTERVIEW = "not an interview"
+    DUPLICATE = "duplicate"
+    CANCELLED = "cancelled"
+    NOT_OWNER = "not the owner"
 
 
 @dataclass
@@ -132,6 +144,10 @@ class LivePool:
             if not interview.busy and now - interview.last_active >= idle_seconds:
                 log.info("closing idle session for %s", interview.record.name)
                 await self._evict(interview)
+
+    async def remove(self, interview: Interview) -> None:
+        """Close an interview's CLI for good (it was cancelled)."""
+        await self._evict(interview)
 
     async def close_all(self) -> None:
         for interview in list(self._live.values()):
@@ -249,19 +265,42 @@ class Interviews:
         log.info("interview %s started in %s/%s by %s", name, channel, thread_ts, user_id)
         return interview
 
-    async def accept(self, reply: Reply) -> bool:
-        """Persist a reply for its interview; False when it is not one, or already seen."""
+    async def accept(self, reply: Reply) -> Accepted:
+        """Persist a reply for its interview (committed before anything acts on it)."""
         interview = await self.find(reply.channel, reply.thread_ts)
         if interview is None:
-            return False
+            return Accepted.NOT_AN_INTERVIEW
+        if interview.record.status == Status.CANCELLED:
+            return Accepted.CANCELLED
+        if self.settings.thread_owner_only and reply.user_id != interview.record.started_by:
+            return Accepted.NOT_OWNER
         pending = await self.store.accept_reply(
-            reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.ts, reply.event_id
+            reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.ts, reply.event_id,
+            author=reply.author,
         )
         if pending is None:
             log.info("dropped a duplicate delivery of %s/%s", reply.channel, reply.ts)
-            return False
+            return Accepted.DUPLICATE
         self._wake(interview)
-        return True
+        return Accepted.QUEUED
+
+    async def stop(self, channel: str, thread_ts: str) -> bool:
+        """Interrupt Claude's current answer in that thread; False if there is none."""
+        interview = await self.find(channel, thread_ts)
+        return interview is not None and await interview.session.interrupt()
+
+    async def cancel(self, channel: str, thread_ts: str) -> InterviewRecord | None:
+        """End the interview for good (files kept); None if it is not one or already ended."""
+        interview = await self.find(channel, thread_ts)
+        if interview is None or interview.record.status == Status.CANCELLED:
+            return None
+        await self._save(interview, status=Status.CANCELLED)
+        await self.store.drop_pending(channel, thread_ts)
+        await interview.session.interrupt()
+        if interview.worker is not None and not interview.worker.done():
+            await asyncio.gather(interview.worker, return_exceptions=True)
+        await self.pool.remove(interview)
+        return interview.record
 
     def _wake(self, interview: Interview) -> None:
         interview.wake.set()
@@ -276,7 +315,7 @@ class Interviews:
         Replies that arrive while Claude is answering are merged into the next
         turn, so Claude answers them together instead of one by one.
         """
-        while self._accepting:
+        while self._accepting and interview.record.status != Status.CANCELLED:
             interview.wake.clear()
             batch = await self.store.pending_replies(*interview.key)
             if not batch:
@@ -303,13 +342,18 @@ class Interviews:
         )
 
     async def _turn(self, interview: Interview, batch: list[PendingReply]) -> None:
+        record = interview.record
         await interview.relay.clear_queued_note()
+        if record.status == Status.CANCELLED:  # cancelled while this turn waited
+            return
         await self._save(interview, status=Status.INTERVIEWING)
         outcome = {"failed": False}
         events = self._observe(interview, interview.session.send(_merge(batch)), outcome)
         await interview.relay.render(events, recipient_user_id=batch[-1].user_id)
         # Only now is the batch answered: a crash before this line re-sends it.
         await self.store.remove_replies([r.id for r in batch])
+        if record.status == Status.CANCELLED:  # cancelled during the turn: keep it so
+            return
         written, reported = interview.session.tracker.snapshot()
         if outcome["failed"]:
             status = Status.FAILED
@@ -346,4 +390,5 @@ class Interviews:
 
 
 def _merge(batch: list[PendingReply]) -> str:
-    return "\n\n".join(reply.text for reply in batch)
+    """One message for Claude, each reply prefixed with its author's name."""
+    return "\n\n".join(f"{r.author}: {r.text}" if r.author else r.text for r in batch)

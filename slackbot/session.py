@@ -62,6 +62,7 @@ _TRANSCRIPT_LOST = (
     "I couldn't find the earlier part of this conversation, so Claude starts afresh here; "
     "files already in the project folder are kept."
 )
+_STOPPED = "Stopped. Reply here when you're ready to go on."
 _CLI_START_FAILED = "I couldn't start Claude for this interview. Reply here to try again, or ask an admin to check the bot's logs."
 
 
@@ -99,6 +100,8 @@ class SpecSession:
         self._worker: asyncio.Task[None] | None = None
         self._client: ClaudeSDKClient | None = None
         self._unanswered: list[str] = []
+        self._in_turn = False
+        self._interrupted = False
         # Text streamed as deltas since the last finished text block.
         self._streamed = ""
 
@@ -114,6 +117,19 @@ class SpecSession:
             self._jobs.put_nowait((text, out))
         while (event := await out.get()) is not _END:
             yield event
+
+    async def interrupt(self) -> bool:
+        """Stop the turn in progress (from any task); False when Claude isn't answering."""
+        client = self._client
+        if client is None or not self._in_turn:
+            return False
+        self._interrupted = True
+        try:
+            await client.interrupt()
+        except Exception:
+            log.warning("interrupt failed for %s", self.project_dir, exc_info=True)
+            return False
+        return True
 
     @property
     def is_live(self) -> bool:
@@ -168,6 +184,7 @@ class SpecSession:
         failed = False  # report at most one failure per turn
         loop = asyncio.get_running_loop()
         timeout = self.settings.turn_timeout
+        self._in_turn, self._interrupted = True, False
         try:
             # The deadline moves with every message: only silence times out.
             async with asyncio.timeout(timeout) as deadline:
@@ -196,6 +213,8 @@ class SpecSession:
             await self._disconnect()  # the next message reconnects with resume
             if not failed:
                 emit(Failed(_CLI_FAILED, detail=repr(exc)))
+        finally:
+            self._in_turn = False
 
     async def _interrupt(self) -> bool:
         """Interrupt the running turn and wait for its end; False if the CLI did not respond."""
@@ -344,7 +363,9 @@ class SpecSession:
     def _translate_result(self, message: ResultMessage) -> list[SessionEvent]:
         self.session_id = message.session_id or self.session_id
         events: list[SessionEvent] = []
-        if message.is_error:
+        if self._interrupted:
+            events.append(Notice(_STOPPED))
+        elif message.is_error:
             log.error(
                 "Claude turn ended in error for %s: subtype=%s status=%s errors=%s",
                 self.project_dir, message.subtype, message.api_error_status, message.errors,

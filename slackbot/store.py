@@ -51,6 +51,7 @@ class PendingReply:
     user_id: str
     text: str
     ts: str
+    author: str | None = None  # display name, so Claude can tell teammates apart
 
 
 class StateStore(Protocol):
@@ -62,11 +63,13 @@ class StateStore(Protocol):
     async def list_interviews(self, team_id: str | None = None) -> list[InterviewRecord]: ...
     async def update_interview(self, channel: str, thread_ts: str, **changes: Any) -> None: ...
     async def accept_reply(
-        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None
+        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
+        author: str | None = None,
     ) -> PendingReply | None: ...
     async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]: ...
     async def threads_with_pending(self) -> list[tuple[str, str]]: ...
     async def remove_replies(self, ids: list[int]) -> None: ...
+    async def drop_pending(self, channel: str, thread_ts: str) -> None: ...
 
 
 # Each entry migrates the schema from version i to i + 1.
@@ -103,6 +106,7 @@ _MIGRATIONS: list[str] = [
         seen_at REAL NOT NULL
     );
     """,
+    "ALTER TABLE pending_replies ADD COLUMN author TEXT;",
 ]
 
 # Slack retries within minutes; a week of keys is plenty and keeps the table small.
@@ -214,14 +218,16 @@ class SqliteStore:
     # -- replies -------------------------------------------------------------
 
     async def accept_reply(
-        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None
+        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
+        author: str | None = None,
     ) -> PendingReply | None:
         """Queue a reply unless its event or its message was seen before (Slack retries)."""
         async with self._accept_lock:
-            return await self._accept(channel, thread_ts, user_id, text, ts, event_id)
+            return await self._accept(channel, thread_ts, user_id, text, ts, event_id, author)
 
     async def _accept(
-        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None
+        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
+        author: str | None,
     ) -> PendingReply | None:
         now = time.time()
         keys = [f"msg:{channel}:{ts}"] + ([f"event:{event_id}"] if event_id else [])
@@ -232,16 +238,16 @@ class SqliteStore:
                 return None
         await self.db.executemany("INSERT INTO seen (key, seen_at) VALUES (?, ?)", [(k, now) for k in keys])
         cursor = await self.db.execute(
-            "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (channel, thread_ts, user_id, text, ts, now),
+            "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (channel, thread_ts, user_id, text, ts, now, author),
         )
         await self.db.commit()
-        return PendingReply(cursor.lastrowid or 0, channel, thread_ts, user_id, text, ts)
+        return PendingReply(cursor.lastrowid or 0, channel, thread_ts, user_id, text, ts, author)
 
     async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]:
         async with self.db.execute(
-            "SELECT id, channel, thread_ts, user_id, text, ts FROM pending_replies "
+            "SELECT id, channel, thread_ts, user_id, text, ts, author FROM pending_replies "
             "WHERE channel = ? AND thread_ts = ? ORDER BY id",
             (channel, thread_ts),
         ) as cursor:
@@ -255,4 +261,11 @@ class SqliteStore:
 
     async def remove_replies(self, ids: list[int]) -> None:
         await self.db.executemany("DELETE FROM pending_replies WHERE id = ?", [(i,) for i in ids])
+        await self.db.commit()
+
+    async def drop_pending(self, channel: str, thread_ts: str) -> None:
+        """Forget a thread's unanswered replies (the interview was cancelled)."""
+        await self.db.execute(
+            "DELETE FROM pending_replies WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
+        )
         await self.db.commit()

@@ -113,7 +113,7 @@ async def test_two_quick_replies_are_answered_in_order_never_interleaved(start_b
     await h.wait_for_text("C1", root_ts, "Answer to second.")
     texts = [m.text for m in h.answers("C1", root_ts)]
     assert texts == ["Question one?", "Answer to first.", "Answer to second."]
-    assert [r.last_user_text for r in h.model.requests][1:] == ["first reply", "second reply"]
+    assert [r.last_user_text for r in h.model.requests][1:] == ["u1: first reply", "u1: second reply"]
 
 
 async def test_a_retry_after_restart_is_still_a_duplicate(start_bot):
@@ -130,7 +130,7 @@ async def test_a_retry_after_restart_is_still_a_duplicate(start_bot):
     )
     await h.slack.send_message("C1", "U1", "only once", thread_ts=root_ts, event_id="Ev7", ts=first.ts)
     await asyncio.sleep(0.5)
-    assert sum(r.last_user_text == "only once" for r in h.model.requests) == 1
+    assert sum(r.last_user_text == "u1: only once" for r in h.model.requests) == 1
     h.model.verify()
 
 

@@ -1,4 +1,4 @@
-"""Button clicks: continue editing or start over an existing project's spec."""
+"""Button clicks: continue or start over an existing spec, stop an answer, cancel an interview."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ..interviews import Interviews, continue_message
 from ..spec import InvalidName, back_up_spec, check_name, has_spec, project_dir
 from .commands import CONTINUE_ACTION, START_OVER_ACTION
-from .starting import open_interview, thread_link
+from ..relay import STOP_ACTION
+from .starting import CANCEL_ACTION, open_interview, thread_link
 
 log = logging.getLogger(__name__)
 
@@ -54,5 +55,34 @@ def register(app: AsyncApp, interviews: Interviews) -> None:
             await respond(note, replace_original=True)
             await open_interview(client, respond, interviews, name=name, channel=channel, user=user, team_id=team_id)
 
+    async def on_stop(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
+        await ack()
+        channel = body["channel"]["id"]
+        thread_ts = body["actions"][0].get("value") or ""
+        if not await interviews.stop(channel, thread_ts):
+            await respond(
+                "That answer has already finished.", response_type="ephemeral", replace_original=False
+            )
+
+    async def on_cancel(ack: AsyncAck, body: dict, client: AsyncWebClient, respond: AsyncRespond) -> None:
+        await ack()
+        channel, root_ts, user = body["channel"]["id"], body["message"]["ts"], body["user"]["id"]
+        record = await interviews.cancel(channel, root_ts)
+        if record is None:
+            await respond("This interview has already ended.", response_type="ephemeral", replace_original=False)
+            return
+        folder = project_dir(interviews.settings.generations_dir, record.name)
+        ended = f"Spec interview for *{record.name}* — cancelled by <@{user}>. Files are kept in `{folder}`."
+        await client.chat_update(
+            channel=channel, ts=root_ts, text=ended,
+            blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": ended}}],
+        )
+        await client.chat_postMessage(
+            channel=channel, thread_ts=root_ts,
+            text=f"<@{user}> cancelled this interview. Start a new one with `/newspec {record.name}`.",
+        )
+
     app.action(CONTINUE_ACTION)(on_choice)
     app.action(START_OVER_ACTION)(on_choice)
+    app.action(STOP_ACTION)(on_stop)
+    app.action(CANCEL_ACTION)(on_cancel)

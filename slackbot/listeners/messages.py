@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
 
-from ..interviews import Interviews, Reply
+from ..interviews import Accepted, Interviews, Reply
+from ..people import DisplayNames
 
 # Subtypes that are still a person talking; edits, deletes, joins etc. are not.
 RELAYED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
+STOP_WORDS = frozenset({"stop"})
 
 
 def register(app: AsyncApp, interviews: Interviews) -> None:
+    names = DisplayNames(app.client)
+
     # A catch-all, so every message event (including subtypes we ignore) is
     # acked quietly instead of Bolt warning about unhandled events.
-    async def on_message(event: dict, body: dict, context: AsyncBoltContext) -> None:
+    async def on_message(event: dict, body: dict, context: AsyncBoltContext, client: AsyncWebClient) -> None:
         thread_ts = event.get("thread_ts")
         user = event.get("user")
         if (
@@ -25,15 +30,36 @@ def register(app: AsyncApp, interviews: Interviews) -> None:
             or user == context.bot_user_id
         ):
             return
-        await interviews.accept(
+        channel, text = event["channel"], event.get("text", "")
+        interview = await interviews.find(channel, thread_ts)
+        if interview is None:
+            return  # a thread that is not an interview
+
+        if text.strip().lower() in STOP_WORDS:
+            if not await interviews.stop(channel, thread_ts):
+                await client.chat_postEphemeral(
+                    channel=channel, user=user, thread_ts=thread_ts,
+                    text="Claude isn't answering right now, so there is nothing to stop.",
+                )
+            return
+
+        outcome = await interviews.accept(
             Reply(
-                channel=event["channel"],
-                thread_ts=thread_ts,
-                user_id=user,
-                text=event.get("text", ""),
-                ts=event["ts"],
-                event_id=body.get("event_id"),
+                channel=channel, thread_ts=thread_ts, user_id=user, text=text, ts=event["ts"],
+                event_id=body.get("event_id"), author=await names.get(user),
             )
         )
+        if outcome is Accepted.CANCELLED:
+            await client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts,
+                text=f"This interview was cancelled, so I'm not passing that on. Start again with "
+                f"`/newspec {interview.record.name}` (the project's files are kept).",
+            )
+        elif outcome is Accepted.NOT_OWNER:
+            await client.chat_postEphemeral(
+                channel=channel, user=user, thread_ts=thread_ts,
+                text=f"Only <@{interview.record.started_by}>, who started this interview, can answer "
+                "here (this bot is set to owner-only). Your message was not passed on.",
+            )
 
     app.event("message")(on_message)

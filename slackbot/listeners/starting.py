@@ -14,6 +14,34 @@ from ..store import InterviewRecord
 log = logging.getLogger(__name__)
 
 NOT_IN_CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found"})
+CANCEL_ACTION = "newspec_cancel"
+
+
+def root_blocks(text: str) -> list[dict]:
+    """The thread's root message: who started what, and a way to end it."""
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": CANCEL_ACTION,
+                    "text": {"type": "plain_text", "text": "Cancel interview"},
+                    "style": "danger",
+                    "confirm": {
+                        "title": {"type": "plain_text", "text": "Cancel this interview?"},
+                        "text": {
+                            "type": "mrkdwn",
+                            "text": "Claude stops and the thread ends. Files already written are kept.",
+                        },
+                        "confirm": {"type": "plain_text", "text": "Cancel interview"},
+                        "deny": {"type": "plain_text", "text": "Keep going"},
+                    },
+                }
+            ],
+        },
+    ]
 
 
 async def open_interview(
@@ -28,11 +56,9 @@ async def open_interview(
     opening: str | None = None,
 ) -> bool:
     """Post the thread's root message and start the session; tell the user if Slack refuses."""
+    text = f"Spec interview for *{name}*, started by <@{user}> — answer in this thread."
     try:
-        root = await client.chat_postMessage(
-            channel=channel,
-            text=f"Spec interview for *{name}*, started by <@{user}> — answer in this thread.",
-        )
+        root = await client.chat_postMessage(channel=channel, text=text, blocks=root_blocks(text))
     except SlackApiError as exc:
         error = exc.response.get("error")
         log.warning("could not open interview %s in %s: %s", name, channel, error)

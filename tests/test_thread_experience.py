@@ -1,0 +1,107 @@
+"""The thread as a team experiences it: names, owner-only, status line, stop, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import is_status_line
+from tests.fakes import anthropic as fa
+from tests.test_interview_flow import write_both
+from tests.test_lifecycle import held
+
+
+async def test_several_people_answer_and_claude_sees_who_said_what(start_bot):
+    h = await start_bot()
+    h.slack.add_user("U1", name="ana", display_name="Ana")
+    h.slack.add_user("U2", name="ben", display_name="Ben")
+    h.model.script(str(h.project("shop")), [fa.text("Who are you?"), fa.text("Hi Ana, hi Ben.")])
+    root_ts = await h.start_interview("shop", user="U1")
+    await h.wait_for_text("C1", root_ts, "Who are you?")
+    await h.slack.send_message("C1", "U1", "I run the bakery", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Hi Ana, hi Ben.")
+    await h.slack.send_message("C1", "U2", "I do the deliveries", thread_ts=root_ts)
+    await h.slack.wait_for(lambda: len(h.model.requests) == 3 or h.model.unscripted)
+    said = [r.last_user_text for r in h.model.requests[1:]]
+    assert said == ["Ana: I run the bakery", "Ben: I do the deliveries"]
+
+
+async def test_owner_only_mode_passes_on_only_the_starter(start_bot):
+    h = await start_bot(env={"NEWSPEC_THREAD_OWNER_ONLY": "1"})
+    h.slack.add_user("U1", name="ana", display_name="Ana")
+    h.model.script(str(h.project("shop")), [fa.text("Hello!"), fa.text("Thanks, Ana.")])
+    root_ts = await h.start_interview("shop", user="U1")
+    await h.wait_for_text("C1", root_ts, "Hello!")
+    await h.slack.send_message("C1", "U2", "me too!", thread_ts=root_ts)
+    note = await h.slack.wait_for(lambda: next(iter(h.slack.ephemerals(user="U2")), None))
+    assert "Only <@U1>" in note.text and "not passed on" in note.text
+    await h.slack.send_message("C1", "U1", "answer from Ana", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Thanks, Ana.")
+    assert [r.last_user_text for r in h.model.requests[1:]] == ["Ana: answer from Ana"]
+
+
+async def test_status_line_says_what_claude_does_then_goes_away(start_bot):
+    h = await start_bot()
+    project = h.project("shop")
+    h.model.script(str(project), [fa.text("Ready?"), *write_both(project)])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Ready?")
+    await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
+    await h.slack.wait_for(lambda: len(h.slack.uploads) == 2)
+    await h.slack.wait_for(lambda: not any(is_status_line(m) for m in h.slack.thread("C1", root_ts)))
+
+    status_posts = [c for c in h.slack.calls_to("chat.postMessage") if "Stop" in str(c.args.get("blocks"))]
+    assert len(status_posts) == 2 and all("Thinking" in c.args["text"] for c in status_posts)
+    updates = [c.args["text"] for c in h.slack.calls_to("chat.update")]
+    assert "Writing app_spec.txt…" in updates or "Writing initializer_prompt.md…" in updates
+    assert len(h.slack.calls_to("chat.delete")) == 2  # cleared after each turn
+
+
+async def test_stop_button_interrupts_the_answer(start_bot):
+    h = await start_bot()
+    long_answer = " ".join(f"word{i}" for i in range(400))
+    h.model.script(
+        str(h.project("shop")),
+        [fa.text(long_answer, chunk_size=8, delay=0.02), fa.text("Carrying on.")],
+    )
+    root_ts = await h.start_interview("shop")
+    status = await h.slack.wait_for(
+        lambda: next((m for m in h.slack.thread("C1", root_ts) if is_status_line(m)), None)
+    )
+    await h.slack.wait_for(lambda: "word20" in h.slack.thread_text("C1", root_ts))
+    await h.slack.send_action("newspec_stop", root_ts, user_id="U1", channel_id="C1", message_ts=status.ts)
+    await h.wait_for_text("C1", root_ts, "Stopped. Reply here when you're ready to go on.")
+    assert "word399" not in h.slack.thread_text("C1", root_ts)
+    assert "interrupted" not in h.slack.thread_text("C1", root_ts).lower()  # no CLI-internal text
+    await h.slack.send_message("C1", "U1", "go on", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Carrying on.")
+
+
+async def test_typing_stop_interrupts_and_is_not_sent_to_claude(start_bot):
+    h = await start_bot()
+    started, release = asyncio.Event(), asyncio.Event()
+    h.model.script(str(h.project("shop")), [held(started, release, "too late")])
+    root_ts = await h.start_interview("shop")
+    await asyncio.wait_for(started.wait(), 15)
+    await h.slack.send_message("C1", "U1", "Stop", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Stopped.")
+    release.set()
+    assert all("Stop" not in r.last_user_text for r in h.model.requests)
+    assert "too late" not in h.slack.thread_text("C1", root_ts)
+
+
+async def test_cancel_ends_the_interview_and_keeps_the_files(start_bot):
+    h = await start_bot()
+    project = h.project("shop")
+    h.model.script(str(project), [fa.text("Hello! What is it?")])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "What is it?")
+    await h.slack.send_action("newspec_cancel", user_id="U2", channel_id="C1", message_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "<@U2> cancelled this interview")
+    root = h.slack.message("C1", root_ts)
+    assert "cancelled by <@U2>" in root.text and "Cancel interview" not in root.visible_text
+    assert project.is_dir()
+
+    await h.slack.send_message("C1", "U1", "are you there?", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "This interview was cancelled")
+    assert "`/newspec shop`" in h.slack.thread_text("C1", root_ts)
+    assert len(h.model.requests) == 1  # nothing more reached Claude
