@@ -53,6 +53,28 @@ class Failed:
 
 
 @dataclass(frozen=True)
+class Choice:
+    label: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class QuestionItem:
+    question: str
+    header: str
+    options: tuple[Choice, ...]
+    multi_select: bool = False
+
+
+@dataclass(frozen=True)
+class Question:
+    """Claude asks the team to choose (AskUserQuestion); answer with SpecSession.answer()."""
+
+    id: str
+    items: tuple[QuestionItem, ...]
+
+
+@dataclass(frozen=True)
 class Notice:
     """Something people should know that is not an error (one short sentence)."""
 
@@ -69,5 +91,5 @@ class TurnDone:
 
 
 SessionEvent = (
-    TextDelta | TextDone | ToolActivity | FileWritten | SpecComplete | Failed | Notice | TurnDone
+    TextDelta | TextDone | ToolActivity | Question | FileWritten | SpecComplete | Failed | Notice | TurnDone
 )

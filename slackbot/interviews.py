@@ -13,14 +13,14 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .config import Settings
-from .events import Failed, SessionEvent, SpecComplete
+from .events import Choice, Failed, Question, QuestionItem, SessionEvent, SpecComplete
 from .relay import StreamingSupport, ThreadRelay
 from .session import SessionSettings, SpecSession
 from .spec import SpecTracker, project_dir
@@ -65,9 +65,11 @@ class Reply:
 
 
 class Accepted(Enum):
-    """What became of a reply, so the Slack side can tell the person."""
+    """What became of a reply or a click, so the Slack side can tell the person."""
 
     QUEUED = "queued"
+    ANSWERED = "answered a question"
+    STALE = "stale"
     NOT_AN_INTERVIEW = "not an interview"
     DUPLICATE = "duplicate"
     CANCELLED = "cancelled"
@@ -83,6 +85,7 @@ class Interview:
     worker: asyncio.Task[None] | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     busy: bool = False
+    waiting_on_people: bool = False  # shut down while a question was open
     last_active: float = field(default_factory=time.monotonic)
 
     @property
@@ -195,7 +198,14 @@ class Interviews:
         self._accepting = False
         if self._reaper is not None:
             self._reaper.cancel()
-        workers = [i.worker for i in self._cache.values() if i.worker is not None and not i.worker.done()]
+        running = [i for i in self._cache.values() if i.worker is not None and not i.worker.done()]
+        for interview in running:
+            if interview.session.pending_question is not None:
+                # Waiting on people, not on Claude: no reason to wait. The question
+                # is stored, so a click after the restart still carries on.
+                interview.waiting_on_people = True
+                interview.worker.cancel()  # type: ignore[union-attr]
+        workers = [i.worker for i in running if i.worker is not None]
         if workers:
             grace = self.settings.shutdown_grace_seconds if grace is None else grace
             _, unfinished = await asyncio.wait(workers, timeout=grace)
@@ -274,6 +284,19 @@ class Interviews:
             return Accepted.CANCELLED
         if self.settings.thread_owner_only and reply.user_id != interview.record.started_by:
             return Accepted.NOT_OWNER
+        question = interview.session.pending_question
+        if question is not None:
+            # A typed reply while Claude waits on a question is the answer to it.
+            if not await self.store.claim(reply.channel, reply.ts, reply.event_id):
+                return Accepted.DUPLICATE
+            who = reply.author or f"<@{reply.user_id}>"
+            answer = f"{reply.author}: {reply.text}" if reply.author else reply.text
+            for index, item in enumerate(question.items):
+                if interview.session.answer(question.id, {item.question: answer}):
+                    await interview.relay.show_answer(question.id, index, item, who, reply.text)
+            if interview.session.pending_question is None:
+                await self.store.mark_question_answered(question.id)
+            return Accepted.ANSWERED
         pending = await self.store.accept_reply(
             reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.ts, reply.event_id,
             author=reply.author,
@@ -282,6 +305,43 @@ class Interviews:
             log.info("dropped a duplicate delivery of %s/%s", reply.channel, reply.ts)
             return Accepted.DUPLICATE
         self._wake(interview)
+        return Accepted.QUEUED
+
+    async def answer_click(
+        self, channel: str, thread_ts: str, question_id: str, index: int, labels: list[str],
+        user_id: str, author: str | None, message_ts: str,
+    ) -> Accepted:
+        """A button choice for item `index` of a question."""
+        interview = await self.find(channel, thread_ts)
+        if interview is None or interview.record.status == Status.CANCELLED:
+            return Accepted.STALE
+        who = f"<@{user_id}>"
+        value = ", ".join(labels)
+        question = interview.session.pending_question
+        if question is not None and question.id == question_id and 0 <= index < len(question.items):
+            item = question.items[index]
+            if not interview.session.answer(question_id, {item.question: value}):
+                return Accepted.STALE
+            await interview.relay.show_answer(question_id, index, item, who, value, message_ts)
+            if interview.session.pending_question is None:
+                await self.store.mark_question_answered(question_id)
+            return Accepted.ANSWERED
+        stored = await self.store.get_question(question_id)
+        if stored is None or stored.answered or not 0 <= index < len(stored.payload["items"]):
+            return Accepted.STALE
+        # Asked by a Claude process that has since ended (a restart): pass the
+        # choice on as a reply, so the resumed conversation still gets it.
+        item = question_from_dict(stored.payload).items[index]
+        outcome = await self.accept(
+            Reply(
+                channel, thread_ts, user_id, f'My answer to "{item.question}": {value}',
+                ts=f"{question_id}:{index}", author=author,
+            )
+        )
+        if outcome is not Accepted.QUEUED:
+            return Accepted.STALE
+        await self.store.mark_question_answered(question_id)
+        await interview.relay.show_answer(question_id, index, item, who, value, message_ts)
         return Accepted.QUEUED
 
     async def stop(self, channel: str, thread_ts: str) -> bool:
@@ -326,7 +386,8 @@ class Interviews:
             try:
                 await self._turn(interview, batch)
             except asyncio.CancelledError:
-                await interview.relay.say(RESTART_NOTE)
+                if not interview.waiting_on_people:
+                    await interview.relay.say(RESTART_NOTE)
                 raise
             except Exception:  # never let one thread's failure stop the others
                 log.exception("turn failed in interview %s", interview.record.name)
@@ -348,7 +409,7 @@ class Interviews:
             return
         await self._save(interview, status=Status.INTERVIEWING)
         outcome = {"failed": False}
-        events = self._observe(interview, interview.session.send(_merge(batch)), outcome)
+        events = self._observe(interview, interview.session.send(_merge(batch)), outcome, batch)
         await interview.relay.render(events, recipient_user_id=batch[-1].user_id)
         # Only now is the batch answered: a crash before this line re-sends it.
         await self.store.remove_replies([r.id for r in batch])
@@ -364,13 +425,22 @@ class Interviews:
         await self._save(interview, status=status, spec_written=written, spec_reported=reported)
 
     async def _observe(
-        self, interview: Interview, events: AsyncIterator[SessionEvent], outcome: dict[str, bool]
+        self, interview: Interview, events: AsyncIterator[SessionEvent], outcome: dict[str, bool],
+        batch: list[PendingReply],
     ) -> AsyncIterator[SessionEvent]:
         """Pass events through, persisting what must survive a crash as it happens."""
         async for event in events:
             if interview.session.session_id != interview.record.session_id:
                 await self._save(interview, session_id=interview.session.session_id)
-            if isinstance(event, Failed):
+            if isinstance(event, Question):
+                # The question is now what waits on people, and it is stored: the
+                # replies that led to it are taken up and must not be re-sent after
+                # a restart (a click on the stored question carries on instead).
+                await self.store.add_question(
+                    event.id, interview.record.channel, interview.record.thread_ts, question_to_dict(event)
+                )
+                await self.store.remove_replies([r.id for r in batch])
+            elif isinstance(event, Failed):
                 outcome["failed"] = True
             elif isinstance(event, SpecComplete):
                 written, reported = interview.session.tracker.snapshot()
@@ -392,3 +462,20 @@ class Interviews:
 def _merge(batch: list[PendingReply]) -> str:
     """One message for Claude, each reply prefixed with its author's name."""
     return "\n\n".join(f"{r.author}: {r.text}" if r.author else r.text for r in batch)
+
+
+def question_to_dict(question: Question) -> dict:
+    return {"id": question.id, "items": [asdict(item) for item in question.items]}
+
+
+def question_from_dict(data: dict) -> Question:
+    return Question(
+        data["id"],
+        tuple(
+            QuestionItem(
+                item["question"], item["header"],
+                tuple(Choice(**option) for option in item["options"]), item["multi_select"],
+            )
+            for item in data["items"]
+        ),
+    )

@@ -9,6 +9,7 @@ before Slack's size limits. Markdown is sent as Markdown.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -22,6 +23,8 @@ from .events import (
     Failed,
     FileWritten,
     Notice,
+    Question,
+    QuestionItem,
     SessionEvent,
     SpecComplete,
     TextDelta,
@@ -181,7 +184,67 @@ class _Reply:
 
 
 THINKING = "Thinking"
+WAITING = "Waiting for your answer"
 STOP_ACTION = "newspec_stop"
+ANSWER_ACTION_PREFIX = "newspec_answer_"  # + option index: action ids must be unique per block
+OTHER_ACTION = "newspec_other"
+PICK_ACTION = "newspec_pick"
+SUBMIT_ACTION = "newspec_submit"
+
+
+def question_blocks(question_id: str, index: int, item: QuestionItem) -> list[dict]:
+    """One question as Block Kit: buttons (or checkboxes and Submit) plus "Other…"."""
+    ref = {"q": question_id, "i": index}
+    title = f"*{item.header}* · {item.question}" if item.header else f"*{item.question}*"
+    blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": title}}]
+    described = [f"• *{o.label}* — {o.description}" for o in item.options if o.description]
+    if described:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "\n".join(described)}]})
+    other = {
+        "type": "button",
+        "action_id": OTHER_ACTION,
+        "text": {"type": "plain_text", "text": "Other…"},
+        "value": json.dumps(ref),
+    }
+    if item.multi_select:
+        checkboxes = {
+            "type": "checkboxes",
+            "action_id": PICK_ACTION,
+            "options": [
+                {"text": {"type": "plain_text", "text": o.label[:75]}, "value": str(n)}
+                for n, o in enumerate(item.options)
+            ],
+        }
+        submit = {
+            "type": "button",
+            "action_id": SUBMIT_ACTION,
+            "style": "primary",
+            "text": {"type": "plain_text", "text": "Submit"},
+            "value": json.dumps(ref),
+        }
+        blocks.append({"type": "actions", "block_id": f"pick:{question_id}:{index}", "elements": [checkboxes]})
+        blocks.append({"type": "actions", "elements": [submit, other]})
+    else:
+        buttons = [
+            {
+                "type": "button",
+                "action_id": f"{ANSWER_ACTION_PREFIX}{n}",
+                "text": {"type": "plain_text", "text": o.label[:75]},
+                "value": json.dumps({**ref, "o": n}),
+            }
+            for n, o in enumerate(item.options)
+        ]
+        blocks.append({"type": "actions", "elements": [*buttons, other]})
+    return blocks
+
+
+def answered_blocks(item: QuestionItem, who: str, answer: str) -> list[dict]:
+    """The question after it was answered: who chose what, no more controls."""
+    title = f"*{item.header}* · {item.question}" if item.header else f"*{item.question}*"
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": title}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f":white_check_mark: {who}: *{answer}*"}]},
+    ]
 
 
 class StatusLine:
@@ -264,6 +327,7 @@ class ThreadRelay:
         self.min_interval = min_interval
         self.message_limit = message_limit
         self.queued_note: str | None = None  # ts of a "queued" note, deleted when the turn starts
+        self.question_messages: dict[tuple[str, int], str] = {}  # (question id, item) -> ts
 
     async def say(self, text: str) -> None:
         """Post a short note in the thread; Slack errors are logged, never raised."""
@@ -279,6 +343,30 @@ class ThreadRelay:
         except SlackError as exc:
             log.error("could not post in %s/%s: %s", self.channel, self.thread_ts, _slack_error(exc))
             return None
+
+    async def post_question(self, question: Question) -> None:
+        for index, item in enumerate(question.items):
+            response = await self.client.chat_postMessage(
+                channel=self.channel, thread_ts=self.thread_ts, text=item.question,
+                blocks=question_blocks(question.id, index, item),
+            )
+            self.question_messages[(question.id, index)] = response["ts"]
+
+    async def show_answer(
+        self, question_id: str, index: int, item: QuestionItem, who: str, answer: str,
+        message_ts: str | None = None,
+    ) -> None:
+        """Replace a question's controls with who chose what."""
+        ts = message_ts or self.question_messages.get((question_id, index))
+        if ts is None:
+            return
+        try:
+            await self.client.chat_update(
+                channel=self.channel, ts=ts, text=f"{item.question} {answer}",
+                blocks=answered_blocks(item, who, answer),
+            )
+        except SlackError as exc:
+            log.warning("could not mark a question answered in %s: %s", self.thread_ts, _slack_error(exc))
 
     async def clear_queued_note(self) -> None:
         ts, self.queued_note = self.queued_note, None
@@ -307,6 +395,12 @@ class ThreadRelay:
                     await status.show(event.summary)
                 elif isinstance(event, FileWritten):
                     log.info("%s/%s: wrote %s", self.channel, self.thread_ts, event.path)
+                elif isinstance(event, Question):
+                    if reply is not None:  # the text before the question stays above it
+                        await reply.finish()
+                        reply, separator = None, ""
+                    await self.post_question(event)
+                    await status.show(WAITING)
                 elif isinstance(event, Notice):
                     await self.say(f":information_source: {event.message}")
                 elif isinstance(event, (SpecComplete, Failed, TurnDone)):

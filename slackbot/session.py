@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +32,12 @@ from claude_agent_sdk import (
 )
 
 from .events import (
+    Choice,
     Failed,
     FileWritten,
     Notice,
+    Question,
+    QuestionItem,
     SessionEvent,
     SpecComplete,
     TextDelta,
@@ -46,7 +49,9 @@ from .spec import SpecTracker, is_inside
 
 log = logging.getLogger(__name__)
 
-SESSION_TOOLS = ["Read", "Write", "Edit", "Glob"]
+SESSION_TOOLS = ["Read", "Write", "Edit", "Glob", "AskUserQuestion"]
+FILE_TOOLS = frozenset({"Read", "Write", "Edit", "Glob"})
+ASK = "AskUserQuestion"
 READ_ONLY_TOOLS = frozenset({"Read", "Glob"})
 
 _MODEL_ERRORS = {
@@ -102,6 +107,10 @@ class SpecSession:
         self._unanswered: list[str] = []
         self._in_turn = False
         self._interrupted = False
+        # AskUserQuestion calls waiting for people: id -> (question, answers so far, future).
+        self._asking: dict[str, tuple[Question, dict[str, str], asyncio.Future[dict[str, str] | None]]] = {}
+        self._emit: Callable[[SessionEvent], None] | None = None
+        self._deadline: asyncio.Timeout | None = None
         # Text streamed as deltas since the last finished text block.
         self._streamed = ""
 
@@ -118,12 +127,40 @@ class SpecSession:
         while (event := await out.get()) is not _END:
             yield event
 
+    @property
+    def pending_question(self) -> Question | None:
+        """The question Claude is waiting on, if any."""
+        return next((question for question, _, _ in self._asking.values()), None)
+
+    def answer(self, question_id: str, answers: dict[str, str]) -> bool:
+        """Answer items of a pending question (keyed by question text).
+
+        Claude continues once every item has an answer. False if nothing new was
+        answered: the item already was, or the question is not pending (answered,
+        or asked by a process that has ended).
+        """
+        entry = self._asking.get(question_id)
+        if entry is None or entry[2].done():
+            return False
+        question, collected, future = entry
+        filled = False
+        for item in question.items:
+            if item.question in answers and item.question not in collected:  # first answer wins
+                collected[item.question] = answers[item.question]
+                filled = True
+        if all(item.question in collected for item in question.items):
+            future.set_result(dict(collected))
+        return filled
+
     async def interrupt(self) -> bool:
         """Stop the turn in progress (from any task); False when Claude isn't answering."""
         client = self._client
         if client is None or not self._in_turn:
             return False
         self._interrupted = True
+        for _, _, future in self._asking.values():
+            if not future.done():
+                future.set_result(None)  # the question is withdrawn with the turn
         try:
             await client.interrupt()
         except Exception:
@@ -184,10 +221,11 @@ class SpecSession:
         failed = False  # report at most one failure per turn
         loop = asyncio.get_running_loop()
         timeout = self.settings.turn_timeout
-        self._in_turn, self._interrupted = True, False
+        self._in_turn, self._interrupted, self._emit = True, False, emit
         try:
             # The deadline moves with every message: only silence times out.
             async with asyncio.timeout(timeout) as deadline:
+                self._deadline = deadline
                 await self._client.query("\n\n".join(self._unanswered))
                 async for message in self._client.receive_response():
                     deadline.reschedule(loop.time() + timeout)
@@ -214,7 +252,7 @@ class SpecSession:
             if not failed:
                 emit(Failed(_CLI_FAILED, detail=repr(exc)))
         finally:
-            self._in_turn = False
+            self._in_turn, self._emit, self._deadline = False, None, None
 
     async def _interrupt(self) -> bool:
         """Interrupt the running turn and wait for its end; False if the CLI did not respond."""
@@ -282,8 +320,11 @@ class SpecSession:
     async def _can_use_tool(
         self, tool_name: str, tool_input: dict[str, Any], context: ToolPermissionContext
     ) -> PermissionResultAllow | PermissionResultDeny:
-        """Keep Claude's file tools inside the project folder (templates may be read)."""
-        if tool_name not in SESSION_TOOLS:
+        """Keep Claude's file tools inside the project folder (templates may be read);
+        route questions to people."""
+        if tool_name == ASK:
+            return await self._ask_people(tool_input, context)
+        if tool_name not in FILE_TOOLS:
             return PermissionResultDeny(message=f"The {tool_name} tool is not available here.")
         raw = tool_input.get("file_path") or tool_input.get("path") or str(self.project_dir)
         path = Path(raw) if Path(raw).is_absolute() else self.project_dir / raw
@@ -295,6 +336,28 @@ class SpecSession:
         return PermissionResultDeny(
             message=f"Only files inside {self.project_dir} may be used; {raw} is outside it."
         )
+
+    async def _ask_people(
+        self, tool_input: dict[str, Any], context: ToolPermissionContext
+    ) -> PermissionResultAllow | PermissionResultDeny:
+        question = _parse_question(context.tool_use_id or f"q{len(self._asking)}", tool_input)
+        if question is None or self._emit is None:
+            return PermissionResultDeny(message="Ask with 1-4 questions, each with 2-4 options.")
+        future: asyncio.Future[dict[str, str] | None] = asyncio.get_running_loop().create_future()
+        self._asking[question.id] = (question, {}, future)
+        # People take their time: the silence timeout does not run while they decide.
+        if self._deadline is not None:
+            self._deadline.reschedule(None)
+        self._emit(question)
+        try:
+            answers = await future
+        finally:
+            del self._asking[question.id]
+            if self._deadline is not None:
+                self._deadline.reschedule(asyncio.get_running_loop().time() + self.settings.turn_timeout)
+        if answers is None:
+            return PermissionResultDeny(message="The team stopped this question.", interrupt=True)
+        return PermissionResultAllow(updated_input={**tool_input, "answers": answers})
 
     # -- SDK messages -> session events -----------------------------------
 
@@ -378,6 +441,27 @@ class SpecSession:
         return events
 
 
+def _parse_question(question_id: str, tool_input: dict[str, Any]) -> Question | None:
+    try:
+        items = tuple(
+            QuestionItem(
+                question=str(raw["question"]),
+                header=str(raw.get("header") or ""),
+                options=tuple(
+                    Choice(str(option["label"]), str(option.get("description") or ""))
+                    for option in raw["options"]
+                ),
+                multi_select=bool(raw.get("multiSelect")),
+            )
+            for raw in tool_input["questions"]
+        )
+    except (KeyError, TypeError):
+        return None
+    if not 1 <= len(items) <= 4 or any(not 1 <= len(i.options) <= 10 for i in items):
+        return None
+    return Question(question_id, items)
+
+
 def _timed_out(seconds: float) -> str:
     count, unit = (round(seconds / 60), "minute") if seconds >= 90 else (round(seconds), "second")
     span = f"{count} {unit}{'' if count == 1 else 's'}"
@@ -385,6 +469,8 @@ def _timed_out(seconds: float) -> str:
 
 
 def _describe_tool(tool: str, tool_input: dict[str, Any]) -> str:
+    if tool == ASK:
+        return "Preparing a question"
     target = Path(str(tool_input.get("file_path") or tool_input.get("pattern") or "")).name
     verbs = {"Read": "Reading", "Write": "Writing", "Edit": "Editing", "Glob": "Looking for"}
     return f"{verbs.get(tool, 'Using ' + tool)} {target}".strip()

@@ -54,6 +54,15 @@ class PendingReply:
     author: str | None = None  # display name, so Claude can tell teammates apart
 
 
+@dataclass(frozen=True)
+class StoredQuestion:
+    id: str
+    channel: str
+    thread_ts: str
+    payload: dict[str, Any]
+    answered: bool
+
+
 class StateStore(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
@@ -70,6 +79,10 @@ class StateStore(Protocol):
     async def threads_with_pending(self) -> list[tuple[str, str]]: ...
     async def remove_replies(self, ids: list[int]) -> None: ...
     async def drop_pending(self, channel: str, thread_ts: str) -> None: ...
+    async def claim(self, channel: str, ts: str, event_id: str | None) -> bool: ...
+    async def add_question(self, question_id: str, channel: str, thread_ts: str, payload: dict[str, Any]) -> None: ...
+    async def get_question(self, question_id: str) -> StoredQuestion | None: ...
+    async def mark_question_answered(self, question_id: str) -> None: ...
 
 
 # Each entry migrates the schema from version i to i + 1.
@@ -107,6 +120,16 @@ _MIGRATIONS: list[str] = [
     );
     """,
     "ALTER TABLE pending_replies ADD COLUMN author TEXT;",
+    """
+    CREATE TABLE questions (
+        id TEXT PRIMARY KEY,
+        channel TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        answered INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    """,
 ]
 
 # Slack retries within minutes; a week of keys is plenty and keeps the table small.
@@ -225,18 +248,31 @@ class SqliteStore:
         async with self._accept_lock:
             return await self._accept(channel, thread_ts, user_id, text, ts, event_id, author)
 
-    async def _accept(
-        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
-        author: str | None,
-    ) -> PendingReply | None:
-        now = time.time()
+    async def claim(self, channel: str, ts: str, event_id: str | None) -> bool:
+        """Record a message as handled; False if it (or its event) was seen before."""
+        async with self._accept_lock:
+            fresh = await self._mark_seen(channel, ts, event_id)
+            await self.db.commit()
+            return fresh
+
+    async def _mark_seen(self, channel: str, ts: str, event_id: str | None) -> bool:
         keys = [f"msg:{channel}:{ts}"] + ([f"event:{event_id}"] if event_id else [])
         async with self.db.execute(
             f"SELECT 1 FROM seen WHERE key IN ({', '.join('?' * len(keys))})", keys
         ) as cursor:
             if await cursor.fetchone() is not None:
-                return None
+                return False
+        now = time.time()
         await self.db.executemany("INSERT INTO seen (key, seen_at) VALUES (?, ?)", [(k, now) for k in keys])
+        return True
+
+    async def _accept(
+        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
+        author: str | None,
+    ) -> PendingReply | None:
+        now = time.time()
+        if not await self._mark_seen(channel, ts, event_id):
+            return None
         cursor = await self.db.execute(
             "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -268,4 +304,29 @@ class SqliteStore:
         await self.db.execute(
             "DELETE FROM pending_replies WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
         )
+        await self.db.commit()
+
+    # -- questions -------------------------------------------------------------
+
+    async def add_question(
+        self, question_id: str, channel: str, thread_ts: str, payload: dict[str, Any]
+    ) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO questions (id, channel, thread_ts, payload, answered, created_at) "
+            "VALUES (?, ?, ?, ?, 0, ?)",
+            (question_id, channel, thread_ts, json.dumps(payload), time.time()),
+        )
+        await self.db.commit()
+
+    async def get_question(self, question_id: str) -> StoredQuestion | None:
+        async with self.db.execute(
+            "SELECT id, channel, thread_ts, payload, answered FROM questions WHERE id = ?", (question_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return StoredQuestion(row[0], row[1], row[2], json.loads(row[3]), bool(row[4]))
+
+    async def mark_question_answered(self, question_id: str) -> None:
+        await self.db.execute("UPDATE questions SET answered = 1 WHERE id = ?", (question_id,))
         await self.db.commit()

@@ -31,8 +31,10 @@ async def test_system_prompt_is_our_skill_for_this_project(model, session_settin
     (request,) = model.requests
     assert f"Project directory (your working directory): `{project}`" in request.system_text
     assert "$ARGUMENTS" not in request.system_text and "$TEMPLATES" not in request.system_text
-    # Only the file tools exist (the CLI adds a placeholder for deferred tools).
-    assert set(request.tool_names) - {"DeferredToolPlaceholder"} == {"Read", "Write", "Edit", "Glob"}
+    # Only the file tools and questions exist: no shell (the CLI adds a placeholder for deferred tools).
+    assert set(request.tool_names) - {"DeferredToolPlaceholder"} == {
+        "Read", "Write", "Edit", "Glob", "AskUserQuestion"
+    }
 
 
 async def test_greeting_streams_then_both_files_complete_the_spec_once(model, session_settings, tmp_path):

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..interviews import Interviews, continue_message
+from ..interviews import Accepted, Interviews, continue_message
+from ..people import DisplayNames
+from ..relay import ANSWER_ACTION_PREFIX, OTHER_ACTION, PICK_ACTION, STOP_ACTION, SUBMIT_ACTION
 from ..spec import InvalidName, back_up_spec, check_name, has_spec, project_dir
 from .commands import CONTINUE_ACTION, START_OVER_ACTION
-from ..relay import STOP_ACTION
 from .starting import CANCEL_ACTION, open_interview, thread_link
 
 log = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, interviews: Interviews) -> None:
+def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None:
     async def on_choice(ack: AsyncAck, body: dict, client: AsyncWebClient, respond: AsyncRespond) -> None:
         await ack()
         action = body["actions"][0]
@@ -82,6 +84,45 @@ def register(app: AsyncApp, interviews: Interviews) -> None:
             text=f"<@{user}> cancelled this interview. Start a new one with `/newspec {record.name}`.",
         )
 
+    async def on_answer(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
+        await ack()
+        action, message = body["actions"][0], body.get("message") or {}
+        ref = json.loads(action.get("value") or "{}")
+        if action["action_id"] == SUBMIT_ACTION:
+            picked = (
+                body.get("state", {}).get("values", {})
+                .get(f"pick:{ref.get('q')}:{ref.get('i')}", {}).get(PICK_ACTION, {})
+                .get("selected_options") or []
+            )
+            labels = [option["text"]["text"] for option in picked]
+            if not labels:
+                await respond("Tick at least one option, then Submit.", response_type="ephemeral",
+                              replace_original=False)
+                return
+        else:
+            labels = [action["text"]["text"]]
+        outcome = await interviews.answer_click(
+            body["channel"]["id"], message.get("thread_ts") or message.get("ts", ""),
+            str(ref.get("q", "")), int(ref.get("i", -1)), labels,
+            user_id=body["user"]["id"], author=await names.get(body["user"]["id"]),
+            message_ts=message.get("ts", ""),
+        )
+        if outcome is Accepted.STALE:
+            await respond("That question has already been answered, so this choice changes nothing.",
+                          response_type="ephemeral", replace_original=False)
+
+    async def on_other(ack: AsyncAck, respond: AsyncRespond) -> None:
+        await ack()
+        await respond("Type your answer as a reply in this thread.", response_type="ephemeral",
+                      replace_original=False)
+
+    async def on_pick(ack: AsyncAck) -> None:
+        await ack()  # ticking a box only changes the form; Submit sends it
+
+    app.action(re.compile(f"^{ANSWER_ACTION_PREFIX}\\d+$"))(on_answer)
+    app.action(SUBMIT_ACTION)(on_answer)
+    app.action(OTHER_ACTION)(on_other)
+    app.action(PICK_ACTION)(on_pick)
     app.action(CONTINUE_ACTION)(on_choice)
     app.action(START_OVER_ACTION)(on_choice)
     app.action(STOP_ACTION)(on_stop)

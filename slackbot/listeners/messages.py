@@ -13,9 +13,7 @@ RELAYED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 STOP_WORDS = frozenset({"stop"})
 
 
-def register(app: AsyncApp, interviews: Interviews) -> None:
-    names = DisplayNames(app.client)
-
+def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None:
     # A catch-all, so every message event (including subtypes we ignore) is
     # acked quietly instead of Bolt warning about unhandled events.
     async def on_message(event: dict, body: dict, context: AsyncBoltContext, client: AsyncWebClient) -> None:
