@@ -86,8 +86,10 @@ class TurnDone:
     """Claude finished answering this message."""
 
     session_id: str | None
-    cost_usd: float | None = None
-    model_turns: int | None = None
+    cost_usd: float | None = None  # the CLI's running total for the whole conversation
+    model_turns: int | None = None  # this turn's
+    input_tokens: int = 0  # this turn's, including cache reads and writes
+    output_tokens: int = 0
 
 
 SessionEvent = (

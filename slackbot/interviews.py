@@ -20,10 +20,10 @@ from pathlib import Path
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .config import Settings
-from .events import Choice, Failed, Question, QuestionItem, SessionEvent, SpecComplete
-from .relay import StreamingSupport, ThreadRelay
+from .events import Choice, Failed, Question, QuestionItem, SessionEvent, SpecComplete, TurnDone
+from .relay import StreamingSupport, ThreadRelay, Usage
 from .session import SessionSettings, SpecSession
-from .spec import SpecTracker, project_dir
+from .spec import APP_SPEC, SpecTracker, project_dir, summarize_spec
 from .store import InterviewRecord, PendingReply, StateStore, Status
 
 log = logging.getLogger(__name__)
@@ -408,9 +408,11 @@ class Interviews:
         if record.status == Status.CANCELLED:  # cancelled while this turn waited
             return
         await self._save(interview, status=Status.INTERVIEWING)
-        outcome = {"failed": False}
+        outcome = {"failed": False, "delivered": False}
         events = self._observe(interview, interview.session.send(_merge(batch)), outcome, batch)
         await interview.relay.render(events, recipient_user_id=batch[-1].user_id)
+        if outcome["delivered"]:
+            await self._post_summary(interview)
         # Only now is the batch answered: a crash before this line re-sends it.
         await self.store.remove_replies([r.id for r in batch])
         if record.status == Status.CANCELLED:  # cancelled during the turn: keep it so
@@ -442,7 +444,22 @@ class Interviews:
                 await self.store.remove_replies([r.id for r in batch])
             elif isinstance(event, Failed):
                 outcome["failed"] = True
+            elif isinstance(event, TurnDone):
+                record = interview.record
+                # The CLI reports a running total per conversation (kept across
+                # resume); a drop means a new conversation began.
+                total = record.session_cost_usd if event.cost_usd is None else event.cost_usd
+                spent = total - record.session_cost_usd if total >= record.session_cost_usd else total
+                await self._save(
+                    interview,
+                    cost_usd=record.cost_usd + spent,
+                    session_cost_usd=total,
+                    input_tokens=record.input_tokens + event.input_tokens,
+                    output_tokens=record.output_tokens + event.output_tokens,
+                    model_turns=record.model_turns + (event.model_turns or 0),
+                )
             elif isinstance(event, SpecComplete):
+                outcome["delivered"] = True
                 written, reported = interview.session.tracker.snapshot()
                 # Recorded before the upload, so a restart never uploads it twice.
                 await self._save(
@@ -450,6 +467,16 @@ class Interviews:
                     uploads=interview.record.uploads + 1, status=Status.COMPLETE,
                 )
             yield event
+
+    async def _post_summary(self, interview: Interview) -> None:
+        record = interview.record
+        try:
+            summary = summarize_spec(interview.project_dir / APP_SPEC)
+        except OSError:
+            log.warning("no spec to summarise for %s", record.name)
+            return
+        usage = Usage(record.model_turns, record.input_tokens, record.output_tokens, record.cost_usd)
+        await interview.relay.post_summary(summary, usage, interview.project_dir)
 
     async def _save(self, interview: Interview, **changes: object) -> None:
         record = interview.record

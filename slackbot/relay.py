@@ -32,6 +32,7 @@ from .events import (
     ToolActivity,
     TurnDone,
 )
+from .spec import SpecSummary
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,16 @@ def split_point(text: str, start: int, limit: int) -> int:
 
 def markdown_blocks(text: str) -> list[dict]:
     return [{"type": "markdown", "text": text}]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Model usage of a whole interview, as the SDK reported it turn by turn."""
+
+    model_turns: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
 
 
 @dataclass
@@ -367,6 +378,29 @@ class ThreadRelay:
             )
         except SlackError as exc:
             log.warning("could not mark a question answered in %s: %s", self.thread_ts, _slack_error(exc))
+
+    async def post_summary(self, summary: SpecSummary, usage: Usage, project_dir: Path) -> None:
+        """A compact card after the files: what was specified and what it cost."""
+        features = "not stated" if summary.feature_count is None else str(summary.feature_count)
+        fields = [
+            ("Project", summary.name),
+            ("Stack", summary.stack),
+            ("Features", features),
+            ("Model turns", f"{usage.model_turns:,}"),
+            ("Tokens", f"{usage.input_tokens:,} in · {usage.output_tokens:,} out"),
+            ("Cost", f"${usage.cost_usd:.4f}"),
+        ]
+        blocks = [
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields]},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Saved in `{project_dir / 'prompts'}`"}]},
+        ]
+        text = f"{summary.name}: {features} features, {summary.stack}, ${usage.cost_usd:.4f}"
+        try:
+            await self.client.chat_postMessage(
+                channel=self.channel, thread_ts=self.thread_ts, text=text, blocks=blocks
+            )
+        except SlackError as exc:
+            log.error("could not post the summary in %s: %s", self.thread_ts, _slack_error(exc))
 
     async def clear_queued_note(self) -> None:
         ts, self.queued_note = self.queued_note, None

@@ -437,7 +437,17 @@ class SpecSession:
         files = self.tracker.take_completion()
         if files is not None:
             events.append(SpecComplete(self.project_dir, files))
-        events.append(TurnDone(message.session_id, message.total_cost_usd, message.num_turns))
+        usage = message.usage or {}
+        events.append(
+            TurnDone(
+                message.session_id, message.total_cost_usd, message.num_turns,
+                input_tokens=sum(
+                    int(usage.get(key) or 0)
+                    for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+                ),
+                output_tokens=int(usage.get("output_tokens") or 0),
+            )
+        )
         return events
 
 

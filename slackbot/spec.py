@@ -7,6 +7,7 @@ calls and tool results it sees; the tracker decides when the spec is complete.
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,3 +133,36 @@ class SpecTracker:
             return None
         self._reported = True
         return self.targets
+
+
+@dataclass(frozen=True)
+class SpecSummary:
+    name: str
+    stack: str  # e.g. "React 18 · Node.js 20 with Express · SQLite"
+    feature_count: int | None
+
+
+def summarize_spec(path: Path) -> SpecSummary:
+    """The headline facts of an app_spec.txt, for the end-of-interview card.
+
+    Tolerates a spec that is not well-formed XML (validation is a separate step):
+    then the facts are read with plain patterns.
+    """
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        root = ET.fromstring(text)
+        name = (root.findtext("project_name") or "").strip()
+        count_text = (root.findtext("feature_count") or "").strip()
+        parts = [
+            root.findtext(f"technology_stack/{where}") or ""
+            for where in ("frontend/framework", "backend/runtime", "backend/database")
+        ]
+    except ET.ParseError:
+        def find(tag: str) -> str:
+            match = re.search(rf"<{tag}>(.*?)</{tag}>", text, re.S)
+            return match.group(1) if match else ""
+
+        name, count_text = find("project_name").strip(), find("feature_count").strip()
+        parts = [find("framework"), find("runtime"), find("database")]
+    stack = " · ".join(" ".join(p.split()) for p in parts if p.strip()) or "not stated"
+    return SpecSummary(name or path.parent.parent.name, stack, int(count_text) if count_text.isdigit() else None)

@@ -41,6 +41,11 @@ class InterviewRecord:
     spec_written: tuple[str, ...] = ()  # spec files confirmed written, relative to the project
     spec_reported: bool = False  # that state has been delivered (uploaded)
     uploads: int = 0  # spec deliveries so far
+    cost_usd: float = 0.0  # model usage over the whole interview
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model_turns: int = 0
+    session_cost_usd: float = 0.0  # the CLI's running total for the current conversation
 
 
 @dataclass(frozen=True)
@@ -130,16 +135,27 @@ _MIGRATIONS: list[str] = [
         created_at REAL NOT NULL
     );
     """,
+    """
+    ALTER TABLE interviews ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;
+    ALTER TABLE interviews ADD COLUMN input_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE interviews ADD COLUMN output_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE interviews ADD COLUMN model_turns INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE interviews ADD COLUMN session_cost_usd REAL NOT NULL DEFAULT 0;
+    """,
 ]
 
 # Slack retries within minutes; a week of keys is plenty and keeps the table small.
 SEEN_RETENTION_SECONDS = 7 * 24 * 3600
 _COLUMNS = (
     "channel, thread_ts, name, started_by, team_id, session_id, status, created_at, "
-    "updated_at, spec_written, spec_reported, uploads"
+    "updated_at, spec_written, spec_reported, uploads, cost_usd, input_tokens, output_tokens, model_turns, "
+    "session_cost_usd"
 )
 _UPDATABLE = frozenset(
-    {"session_id", "status", "updated_at", "spec_written", "spec_reported", "uploads", "team_id"}
+    {
+        "session_id", "status", "updated_at", "spec_written", "spec_reported", "uploads", "team_id",
+        "cost_usd", "input_tokens", "output_tokens", "model_turns", "session_cost_usd",
+    }
 )
 
 
@@ -184,11 +200,13 @@ class SqliteStore:
 
     async def add_interview(self, record: InterviewRecord) -> None:
         await self.db.execute(
-            f"INSERT INTO interviews ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO interviews ({_COLUMNS}) VALUES ({', '.join('?' * 17)})",
             (
                 record.channel, record.thread_ts, record.name, record.started_by, record.team_id,
                 record.session_id, str(record.status), record.created_at, record.updated_at,
                 json.dumps(list(record.spec_written)), int(record.spec_reported), record.uploads,
+                record.cost_usd, record.input_tokens, record.output_tokens, record.model_turns,
+                record.session_cost_usd,
             ),
         )
         await self.db.commit()
@@ -234,6 +252,8 @@ class SqliteStore:
                 channel=row[0], thread_ts=row[1], name=row[2], started_by=row[3], team_id=row[4],
                 session_id=row[5], status=Status(row[6]), created_at=row[7], updated_at=row[8],
                 spec_written=tuple(json.loads(row[9])), spec_reported=bool(row[10]), uploads=row[11],
+                cost_usd=row[12], input_tokens=row[13], output_tokens=row[14], model_turns=row[15],
+                session_cost_usd=row[16],
             )
             for row in rows
         ]

@@ -105,3 +105,36 @@ async def test_cancel_ends_the_interview_and_keeps_the_files(start_bot):
     await h.wait_for_text("C1", root_ts, "This interview was cancelled")
     assert "`/newspec shop`" in h.slack.thread_text("C1", root_ts)
     assert len(h.model.requests) == 1  # nothing more reached Claude
+
+
+# What the bundled CLI charges for the `opus` alias (claude-opus-5-5), per million
+# tokens in and out: read off its ResultMessage costs for known usage.
+OPUS_PRICE_PER_MTOK = (4.0, 20.0)
+
+
+async def test_summary_card_after_the_files(start_bot):
+    h = await start_bot()
+    project = h.project("shop")
+    h.model.script(str(project), [fa.text("Ready?"), *write_both(project)])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Ready?")
+    await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
+    card = await h.slack.wait_for(
+        lambda: next((m for m in h.slack.thread("C1", root_ts) if "*Model turns*" in m.visible_text), None)
+    )
+    thread = h.slack.thread("C1", root_ts)
+    assert thread.index(card) > max(thread.index(m) for m in thread if m.files)  # after the upload
+    lines = card.visible_text.splitlines()
+    fields = {key: value for key, value in zip(lines, lines[1:]) if key.startswith("*") and key.endswith("*")}
+    tokens_in, tokens_out = h.model.billed()
+    assert fields["*Project*"] == "shop"
+    assert fields["*Stack*"] == (
+        "React 18 with Vite and TypeScript · Node.js 20 with Express and TypeScript · "
+        "SQLite via better-sqlite3, file at ./data/todo.db"
+    )
+    assert fields["*Features*"] == "8"
+    assert fields["*Model turns*"] == str(len(h.model.requests))
+    assert fields["*Tokens*"] == f"{tokens_in:,} in · {tokens_out:,} out"
+    implied = (tokens_in * OPUS_PRICE_PER_MTOK[0] + tokens_out * OPUS_PRICE_PER_MTOK[1]) / 1e6
+    assert fields["*Cost*"] == f"${implied:.4f}"
+    assert str(project / "prompts") in card.visible_text

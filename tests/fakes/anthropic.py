@@ -308,6 +308,7 @@ def _estimate_tokens(body: Any) -> int:
 class FakeAnthropic:
     def __init__(self) -> None:
         self.requests: list[ModelRequest] = []  # main conversation requests
+        self.usage_sent: list[dict[str, Any]] = []  # usage reported for each main request
         self.utility_requests: list[ModelRequest] = []
         self.unscripted: list[ModelRequest] = []  # main requests no step answered
         self.step_errors: list[Exception] = []  # exceptions raised by callable steps
@@ -498,12 +499,15 @@ class FakeAnthropic:
         return web.json_response(self._message_json(req, reply))
 
     def _usage(self, req: ModelRequest, output_tokens: int) -> dict[str, Any]:
-        return {
+        usage = {
             "input_tokens": _estimate_tokens(req.body.get("messages")),
             "output_tokens": output_tokens,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
         }
+        if any(r is req for r in self.requests):  # main requests only: what a test can hold the bot's totals to
+            self.usage_sent.append(usage)
+        return usage
 
     def _message_json(self, req: ModelRequest, reply: Turn) -> dict[str, Any]:
         content: list[dict[str, Any]] = []
@@ -524,6 +528,10 @@ class FakeAnthropic:
             "stop_sequence": None,
             "usage": self._usage(req, _estimate_tokens(content)),
         }
+
+    def billed(self) -> tuple[int, int]:
+        """Input and output tokens this fake reported for main (scripted) requests."""
+        return sum(u["input_tokens"] for u in self.usage_sent), sum(u["output_tokens"] for u in self.usage_sent)
 
     async def _stream(
         self, request: web.Request, req: ModelRequest, reply: Reply
