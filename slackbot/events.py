@@ -8,6 +8,19 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file a person attached to a reply: an image, or text (decoded as UTF-8)."""
+
+    name: str
+    mime: str
+    data: bytes
+
+    @property
+    def is_image(self) -> bool:
+        return self.mime.startswith("image/")
+
+
+@dataclass(frozen=True)
 class TextDelta:
     """A piece of Claude's answer, as it is generated."""
 

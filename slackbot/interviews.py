@@ -20,7 +20,7 @@ from pathlib import Path
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .config import Settings
-from .events import Choice, Failed, Question, QuestionItem, SessionEvent, SpecComplete, TurnDone
+from .events import Attachment, Choice, Failed, Question, QuestionItem, SessionEvent, SpecComplete, TurnDone
 from .relay import StreamingSupport, ThreadRelay, Usage
 from .session import SessionSettings, SpecSession
 from .spec import APP_SPEC, SpecTracker, project_dir, summarize_spec
@@ -62,6 +62,7 @@ class Reply:
     ts: str
     event_id: str | None = None
     author: str | None = None  # display name
+    attachments: tuple[Attachment, ...] = ()
 
 
 class Accepted(Enum):
@@ -299,7 +300,7 @@ class Interviews:
             return Accepted.ANSWERED
         pending = await self.store.accept_reply(
             reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.ts, reply.event_id,
-            author=reply.author,
+            author=reply.author, attachments=reply.attachments,
         )
         if pending is None:
             log.info("dropped a duplicate delivery of %s/%s", reply.channel, reply.ts)
@@ -409,7 +410,8 @@ class Interviews:
             return
         await self._save(interview, status=Status.INTERVIEWING)
         outcome = {"failed": False, "delivered": False}
-        events = self._observe(interview, interview.session.send(_merge(batch)), outcome, batch)
+        attachments = tuple(a for reply in batch for a in reply.attachments)
+        events = self._observe(interview, interview.session.send(_merge(batch), attachments), outcome, batch)
         await interview.relay.render(events, recipient_user_id=batch[-1].user_id)
         if outcome["delivered"]:
             await self._post_summary(interview)

@@ -8,6 +8,7 @@ that owns the client and takes messages from a queue.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from claude_agent_sdk import (
 )
 
 from .events import (
+    Attachment,
     Choice,
     Failed,
     FileWritten,
@@ -85,6 +87,36 @@ class SessionSettings:
 _END = object()
 
 
+@dataclass(frozen=True)
+class Message:
+    """A user message for Claude: text plus attached images or text files."""
+
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+
+
+def _compose(messages: list[Message]) -> str | AsyncIterator[dict[str, Any]]:
+    """One user message for the CLI: plain text, or content blocks when there are images."""
+    parts = [m.text for m in messages if m.text]
+    images: list[dict[str, Any]] = []
+    for attachment in (a for m in messages for a in m.attachments):
+        if attachment.is_image:
+            data = base64.b64encode(attachment.data).decode()
+            images.append({"type": "image", "source": {"type": "base64", "media_type": attachment.mime, "data": data}})
+            parts.append(f"(Attached image: {attachment.name})")
+        else:
+            parts.append(f"Attached file `{attachment.name}`:\n```\n{attachment.data.decode('utf-8')}\n```")
+    text = "\n\n".join(parts)
+    if not images:
+        return text
+
+    async def one_message() -> AsyncIterator[dict[str, Any]]:
+        content = [{"type": "text", "text": text}, *images]
+        yield {"type": "user", "message": {"role": "user", "content": content}, "parent_tool_use_id": None}
+
+    return one_message()
+
+
 class SpecSession:
     """A Claude conversation that interviews people into `project_dir/prompts/`."""
 
@@ -100,11 +132,11 @@ class SpecSession:
         self.settings = settings
         self.session_id = session_id
         self.tracker = tracker or SpecTracker(self.project_dir)
-        self._jobs: asyncio.Queue[tuple[str, asyncio.Queue[Any]] | None] = asyncio.Queue()
+        self._jobs: asyncio.Queue[tuple[Message, asyncio.Queue[Any]] | None] = asyncio.Queue()
         self._lifecycle = asyncio.Lock()
         self._worker: asyncio.Task[None] | None = None
         self._client: ClaudeSDKClient | None = None
-        self._unanswered: list[str] = []
+        self._unanswered: list[Message] = []
         self._in_turn = False
         self._interrupted = False
         # AskUserQuestion calls waiting for people: id -> (question, answers so far, future).
@@ -116,14 +148,15 @@ class SpecSession:
 
     # -- public API -------------------------------------------------------
 
-    async def send(self, text: str) -> AsyncIterator[SessionEvent]:
-        """Send one user message; yield events until Claude's turn is over."""
+    async def send(self, text: str, attachments: tuple[Attachment, ...] = ()) -> AsyncIterator[SessionEvent]:
+        """Send one user message (with any attached images or text files); yield events
+        until Claude's turn is over."""
         out: asyncio.Queue[Any] = asyncio.Queue()
         # Under the lock, so a close in progress finishes before a new worker starts.
         async with self._lifecycle:
             if self._worker is None or self._worker.done():
                 self._worker = asyncio.create_task(self._work(), name=f"session:{self.project_dir.name}")
-            self._jobs.put_nowait((text, out))
+            self._jobs.put_nowait((Message(text, attachments), out))
         while (event := await out.get()) is not _END:
             yield event
 
@@ -194,9 +227,9 @@ class SpecSession:
     async def _work(self) -> None:
         try:
             while (job := await self._jobs.get()) is not None:
-                text, out = job
+                message, out = job
                 try:
-                    await self._turn(text, out.put_nowait)
+                    await self._turn(message, out.put_nowait)
                 finally:
                     out.put_nowait(_END)
         finally:
@@ -206,10 +239,10 @@ class SpecSession:
                     job[1].put_nowait(_END)
             await self._disconnect()
 
-    async def _turn(self, text: str, emit: Any) -> None:
+    async def _turn(self, message: Message, emit: Any) -> None:
         # Messages whose turn died with the CLI (or never started) may be missing
         # from the transcript the next process resumes; send them with this one.
-        self._unanswered.append(text)
+        self._unanswered.append(message)
         if self._client is None:
             try:
                 self._client = await self._connect_or_start_over(emit)
@@ -226,7 +259,7 @@ class SpecSession:
             # The deadline moves with every message: only silence times out.
             async with asyncio.timeout(timeout) as deadline:
                 self._deadline = deadline
-                await self._client.query("\n\n".join(self._unanswered))
+                await self._client.query(_compose(self._unanswered))
                 async for message in self._client.receive_response():
                     deadline.reschedule(loop.time() + timeout)
                     for event in self._translate(message):

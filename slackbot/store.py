@@ -9,6 +9,7 @@ knows Slack's or the SDK's types: threads are (channel, thread_ts) strings.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import aiosqlite
+
+from .events import Attachment
 
 
 class Status(StrEnum):
@@ -57,6 +60,7 @@ class PendingReply:
     text: str
     ts: str
     author: str | None = None  # display name, so Claude can tell teammates apart
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class StateStore(Protocol):
     async def update_interview(self, channel: str, thread_ts: str, **changes: Any) -> None: ...
     async def accept_reply(
         self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
-        author: str | None = None,
+        author: str | None = None, attachments: tuple[Attachment, ...] = (),
     ) -> PendingReply | None: ...
     async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]: ...
     async def threads_with_pending(self) -> list[tuple[str, str]]: ...
@@ -141,6 +145,7 @@ _MIGRATIONS: list[str] = [
     ALTER TABLE interviews ADD COLUMN output_tokens INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE interviews ADD COLUMN model_turns INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE interviews ADD COLUMN session_cost_usd REAL NOT NULL DEFAULT 0;
+    ALTER TABLE pending_replies ADD COLUMN attachments TEXT NOT NULL DEFAULT '[]';
     """,
 ]
 
@@ -262,11 +267,11 @@ class SqliteStore:
 
     async def accept_reply(
         self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
-        author: str | None = None,
+        author: str | None = None, attachments: tuple[Attachment, ...] = (),
     ) -> PendingReply | None:
         """Queue a reply unless its event or its message was seen before (Slack retries)."""
         async with self._accept_lock:
-            return await self._accept(channel, thread_ts, user_id, text, ts, event_id, author)
+            return await self._accept(channel, thread_ts, user_id, text, ts, event_id, author, attachments)
 
     async def claim(self, channel: str, ts: str, event_id: str | None) -> bool:
         """Record a message as handled; False if it (or its event) was seen before."""
@@ -288,26 +293,27 @@ class SqliteStore:
 
     async def _accept(
         self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
-        author: str | None,
+        author: str | None, attachments: tuple[Attachment, ...],
     ) -> PendingReply | None:
         now = time.time()
         if not await self._mark_seen(channel, ts, event_id):
             return None
         cursor = await self.db.execute(
-            "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (channel, thread_ts, user_id, text, ts, now, author),
+            "INSERT INTO pending_replies "
+            "(channel, thread_ts, user_id, text, ts, accepted_at, author, attachments) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (channel, thread_ts, user_id, text, ts, now, author, _dump_attachments(attachments)),
         )
         await self.db.commit()
-        return PendingReply(cursor.lastrowid or 0, channel, thread_ts, user_id, text, ts, author)
+        return PendingReply(cursor.lastrowid or 0, channel, thread_ts, user_id, text, ts, author, attachments)
 
     async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]:
         async with self.db.execute(
-            "SELECT id, channel, thread_ts, user_id, text, ts, author FROM pending_replies "
+            "SELECT id, channel, thread_ts, user_id, text, ts, author, attachments FROM pending_replies "
             "WHERE channel = ? AND thread_ts = ? ORDER BY id",
             (channel, thread_ts),
         ) as cursor:
-            return [PendingReply(*row) for row in await cursor.fetchall()]
+            return [PendingReply(*row[:7], _load_attachments(row[7])) for row in await cursor.fetchall()]
 
     async def threads_with_pending(self) -> list[tuple[str, str]]:
         async with self.db.execute(
@@ -350,3 +356,13 @@ class SqliteStore:
     async def mark_question_answered(self, question_id: str) -> None:
         await self.db.execute("UPDATE questions SET answered = 1 WHERE id = ?", (question_id,))
         await self.db.commit()
+
+
+def _dump_attachments(attachments: tuple[Attachment, ...]) -> str:
+    return json.dumps(
+        [{"name": a.name, "mime": a.mime, "data": base64.b64encode(a.data).decode()} for a in attachments]
+    )
+
+
+def _load_attachments(raw: str) -> tuple[Attachment, ...]:
+    return tuple(Attachment(a["name"], a["mime"], base64.b64decode(a["data"])) for a in json.loads(raw))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 
 from tests.conftest import is_status_line
 from tests.fakes import anthropic as fa
@@ -138,3 +139,46 @@ async def test_summary_card_after_the_files(start_bot):
     implied = (tokens_in * OPUS_PRICE_PER_MTOK[0] + tokens_out * OPUS_PRICE_PER_MTOK[1]) / 1e6
     assert fields["*Cost*"] == f"${implied:.4f}"
     assert str(project / "prompts") in card.visible_text
+
+
+# A 1x1 PNG.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+def content_of(request: fa.ModelRequest) -> list[dict]:
+    content = request.last_user_message["content"]
+    return [{"type": "text", "text": content}] if isinstance(content, str) else content
+
+
+async def test_image_and_text_attachments_reach_claude(start_bot):
+    h = await start_bot()
+    h.model.script(str(h.project("shop")), [fa.text("Show me."), fa.text("Nice sketch.")])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Show me.")
+    sketch = h.slack.add_file(PNG, "sketch.png", mimetype="image/png")
+    notes = h.slack.add_file("# Notes\n- orders\n- delivery\n", "notes.md", mimetype="text/markdown")
+    await h.slack.send_message("C1", "U1", "", thread_ts=root_ts, files=[sketch, notes])  # files only
+    await h.wait_for_text("C1", root_ts, "Nice sketch.")
+    blocks = content_of(h.model.requests[-1])
+    (image,) = [b for b in blocks if b["type"] == "image"]
+    assert image["source"] == {"type": "base64", "media_type": "image/png", "data": base64.b64encode(PNG).decode()}
+    text = " ".join(b.get("text", "") for b in blocks if b["type"] == "text")
+    assert "sketch.png" in text and "Attached file `notes.md`" in text and "- delivery" in text
+
+
+async def test_unsupported_and_oversized_files_get_a_note(start_bot):
+    h = await start_bot()
+    h.model.script(str(h.project("shop")), [fa.text("Go ahead."), fa.text("Noted.")])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Go ahead.")
+    pdf = h.slack.add_file(b"%PDF-1.4", "brief.pdf", mimetype="application/pdf")
+    big = h.slack.add_file("x" * (300 * 1024), "huge.txt", mimetype="text/plain")
+    await h.slack.send_message("C1", "U1", "see attached", thread_ts=root_ts, files=[pdf, big])
+    await h.wait_for_text("C1", root_ts, "Noted.")
+    thread = h.slack.thread_text("C1", root_ts)
+    assert "`brief.pdf`: I can only pass on images" in thread and "`huge.txt`: too large" in thread
+    said = h.model.requests[-1].last_user_text
+    assert said.startswith("u1: see attached") and "brief.pdf" in said and "x" * 100 not in said

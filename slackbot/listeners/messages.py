@@ -5,6 +5,8 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ..attachments import fetch_attachments
+from ..events import Attachment
 from ..interviews import Accepted, Interviews, Reply
 from ..people import DisplayNames
 
@@ -41,10 +43,20 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
                 )
             return
 
+        attachments: list[Attachment] = []
+        if event.get("files"):
+            attachments, notes = await fetch_attachments(event["files"], client.token or "")
+            if notes:
+                await client.chat_postMessage(
+                    channel=channel, thread_ts=thread_ts,
+                    text="I couldn't pass on every file:\n" + "\n".join(f"• {n}" for n in notes),
+                )
+                # Claude hears about them too, so it doesn't assume it saw them.
+                text = "\n".join([text, *(f"(A file was not passed on: {n})" for n in notes)]).strip()
         outcome = await interviews.accept(
             Reply(
                 channel=channel, thread_ts=thread_ts, user_id=user, text=text, ts=event["ts"],
-                event_id=body.get("event_id"), author=await names.get(user),
+                event_id=body.get("event_id"), author=await names.get(user), attachments=tuple(attachments),
             )
         )
         if outcome is Accepted.CANCELLED:
