@@ -14,17 +14,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--http", action="store_true", help="serve over HTTP instead of Socket Mode")
     parser.add_argument("--port", type=int, default=3000, help="HTTP port (with --http; default 3000)")
     parser.add_argument("--host", default="0.0.0.0", help="HTTP bind address (with --http)")
+    commands = parser.add_subparsers(dest="command")
+    chat = commands.add_parser("chat", help="run an interview in this terminal, without Slack")
+    chat.add_argument("name", help="project name (a folder under GENERATIONS_DIR)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    mode = "chat" if args.command == "chat" else "http" if args.http else "socket"
     try:
-        settings = Settings.from_env(mode="http" if args.http else "socket")
+        settings = Settings.from_env(mode=mode)
+        if args.command == "chat":
+            from .spec import check_name
+
+            args.name = check_name(args.name)
     except ConfigError as problem:
         print(f"slackbot: configuration error: {problem}", file=sys.stderr)
         return 2
+    except ValueError as problem:  # InvalidName
+        print(f"slackbot: {problem}", file=sys.stderr)
+        return 2
     settings.configure_logging()
+
+    if args.command == "chat":
+        from .terminal import Terminal, chat
+
+        try:
+            return asyncio.run(chat(settings, args.name, Terminal()))
+        except KeyboardInterrupt:
+            return 0
 
     from .app import serve  # imported late so a config error needs none of the heavy imports
 

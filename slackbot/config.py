@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-Mode = Literal["socket", "http"]
+Mode = Literal["socket", "http", "chat"]  # chat: the terminal, no Slack at all
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -75,14 +75,14 @@ class Settings:
             value = env.get(name, "").strip()
             return value or None
 
-        bot_token = get("SLACK_BOT_TOKEN")
-        if bot_token is None:
+        bot_token = get("SLACK_BOT_TOKEN") or ""
+        if mode != "chat" and not bot_token:  # the terminal needs no Slack
             raise ConfigError(
                 "SLACK_BOT_TOKEN",
                 "missing; set it to the app's Bot User OAuth Token (starts with xoxb-), "
                 "found under OAuth & Permissions",
             )
-        if not bot_token.startswith("xoxb-"):
+        if bot_token and not bot_token.startswith("xoxb-"):
             raise ConfigError("SLACK_BOT_TOKEN", "must be a bot token starting with xoxb-")
 
         app_token = get("SLACK_APP_TOKEN")
@@ -96,7 +96,7 @@ class Settings:
                 )
             if not app_token.startswith("xapp-"):
                 raise ConfigError("SLACK_APP_TOKEN", "must be an app-level token starting with xapp-")
-        elif signing_secret is None:
+        elif mode == "http" and signing_secret is None:
             raise ConfigError(
                 "SLACK_SIGNING_SECRET",
                 "missing; HTTP mode needs the app's Signing Secret (under Basic Information)",

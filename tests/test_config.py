@@ -64,3 +64,15 @@ def test_bad_lifecycle_numbers_name_the_variable(variable, value):
     with pytest.raises(ConfigError) as problem:
         Settings.from_env({**BASE, variable: value})
     assert problem.value.variable == variable
+
+
+def test_terminal_chat_needs_no_slack_settings():
+    settings = Settings.from_env({}, mode="chat")
+    assert settings.slack_bot_token == "" and settings.slack_app_token is None
+
+
+def test_owner_only_flag():
+    assert Settings.from_env({**BASE, "NEWSPEC_THREAD_OWNER_ONLY": "1"}).thread_owner_only
+    assert not Settings.from_env(BASE).thread_owner_only
+    with pytest.raises(ConfigError):
+        Settings.from_env({**BASE, "NEWSPEC_THREAD_OWNER_ONLY": "maybe"})

@@ -1,0 +1,89 @@
+"""`slackbot chat <name>`: the same interview session in a terminal, no Slack at all.
+
+For trying the skill and for debugging: type answers, watch Claude's text stream,
+pick options by number. Uses SpecSession unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+from .config import Settings
+from .events import Failed, Notice, Question, SpecComplete, TextDelta, TextDone, ToolActivity
+from .interviews import opening_message
+from .session import SessionSettings, SpecSession
+from .spec import project_dir
+
+
+class Terminal:
+    def __init__(self, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+        self.stdin, self.stdout = stdin, stdout
+
+    def say(self, text: str = "", end: str = "\n") -> None:
+        self.stdout.write(text + end)
+        self.stdout.flush()
+
+    async def read(self, prompt: str) -> str | None:
+        """A line from the user, or None at end of input."""
+        self.say(prompt, end="")
+        line = await asyncio.get_running_loop().run_in_executor(None, self.stdin.readline)
+        return None if line == "" else line.rstrip("\n")
+
+
+def pick(answer: str, labels: list[str], multi: bool) -> str:
+    """Numbers choose options ("2", or "1,3" for several); anything else is a free answer."""
+    chosen = [part.strip() for part in answer.replace(" ", ",").split(",") if part.strip()]
+    if chosen and all(c.isdigit() and 1 <= int(c) <= len(labels) for c in chosen) and (multi or len(chosen) == 1):
+        return ", ".join(labels[int(c) - 1] for c in chosen)
+    return answer.strip()
+
+
+async def ask(term: Terminal, session: SpecSession, question: Question) -> None:
+    answers: dict[str, str] = {}
+    for item in question.items:
+        term.say(f"\n[{item.header}] {item.question}" if item.header else f"\n{item.question}")
+        for number, option in enumerate(item.options, 1):
+            term.say(f"  {number}. {option.label}" + (f" — {option.description}" if option.description else ""))
+        hint = "numbers separated by commas" if item.multi_select else "a number"
+        line = await term.read(f"Choose ({hint}, or type your own answer): ")
+        if line is None:
+            return
+        answers[item.question] = pick(line, [o.label for o in item.options], item.multi_select)
+    session.answer(question.id, answers)
+
+
+async def chat(settings: Settings, name: str, term: Terminal) -> int:
+    folder = project_dir(settings.generations_dir, name)
+    session = SpecSession(
+        folder,
+        SessionSettings(
+            model=settings.claude_model, skill_file=settings.skill_file,
+            templates_dir=settings.templates_dir, max_turns=settings.max_turns,
+            turn_timeout=settings.turn_timeout_seconds,
+        ),
+    )
+    term.say(f"Spec interview for {name} in {folder}. Type your answers; Ctrl-D ends.\n")
+    message: str | None = opening_message(name, "The user")
+    try:
+        while message is not None:
+            async for event in session.send(message):
+                if isinstance(event, TextDelta):
+                    term.say(event.text, end="")
+                elif isinstance(event, TextDone):
+                    term.say()
+                elif isinstance(event, ToolActivity):
+                    term.say(f"  ({event.summary})")
+                elif isinstance(event, Question):
+                    asyncio.create_task(ask(term, session, event))
+                elif isinstance(event, SpecComplete):
+                    term.say("\nThe spec is ready:")
+                    for path in event.files:
+                        term.say(f"  {path}")
+                elif isinstance(event, (Failed, Notice)):
+                    term.say(f"\n! {event.message}")
+            message = await term.read("\n> ")
+    finally:
+        await session.close(force=True)
+    return 0
