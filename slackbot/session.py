@@ -19,6 +19,7 @@ from claude_agent_sdk import (
     AssistantMessage,
     ClaudeAgentOptions,
     ClaudeSDKClient,
+    HookMatcher,
     PermissionResultAllow,
     PermissionResultDeny,
     ResultError,
@@ -47,14 +48,13 @@ from .events import (
     ToolActivity,
     TurnDone,
 )
-from .spec import SpecTracker, is_inside
+from .confine import ALLOWED_TOOLS, ASK_TOOL, check_tool
+from .spec import SpecTracker
 
 log = logging.getLogger(__name__)
 
-SESSION_TOOLS = ["Read", "Write", "Edit", "Glob", "AskUserQuestion"]
-FILE_TOOLS = frozenset({"Read", "Write", "Edit", "Glob"})
-ASK = "AskUserQuestion"
-READ_ONLY_TOOLS = frozenset({"Read", "Glob"})
+SESSION_TOOLS = sorted(ALLOWED_TOOLS)
+MAX_MESSAGE_BYTES = 128 * 2**20
 
 _MODEL_ERRORS = {
     "authentication_failed": "Claude rejected the bot's API credentials; an admin needs to check the key.",
@@ -327,8 +327,12 @@ class SpecSession:
             max_turns=self.settings.max_turns,
             resume=self.session_id,
             can_use_tool=self._can_use_tool,
+            hooks={"PreToolUse": [HookMatcher(matcher=None, hooks=[self._guard_hook], on_failure="block")]},
             # Ignore user/project settings files: they could add hooks or tools.
             setting_sources=[],
+            # Room for oversized tool calls to be parsed, and then refused by our
+            # guard, instead of killing the session's message reader.
+            max_buffer_size=MAX_MESSAGE_BYTES,
             stderr=lambda line: log.debug("claude[%s]: %s", self.project_dir.name, line),
         )
         client = ClaudeSDKClient(options)
@@ -353,22 +357,31 @@ class SpecSession:
     async def _can_use_tool(
         self, tool_name: str, tool_input: dict[str, Any], context: ToolPermissionContext
     ) -> PermissionResultAllow | PermissionResultDeny:
-        """Keep Claude's file tools inside the project folder (templates may be read);
-        route questions to people."""
-        if tool_name == ASK:
+        """Route questions to people; keep file tools inside the project folder."""
+        if tool_name == ASK_TOOL:
             return await self._ask_people(tool_input, context)
-        if tool_name not in FILE_TOOLS:
-            return PermissionResultDeny(message=f"The {tool_name} tool is not available here.")
-        raw = tool_input.get("file_path") or tool_input.get("path") or str(self.project_dir)
-        path = Path(raw) if Path(raw).is_absolute() else self.project_dir / raw
-        if is_inside(path, self.project_dir):
-            return PermissionResultAllow()
-        if tool_name in READ_ONLY_TOOLS and is_inside(path, self.settings.templates_dir):
-            return PermissionResultAllow()
-        log.warning("denied %s outside %s: %s", tool_name, self.project_dir, raw)
-        return PermissionResultDeny(
-            message=f"Only files inside {self.project_dir} may be used; {raw} is outside it."
-        )
+        reason = self._refusal(tool_name, tool_input)
+        return PermissionResultAllow() if reason is None else PermissionResultDeny(message=reason)
+
+    async def _guard_hook(self, hook_input: Any, tool_use_id: str | None, context: Any) -> dict[str, Any]:
+        """The same check for every tool call, including those the CLI would allow by
+        itself (e.g. reads inside its working directory): the boundary is ours."""
+        reason = self._refusal(hook_input.get("tool_name", ""), hook_input.get("tool_input"))
+        if reason is None:
+            return {}
+        return {
+            "hookSpecificOutput": {
+                "hookEventName": "PreToolUse",
+                "permissionDecision": "deny",
+                "permissionDecisionReason": reason,
+            }
+        }
+
+    def _refusal(self, tool_name: str, tool_input: Any) -> str | None:
+        reason = check_tool(tool_name, tool_input, self.project_dir, self.settings.templates_dir)
+        if reason is not None:
+            log.warning("refused %s in %s: %s", tool_name, self.project_dir, reason)
+        return reason
 
     async def _ask_people(
         self, tool_input: dict[str, Any], context: ToolPermissionContext
@@ -512,7 +525,7 @@ def _timed_out(seconds: float) -> str:
 
 
 def _describe_tool(tool: str, tool_input: dict[str, Any]) -> str:
-    if tool == ASK:
+    if tool == ASK_TOOL:
         return "Preparing a question"
     target = Path(str(tool_input.get("file_path") or tool_input.get("pattern") or "")).name
     verbs = {"Read": "Reading", "Write": "Writing", "Edit": "Editing", "Glob": "Looking for"}

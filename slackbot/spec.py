@@ -64,15 +64,6 @@ def back_up_spec(folder: Path, now: datetime | None = None) -> Path:
     return backup
 
 
-def is_inside(path: Path, folder: Path) -> bool:
-    """True when `path`, with symlinks and `..` resolved, lies inside `folder`."""
-    try:
-        path.resolve().relative_to(folder.resolve())
-    except ValueError:
-        return False
-    return True
-
-
 @dataclass
 class SpecTracker:
     """Counts the spec as written only when a tool result confirms each file.

@@ -1,0 +1,137 @@
+"""Claude's file tools stay inside the project folder: the policy, then the real CLI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from slackbot.confine import MAX_WRITE_BYTES, check_tool
+from slackbot.events import FileWritten, SpecComplete, TextDelta
+from slackbot.session import SpecSession
+from tests.fakes import anthropic as fa
+
+
+@pytest.fixture
+def layout(tmp_path: Path):
+    project = tmp_path / "generations" / "shop"
+    other = tmp_path / "generations" / "shop2"
+    templates = tmp_path / "skill" / "templates"
+    for folder in (project / "prompts", other, templates):
+        folder.mkdir(parents=True)
+    (tmp_path / "secret.txt").write_text("SECRET")
+    os.symlink(tmp_path / "secret.txt", project / "link.txt")
+    os.symlink(tmp_path, project / "escape")
+    return project, other, templates, tmp_path
+
+
+@pytest.mark.parametrize(
+    ("tool", "tool_input"),
+    [
+        ("Read", {"file_path": "prompts/app_spec.txt"}),
+        ("Read", "{project}/prompts/app_spec.txt"),
+        ("Read", "{templates}/initializer_prompt.md"),
+        ("Write", "{project}/prompts/app_spec.txt"),
+        ("Edit", "{project}/prompts/../prompts/initializer_prompt.md"),
+        ("Glob", {"pattern": "prompts/*.txt"}),
+        ("Glob", {"pattern": "*.md", "path": "{templates}"}),
+        ("AskUserQuestion", {"questions": []}),
+    ],
+)
+def test_allowed(layout, tool, tool_input):
+    project, _, templates, _ = layout
+    if isinstance(tool_input, str):
+        tool_input = {"file_path": tool_input, "content": "x", "new_string": "x"}
+    tool_input = {
+        k: v.format(project=project, templates=templates) if isinstance(v, str) else v
+        for k, v in tool_input.items()
+    }
+    assert check_tool(tool, tool_input, project, templates) is None
+
+
+@pytest.mark.parametrize(
+    ("tool", "tool_input", "says"),
+    [
+        ("Read", {"file_path": "/etc/passwd"}, "outside"),
+        ("Read", {"file_path": "{project}/../shop2/x"}, "outside"),
+        ("Read", {"file_path": "../shop2/x"}, "outside"),
+        ("Read", {"file_path": "{project}/link.txt"}, "outside"),  # symlink to a file outside
+        ("Read", {"file_path": "{project}/escape/secret.txt"}, "outside"),  # through a symlinked dir
+        ("Write", {"file_path": "{other}/prompts/app_spec.txt", "content": "x"}, "outside"),  # a sibling
+        ("Write", {"file_path": "{templates}/initializer_prompt.md", "content": "x"}, "outside"),  # read-only
+        ("Write", {"file_path": "{project}/link.txt", "content": "x"}, "outside"),
+        ("Edit", {"file_path": "{root}/secret.txt", "new_string": "x"}, "outside"),
+        ("Glob", {"pattern": "/etc/*"}, "relative"),
+        ("Glob", {"pattern": "../*"}, "relative"),
+        ("Glob", {"pattern": "*", "path": "{root}"}, "outside"),
+        ("Write", {"content": "x"}, "needs a file_path"),
+        ("Write", {"file_path": 42, "content": "x"}, "needs a file_path"),
+        ("Write", {"file_path": "{project}/a\x00b", "content": "x"}, "needs a file_path"),
+        ("Write", {"file_path": "{project}/big.txt", "content": "x" * (MAX_WRITE_BYTES + 1)}, "over"),
+        ("Edit", {"file_path": "{project}/big.txt", "new_string": "x" * (MAX_WRITE_BYTES + 1)}, "over"),
+        ("Write", {"file_path": "{project}/a.txt", "content": ["not", "text"]}, "as text"),
+        ("Glob", {}, "needs a pattern"),
+        ("Bash", {"command": "cat /etc/passwd"}, "not available"),
+        ("WebFetch", {"url": "http://example.com"}, "not available"),
+    ],
+)
+def test_refused_with_a_reason_claude_can_act_on(layout, tool, tool_input, says):
+    project, other, templates, root = layout
+    tool_input = {
+        k: v.format(project=project, other=other, templates=templates, root=root)
+        if isinstance(v, str) and len(v) < 500 else v
+        for k, v in tool_input.items()
+    }
+    reason = check_tool(tool, tool_input, project, templates)
+    assert reason is not None and says in reason
+
+
+def test_malformed_input_is_refused_not_crashed(layout):
+    project, _, templates, _ = layout
+    assert "object" in check_tool("Write", ["not", "a", "dict"], project, templates)
+
+
+# -- the same boundary, enforced on the real CLI ------------------------------------
+
+
+async def test_the_real_cli_cannot_leave_the_project(model, session_settings, layout):
+    project, other, _, root = layout
+    attempts = [
+        ("Read", {"file_path": str(root / "secret.txt")}),
+        ("Read", {"file_path": str(project / "link.txt")}),
+        ("Read", {"file_path": str(project / "escape" / "secret.txt")}),
+        ("Glob", {"pattern": "*", "path": str(root)}),
+        ("Glob", {"pattern": "../../*"}),
+        ("Write", {"file_path": str(project / ".." / "shop2" / "pwned.txt"), "content": "x"}),
+        ("Write", {"file_path": str(project / "escape" / "pwned.txt"), "content": "x"}),
+        ("Edit", {"file_path": str(root / "secret.txt"), "old_string": "SECRET", "new_string": "x"}),
+        ("Write", {"file_path": str(project / "prompts" / "huge.txt"), "content": "x" * (50 * 2**20)}),  # 50 MB
+        ("Write", {"content": "no path"}),
+    ]
+    results: list[fa.ToolResult] = []
+
+    def then(step: fa.Turn):
+        def record(request: fa.ModelRequest) -> fa.Turn:
+            results.extend(request.tool_results)
+            return step
+        return record
+
+    steps: list = [fa.tool(*attempts[0])]
+    steps += [then(fa.tool(*attempt)) for attempt in attempts[1:]]
+    steps.append(then(fa.text("I stayed inside the project.")))
+    model.script(str(project), steps)
+    session = SpecSession(project, session_settings)
+    try:
+        events = [e async for e in session.send("try to escape")]
+    finally:
+        await session.close()
+    model.verify()
+    assert len(results) == len(attempts)
+    assert all(r.is_error for r in results), [r.content_text[:120] for r in results]
+    assert not any("SECRET" in r.content_text for r in results)
+    assert (root / "secret.txt").read_text() == "SECRET"
+    assert not (other / "pwned.txt").exists() and not (root / "pwned.txt").exists()
+    assert not (project / "prompts" / "huge.txt").exists()
+    assert not any(isinstance(e, (FileWritten, SpecComplete)) for e in events)
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "I stayed inside the project."
