@@ -7,6 +7,7 @@ import logging
 import signal
 
 from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
@@ -18,6 +19,9 @@ from .listeners import register_all
 from .store import SqliteStore
 
 log = logging.getLogger(__name__)
+
+# Slack's payloads are a few KB; a large body is not from Slack.
+MAX_REQUEST_BYTES = 1024 * 1024
 
 
 class Bot:
@@ -51,10 +55,26 @@ class Bot:
         await self._socket.connect_async()
         log.info("connected to Slack over Socket Mode")
 
+    def web_app(self) -> web.Application:
+        """Slack's requests at /slack/events (signatures checked by Bolt, bodies capped),
+        and /healthz for load balancers."""
+
+        async def events(request: web.Request) -> web.Response:
+            bolt_request = await to_bolt_request(request)
+            return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+        async def healthz(request: web.Request) -> web.Response:
+            return web.json_response({"ok": True, "live_sessions": self.interviews.pool.live_count})
+
+        web_app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        web_app.router.add_post("/slack/events", events)
+        web_app.router.add_get("/healthz", healthz)
+        return web_app
+
     async def start_http(self, host: str, port: int) -> int:
         """Serve Slack's requests at /slack/events; returns the bound port."""
         await self._open()
-        self._runner = web.AppRunner(self.app.web_app(path="/slack/events", port=port))
+        self._runner = web.AppRunner(self.web_app())
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ Mode = Literal["socket", "http", "chat"]  # chat: the terminal, no Slack at all
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+_SLACK_ID = re.compile(r"[A-Z][A-Z0-9]+")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -57,6 +59,8 @@ class Settings:
     turn_timeout_seconds: float = 600.0
     shutdown_grace_seconds: float = 30.0
     thread_owner_only: bool = False
+    allowed_users: frozenset[str] = frozenset()  # empty: everyone
+    allowed_channels: frozenset[str] = frozenset()  # empty: every channel
     max_turns: int = 200
 
     @property
@@ -132,12 +136,21 @@ class Settings:
                 raise ConfigError(name, f"must be a positive {'whole ' if whole else ''}number ({what})")
             return value
 
+        def ids(name: str, example: str) -> frozenset[str]:
+            values = frozenset(v.strip() for v in (get(name) or "").split(",") if v.strip())
+            bad = sorted(v for v in values if not _SLACK_ID.fullmatch(v))
+            if bad:
+                raise ConfigError(name, f"must be comma-separated Slack ids like {example}, not {bad[0]!r}")
+            return values
+
         owner_only = (get("NEWSPEC_THREAD_OWNER_ONLY") or "0").lower()
         if owner_only not in ("0", "1", "true", "false", "yes", "no"):
             raise ConfigError("NEWSPEC_THREAD_OWNER_ONLY", "must be 1 (only the starter answers) or 0")
 
         return cls(
             thread_owner_only=owner_only in ("1", "true", "yes"),
+            allowed_users=ids("NEWSPEC_ALLOWED_USERS", "U012AB3CD"),
+            allowed_channels=ids("NEWSPEC_ALLOWED_CHANNELS", "C012AB3CD"),
             idle_seconds=60 * number("NEWSPEC_IDLE_MINUTES", 10, "minutes; fractions allowed"),
             max_live_sessions=int(
                 number("NEWSPEC_MAX_LIVE_SESSIONS", default_max_live_sessions(), "CLI processes", whole=True)
@@ -154,6 +167,14 @@ class Settings:
             claude_model=get("CLAUDE_MODEL") or "opus",
             log_level=log_level,
         )
+
+    def refusal(self, user: str | None, channel: str | None) -> str | None:
+        """Why this user may not use the bot here (one sentence), or None if they may."""
+        if self.allowed_channels and channel not in self.allowed_channels:
+            return "newspec isn't enabled in this channel. Ask a workspace admin, or try another channel."
+        if self.allowed_users and user not in self.allowed_users:
+            return "You're not on newspec's list of users. Ask a workspace admin to add you."
+        return None
 
     def configure_logging(self) -> None:
         logging.basicConfig(

@@ -76,3 +76,14 @@ def test_owner_only_flag():
     assert not Settings.from_env(BASE).thread_owner_only
     with pytest.raises(ConfigError):
         Settings.from_env({**BASE, "NEWSPEC_THREAD_OWNER_ONLY": "maybe"})
+
+
+def test_allow_lists():
+    settings = Settings.from_env({**BASE, "NEWSPEC_ALLOWED_USERS": "U1AA, U2BB", "NEWSPEC_ALLOWED_CHANNELS": "C9ZZ"})
+    assert settings.refusal("U1AA", "C9ZZ") is None
+    assert "list of users" in settings.refusal("U3CC", "C9ZZ")
+    assert "channel" in settings.refusal("U1AA", "C0XX")
+    assert Settings.from_env(BASE).refusal("anyone", "anywhere") is None
+    with pytest.raises(ConfigError) as problem:
+        Settings.from_env({**BASE, "NEWSPEC_ALLOWED_USERS": "@ana"})
+    assert problem.value.variable == "NEWSPEC_ALLOWED_USERS"

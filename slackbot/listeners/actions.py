@@ -20,8 +20,18 @@ log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None:
+    async def refused(body: dict, respond: AsyncRespond) -> bool:
+        user = (body.get("user") or {}).get("id")
+        channel = (body.get("channel") or {}).get("id")
+        refusal = interviews.settings.refusal(user, channel)
+        if refusal is not None:
+            await respond(f":no_entry: {refusal}", response_type="ephemeral", replace_original=False)
+        return refusal is not None
+
     async def on_choice(ack: AsyncAck, body: dict, client: AsyncWebClient, respond: AsyncRespond) -> None:
         await ack()
+        if await refused(body, respond):
+            return
         action = body["actions"][0]
         user = body["user"]["id"]
         team_id = (body.get("team") or {}).get("id")
@@ -59,6 +69,8 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
 
     async def on_stop(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
         await ack()
+        if await refused(body, respond):
+            return
         channel = body["channel"]["id"]
         thread_ts = body["actions"][0].get("value") or ""
         if not await interviews.stop(channel, thread_ts):
@@ -68,6 +80,8 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
 
     async def on_cancel(ack: AsyncAck, body: dict, client: AsyncWebClient, respond: AsyncRespond) -> None:
         await ack()
+        if await refused(body, respond):
+            return
         channel, root_ts, user = body["channel"]["id"], body["message"]["ts"], body["user"]["id"]
         record = await interviews.cancel(channel, root_ts)
         if record is None:
@@ -86,6 +100,8 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
 
     async def on_answer(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
         await ack()
+        if await refused(body, respond):
+            return
         action, message = body["actions"][0], body.get("message") or {}
         ref = json.loads(action.get("value") or "{}")
         if action["action_id"] == SUBMIT_ACTION:
@@ -111,8 +127,10 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             await respond("That question has already been answered, so this choice changes nothing.",
                           response_type="ephemeral", replace_original=False)
 
-    async def on_other(ack: AsyncAck, respond: AsyncRespond) -> None:
+    async def on_other(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
         await ack()
+        if await refused(body, respond):
+            return
         await respond("Type your answer as a reply in this thread.", response_type="ephemeral",
                       replace_original=False)
 
@@ -123,7 +141,14 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
     app.action(SUBMIT_ACTION)(on_answer)
     app.action(OTHER_ACTION)(on_other)
     app.action(PICK_ACTION)(on_pick)
+    async def on_unknown(ack: AsyncAck, respond: AsyncRespond) -> None:
+        await ack()
+        await respond("That button no longer does anything here.", response_type="ephemeral",
+                      replace_original=False)
+
     app.action(CONTINUE_ACTION)(on_choice)
     app.action(START_OVER_ACTION)(on_choice)
     app.action(STOP_ACTION)(on_stop)
     app.action(CANCEL_ACTION)(on_cancel)
+    # Last, so it only catches clicks no listener above knows (Bolt runs the first match).
+    app.action(re.compile(".*"))(on_unknown)

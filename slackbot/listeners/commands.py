@@ -35,7 +35,11 @@ def register(app: AsyncApp, interviews: Interviews) -> None:
     async def on_newspec(
         ack: AsyncAck, command: dict, client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
-        text = command.get("text", "").strip()
+        refusal = interviews.settings.refusal(command.get("user_id"), command.get("channel_id"))
+        if refusal is not None:
+            await ack(text=f":no_entry: {refusal}")
+            return
+        text = str(command.get("text") or "").strip()
         if text.lower() == "help":
             await ack(text=HELP)
             return

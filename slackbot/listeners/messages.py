@@ -13,6 +13,7 @@ from ..people import DisplayNames
 # Subtypes that are still a person talking; edits, deletes, joins etc. are not.
 RELAYED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 STOP_WORDS = frozenset({"stop"})
+MAX_REPLY_CHARS = 20_000  # plenty for an answer; beyond is a paste gone wrong
 
 
 def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None:
@@ -30,10 +31,26 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             or user == context.bot_user_id
         ):
             return
-        channel, text = event["channel"], event.get("text", "")
-        interview = await interviews.find(channel, thread_ts)
+        channel, text, ts = event.get("channel"), event.get("text") or "", event.get("ts")
+        if not isinstance(channel, str) or not isinstance(ts, str) or not isinstance(text, str):
+            return  # not a message we can place
+        interview = await interviews.find(channel, str(thread_ts))
         if interview is None:
             return  # a thread that is not an interview
+        refusal = interviews.settings.refusal(user, channel)
+        if refusal is not None:
+            await client.chat_postEphemeral(
+                channel=channel, user=user, thread_ts=thread_ts, text=f":no_entry: {refusal}"
+            )
+            return
+        if not text.strip() and not event.get("files"):
+            return  # nothing to pass on
+        if len(text) > MAX_REPLY_CHARS:
+            await client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts,
+                text=f"That message is very long; I passed on its first {MAX_REPLY_CHARS:,} characters.",
+            )
+            text = text[:MAX_REPLY_CHARS]
 
         if text.strip().lower() in STOP_WORDS:
             if not await interviews.stop(channel, thread_ts):
@@ -55,7 +72,7 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
                 text = "\n".join([text, *(f"(A file was not passed on: {n})" for n in notes)]).strip()
         outcome = await interviews.accept(
             Reply(
-                channel=channel, thread_ts=thread_ts, user_id=user, text=text, ts=event["ts"],
+                channel=channel, thread_ts=thread_ts, user_id=user, text=text, ts=ts,
                 event_id=body.get("event_id"), author=await names.get(user), attachments=tuple(attachments),
             )
         )
