@@ -17,11 +17,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command")
     chat = commands.add_parser("chat", help="run an interview in this terminal, without Slack")
     chat.add_argument("name", help="project name (a folder under GENERATIONS_DIR)")
+    check = commands.add_parser("check", help="validate a project's spec files (exit 0 if buildable)")
+    check.add_argument("dir", help="the project folder, holding prompts/app_spec.txt")
     return parser.parse_args(argv)
+
+
+def check_spec(folder: str) -> int:
+    from pathlib import Path
+
+    from .validate import validate_spec
+
+    project = Path(folder).resolve()
+    problems = validate_spec(project)
+    for problem in problems:
+        print(f"- {problem}")
+    if problems:
+        print(f"{project.name}: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
+        return 1
+    print(f"{project.name}: the spec looks buildable")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "check":  # needs no settings at all
+        return check_spec(args.dir)
     mode = "chat" if args.command == "chat" else "http" if args.http else "socket"
     try:
         settings = Settings.from_env(mode=mode)

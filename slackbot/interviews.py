@@ -25,11 +25,13 @@ from .relay import StreamingSupport, ThreadRelay, Usage
 from .session import SessionSettings, SpecSession
 from .spec import APP_SPEC, SpecTracker, project_dir, summarize_spec
 from .store import InterviewRecord, PendingReply, StateStore, Status
+from .validate import Problem, validate_spec
 
 log = logging.getLogger(__name__)
 
 ThreadKey = tuple[str, str]  # (channel, thread_ts)
 
+MAX_REPAIR_ROUNDS = 2  # then the spec is delivered with its remaining problems listed
 RESTART_NOTE = (
     ":arrows_counterclockwise: I'm restarting and had to stop mid-answer. "
     "Your last message is saved; I'll answer it when I'm back."
@@ -409,12 +411,12 @@ class Interviews:
         if record.status == Status.CANCELLED:  # cancelled while this turn waited
             return
         await self._save(interview, status=Status.INTERVIEWING)
-        outcome = {"failed": False, "delivered": False}
+        outcome = {"failed": False, "complete": False}
         attachments = tuple(a for reply in batch for a in reply.attachments)
         events = self._observe(interview, interview.session.send(_merge(batch), attachments), outcome, batch)
         await interview.relay.render(events, recipient_user_id=batch[-1].user_id)
-        if outcome["delivered"]:
-            await self._post_summary(interview)
+        if outcome["complete"]:
+            await self._deliver(interview, batch[-1].user_id)
         # Only now is the batch answered: a crash before this line re-sends it.
         await self.store.remove_replies([r.id for r in batch])
         if record.status == Status.CANCELLED:  # cancelled during the turn: keep it so
@@ -461,16 +463,34 @@ class Interviews:
                     model_turns=record.model_turns + (event.model_turns or 0),
                 )
             elif isinstance(event, SpecComplete):
-                outcome["delivered"] = True
-                written, reported = interview.session.tracker.snapshot()
-                # Recorded before the upload, so a restart never uploads it twice.
-                await self._save(
-                    interview, spec_written=written, spec_reported=reported,
-                    uploads=interview.record.uploads + 1, status=Status.COMPLETE,
-                )
+                outcome["complete"] = True  # delivered after the turn, once checked
+                continue
             yield event
 
-    async def _post_summary(self, interview: Interview) -> None:
+    async def _deliver(self, interview: Interview, recipient: str) -> None:
+        """Check the spec; let Claude fix what is wrong (a few rounds); then upload it once."""
+        problems = validate_spec(interview.project_dir)
+        for _ in range(MAX_REPAIR_ROUNDS):
+            if not problems:
+                break
+            count = len(problems)
+            await interview.relay.say(
+                f":mag: Checking the spec… fixing {count} problem{'s' if count != 1 else ''}."
+            )
+            outcome = {"failed": False, "complete": False}
+            events = self._observe(interview, interview.session.send(repair_request(problems)), outcome, [])
+            await interview.relay.render(events, recipient_user_id=recipient)
+            problems = validate_spec(interview.project_dir)
+        written, _ = interview.session.tracker.snapshot()
+        # Recorded before the upload, so a restart never uploads it twice.
+        await self._save(
+            interview, spec_written=written, spec_reported=True,
+            uploads=interview.record.uploads + 1, status=Status.COMPLETE,
+        )
+        await interview.relay.upload_spec(interview.project_dir, interview.session.tracker.targets, problems)
+        await self._post_summary(interview, problems)
+
+    async def _post_summary(self, interview: Interview, problems: list[Problem]) -> None:
         record = interview.record
         try:
             summary = summarize_spec(interview.project_dir / APP_SPEC)
@@ -478,7 +498,7 @@ class Interviews:
             log.warning("no spec to summarise for %s", record.name)
             return
         usage = Usage(record.model_turns, record.input_tokens, record.output_tokens, record.cost_usd)
-        await interview.relay.post_summary(summary, usage, interview.project_dir)
+        await interview.relay.post_summary(summary, usage, interview.project_dir, problems)
 
     async def _save(self, interview: Interview, **changes: object) -> None:
         record = interview.record
@@ -486,6 +506,15 @@ class Interviews:
         for name, value in changes.items():
             setattr(record, name, value)
         record.updated_at = time.time()
+
+
+def repair_request(problems: list[Problem]) -> str:
+    listed = "\n".join(f"- {problem}" for problem in problems)
+    return (
+        "The bot checked the spec files before handing them over and found these problems:\n"
+        f"{listed}\n\nFix them in the files (Read them, then Edit or Write), keep everything "
+        "else as it is, and reply in one short line saying what you fixed."
+    )
 
 
 def _merge(batch: list[PendingReply]) -> str:

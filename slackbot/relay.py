@@ -26,13 +26,13 @@ from .events import (
     Question,
     QuestionItem,
     SessionEvent,
-    SpecComplete,
     TextDelta,
     TextDone,
     ToolActivity,
     TurnDone,
 )
 from .spec import SpecSummary
+from .validate import Problem
 
 log = logging.getLogger(__name__)
 
@@ -379,13 +379,18 @@ class ThreadRelay:
         except SlackError as exc:
             log.warning("could not mark a question answered in %s: %s", self.thread_ts, _slack_error(exc))
 
-    async def post_summary(self, summary: SpecSummary, usage: Usage, project_dir: Path) -> None:
-        """A compact card after the files: what was specified and what it cost."""
+    async def post_summary(
+        self, summary: SpecSummary, usage: Usage, project_dir: Path, problems: list[Problem]
+    ) -> None:
+        """A compact card after the files: what was specified, whether it checks out, what it cost."""
         features = "not stated" if summary.feature_count is None else str(summary.feature_count)
+        count = len(problems)
+        checked = ":white_check_mark: passed" if not problems else f":warning: {count} problem{'s' if count != 1 else ''}"
         fields = [
             ("Project", summary.name),
             ("Stack", summary.stack),
             ("Features", features),
+            ("Validation", checked),
             ("Model turns", f"{usage.model_turns:,}"),
             ("Tokens", f"{usage.input_tokens:,} in · {usage.output_tokens:,} out"),
             ("Cost", f"${usage.cost_usd:.4f}"),
@@ -437,13 +442,11 @@ class ThreadRelay:
                     await status.show(WAITING)
                 elif isinstance(event, Notice):
                     await self.say(f":information_source: {event.message}")
-                elif isinstance(event, (SpecComplete, Failed, TurnDone)):
+                elif isinstance(event, (Failed, TurnDone)):
                     if reply is not None:
                         await reply.finish()
                         reply, separator = None, ""
-                    if isinstance(event, SpecComplete):
-                        await self.upload_spec(event.project_dir, event.files)
-                    elif isinstance(event, Failed):
+                    if isinstance(event, Failed):
                         log.error("%s/%s: %s (%s)", self.channel, self.thread_ts, event.message, event.detail)
                         await self.say(f":warning: {event.message}")
         except SlackError as exc:
@@ -480,12 +483,19 @@ class ThreadRelay:
             await reply.finish()
             reply = None
 
-    async def upload_spec(self, project_dir: Path, files: tuple[Path, ...]) -> None:
+    async def upload_spec(self, project_dir: Path, files: tuple[Path, ...], problems: list[Problem]) -> None:
         names = " and ".join(f"`{f.name}`" for f in files)
         comment = (
             f":white_check_mark: The spec for *{project_dir.name}* is ready: {names}, "
             f"saved in `{project_dir / 'prompts'}`."
         )
+        if problems:
+            listed = "\n".join(f"• {problem}" for problem in problems)
+            comment = (
+                f":warning: The spec for *{project_dir.name}* is saved in `{project_dir / 'prompts'}`, "
+                f"but it still has problems a coding agent may trip over:\n{listed}\n"
+                "Reply here and Claude can fix them."
+            )
         try:
             await self.client.files_upload_v2(
                 channel=self.channel,
