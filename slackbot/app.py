@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from .config import Settings
 from .interviews import Interviews
 from .listeners import register_all
+from .scheduler import RateLimits, SlackScheduler
 from .store import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,12 @@ MAX_REQUEST_BYTES = 1024 * 1024
 class Bot:
     """The whole bot: Slack app, interview registry and the transport serving them."""
 
-    def __init__(self, settings: Settings, *, min_interval: float = 1.0) -> None:
+    def __init__(
+        self, settings: Settings, *, min_interval: float = 1.0, rate_limits: RateLimits | None = None
+    ) -> None:
         self.settings = settings
         self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-        # Slack's 429s carry Retry-After; let slack_sdk wait and retry them.
+        # For Bolt's own calls and reads; writes go through the scheduler below.
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
         self.app = AsyncApp(
             client=self.client,
@@ -39,7 +42,11 @@ class Bot:
             request_verification_enabled=settings.slack_signing_secret is not None,
         )
         self.store = SqliteStore(settings.state_dir / "newspec.db")
-        self.interviews = Interviews(settings, self.client, self.store, min_interval=min_interval)
+        # Every write goes through one scheduler, with a client that lets 429s reach it.
+        self.scheduler = SlackScheduler(
+            AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url), rate_limits
+        )
+        self.interviews = Interviews(settings, self.scheduler, self.store, min_interval=min_interval)
         register_all(self.app, self.interviews)
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
@@ -91,6 +98,7 @@ class Bot:
             await self._runner.cleanup()
             self._runner = None
         await self.interviews.close(grace)
+        await self.scheduler.close()
         await self.store.close()
 
 

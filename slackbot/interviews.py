@@ -17,11 +17,10 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from .config import Settings
 from .events import Attachment, Choice, Failed, Question, QuestionItem, SessionEvent, SpecComplete, TurnDone
 from .relay import StreamingSupport, ThreadRelay, Usage
+from .scheduler import SlackScheduler
 from .session import SessionSettings, SpecSession
 from .spec import APP_SPEC, SpecTracker, project_dir, summarize_spec
 from .store import InterviewRecord, PendingReply, StateStore, Status
@@ -166,10 +165,10 @@ class LivePool:
 
 class Interviews:
     def __init__(
-        self, settings: Settings, client: AsyncWebClient, store: StateStore, *, min_interval: float = 1.0
+        self, settings: Settings, scheduler: SlackScheduler, store: StateStore, *, min_interval: float = 1.0
     ) -> None:
         self.settings = settings
-        self.client = client
+        self.scheduler = scheduler
         self.store = store
         self.min_interval = min_interval
         self.streaming = StreamingSupport()
@@ -254,7 +253,7 @@ class Interviews:
                 folder, self._session_settings, session_id=record.session_id, tracker=tracker
             ),
             relay=ThreadRelay(
-                self.client, record.channel, record.thread_ts,
+                self.scheduler, record.channel, record.thread_ts,
                 team_id=record.team_id, streaming=self.streaming, min_interval=self.min_interval,
             ),
         )

@@ -15,9 +15,9 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from .events import (
     Failed,
@@ -31,6 +31,7 @@ from .events import (
     ToolActivity,
     TurnDone,
 )
+from .scheduler import Priority, SlackScheduler
 from .spec import SpecSummary
 from .validate import Problem
 
@@ -92,48 +93,56 @@ class _Reply:
         self._stream = None
         self._sent = 0  # chars of self.text already visible in Slack
         self._last_write = 0.0
-        self._timer: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # one write at a time for this message
 
     async def add(self, text: str) -> None:
+        """Take more text; it reaches Slack from a background flusher, so a slow or
+        rate-limited Slack never holds up reading Claude's answer."""
         self.text += text
-        wait = self._last_write + self.relay.min_interval - time.monotonic()
-        if wait <= 0:
-            await self._flush()
-        elif self._timer is None:
-            self._timer = asyncio.create_task(self._flush_later(wait))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        try:
+            while self._sent < len(self.text):
+                wait = self._last_write + self.relay.min_interval - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                async with self._lock:
+                    if self._sent < len(self.text):
+                        await self._write()
+        except SlackError as exc:  # finish() retries whatever is still unsent
+            log.warning("update failed in %s: %s", self.relay.thread_ts, _slack_error(exc))
 
     async def finish(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._flusher is not None and not self._flusher.done():
+            if self._lock.locked():
+                await asyncio.gather(self._flusher, return_exceptions=True)  # let a write land
+            else:
+                self._flusher.cancel()  # only sleeping: the final write below covers it
+                await asyncio.gather(self._flusher, return_exceptions=True)
         async with self._lock:
             if self._native:
                 try:
                     if self._stream is None and self.text:
                         await self._append_native()
                     if self._stream is not None:
-                        end = len(self.text)
-                        await self._stream.stop(markdown_text=self.text[self._sent : end] or None)
-                        self._sent = end
+                        await self._stop_native(self._stream)
                     return
                 except SlackError as exc:
                     self._fall_back(exc)
             if self._sent < len(self.text):
                 await self._post_or_update()
 
-    async def _flush_later(self, wait: float) -> None:
-        await asyncio.sleep(wait)
-        self._timer = None
-        try:
-            await self._flush()
-        except SlackError as exc:  # finish() retries whatever is still unsent
-            log.warning("delayed update failed in %s: %s", self.relay.thread_ts, _slack_error(exc))
+    async def _stop_native(self, stream: Any) -> None:
+        async def stop() -> None:
+            end = len(self.text)
+            await stream.stop(markdown_text=self.text[self._sent : end] or None)
+            self._sent = end
 
-    async def _flush(self) -> None:
-        async with self._lock:
-            if self._sent < len(self.text):
-                await self._write()
+        # The end of an answer is something people wait for: not a mere refresh.
+        await self.relay.scheduler.run("chat.stopStream", stop, fair_key=self.relay.thread_ts)
 
     async def _write(self) -> None:
         self._last_write = time.monotonic()
@@ -150,18 +159,28 @@ class _Reply:
         if self._stream is None:
             # buffer_size=1: we batch ourselves, so every append reaches Slack
             # and we always know exactly which text is visible.
-            self._stream = await relay.client.chat_stream(
+            self._stream = await relay.scheduler.client.chat_stream(
                 channel=relay.channel,
                 thread_ts=relay.thread_ts,
                 recipient_team_id=relay.team_id,
                 recipient_user_id=self.recipient_user_id,
                 buffer_size=1,
             )
-        # More text may arrive while this call is in flight: mark only what was sent.
-        end = len(self.text)
-        await self._stream.append(markdown_text=self.text[self._sent : end])
-        self.ts = self._stream.ts
-        self._sent = end
+        stream = self._stream
+        starting = stream.ts is None
+
+        async def append() -> None:
+            # Runs when the scheduler releases it: send all text there is by then.
+            end = len(self.text)
+            await stream.append(markdown_text=self.text[self._sent : end])
+            self.ts = stream.ts
+            self._sent = end
+
+        await relay.scheduler.run(
+            "chat.startStream" if starting else "chat.appendStream", append,
+            fair_key=relay.thread_ts, priority=Priority.FIRST if starting else Priority.REFRESH,
+            coalesce_key=f"reply:{id(self)}",
+        )
 
     def _fall_back(self, exc: Exception) -> None:
         log.warning(
@@ -174,24 +193,41 @@ class _Reply:
             self.relay.streaming.native = False
 
     async def _post_or_update(self) -> None:
-        relay, text = self.relay, self.text
+        relay = self.relay
         if self.ts is not None:
-            try:
-                await relay.client.chat_update(
-                    channel=relay.channel, ts=self.ts, text=text, blocks=markdown_blocks(text)
+            ts = self.ts
+
+            async def update() -> None:
+                end = len(self.text)
+                text = self.text[:end]
+                await relay.scheduler.client.chat_update(
+                    channel=relay.channel, ts=ts, text=text, blocks=markdown_blocks(text)
                 )
-                self._sent = len(text)
+                self._sent = end
+
+            try:
+                await relay.scheduler.run(
+                    "chat.update", update, fair_key=relay.thread_ts, priority=Priority.REFRESH,
+                    coalesce_key=f"reply:{id(self)}",
+                )
                 return
             except SlackError as exc:
                 # A stream message that can no longer be edited: continue below it.
                 log.warning("chat.update failed for %s: %s", self.ts, _slack_error(exc))
-                text = text[self._sent :]
-                self.text, self._sent = text, 0
-        response = await relay.client.chat_postMessage(
-            channel=relay.channel, thread_ts=relay.thread_ts, text=text, blocks=markdown_blocks(text)
+                self.text, self._sent = self.text[self._sent :], 0
+
+        async def post() -> None:
+            end = len(self.text)
+            text = self.text[:end]
+            response = await relay.scheduler.client.chat_postMessage(
+                channel=relay.channel, thread_ts=relay.thread_ts, text=text, blocks=markdown_blocks(text)
+            )
+            self.ts = response["ts"]
+            self._sent = end
+
+        await relay.scheduler.run(
+            "chat.postMessage", post, fair_key=relay.thread_ts, channel=relay.channel, priority=Priority.FIRST
         )
-        self.ts = response["ts"]
-        self._sent = len(text)
 
 
 THINKING = "Thinking"
@@ -294,13 +330,14 @@ class StatusLine:
         relay, text = self.relay, f"{activity}…"
         try:
             if self.ts is None:
-                response = await relay.client.chat_postMessage(
-                    channel=relay.channel, thread_ts=relay.thread_ts, text=text, blocks=self.blocks(activity)
+                # A nicety: it yields to answers, questions and notes.
+                response = await relay.post(
+                    Priority.REFRESH, text=text, blocks=self.blocks(activity)
                 )
                 self.ts = response["ts"]
             else:
-                await relay.client.chat_update(
-                    channel=relay.channel, ts=self.ts, text=text, blocks=self.blocks(activity)
+                await relay.scheduler.update(
+                    Priority.REFRESH, channel=relay.channel, ts=self.ts, text=text, blocks=self.blocks(activity)
                 )
             self._shown, self._last = activity, now
         except SlackError as exc:  # a status line is a nicety: never fail the turn for it
@@ -311,7 +348,7 @@ class StatusLine:
         if ts is None:
             return
         try:
-            await self.relay.client.chat_delete(channel=self.relay.channel, ts=ts)
+            await self.relay.scheduler.delete(channel=self.relay.channel, ts=ts)
         except SlackError as exc:
             log.warning("could not clear the status line in %s: %s", self.relay.thread_ts, _slack_error(exc))
 
@@ -321,7 +358,7 @@ class ThreadRelay:
 
     def __init__(
         self,
-        client: AsyncWebClient,
+        scheduler: SlackScheduler,
         channel: str,
         thread_ts: str,
         *,
@@ -330,7 +367,7 @@ class ThreadRelay:
         min_interval: float = 1.0,
         message_limit: int = MESSAGE_LIMIT,
     ) -> None:
-        self.client = client
+        self.scheduler = scheduler
         self.channel = channel
         self.thread_ts = thread_ts
         self.team_id = team_id
@@ -340,6 +377,10 @@ class ThreadRelay:
         self.queued_note: str | None = None  # ts of a "queued" note, deleted when the turn starts
         self.question_messages: dict[tuple[str, int], str] = {}  # (question id, item) -> ts
 
+    async def post(self, priority: Priority = Priority.FIRST, **kwargs: Any) -> Any:
+        """chat.postMessage into this thread, through the workspace's scheduler."""
+        return await self.scheduler.post(priority, channel=self.channel, thread_ts=self.thread_ts, **kwargs)
+
     async def say(self, text: str) -> None:
         """Post a short note in the thread; Slack errors are logged, never raised."""
         await self.post_note(text)
@@ -347,9 +388,7 @@ class ThreadRelay:
     async def post_note(self, text: str) -> str | None:
         """Post a note in the thread and return its ts (None if Slack refused)."""
         try:
-            response = await self.client.chat_postMessage(
-                channel=self.channel, thread_ts=self.thread_ts, text=text
-            )
+            response = await self.post(text=text)
             return response["ts"]
         except SlackError as exc:
             log.error("could not post in %s/%s: %s", self.channel, self.thread_ts, _slack_error(exc))
@@ -357,10 +396,7 @@ class ThreadRelay:
 
     async def post_question(self, question: Question) -> None:
         for index, item in enumerate(question.items):
-            response = await self.client.chat_postMessage(
-                channel=self.channel, thread_ts=self.thread_ts, text=item.question,
-                blocks=question_blocks(question.id, index, item),
-            )
+            response = await self.post(text=item.question, blocks=question_blocks(question.id, index, item))
             self.question_messages[(question.id, index)] = response["ts"]
 
     async def show_answer(
@@ -372,7 +408,7 @@ class ThreadRelay:
         if ts is None:
             return
         try:
-            await self.client.chat_update(
+            await self.scheduler.update(
                 channel=self.channel, ts=ts, text=f"{item.question} {answer}",
                 blocks=answered_blocks(item, who, answer),
             )
@@ -401,9 +437,7 @@ class ThreadRelay:
         ]
         text = f"{summary.name}: {features} features, {summary.stack}, ${usage.cost_usd:.4f}"
         try:
-            await self.client.chat_postMessage(
-                channel=self.channel, thread_ts=self.thread_ts, text=text, blocks=blocks
-            )
+            await self.post(text=text, blocks=blocks)
         except SlackError as exc:
             log.error("could not post the summary in %s: %s", self.thread_ts, _slack_error(exc))
 
@@ -412,7 +446,7 @@ class ThreadRelay:
         if ts is None:
             return
         try:
-            await self.client.chat_delete(channel=self.channel, ts=ts)
+            await self.scheduler.delete(channel=self.channel, ts=ts)
         except SlackError as exc:
             log.warning("could not delete the queued note in %s: %s", self.thread_ts, _slack_error(exc))
 
@@ -497,13 +531,15 @@ class ThreadRelay:
                 "Reply here and Claude can fix them."
             )
         try:
-            await self.client.files_upload_v2(
-                channel=self.channel,
-                thread_ts=self.thread_ts,
-                initial_comment=comment,
-                file_uploads=[
-                    {"file": str(f), "filename": f.name, "title": f.name} for f in files
-                ],
+            await self.scheduler.run(
+                "files.upload",
+                lambda: self.scheduler.client.files_upload_v2(
+                    channel=self.channel,
+                    thread_ts=self.thread_ts,
+                    initial_comment=comment,
+                    file_uploads=[{"file": str(f), "filename": f.name, "title": f.name} for f in files],
+                ),
+                fair_key=self.thread_ts,
             )
         except SlackError as exc:
             log.error("upload failed in %s/%s: %s", self.channel, self.thread_ts, _slack_error(exc))

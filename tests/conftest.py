@@ -11,11 +11,13 @@ import pytest
 from slackbot.app import Bot
 from slackbot.config import Settings
 from slackbot.relay import STOP_ACTION
+from slackbot.scheduler import RateLimits
 from slackbot.session import SessionSettings
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, Message
 
 REPO = Path(__file__).resolve().parent.parent
+FAST_LIMITS = RateLimits().faster(20)
 
 
 @pytest.fixture
@@ -52,8 +54,9 @@ class Harness:
         return self.generations / name
 
     async def start(self) -> None:
-        # A short update interval keeps the suite fast; production uses 1 s.
-        self.bot = Bot(self.settings, min_interval=0.05)
+        # A short update interval and budgets counted over 3 s instead of a
+        # minute keep the suite fast; production uses 1 s and Slack's tiers.
+        self.bot = Bot(self.settings, min_interval=0.05, rate_limits=FAST_LIMITS)
         connections = self.slack.connections_opened
         await self.bot.start_socket_mode()
         await self.slack.wait_for(

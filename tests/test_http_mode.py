@@ -10,6 +10,7 @@ import pytest
 
 from slackbot.app import Bot
 from slackbot.config import Settings
+from tests.conftest import FAST_LIMITS
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, form_body, signed_headers
 
@@ -29,7 +30,7 @@ async def http_bot(model, tmp_path):
             },
             mode="http",
         )
-        bot = Bot(settings, min_interval=0.05)
+        bot = Bot(settings, min_interval=0.05, rate_limits=FAST_LIMITS)
         port = await bot.start_http("127.0.0.1", 0)
         try:
             yield slack, f"http://127.0.0.1:{port}/slack/events", settings

@@ -118,7 +118,7 @@ async def test_falls_back_to_post_and_update_when_streaming_is_refused(start_bot
     h = await start_bot(streaming=False)
     project = h.project("shop")
     answer = "Hello! " + " ".join(f"word{i}" for i in range(60)) + "\n\n**Done.**"
-    h.model.script(str(project), [fa.text(answer, chunk_size=10, delay=0.01), fa.text("Second answer.")])
+    h.model.script(str(project), [fa.text(answer, chunk_size=10, delay=0.03), fa.text("Second answer.")])
 
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "**Done.**")

@@ -89,11 +89,11 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             return
         folder = project_dir(interviews.settings.generations_dir, record.name)
         ended = f"Spec interview for *{record.name}* — cancelled by <@{user}>. Files are kept in `{folder}`."
-        await client.chat_update(
+        await interviews.scheduler.update(
             channel=channel, ts=root_ts, text=ended,
             blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": ended}}],
         )
-        await client.chat_postMessage(
+        await interviews.scheduler.post(
             channel=channel, thread_ts=root_ts,
             text=f"<@{user}> cancelled this interview. Start a new one with `/newspec {record.name}`.",
         )

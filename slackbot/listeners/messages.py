@@ -39,14 +39,14 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             return  # a thread that is not an interview
         refusal = interviews.settings.refusal(user, channel)
         if refusal is not None:
-            await client.chat_postEphemeral(
+            await interviews.scheduler.ephemeral(
                 channel=channel, user=user, thread_ts=thread_ts, text=f":no_entry: {refusal}"
             )
             return
         if not text.strip() and not event.get("files"):
             return  # nothing to pass on
         if len(text) > MAX_REPLY_CHARS:
-            await client.chat_postMessage(
+            await interviews.scheduler.post(
                 channel=channel, thread_ts=thread_ts,
                 text=f"That message is very long; I passed on its first {MAX_REPLY_CHARS:,} characters.",
             )
@@ -54,7 +54,7 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
 
         if text.strip().lower() in STOP_WORDS:
             if not await interviews.stop(channel, thread_ts):
-                await client.chat_postEphemeral(
+                await interviews.scheduler.ephemeral(
                     channel=channel, user=user, thread_ts=thread_ts,
                     text="Claude isn't answering right now, so there is nothing to stop.",
                 )
@@ -64,7 +64,7 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
         if event.get("files"):
             attachments, notes = await fetch_attachments(event["files"], client.token or "")
             if notes:
-                await client.chat_postMessage(
+                await interviews.scheduler.post(
                     channel=channel, thread_ts=thread_ts,
                     text="I couldn't pass on every file:\n" + "\n".join(f"• {n}" for n in notes),
                 )
@@ -77,13 +77,13 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             )
         )
         if outcome is Accepted.CANCELLED:
-            await client.chat_postMessage(
+            await interviews.scheduler.post(
                 channel=channel, thread_ts=thread_ts,
                 text=f"This interview was cancelled, so I'm not passing that on. Start again with "
                 f"`/newspec {interview.record.name}` (the project's files are kept).",
             )
         elif outcome is Accepted.NOT_OWNER:
-            await client.chat_postEphemeral(
+            await interviews.scheduler.ephemeral(
                 channel=channel, user=user, thread_ts=thread_ts,
                 text=f"Only <@{interview.record.started_by}>, who started this interview, can answer "
                 "here (this bot is set to owner-only). Your message was not passed on.",

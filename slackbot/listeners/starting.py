@@ -58,7 +58,7 @@ async def open_interview(
     """Post the thread's root message and start the session; tell the user if Slack refuses."""
     text = f"Spec interview for *{name}*, started by <@{user}> — answer in this thread."
     try:
-        root = await client.chat_postMessage(channel=channel, text=text, blocks=root_blocks(text))
+        root = await interviews.scheduler.post(channel=channel, text=text, blocks=root_blocks(text))
     except SlackApiError as exc:
         error = exc.response.get("error")
         log.warning("could not open interview %s in %s: %s", name, channel, error)
