@@ -29,12 +29,14 @@ need ``recipient_team_id`` and ``recipient_user_id``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import hmac
 import inspect
 import itertools
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -333,6 +335,36 @@ def _check_content(text: str | None, blocks: Any) -> None:
 # --------------------------------------------------------------------------- the fake
 
 
+@dataclass
+class EnforcedLimits:
+    """Slack's rate limits, enforced by the fake when asked: at most `per_window[method]`
+    calls in any `window` seconds (per workspace), and chat.postMessage at most once per
+    `channel_interval` seconds in each channel. Over either: HTTP 429 with Retry-After."""
+
+    per_window: dict[str, int]
+    window: float = 60.0
+    channel_interval: float = 1.0
+    _calls: dict[str, collections.deque[float]] = field(default_factory=dict)
+    _channel_posts: dict[str, float] = field(default_factory=dict)
+
+    def check(self, method: str, args: JSON, now: float) -> float:
+        """0 if the call is within limits (and count it); else seconds to wait."""
+        limit = self.per_window.get(method)
+        calls = self._calls.setdefault(method, collections.deque())
+        while calls and calls[0] <= now - self.window:
+            calls.popleft()
+        if limit is not None and len(calls) >= limit:
+            return calls[0] + self.window - now
+        channel = args.get("channel")
+        if method == "chat.postMessage" and channel:
+            last = self._channel_posts.get(channel)
+            if last is not None and now - last < self.channel_interval:
+                return self.channel_interval - (now - last)
+            self._channel_posts[channel] = now
+        calls.append(now)
+        return 0.0
+
+
 class FakeSlack:
     """One workspace with one bot. See the module docstring for usage."""
 
@@ -355,6 +387,7 @@ class FakeSlack:
         fail_methods: Mapping[str, str] | None = None,
         delays: Mapping[str, float] | None = None,  # seconds to sleep before answering a method
         scopes: str = DEFAULT_SCOPES,
+        rate_limits: EnforcedLimits | None = None,  # enforce Slack's rate limits (429s)
     ) -> None:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -373,6 +406,8 @@ class FakeSlack:
         self.fail_methods: dict[str, str] = dict(fail_methods or {})
         self.delays: dict[str, float] = dict(delays or {})
         self.scopes = scopes
+        self.rate_limits = rate_limits
+        self.rate_limited: list[ApiCall] = []  # calls answered with 429 by the limits
 
         self.calls: list[ApiCall] = []
         self.acks: list[Ack] = []
@@ -816,6 +851,12 @@ class FakeSlack:
         if delay := self.delays.get(method):
             await asyncio.sleep(delay)
         headers = {"x-oauth-scopes": self.scopes}
+        if self.rate_limits is not None and (retry_after := self.rate_limits.check(method, args, time.monotonic())):
+            self.rate_limited.append(call)
+            call.response = {"ok": False, "error": "ratelimited"}
+            return web.json_response(
+                call.response, status=429, headers={**headers, "Retry-After": str(math.ceil(retry_after))}
+            )
         try:
             self._check_token(method, token)
             queued = self._fail_next.get(method)

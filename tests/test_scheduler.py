@@ -1,0 +1,134 @@
+"""The workspace-wide Slack scheduler: order, fairness, coalescing, and many
+interviews streaming at once within Slack's rate limits (enforced by the fake)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from slackbot.events import TextDelta, TextDone, TurnDone
+from slackbot.relay import StreamingSupport, ThreadRelay
+from slackbot.scheduler import DEFAULT_PER_MINUTE, Priority, RateLimits, SlackScheduler
+from tests.conftest import is_status_line
+from tests.fakes.slack import EnforcedLimits, FakeSlack
+
+SPEED = 20  # Slack's per-minute budgets, counted over 3 s instead of 60 s
+
+
+def slack_limits() -> EnforcedLimits:
+    """Slack's documented tiers, as the fake enforces them (files_upload_v2 makes two calls)."""
+    per_window = {m: n for m, n in DEFAULT_PER_MINUTE.items() if m != "files.upload"}
+    per_window |= {"files.getUploadURLExternal": 100, "files.completeUploadExternal": 100}
+    return EnforcedLimits(per_window, window=60 / SPEED, channel_interval=1 / SPEED)
+
+
+def offline_scheduler(limits: RateLimits) -> SlackScheduler:
+    return SlackScheduler(AsyncWebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/api/"), limits)
+
+
+async def test_firsts_go_before_refreshes_and_threads_take_turns():
+    scheduler = offline_scheduler(RateLimits(per_minute={"m": 1}, window=0.2))
+    order: list[str] = []
+
+    def job(name: str):
+        async def thunk() -> str:
+            order.append(name)
+            return name
+        return thunk
+
+    first = asyncio.create_task(scheduler.run("m", job("opening"), fair_key="t0"))
+    await asyncio.sleep(0.01)  # the budget (one call per 0.2 s) is now spent
+    waiting = [
+        asyncio.create_task(scheduler.run("m", job(f"a-refresh-{n}"), fair_key="a", priority=Priority.REFRESH))
+        for n in range(3)
+    ]
+    waiting.append(asyncio.create_task(scheduler.run("m", job("b-refresh"), fair_key="b", priority=Priority.REFRESH)))
+    waiting.append(asyncio.create_task(scheduler.run("m", job("c-first"), fair_key="c", priority=Priority.FIRST)))
+    await asyncio.gather(first, *waiting)
+    await scheduler.close()
+    # The first words of c jump the queue; then a and b alternate instead of a going three times.
+    assert order == ["opening", "c-first", "a-refresh-0", "b-refresh", "a-refresh-1", "a-refresh-2"]
+
+
+async def test_queued_refreshes_of_one_message_are_coalesced():
+    scheduler = offline_scheduler(RateLimits(per_minute={"m": 1}, window=0.2))
+    calls: list[int] = []
+    text = {"now": 0}
+
+    async def refresh() -> int:
+        calls.append(text["now"])  # reads the latest state when it finally runs
+        return text["now"]
+
+    await scheduler.run("m", refresh, fair_key="x")
+    results = []
+    for n in range(1, 6):
+        text["now"] = n
+        results.append(asyncio.create_task(scheduler.run("m", refresh, fair_key="x", coalesce_key="msg")))
+        await asyncio.sleep(0)
+    assert await asyncio.gather(*results) == [5] * 5
+    await scheduler.close()
+    assert calls == [0, 5]  # one call for five queued refreshes, with the latest text
+
+
+async def stream(relay: ThreadRelay, pieces: list[str], delay: float):
+    async def events():
+        for piece in pieces:
+            await asyncio.sleep(delay)
+            yield TextDelta(piece)
+        yield TextDone("".join(pieces))
+        yield TurnDone("s")
+
+    await relay.render(events(), recipient_user_id="U1")
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-streams", "post-and-update"])
+async def test_fifty_interviews_streaming_in_one_channel_get_no_429s(native):
+    async with FakeSlack(rate_limits=slack_limits(), streaming=native) as slack:
+        client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)
+        scheduler = SlackScheduler(client, RateLimits().faster(SPEED))
+        streaming = StreamingSupport(native=native)
+        answers = {
+            f"1700000001.{n:06d}": [f"Thread {n} says: "] + [f"word{n}-{i} " for i in range(40)] + ["**end**"]
+            for n in range(50)
+        }
+        relays = [
+            ThreadRelay(scheduler, "C1", ts, team_id="T1", streaming=streaming, min_interval=1 / SPEED)
+            for ts in answers
+        ]
+        await asyncio.wait_for(
+            asyncio.gather(*(stream(r, answers[r.thread_ts], 0.02) for r in relays)), timeout=120
+        )
+        await scheduler.close()
+
+        assert slack.rate_limited == [] and scheduler.rate_limited == 0
+        for ts, pieces in answers.items():
+            visible = [m for m in slack.thread("C1", ts) if not is_status_line(m)]
+            assert [m.text for m in visible] == ["".join(pieces)], ts
+        if not native:  # updates were coalesced: far fewer than one per delta
+            assert len(slack.calls_to("chat.update")) < 50 * 41 / 4
+
+
+async def test_retry_after_pauses_the_whole_method():
+    async with FakeSlack(streaming=False) as slack:
+        client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)
+        scheduler = SlackScheduler(client, RateLimits().faster(SPEED))
+        slack.fail_next("chat.update", "ratelimited")  # 429 with Retry-After: 1
+        streaming = StreamingSupport(native=False)
+        relays = [
+            ThreadRelay(scheduler, "C1", f"1700000002.00000{n}", team_id="T1", streaming=streaming,
+                        min_interval=0.01)
+            for n in range(3)
+        ]
+        pieces = [f"part{i} " for i in range(30)]
+        await asyncio.gather(*(stream(r, pieces, 0.01) for r in relays))
+        await scheduler.close()
+        updates = slack.calls_to("chat.update")
+        limited = next(c for c in updates if not c.ok)
+        after = [c for c in updates if c.ts_received > limited.ts_received]
+        assert after and min(c.ts_received for c in after) >= limited.ts_received + 1.0  # Retry-After
+        assert scheduler.rate_limited == 1
+        for relay in relays:
+            (message,) = [m for m in slack.thread("C1", relay.thread_ts) if not is_status_line(m)]
+            assert message.text == "".join(pieces)
