@@ -216,6 +216,12 @@ class Interviews:
             await asyncio.gather(*workers, return_exceptions=True)
         for interview in self._cache.values():
             await interview.session.close(force=True)
+        # Streams closing in the background: give them a moment to land.
+        drains = [interview.relay.drain() for interview in self._cache.values()]
+        try:
+            await asyncio.wait_for(asyncio.gather(*drains), timeout=10)
+        except TimeoutError:
+            log.warning("some streams were still closing at shutdown")
 
     async def _reap_idle(self) -> None:
         idle = self.settings.idle_seconds

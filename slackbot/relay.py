@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 # Slack renders up to 12,000 chars of markdown per message, but long messages
 # read badly in a thread; keep each one under Slack's ~4,000 readability mark.
 MESSAGE_LIMIT = 3_900
+FIRST_WORDS_WAIT = 1.0  # seconds an answer's first words may wait for a native stream
 FENCE = "```"
 SlackError = (SlackApiError, SlackRequestError)
 
@@ -136,16 +137,28 @@ class _Reply:
                 await self._post_or_update()
 
     async def _stop_native(self, stream: Any) -> None:
-        async def stop() -> None:
-            end = len(self.text)
-            await stream.stop(markdown_text=self.text[self._sent : end] or None)
-            self._sent = end
+        # The last words go out as an append (the larger Tier 4 budget); the stop
+        # itself (Tier 2) only closes the stream, so it runs in the background and
+        # never holds up the thread's next turn.
+        if self._sent < len(self.text):
+            await self._append_native(priority=Priority.FIRST)
 
-        # The end of an answer is something people wait for: not a mere refresh.
-        await self.relay.scheduler.run("chat.stopStream", stop, fair_key=self.relay.thread_ts)
+        async def stop() -> None:
+            await stream.stop()
+
+        self.relay.background(
+            self.relay.scheduler.run("chat.stopStream", stop, fair_key=self.relay.thread_ts,
+                                     priority=Priority.REFRESH)
+        )
 
     async def _write(self) -> None:
         self._last_write = time.monotonic()
+        if self._native and self._stream is None and self.relay.scheduler.estimated_wait(
+            "chat.startStream"
+        ) > FIRST_WORDS_WAIT:
+            # Streams are scarce (Tier 2, shared by every thread): when one would
+            # keep people waiting, this message uses post-and-update instead.
+            self._native = False
         if self._native:
             try:
                 await self._append_native()
@@ -154,7 +167,7 @@ class _Reply:
                 self._fall_back(exc)
         await self._post_or_update()
 
-    async def _append_native(self) -> None:
+    async def _append_native(self, priority: Priority | None = None) -> None:
         relay = self.relay
         if self._stream is None:
             # buffer_size=1: we batch ourselves, so every append reaches Slack
@@ -176,10 +189,11 @@ class _Reply:
             self.ts = stream.ts
             self._sent = end
 
+        if priority is None:
+            priority = Priority.FIRST if starting else Priority.REFRESH
         await relay.scheduler.run(
             "chat.startStream" if starting else "chat.appendStream", append,
-            fair_key=relay.thread_ts, priority=Priority.FIRST if starting else Priority.REFRESH,
-            coalesce_key=f"reply:{id(self)}",
+            fair_key=relay.thread_ts, priority=priority, coalesce_key=f"reply:{id(self)}",
         )
 
     def _fall_back(self, exc: Exception) -> None:
@@ -375,7 +389,26 @@ class ThreadRelay:
         self.min_interval = min_interval
         self.message_limit = message_limit
         self.queued_note: str | None = None  # ts of a "queued" note, deleted when the turn starts
+        self._background: set[asyncio.Task[Any]] = set()
         self.question_messages: dict[tuple[str, int], str] = {}  # (question id, item) -> ts
+
+    def background(self, call: Awaitable[Any]) -> None:
+        """Run a Slack call nobody needs to wait for (closing a stream); failures are logged."""
+
+        async def run() -> None:
+            try:
+                await call
+            except SlackError as exc:
+                log.warning("background Slack call failed in %s: %s", self.thread_ts, _slack_error(exc))
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for background calls (at shutdown)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def post(self, priority: Priority = Priority.FIRST, **kwargs: Any) -> Any:
         """chat.postMessage into this thread, through the workspace's scheduler."""

@@ -88,27 +88,31 @@ class _MethodBudget:
 
     def __init__(self, limit: int, window: float) -> None:
         self.limit, self.window = limit, window
-        self.calls: deque[float] = deque()
+        # One [time] per call: the dispatch time, moved to the completion time when
+        # the call returns, so a call is never forgotten before Slack counted it.
+        self.calls: deque[list[float]] = deque()
         self.rate = limit / window * 0.95
-        self.capacity = max(1.0, limit / 10)
+        self.capacity = max(1.0, limit / 5)  # bursts up to a fifth of the window's budget
         self.tokens = self.capacity
         self.refilled = time.monotonic()
         self.paused_until = 0.0
 
     def wait(self, now: float) -> float:
         """Seconds until one more call fits (0: now)."""
-        while self.calls and self.calls[0] <= now - self.window:
+        while self.calls and self.calls[0][0] <= now - self.window:
             self.calls.popleft()
         self.tokens = min(self.capacity, self.tokens + (now - self.refilled) * self.rate)
         self.refilled = now
         waits = [self.paused_until - now, (1 - self.tokens) / self.rate]
         if len(self.calls) >= self.limit:
-            waits.append(self.calls[0] + self.window - now + 0.01)
+            waits.append(self.calls[0][0] + self.window - now + 0.01)
         return max(0.0, *waits)
 
-    def spend(self, now: float) -> None:
-        self.calls.append(now)
+    def spend(self, now: float) -> list[float]:
+        entry = [now]
+        self.calls.append(entry)
         self.tokens -= 1
+        return entry
 
 
 class SlackScheduler:
@@ -150,6 +154,12 @@ class SlackScheduler:
             self._runner = asyncio.create_task(self._dispatch(), name="slack-scheduler")
         self._wake.set()
         return await asyncio.shield(job.future)
+
+    def estimated_wait(self, method: str) -> float:
+        """Roughly how long a call of `method` queued now would wait, in seconds."""
+        budget = self._budget(method)
+        queued = sum(len(lane) for lanes in self._queues.get(method, {}).values() for lane in lanes.values())
+        return budget.wait(time.monotonic()) + queued / budget.rate
 
     async def close(self) -> None:
         if self._runner is not None:
@@ -245,10 +255,10 @@ class SlackScheduler:
                         delay = wait if wait > 0 else channel_wait
                         soonest = delay if soonest is None else min(soonest, delay)
                     break
-                budget.spend(now)
+                entry = budget.spend(now)
                 if job.method == "chat.postMessage" and job.channel is not None:
                     self._channel_posts[job.channel] = now
-                self._start(job)
+                self._start(job, entry)
         return soonest
 
     def _next_job(
@@ -274,17 +284,23 @@ class SlackScheduler:
                 return job, 0.0
         return None, blocked_for or 0.0
 
-    def _start(self, job: _Job) -> None:
+    def _start(self, job: _Job, entry: list[float]) -> None:
         if job.coalesce_key is not None and self._coalescing.get(job.coalesce_key) is job:
             del self._coalescing[job.coalesce_key]  # later refreshes queue anew
-        task = asyncio.create_task(self._execute(job))
+        task = asyncio.create_task(self._execute(job, entry))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
-    async def _execute(self, job: _Job) -> None:
+    async def _execute(self, job: _Job, entry: list[float]) -> None:
         self.calls_made[job.method] = self.calls_made.get(job.method, 0) + 1
         try:
-            result = await job.thunk()
+            try:
+                result = await job.thunk()
+            finally:
+                now = time.monotonic()
+                entry[0] = now  # counted from when Slack surely had it
+                if job.method == "chat.postMessage" and job.channel is not None:
+                    self._channel_posts[job.channel] = max(self._channel_posts.get(job.channel, 0.0), now)
         except SlackApiError as exc:
             if exc.response.status_code == 429:
                 retry_after = float(exc.response.headers.get("Retry-After", 1) or 1)

@@ -36,6 +36,7 @@ import itertools
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -309,6 +310,7 @@ class FakeAnthropic:
     def __init__(self) -> None:
         self.requests: list[ModelRequest] = []  # main conversation requests
         self.usage_sent: list[dict[str, Any]] = []  # usage reported for each main request
+        self.emitted: list[tuple[str | None, str, float]] = []  # (script key, text delta, time.time())
         self.utility_requests: list[ModelRequest] = []
         self.unscripted: list[ModelRequest] = []  # main requests no step answered
         self.step_errors: list[Exception] = []  # exceptions raised by callable steps
@@ -577,6 +579,8 @@ class FakeAnthropic:
                 await self._event(
                     resp, {"type": "content_block_delta", "index": index, "delta": delta}
                 )
+                if "text" in delta:  # for benchmarks: when each piece of text left the model
+                    self.emitted.append((req.key, delta["text"], time.time()))
             await self._event(resp, {"type": "content_block_stop", "index": index})
 
         await self._event(

@@ -1,0 +1,197 @@
+"""Load: many interviews streaming at once, within Slack's rate limits.
+
+Runs the real bot (`python -m slackbot`, real `claude` CLIs) against the loopback
+fakes in tests/fakes, with the fake Slack enforcing Slack's documented rate tiers
+(per minute, per workspace; chat.postMessage once per second per channel) and
+the fake model streaming about 50 tokens a second per thread. Prints:
+
+- slash-command ack latency p50/p99 while 1, 10 and 50 interviews stream;
+- time from /newspec to the first message in the thread, and to the first words;
+- relay lag, model token emitted -> the text visible in Slack, p50/p99;
+- Slack calls per answered turn by method, the most chat.update calls any one
+  message got in a second, and the number of 429s;
+- RSS of the bot plus its children at 0, 50 live and 50 evicted sessions.
+
+    .venv/bin/python benchmarks/load.py [--sizes 1,10,50]
+
+Not a test: it asserts nothing. Each interview gets its own channel (the
+per-channel post limit would otherwise dominate, see the scheduler tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.sessions import tree_rss_mib, wait_for  # noqa: E402
+from slackbot.scheduler import DEFAULT_PER_MINUTE  # noqa: E402
+from tests.fakes import anthropic as fa  # noqa: E402
+from tests.fakes.slack import EnforcedLimits, FakeSlack  # noqa: E402
+
+TOKENS = 150  # per answer; ~3 s at 50 tokens/s
+IDLE_MINUTES = 0.5
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:,.0f} ms"
+
+
+def answer_for(name: str) -> str:
+    # Fixed-width tokens ("s10n3_0007 "), one per streamed chunk, so each can be traced.
+    return "".join(f"{name}_{i:04d} " for i in range(TOKENS))
+
+
+def token_width(name: str) -> int:
+    return len(f"{name}_0000 ")
+
+
+def slack_limits() -> EnforcedLimits:
+    per_window = {m: n for m, n in DEFAULT_PER_MINUTE.items() if m != "files.upload"}
+    return EnforcedLimits(per_window, window=60.0, channel_interval=1.0)
+
+
+async def run(sizes: list[int]) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="newspec-load-"))
+    for var in fa.PROXY_VARS:
+        os.environ.pop(var, None)
+    async with fa.FakeAnthropic() as model, FakeSlack(rate_limits=slack_limits()) as slack:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NEWSPEC_"))}
+        env.update(fa.cli_env(model.base_url, tmp))
+        env.update(
+            SLACK_BOT_TOKEN="xoxb-load", SLACK_APP_TOKEN="xapp-load", SLACK_API_URL=slack.api_url,
+            GENERATIONS_DIR=str(tmp / "generations"), NEWSPEC_STATE_DIR=str(tmp / "state"),
+            NEWSPEC_MAX_LIVE_SESSIONS=str(max(sizes) + 10), NEWSPEC_IDLE_MINUTES=str(IDLE_MINUTES),
+            LOG_LEVEL="WARNING",
+        )
+        bot = await asyncio.create_subprocess_exec(sys.executable, "-m", "slackbot", env=env)
+        await wait_for(lambda: slack.connections_opened > 0)
+        await asyncio.sleep(1)
+        rss = [("0 sessions", *tree_rss_mib(bot.pid))]
+        rows = []
+        all_names: list[str] = []
+        first_message: list[float] = []
+        first_words: list[float] = []
+
+        for size in sizes:
+            names = [f"s{size}n{n}" for n in range(size)]
+            all_names += names
+            for name in names:
+                model.script(str(tmp / "generations" / name), [fa.text(answer_for(name), chunk_size=token_width(name), delay=0.02)])
+            started: dict[str, float] = {}
+            for n, name in enumerate(names):
+                started[name] = time.time()
+                await slack.send_slash_command(name, channel_id=f"C{size}X{n}")
+            # While they stream, probe how fast commands are acked.
+            acks: list[float] = []
+            done = lambda: all(  # noqa: E731
+                answer_for(name) in slack.thread_text(f"C{size}X{n}", root_of(slack, name) or "-")
+                for n, name in enumerate(names)
+            )
+            while not done():
+                delivery = await slack.send_slash_command("help", channel_id="CPROBE")
+                acks.append(delivery.latency)
+                await asyncio.sleep(0.05)
+            for n, name in enumerate(names):
+                first_message.append(first_call_time(slack, root_of(slack, name)) - started[name])
+                first_words.append(first_text_time(slack, f"{name}_0000") - started[name])
+            rows.append((size, percentile(acks, 50), percentile(acks, 99), len(acks)))
+            if size == max(sizes):
+                rss.append((f"{size} sessions live", *tree_rss_mib(bot.pid)))
+
+        await asyncio.sleep(IDLE_MINUTES * 60 + 5)
+        rss.append((f"{max(sizes)} sessions evicted", *tree_rss_mib(bot.pid)))
+        bot.terminate()
+        await bot.wait()
+
+        lags = relay_lags(model, slack)
+        per_method = Counter(c.method for c in slack.calls if c.method.startswith(("chat.", "files.")))
+        turns = len(all_names)
+        update_rate = max_updates_per_second(slack)
+
+    print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; answers of {TOKENS} tokens at ~50 tokens/s")
+    print("\nslash-command ack latency while N interviews stream")
+    print(f"{'N':>4} {'p50':>10} {'p99':>10} {'samples':>8}")
+    for size, p50, p99, count in rows:
+        print(f"{size:>4} {ms(p50):>10} {ms(p99):>10} {count:>8}")
+    print(f"\n/newspec -> first message in the thread: p50 {ms(percentile(first_message, 50))}, "
+          f"p99 {ms(percentile(first_message, 99))}, max {ms(max(first_message))}")
+    print(f"/newspec -> first words of the answer:   p50 {ms(percentile(first_words, 50))}, "
+          f"p99 {ms(percentile(first_words, 99))}, max {ms(max(first_words))}")
+    print(f"relay lag, token emitted -> visible:     p50 {ms(percentile(lags, 50))}, "
+          f"p99 {ms(percentile(lags, 99))} (n={len(lags)})")
+    print(f"\nSlack calls per answered turn ({turns} turns):")
+    for method, count in sorted(per_method.items()):
+        print(f"  {method:<34} {count / turns:6.2f}")
+    print(f"most chat.update calls on one message in any 1 s: {update_rate}")
+    print(f"429 responses: {len(slack.rate_limited)}")
+    print("\nbot + children RSS")
+    for label, mib, processes in rss:
+        print(f"  {label:<22} {mib:8,.0f} MiB  ({processes} processes)")
+
+
+def root_of(slack: FakeSlack, name: str) -> str | None:
+    return next((m.ts for m in slack.messages if f"*{name}*" in m.text), None)
+
+
+def first_call_time(slack: FakeSlack, root: str | None) -> float:
+    times = [c.ts_received for c in slack.calls if c.method == "chat.postMessage" and c.ok
+             and c.args.get("thread_ts") == root]
+    return min(times)
+
+
+def first_text_time(slack: FakeSlack, token: str) -> float:
+    return min(c.ts_received for c in slack.calls if c.ok and token in str(c.args))
+
+
+def relay_lags(model: fa.FakeAnthropic, slack: FakeSlack) -> list[float]:
+    """For every token: when Slack first received text containing it, minus when the model emitted it."""
+    seen: dict[str, float] = {}
+    for call in slack.calls:
+        if not call.ok or call.method not in ("chat.startStream", "chat.appendStream", "chat.stopStream",
+                                              "chat.update", "chat.postMessage"):
+            continue
+        for token in str(call.args).split():
+            token = token.strip("'\",:}{[]")
+            if "_" in token and token not in seen:
+                seen[token] = call.ts_received
+    return [seen[text.strip()] - at for _, text, at in model.emitted if text.strip() in seen]
+
+
+def max_updates_per_second(slack: FakeSlack) -> int:
+    by_message: dict[str, list[float]] = defaultdict(list)
+    for call in slack.calls_to("chat.update"):
+        by_message[str(call.args.get("ts"))].append(call.ts_received)
+    best = 0
+    for times in by_message.values():
+        times.sort()
+        start = 0
+        for end, t in enumerate(times):
+            while t - times[start] >= 1.0:
+                start += 1
+            best = max(best, end - start + 1)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1,10,50")
+    args = parser.parse_args()
+    asyncio.run(run([int(s) for s in args.sizes.split(",")]))
+
+
+if __name__ == "__main__":
+    main()
