@@ -97,6 +97,10 @@ async def run(sizes: list[int]) -> None:
                 await slack.send_slash_command(name, channel_id=f"C{size}X{n}")
             # While they stream, probe how fast commands are acked.
             acks: list[float] = []
+            live_measured = size != max(sizes)
+            model_done = lambda: all(  # noqa: E731
+                any(text.startswith(f"{name}_{TOKENS - 1:04d}") for _, text, _ in model.emitted) for name in names
+            )
             done = lambda: all(  # noqa: E731
                 answer_for(name) in slack.thread_text(f"C{size}X{n}", root_of(slack, name) or "-")
                 for n, name in enumerate(names)
@@ -104,15 +108,20 @@ async def run(sizes: list[int]) -> None:
             while not done():
                 delivery = await slack.send_slash_command("help", channel_id="CPROBE")
                 acks.append(delivery.latency)
+                if not live_measured and model_done():  # every session has a live CLI now
+                    rss.append((f"{size} sessions live", *tree_rss_mib(bot.pid)))
+                    live_measured = True
                 await asyncio.sleep(0.05)
             for n, name in enumerate(names):
                 first_message.append(first_call_time(slack, root_of(slack, name)) - started[name])
                 first_words.append(first_text_time(slack, f"{name}_0000") - started[name])
             rows.append((size, percentile(acks, 50), percentile(acks, 99), len(acks)))
-            if size == max(sizes):
-                rss.append((f"{size} sessions live", *tree_rss_mib(bot.pid)))
 
-        await asyncio.sleep(IDLE_MINUTES * 60 + 5)
+        # Idle sessions close their CLI after NEWSPEC_IDLE_MINUTES.
+        try:
+            await wait_for(lambda: tree_rss_mib(bot.pid)[1] == 1, timeout=IDLE_MINUTES * 60 + 90)
+        except TimeoutError:
+            pass
         rss.append((f"{max(sizes)} sessions evicted", *tree_rss_mib(bot.pid)))
         bot.terminate()
         await bot.wait()

@@ -107,9 +107,7 @@ class _Reply:
     async def _flush_loop(self) -> None:
         try:
             while self._sent < len(self.text):
-                wait = self._last_write + self.relay.min_interval - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                await self._pace()
                 async with self._lock:
                     if self._sent < len(self.text):
                         await self._write()
@@ -124,6 +122,8 @@ class _Reply:
                 self._flusher.cancel()  # only sleeping: the final write below covers it
                 await asyncio.gather(self._flusher, return_exceptions=True)
         async with self._lock:
+            if self._sent < len(self.text):
+                await self._pace()  # the last words too: at most one write per interval
             if self._native:
                 try:
                     if self._stream is None and self.text:
@@ -151,8 +151,20 @@ class _Reply:
                                      priority=Priority.REFRESH)
         )
 
+    async def _pace(self) -> None:
+        """Keep this message's writes at least `min_interval` apart, as Slack sees them."""
+        wait = self._last_write + self.relay.min_interval - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
     async def _write(self) -> None:
-        self._last_write = time.monotonic()
+        try:
+            await self._write_now()
+        finally:
+            # Counted from when the write landed: queueing must not bunch writes up.
+            self._last_write = time.monotonic()
+
+    async def _write_now(self) -> None:
         if self._native and self._stream is None and self.relay.scheduler.estimated_wait(
             "chat.startStream"
         ) > FIRST_WORDS_WAIT:

@@ -108,6 +108,13 @@ async def test_fifty_interviews_streaming_in_one_channel_get_no_429s(native):
             assert [m.text for m in visible] == ["".join(pieces)], ts
         if not native:  # updates were coalesced: far fewer than one per delta
             assert len(slack.calls_to("chat.update")) < 50 * 41 / 4
+        # Each message was written at most once per interval, as Slack received them.
+        writes: dict[str, list[float]] = {}
+        for call in slack.calls:
+            if call.ok and call.method in ("chat.update", "chat.appendStream"):
+                writes.setdefault(str(call.args["ts"]), []).append(call.ts_received)
+        gaps = [b - a for times in writes.values() for a, b in zip(times, times[1:])]
+        assert gaps and min(gaps) >= 1 / SPEED
 
 
 async def test_retry_after_pauses_the_whole_method():
