@@ -85,6 +85,7 @@ async def run(sizes: list[int]) -> None:
         all_names: list[str] = []
         first_message: list[float] = []
         first_words: list[float] = []
+        first_token: list[float] = []  # the model's first token (CLI start + model), for comparison
 
         for size in sizes:
             names = [f"s{size}n{n}" for n in range(size)]
@@ -115,6 +116,9 @@ async def run(sizes: list[int]) -> None:
             for n, name in enumerate(names):
                 first_message.append(first_call_time(slack, root_of(slack, name)) - started[name])
                 first_words.append(first_text_time(slack, f"{name}_0000") - started[name])
+                first_token.append(
+                    min(at for _, text, at in model.emitted if text.startswith(f"{name}_0000")) - started[name]
+                )
             rows.append((size, percentile(acks, 50), percentile(acks, 99), len(acks)))
 
         # Idle sessions close their CLI after NEWSPEC_IDLE_MINUTES.
@@ -140,6 +144,8 @@ async def run(sizes: list[int]) -> None:
           f"p99 {ms(percentile(first_message, 99))}, max {ms(max(first_message))}")
     print(f"/newspec -> first words of the answer:   p50 {ms(percentile(first_words, 50))}, "
           f"p99 {ms(percentile(first_words, 99))}, max {ms(max(first_words))}")
+    print(f"/newspec -> model's first token:         p50 {ms(percentile(first_token, 50))}, "
+          f"p99 {ms(percentile(first_token, 99))} (claude CLI start and the fake model)")
     print(f"relay lag, token emitted -> visible:     p50 {ms(percentile(lags, 50))}, "
           f"p99 {ms(percentile(lags, 99))} (n={len(lags)})")
     print(f"\nSlack calls per answered turn ({turns} turns):")

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from .config import Settings
 from .interviews import Interviews
 from .listeners import register_all
-from .scheduler import RateLimits, SlackScheduler
+from .scheduler import DEFAULT_PER_MINUTE, RateLimits, SlackScheduler
 from .store import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ class Bot:
         )
         self.store = SqliteStore(settings.state_dir / "newspec.db")
         # Every write goes through one scheduler, with a client that lets 429s reach it.
+        if rate_limits is None:  # Slack's tiers, with any overrides from NEWSPEC_RATE_LIMITS
+            rate_limits = RateLimits(per_minute={**DEFAULT_PER_MINUTE, **dict(settings.rate_limits)})
         self.scheduler = SlackScheduler(
             AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url), rate_limits
         )

@@ -61,6 +61,7 @@ class Settings:
     thread_owner_only: bool = False
     allowed_users: frozenset[str] = frozenset()  # empty: everyone
     allowed_channels: frozenset[str] = frozenset()  # empty: every channel
+    rate_limits: tuple[tuple[str, int], ...] = ()  # per-minute budgets overriding Slack's tiers
     max_turns: int = 200
 
     @property
@@ -143,12 +144,24 @@ class Settings:
                 raise ConfigError(name, f"must be comma-separated Slack ids like {example}, not {bad[0]!r}")
             return values
 
+        rate_limits: list[tuple[str, int]] = []
+        for part in (get("NEWSPEC_RATE_LIMITS") or "").split(","):
+            if not part.strip():
+                continue
+            method, _, count = part.partition("=")
+            if not re.fullmatch(r"[a-z]+\.[A-Za-z0-9.]+", method.strip()) or not count.strip().isdigit():
+                raise ConfigError(
+                    "NEWSPEC_RATE_LIMITS", f"must look like chat.update=50,chat.startStream=20, not {part.strip()!r}"
+                )
+            rate_limits.append((method.strip(), int(count)))
+
         owner_only = (get("NEWSPEC_THREAD_OWNER_ONLY") or "0").lower()
         if owner_only not in ("0", "1", "true", "false", "yes", "no"):
             raise ConfigError("NEWSPEC_THREAD_OWNER_ONLY", "must be 1 (only the starter answers) or 0")
 
         return cls(
             thread_owner_only=owner_only in ("1", "true", "yes"),
+            rate_limits=tuple(rate_limits),
             allowed_users=ids("NEWSPEC_ALLOWED_USERS", "U012AB3CD"),
             allowed_channels=ids("NEWSPEC_ALLOWED_CHANNELS", "C012AB3CD"),
             idle_seconds=60 * number("NEWSPEC_IDLE_MINUTES", 10, "minutes; fractions allowed"),

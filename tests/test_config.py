@@ -87,3 +87,11 @@ def test_allow_lists():
     with pytest.raises(ConfigError) as problem:
         Settings.from_env({**BASE, "NEWSPEC_ALLOWED_USERS": "@ana"})
     assert problem.value.variable == "NEWSPEC_ALLOWED_USERS"
+
+
+def test_rate_limit_overrides():
+    settings = Settings.from_env({**BASE, "NEWSPEC_RATE_LIMITS": "chat.update=40, chat.startStream=10"})
+    assert settings.rate_limits == (("chat.update", 40), ("chat.startStream", 10))
+    with pytest.raises(ConfigError) as problem:
+        Settings.from_env({**BASE, "NEWSPEC_RATE_LIMITS": "update=fast"})
+    assert problem.value.variable == "NEWSPEC_RATE_LIMITS"
