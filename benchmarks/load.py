@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -113,7 +112,7 @@ async def run(sizes: list[int]) -> None:
                     rss.append((f"{size} sessions live", *tree_rss_mib(bot.pid)))
                     live_measured = True
                 await asyncio.sleep(0.05)
-            for n, name in enumerate(names):
+            for name in names:
                 first_message.append(first_call_time(slack, root_of(slack, name)) - started[name])
                 first_words.append(first_text_time(slack, f"{name}_0000") - started[name])
                 first_token.append(

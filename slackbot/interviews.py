@@ -154,10 +154,6 @@ class LivePool:
         """Close an interview's CLI for good (it was cancelled)."""
         await self._evict(interview)
 
-    async def close_all(self) -> None:
-        for interview in list(self._live.values()):
-            await self._evict(interview)
-
     async def _evict(self, interview: Interview) -> None:
         self._live.pop(interview.key, None)
         await interview.session.close()  # the next reply resumes it

@@ -122,14 +122,14 @@ class SlackScheduler:
         self.client = client
         self.limits = limits or RateLimits()
         self._budgets: dict[str, _MethodBudget] = {}
-        self._channel_posts: dict[str, float] = {}
+        self._channel_posts: dict[str, float] = {}  # channel -> when its last post completed
+        self._posting: set[str] = set()  # channels with a post in flight
         # method -> priority -> fair key -> jobs
         self._queues: dict[str, dict[Priority, OrderedDict[str, deque[_Job]]]] = {}
         self._coalescing: dict[str, _Job] = {}
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
-        self.calls_made: dict[str, int] = {}
         self.rate_limited: int = 0
 
     async def run(
@@ -225,6 +225,10 @@ class SlackScheduler:
     def _channel_wait(self, job: _Job, now: float) -> float:
         if job.method != "chat.postMessage" or job.channel is None:
             return 0.0
+        if job.channel in self._posting:
+            # One post per channel in flight: the next is spaced from when Slack
+            # surely had this one (its completion wakes the dispatcher).
+            return self.limits.channel_post_interval
         last = self._channel_posts.get(job.channel)
         return 0.0 if last is None else max(0.0, last + self.limits.channel_post_interval - now)
 
@@ -257,7 +261,7 @@ class SlackScheduler:
                     break
                 entry = budget.spend(now)
                 if job.method == "chat.postMessage" and job.channel is not None:
-                    self._channel_posts[job.channel] = now
+                    self._posting.add(job.channel)
                 self._start(job, entry)
         return soonest
 
@@ -292,7 +296,6 @@ class SlackScheduler:
         task.add_done_callback(self._running.discard)
 
     async def _execute(self, job: _Job, entry: list[float]) -> None:
-        self.calls_made[job.method] = self.calls_made.get(job.method, 0) + 1
         try:
             try:
                 result = await job.thunk()
@@ -300,7 +303,8 @@ class SlackScheduler:
                 now = time.monotonic()
                 entry[0] = now  # counted from when Slack surely had it
                 if job.method == "chat.postMessage" and job.channel is not None:
-                    self._channel_posts[job.channel] = max(self._channel_posts.get(job.channel, 0.0), now)
+                    self._channel_posts[job.channel] = now
+                    self._posting.discard(job.channel)
         except SlackApiError as exc:
             if exc.response.status_code == 429:
                 retry_after = float(exc.response.headers.get("Retry-After", 1) or 1)

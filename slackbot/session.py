@@ -201,11 +201,6 @@ class SpecSession:
             return False
         return True
 
-    @property
-    def is_live(self) -> bool:
-        """True while a CLI process may be running for this session."""
-        return self._worker is not None and not self._worker.done()
-
     async def close(self, *, force: bool = False) -> None:
         """End the CLI process; a later `send` starts a new one resuming the conversation.
 

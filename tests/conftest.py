@@ -3,6 +3,7 @@ and settings pointing the bot at temp folders."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -98,6 +99,13 @@ class Harness:
             timeout=timeout,
             what=f"{text!r} in thread {thread_ts}",
         )
+
+
+def process_env(**settings: str) -> dict[str, str]:
+    """The environment for the bot run as a subprocess: this test's (with the fake
+    model's CLI settings) minus any Slack or newspec settings, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NEWSPEC_"))}
+    return {**env, **settings}
 
 
 def is_status_line(message: Message) -> bool:

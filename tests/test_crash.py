@@ -10,7 +10,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from tests.conftest import bot_env
+from tests.conftest import bot_env, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack
 
@@ -52,8 +52,7 @@ async def test_sigkill_between_and_during_turns(model, tmp_path: Path):
         return fa.text("Bread and cakes, got it.")
 
     async with FakeSlack() as slack:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NEWSPEC_"))}
-        env.update(bot_env(slack, tmp_path))
+        env = process_env(**bot_env(slack, tmp_path))
         project = tmp_path / "generations" / "shop"
         model.script(str(project), [fa.text("What do you sell?"), fa.text("Bread, noted."), held, answers_after_restart])
 

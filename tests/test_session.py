@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from slackbot.events import Failed, FileWritten, Notice, SpecComplete, TextDelta, TextDone, TurnDone
 from slackbot.session import SpecSession

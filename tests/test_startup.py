@@ -1,15 +1,14 @@
 """Starting the bot as an operator would: `python -m slackbot`."""
 
-import os
 import subprocess
 import sys
 
+from tests.conftest import bot_env, process_env
 from tests.fakes import anthropic as fa
 
 
 def _run(env_extra: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NEWSPEC_"))}
-    env.update(env_extra)
+    env = process_env(**env_extra)
     return subprocess.run(
         [sys.executable, "-m", "slackbot", *args], env=env, capture_output=True, text=True, timeout=60
     )
@@ -38,14 +37,7 @@ async def test_the_console_command_serves_slack_and_stops_cleanly_on_sigterm(mod
     from tests.fakes.slack import FakeSlack
 
     async with FakeSlack() as slack:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NEWSPEC_"))}
-        env.update(
-            SLACK_BOT_TOKEN="xoxb-test",
-            SLACK_APP_TOKEN="xapp-test",
-            SLACK_API_URL=slack.api_url,
-            GENERATIONS_DIR=str(tmp_path / "generations"),
-            NEWSPEC_STATE_DIR=str(tmp_path / "state"),
-        )
+        env = process_env(**bot_env(slack, tmp_path))
         model.script(str(tmp_path / "generations" / "demo"), [fa.text("Hello from a real process!")])
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "slackbot", env=env,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
+from tests.conftest import process_env
 from tests.fakes import anthropic as fa
 from tests.test_interview_flow import write_both
 from tests.test_questions import MODE, ask
@@ -25,8 +25,7 @@ async def test_terminal_chat_streams_asks_by_number_and_writes_the_spec(model, t
         [fa.text("Hello from the terminal! What are we building?", chunk_size=9), ask(MODE), after_choice,
          *write_both(project)],
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NEWSPEC_"))}
-    env.update(GENERATIONS_DIR=str(tmp_path / "generations"), NEWSPEC_STATE_DIR=str(tmp_path / "state"))
+    env = process_env(GENERATIONS_DIR=str(tmp_path / "generations"), NEWSPEC_STATE_DIR=str(tmp_path / "state"))
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "slackbot", "chat", "demo", env=env,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
