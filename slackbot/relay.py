@@ -257,6 +257,7 @@ class _Reply:
 
 
 THINKING = "Thinking"
+STATUS_DELAY = 1.0  # seconds before a turn without tool use shows a status line
 WAITING = "Waiting for your answer"
 STOP_ACTION = "newspec_stop"
 ANSWER_ACTION_PREFIX = "newspec_answer_"  # + option index: action ids must be unique per block
@@ -329,6 +330,18 @@ class StatusLine:
         self.ts: str | None = None
         self._shown = ""
         self._last = 0.0
+        self._lock = asyncio.Lock()  # the delayed first showing and the turn's own
+        self._delayed: asyncio.Task[None] | None = None
+        self._late_started = False
+
+    def show_later(self, activity: str, delay: float) -> None:
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            self._late_started = True  # from here on it must finish, not be cancelled
+            await self.show(activity)
+
+        self._late_started = False
+        self._delayed = asyncio.create_task(later())
 
     def blocks(self, activity: str) -> list[dict]:
         return [
@@ -350,6 +363,10 @@ class StatusLine:
         ]
 
     async def show(self, activity: str) -> None:
+        async with self._lock:
+            await self._show(activity)
+
+    async def _show(self, activity: str) -> None:
         now = time.monotonic()
         if activity == self._shown or (self.ts is not None and now - self._last < self.relay.min_interval):
             return
@@ -370,9 +387,15 @@ class StatusLine:
             log.warning("status line failed in %s: %s", relay.thread_ts, _slack_error(exc))
 
     async def clear(self) -> None:
-        ts, self.ts = self.ts, None
-        if ts is None:
-            return
+        if self._delayed is not None:
+            if not self._late_started:
+                self._delayed.cancel()  # still waiting: it never posts
+            # A post under way must land first, or its message would outlive the turn.
+            await asyncio.gather(self._delayed, return_exceptions=True)
+        async with self._lock:
+            ts, self.ts = self.ts, None
+            if ts is None:
+                return
         try:
             await self.relay.scheduler.delete(channel=self.relay.channel, ts=ts)
         except SlackError as exc:
@@ -500,7 +523,9 @@ class ThreadRelay:
         reply: _Reply | None = None
         separator = ""
         status = StatusLine(self)
-        await status.show(THINKING)
+        # Quick answers need no status line: it appears only once Claude has been
+        # at it for a moment (or uses a tool), below the answer as it streams.
+        status.show_later(THINKING, STATUS_DELAY)
         try:
             async for event in events:
                 if isinstance(event, TextDelta):
