@@ -162,7 +162,8 @@ def root_of(slack: FakeSlack, name: str) -> str | None:
 
 
 def first_call_time(slack: FakeSlack, root: str | None) -> float:
-    times = [c.ts_received for c in slack.calls if c.method == "chat.postMessage" and c.ok
+    """When the thread got its first message from the bot (a post or a stream)."""
+    times = [c.ts_received for c in slack.calls if c.ok and c.method in ("chat.postMessage", "chat.startStream")
              and c.args.get("thread_ts") == root]
     return min(times)
 
