@@ -295,11 +295,8 @@ class Interviews:
                 return Accepted.DUPLICATE
             who = reply.author or f"<@{reply.user_id}>"
             answer = f"{reply.author}: {reply.text}" if reply.author else reply.text
-            for index, item in enumerate(question.items):
-                if interview.session.answer(question.id, {item.question: answer}):
-                    await interview.relay.show_answer(question.id, index, item, who, reply.text)
-            if interview.session.pending_question is None:
-                await self.store.mark_question_answered(question.id)
+            for index in range(len(question.items)):
+                await self._answer_item(interview, question, index, answer, who, reply.text)
             return Accepted.ANSWERED
         pending = await self.store.accept_reply(
             reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.ts, reply.event_id,
@@ -323,12 +320,8 @@ class Interviews:
         value = ", ".join(labels)
         question = interview.session.pending_question
         if question is not None and question.id == question_id and 0 <= index < len(question.items):
-            item = question.items[index]
-            if not interview.session.answer(question_id, {item.question: value}):
+            if not await self._answer_item(interview, question, index, value, who, value, message_ts):
                 return Accepted.STALE
-            await interview.relay.show_answer(question_id, index, item, who, value, message_ts)
-            if interview.session.pending_question is None:
-                await self.store.mark_question_answered(question_id)
             return Accepted.ANSWERED
         stored = await self.store.get_question(question_id)
         if stored is None or stored.answered or not 0 <= index < len(stored.payload["items"]):
@@ -347,6 +340,19 @@ class Interviews:
         await self.store.mark_question_answered(question_id)
         await interview.relay.show_answer(question_id, index, item, who, value, message_ts)
         return Accepted.QUEUED
+
+    async def _answer_item(
+        self, interview: Interview, question: Question, index: int, answer: str, who: str, shown: str,
+        message_ts: str | None = None,
+    ) -> bool:
+        """Give Claude the answer to one item; show who chose what; False if it was answered already."""
+        item = question.items[index]
+        if not interview.session.answer(question.id, {item.question: answer}):
+            return False
+        await interview.relay.show_answer(question.id, index, item, who, shown, message_ts)
+        if interview.session.pending_question is None:  # that was the last item
+            await self.store.mark_question_answered(question.id)
+        return True
 
     async def stop(self, channel: str, thread_ts: str) -> bool:
         """Interrupt Claude's current answer in that thread; False if there is none."""

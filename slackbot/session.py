@@ -162,8 +162,9 @@ class SpecSession:
 
     @property
     def pending_question(self) -> Question | None:
-        """The question Claude is waiting on, if any."""
-        return next((question for question, _, _ in self._asking.values()), None)
+        """The question Claude is waiting on, if any (answered ones no longer count,
+        even before the tool call has resumed)."""
+        return next((question for question, _, future in self._asking.values() if not future.done()), None)
 
     def answer(self, question_id: str, answers: dict[str, str]) -> bool:
         """Answer items of a pending question (keyed by question text).
