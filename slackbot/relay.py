@@ -124,12 +124,11 @@ class _Reply:
         async with self._lock:
             if self._sent < len(self.text):
                 await self._pace()  # the last words too: at most one write per interval
-            if self._native:
+            if self._native and self._stream is None and self.text:
+                await self._write()  # starts a stream, or posts when streams are scarce
+            if self._native and self._stream is not None:
                 try:
-                    if self._stream is None and self.text:
-                        await self._append_native()
-                    if self._stream is not None:
-                        await self._stop_native(self._stream)
+                    await self._stop_native(self._stream)
                     return
                 except SlackError as exc:
                     self._fall_back(exc)
