@@ -7,22 +7,19 @@ import logging
 import signal
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .config import Settings
+from .http_mode import build_web_app
 from .interviews import Interviews
 from .listeners import register_all
 from .scheduler import DEFAULT_PER_MINUTE, RateLimits, SlackScheduler
 from .store import SqliteStore
 
 log = logging.getLogger(__name__)
-
-# Slack's payloads are a few KB; a large body is not from Slack.
-MAX_REQUEST_BYTES = 1024 * 1024
 
 
 class Bot:
@@ -65,20 +62,9 @@ class Bot:
         log.info("connected to Slack over Socket Mode")
 
     def web_app(self) -> web.Application:
-        """Slack's requests at /slack/events (signatures checked by Bolt, bodies capped),
-        and /healthz for load balancers."""
-
-        async def events(request: web.Request) -> web.Response:
-            bolt_request = await to_bolt_request(request)
-            return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
-
-        async def healthz(request: web.Request) -> web.Response:
-            return web.json_response({"ok": True, "live_sessions": self.interviews.pool.live_count})
-
-        web_app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-        web_app.router.add_post("/slack/events", events)
-        web_app.router.add_get("/healthz", healthz)
-        return web_app
+        """Slack's requests at /slack/events (signature and replay checked before parsing,
+        bodies capped), and /healthz for load balancers; see http_mode."""
+        return build_web_app(self.app, self.settings.slack_signing_secret or "")
 
     async def start_http(self, host: str, port: int) -> int:
         """Serve Slack's requests at /slack/events; returns the bound port."""
