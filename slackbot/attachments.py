@@ -1,5 +1,11 @@
 """Files people attach in a thread: downloaded with the bot token and turned into
-neutral `Attachment`s (images, or text), or a note saying why not. Slack side only."""
+neutral `Attachment`s (images, or text), or a note saying why not. Slack side only.
+
+The bot token goes only to Slack: a file is downloaded only when Slack hosts it
+(not an external/remote file), only from its `url_private_download`, only over
+https from Slack's file host (or from the configured Slack API's own origin), and
+redirects are never followed. Any other file gets a note and is not fetched.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,10 @@ import logging
 from pathlib import PurePosixPath
 
 import aiohttp
+from yarl import URL
 
 from .events import Attachment
+from .slack_text import code
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +27,39 @@ TEXT_SUFFIXES = frozenset(
 )
 MAX_IMAGE_BYTES = 5 * 2**20  # what the Messages API takes per image
 MAX_TEXT_BYTES = 200 * 2**10
+# Where Slack serves files it hosts (commercial Slack and GovSlack).
+SLACK_FILE_HOSTS = frozenset({"files.slack.com", "files.slack-gov.com"})
+_CHUNK = 64 * 2**10
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def origin(url: str) -> str | None:
+    """`scheme://host[:port]` of an absolute http(s) URL (default ports left out), else None."""
+    try:
+        parsed = URL(url)
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            return None
+        return str(parsed.origin())
+    except (ValueError, TypeError):
+        return None
+
+
+def may_send_token(url: str, api_origin: str | None = None) -> bool:
+    """Whether the bot token may go to `url`: https on Slack's file host, or exactly
+    the origin of the configured Slack API (its token already goes there)."""
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        return False
+    if not parsed.is_absolute() or parsed.user is not None or parsed.password is not None:
+        return False
+    if parsed.scheme == "https" and (parsed.host or "").lower() in SLACK_FILE_HOSTS and parsed.port == 443:
+        return True
+    allowed = origin(api_origin) if api_origin is not None else None
+    return allowed is not None and origin(url) == allowed
 
 
 def _kind(file: dict) -> str | None:
@@ -31,41 +72,76 @@ def _kind(file: dict) -> str | None:
     return None
 
 
-async def fetch_attachments(files: list[dict], token: str) -> tuple[list[Attachment], list[str]]:
-    """Download what Claude can read; for every other file, a short reason for people."""
+def _is_external(file: dict) -> bool:
+    return bool(file.get("is_external")) or file.get("mode") == "external"
+
+
+async def _download(http: aiohttp.ClientSession, url: str, token: str, limit: int) -> bytes:
+    """The whole body, or `_TooLarge` once it passes `limit` bytes; anything but a
+    plain 200 (a redirect, an error, Slack's HTML sign-in page) is a `ClientError`."""
+    async with http.get(url, headers={"Authorization": f"Bearer {token}"}, allow_redirects=False) as response:
+        # Without access Slack answers 200 with an HTML sign-in page.
+        if response.status != 200 or "text/html" in response.headers.get("Content-Type", ""):
+            raise aiohttp.ClientError(f"HTTP {response.status} {response.content_type}")
+        if (response.content_length or 0) > limit:
+            raise _TooLarge
+        data = bytearray()
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            data += chunk
+            if len(data) > limit:
+                raise _TooLarge
+        return bytes(data)
+
+
+async def fetch_attachments(
+    files: list[dict], token: str, api_origin: str | None = None
+) -> tuple[list[Attachment], list[str]]:
+    """Download what Claude can read; for every other file, a short reason for people.
+
+    `api_origin` is the origin of the Slack API the bot talks to (see `origin`): besides
+    Slack's file host, the only place the token may be sent (tests point it at a fake).
+    """
     attachments: list[Attachment] = []
     notes: list[str] = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
         for file in files:
-            name = str(file.get("name") or "file")
+            name = code(file.get("name") or "file")
             kind = _kind(file)
             limit = MAX_IMAGE_BYTES if kind == "image" else MAX_TEXT_BYTES
+            too_large = f"{name}: too large (the limit is {limit // 2**10:,} KB for this kind of file)"
+            if _is_external(file):  # a Google Doc and the like: its URL is not Slack's
+                notes.append(f"{name}: it's stored outside Slack, so I can't pass it on")
+                continue
             if kind is None:
-                notes.append(f"`{name}`: I can only pass on images (PNG, JPEG, GIF, WebP) and text files")
+                notes.append(f"{name}: I can only pass on images (PNG, JPEG, GIF, WebP) and text files")
                 continue
-            if int(file.get("size") or 0) > limit:
-                notes.append(f"`{name}`: too large (the limit is {limit // 2**10:,} KB for this kind of file)")
-                continue
-            url = file.get("url_private_download") or file.get("url_private")
             try:
-                async with http.get(str(url), headers={"Authorization": f"Bearer {token}"}) as response:
-                    data = await response.content.read(limit + 1)
-                    # Without access Slack answers 200 with an HTML sign-in page.
-                    if response.status != 200 or "text/html" in response.headers.get("Content-Type", ""):
-                        raise aiohttp.ClientError(f"HTTP {response.status} {response.content_type}")
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                log.warning("could not download %s: %s", name, exc)
-                notes.append(f"`{name}`: I couldn't download it (does the app have the files:read scope?)")
+                size = int(file.get("size") or 0)
+            except (TypeError, ValueError):
+                size = 0
+            if size > limit:
+                notes.append(too_large)
                 continue
-            if len(data) > limit:
-                notes.append(f"`{name}`: too large (the limit is {limit // 2**10:,} KB for this kind of file)")
+            url = file.get("url_private_download")
+            if not isinstance(url, str) or not may_send_token(url, api_origin):
+                log.warning("not downloading %r: its URL %r is not Slack's file host", file.get("name"), url)
+                notes.append(f"{name}: its link doesn't point at Slack, so I didn't download it")
+                continue
+            try:
+                data = await _download(http, url, token, limit)
+            except _TooLarge:
+                notes.append(too_large)
+                continue
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                log.warning("could not download %r: %s", file.get("name"), exc)
+                notes.append(f"{name}: I couldn't download it (does the app have the files:read scope?)")
                 continue
             mime = str(file.get("mimetype")) if kind == "image" else "text/plain"
             if kind == "text":
                 try:
                     data.decode("utf-8")
                 except UnicodeDecodeError:
-                    notes.append(f"`{name}`: not readable as text")
+                    notes.append(f"{name}: not readable as text")
                     continue
-            attachments.append(Attachment(name, mime, data))
+            attachments.append(Attachment(str(file.get("name") or "file"), mime, data))
     return attachments, notes

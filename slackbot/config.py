@@ -7,6 +7,7 @@ put there, so start-up can print one line and exit 2 instead of a traceback.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -63,6 +64,10 @@ class Settings:
     allowed_channels: frozenset[str] = frozenset()  # empty: every channel
     rate_limits: tuple[tuple[str, int], ...] = ()  # per-minute budgets overriding Slack's tiers
     max_turns: int = 200
+    cli_niceness: int = 10  # the claude CLI runs below the bot's priority: acks stay quick
+    transcript_retention_days: float = 30.0  # then an idle interview's transcript is deleted
+    messages_per_minute: int = 20  # per person: more are not passed on to Claude
+    starts_per_hour: int = 10  # `/newspec <name>` per person
 
     @property
     def skill_file(self) -> Path:
@@ -133,7 +138,7 @@ class Settings:
                 value = int(raw) if whole else float(raw)
             except ValueError:
                 value = 0
-            if value <= 0:
+            if not math.isfinite(value) or value <= 0:
                 raise ConfigError(name, f"must be a positive {'whole ' if whole else ''}number ({what})")
             return value
 
@@ -159,7 +164,21 @@ class Settings:
         if owner_only not in ("0", "1", "true", "false", "yes", "no"):
             raise ConfigError("NEWSPEC_THREAD_OWNER_ONLY", "must be 1 (only the starter answers) or 0")
 
+        raw_nice = get("NEWSPEC_CLI_NICE")
+        if raw_nice is not None and not (raw_nice.isdigit() and int(raw_nice) <= 19):
+            raise ConfigError("NEWSPEC_CLI_NICE", "must be a whole number from 0 (same priority as the bot) to 19")
+
         return cls(
+            cli_niceness=10 if raw_nice is None else int(raw_nice),
+            transcript_retention_days=number(
+                "NEWSPEC_TRANSCRIPT_DAYS", 30, "days an idle interview's Claude transcript is kept"
+            ),
+            messages_per_minute=int(
+                number("NEWSPEC_MESSAGES_PER_MINUTE", 20, "messages one person may send a minute", whole=True)
+            ),
+            starts_per_hour=int(
+                number("NEWSPEC_STARTS_PER_HOUR", 10, "interviews one person may start an hour", whole=True)
+            ),
             thread_owner_only=owner_only in ("1", "true", "yes"),
             rate_limits=tuple(rate_limits),
             allowed_users=ids("NEWSPEC_ALLOWED_USERS", "U012AB3CD"),

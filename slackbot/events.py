@@ -19,6 +19,10 @@ class Attachment:
     def is_image(self) -> bool:
         return self.mime.startswith("image/")
 
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
 
 @dataclass(frozen=True)
 class TextDelta:

@@ -19,8 +19,11 @@ from pathlib import Path
 
 from .config import Settings
 from .events import Attachment, Choice, Failed, Question, QuestionItem, SessionEvent, SpecComplete, TurnDone
+from .flood import PerPersonLimit, take_batch
 from .relay import StreamingSupport, ThreadRelay, Usage
+from .retention import delete_transcripts, expire_transcripts, transcript_dir
 from .scheduler import SlackScheduler
+from .slack_text import escape
 from .session import SessionSettings, SpecSession
 from .spec import APP_SPEC, SpecTracker, project_dir, summarize_spec
 from .store import InterviewRecord, PendingReply, StateStore, Status
@@ -169,16 +172,12 @@ class Interviews:
         self.min_interval = min_interval
         self.streaming = StreamingSupport()
         self.pool = LivePool(settings.max_live_sessions)
+        self.message_limit = PerPersonLimit(settings.messages_per_minute, 60.0)
+        self.start_limit = PerPersonLimit(settings.starts_per_hour, 3600.0)
         self._cache: dict[ThreadKey, Interview] = {}
         self._accepting = True
         self._reaper: asyncio.Task[None] | None = None
-        self._session_settings = SessionSettings(
-            model=settings.claude_model,
-            skill_file=settings.skill_file,
-            templates_dir=settings.templates_dir,
-            max_turns=settings.max_turns,
-            turn_timeout=settings.turn_timeout_seconds,
-        )
+        self._session_settings = SessionSettings.for_bot(settings)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -221,12 +220,18 @@ class Interviews:
 
     async def _reap_idle(self) -> None:
         idle = self.settings.idle_seconds
+        retention = self.settings.transcript_retention_days * 86_400
+        next_expiry = 0.0
         while True:
-            await asyncio.sleep(max(0.5, min(idle / 4, 30.0)))
             try:
                 await self.pool.evict_idle(idle)
+                if time.monotonic() >= next_expiry:  # a directory walk: at most hourly
+                    next_expiry = time.monotonic() + min(3_600.0, retention / 4)
+                    live = [i.session.config_dir for i in self._cache.values() if i.busy]
+                    expire_transcripts(self.settings.state_dir, retention, keep=[d for d in live if d])
             except Exception:
                 log.exception("closing idle sessions failed")
+            await asyncio.sleep(max(0.5, min(idle / 4, 30.0)))
 
     # -- lookups -------------------------------------------------------------
 
@@ -239,11 +244,17 @@ class Interviews:
             return None
         return self._cache.setdefault(key, self._materialize(record))
 
-    async def find_by_name(self, name: str) -> InterviewRecord | None:
-        return await self.store.find_by_name(name)
+    async def find_by_name(self, name: str, *, include_cancelled: bool = False) -> InterviewRecord | None:
+        """The project's newest interview, matching the name case-insensitively."""
+        return await self.store.find_by_name(name, include_cancelled=include_cancelled)
 
     async def list(self, team_id: str | None) -> list[InterviewRecord]:
         return await self.store.list_interviews(team_id)
+
+    async def forget_conversations(self, name: str) -> None:
+        """Starting over: the project's earlier Claude transcripts are deleted, not kept."""
+        records = [r for r in await self.store.list_interviews() if r.name.lower() == name.lower()]
+        delete_transcripts(transcript_dir(self.settings.state_dir, r.channel, r.thread_ts) for r in records)
 
     def _materialize(self, record: InterviewRecord) -> Interview:
         folder = project_dir(self.settings.generations_dir, record.name)
@@ -252,7 +263,8 @@ class Interviews:
             record=record,
             project_dir=folder,
             session=SpecSession(
-                folder, self._session_settings, session_id=record.session_id, tracker=tracker
+                folder, self._session_settings, session_id=record.session_id, tracker=tracker,
+                config_dir=transcript_dir(self.settings.state_dir, record.channel, record.thread_ts),
             ),
             relay=ThreadRelay(
                 self.scheduler, record.channel, record.thread_ts,
@@ -293,7 +305,7 @@ class Interviews:
             # A typed reply while Claude waits on a question is the answer to it.
             if not await self.store.claim(reply.channel, reply.ts, reply.event_id):
                 return Accepted.DUPLICATE
-            who = reply.author or f"<@{reply.user_id}>"
+            who = escape(reply.author) if reply.author else f"<@{reply.user_id}>"
             answer = f"{reply.author}: {reply.text}" if reply.author else reply.text
             for index in range(len(question.items)):
                 await self._answer_item(interview, question, index, answer, who, reply.text)
@@ -387,7 +399,7 @@ class Interviews:
         """
         while self._accepting and interview.record.status != Status.CANCELLED:
             interview.wake.clear()
-            batch = await self.store.pending_replies(*interview.key)
+            batch = take_batch(await self.store.pending_replies(*interview.key))
             if not batch:
                 if interview.wake.is_set():
                     continue
@@ -419,7 +431,7 @@ class Interviews:
             return
         await self._save(interview, status=Status.INTERVIEWING)
         outcome = {"failed": False, "complete": False}
-        attachments = tuple(a for reply in batch for a in reply.attachments)
+        attachments = await self.store.reply_files([r.id for r in batch])
         events = self._observe(interview, interview.session.send(_merge(batch), attachments), outcome, batch)
         await interview.relay.render(events, recipient_user_id=batch[-1].user_id)
         if outcome["complete"]:
@@ -509,10 +521,15 @@ class Interviews:
 
     async def _save(self, interview: Interview, **changes: object) -> None:
         record = interview.record
-        await self.store.update_interview(record.channel, record.thread_ts, **changes)
+        # Cancelled is final: a turn ending as someone cancels must not revive the
+        # interview. The record changes before the write is awaited, so the order
+        # of changes is the order of writes.
+        if record.status == Status.CANCELLED and changes.get("status", Status.CANCELLED) != Status.CANCELLED:
+            del changes["status"]
         for name, value in changes.items():
             setattr(record, name, value)
         record.updated_at = time.time()
+        await self.store.update_interview(record.channel, record.thread_ts, **changes)
 
 
 def repair_request(problems: list[Problem]) -> str:

@@ -32,6 +32,7 @@ from .events import (
     TurnDone,
 )
 from .scheduler import Priority, SlackScheduler
+from .slack_text import escape
 from .spec import SpecSummary
 from .validate import Problem
 
@@ -245,7 +246,8 @@ class _Reply:
             end = len(self.text)
             text = self.text[:end]
             response = await relay.scheduler.client.chat_postMessage(
-                channel=relay.channel, thread_ts=relay.thread_ts, text=text, blocks=markdown_blocks(text)
+                channel=relay.channel, thread_ts=relay.thread_ts, text=text, blocks=markdown_blocks(text),
+                unfurl_links=False, unfurl_media=False,
             )
             self.ts = response["ts"]
             self._sent = end
@@ -268,9 +270,8 @@ SUBMIT_ACTION = "newspec_submit"
 def question_blocks(question_id: str, index: int, item: QuestionItem) -> list[dict]:
     """One question as Block Kit: buttons (or checkboxes and Submit) plus "Other…"."""
     ref = {"q": question_id, "i": index}
-    title = f"*{item.header}* · {item.question}" if item.header else f"*{item.question}*"
-    blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": title}}]
-    described = [f"• *{o.label}* — {o.description}" for o in item.options if o.description]
+    blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": _title(item)}}]
+    described = [f"• *{escape(o.label)}* — {escape(o.description)}" for o in item.options if o.description]
     if described:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "\n".join(described)}]})
     other = {
@@ -311,12 +312,18 @@ def question_blocks(question_id: str, index: int, item: QuestionItem) -> list[di
     return blocks
 
 
+def _title(item: QuestionItem) -> str:
+    question = escape(item.question)
+    return f"*{escape(item.header)}* · {question}" if item.header else f"*{question}*"
+
+
 def answered_blocks(item: QuestionItem, who: str, answer: str) -> list[dict]:
-    """The question after it was answered: who chose what, no more controls."""
-    title = f"*{item.header}* · {item.question}" if item.header else f"*{item.question}*"
+    """The question after it was answered: who (bot markup) chose what (people's text)."""
     return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": title}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": f":white_check_mark: {who}: *{answer}*"}]},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _title(item)}},
+        {"type": "context", "elements": [
+            {"type": "mrkdwn", "text": f":white_check_mark: {who}: *{escape(answer)}*"}
+        ]},
     ]
 
 
@@ -463,7 +470,7 @@ class ThreadRelay:
 
     async def post_question(self, question: Question) -> None:
         for index, item in enumerate(question.items):
-            response = await self.post(text=item.question, blocks=question_blocks(question.id, index, item))
+            response = await self.post(text=escape(item.question), blocks=question_blocks(question.id, index, item))
             self.question_messages[(question.id, index)] = response["ts"]
 
     async def show_answer(
@@ -476,7 +483,7 @@ class ThreadRelay:
             return
         try:
             await self.scheduler.update(
-                channel=self.channel, ts=ts, text=f"{item.question} {answer}",
+                channel=self.channel, ts=ts, text=escape(f"{item.question} {answer}"),
                 blocks=answered_blocks(item, who, answer),
             )
         except SlackError as exc:
@@ -490,8 +497,8 @@ class ThreadRelay:
         count = len(problems)
         checked = ":white_check_mark: passed" if not problems else f":warning: {count} problem{'s' if count != 1 else ''}"
         fields = [
-            ("Project", summary.name),
-            ("Stack", summary.stack),
+            ("Project", escape(summary.name)),
+            ("Stack", escape(summary.stack)),
             ("Features", features),
             ("Validation", checked),
             ("Model turns", f"{usage.model_turns:,}"),
@@ -502,7 +509,7 @@ class ThreadRelay:
             {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields]},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Saved in `{project_dir / 'prompts'}`"}]},
         ]
-        text = f"{summary.name}: {features} features, {summary.stack}, ${usage.cost_usd:.4f}"
+        text = escape(f"{summary.name}: {features} features, {summary.stack}, ${usage.cost_usd:.4f}")
         try:
             await self.post(text=text, blocks=blocks)
         except SlackError as exc:
@@ -528,7 +535,8 @@ class ThreadRelay:
         try:
             async for event in events:
                 if isinstance(event, TextDelta):
-                    reply = await self._add_text(reply, separator + event.text, recipient_user_id)
+                    # Claude's words show as written: never a mention, a ping or a masked link.
+                    reply = await self._add_text(reply, separator + escape(event.text), recipient_user_id)
                     separator = ""
                 elif isinstance(event, TextDone):
                     separator = "\n\n" if reply is not None and reply.text else ""
@@ -593,7 +601,7 @@ class ThreadRelay:
             f"saved in `{project_dir / 'prompts'}`."
         )
         if problems:
-            listed = "\n".join(f"• {problem}" for problem in problems)
+            listed = "\n".join(f"• {escape(problem)}" for problem in problems)
             comment = (
                 f":warning: The spec for *{project_dir.name}* is saved in `{project_dir / 'prompts'}`, "
                 f"but it still has problems a coding agent may trip over:\n{listed}\n"

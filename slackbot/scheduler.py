@@ -173,6 +173,9 @@ class SlackScheduler:
 
     async def post(self, priority: Priority = Priority.FIRST, **kwargs: Any) -> Any:
         channel = kwargs["channel"]
+        # No previews: a link someone typed must not unfold into the thread.
+        kwargs.setdefault("unfurl_links", False)
+        kwargs.setdefault("unfurl_media", False)
         return await self.run(
             "chat.postMessage", lambda: self.client.chat_postMessage(**kwargs),
             fair_key=kwargs.get("thread_ts") or channel, channel=channel, priority=priority,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,8 +49,11 @@ from .events import (
     ToolActivity,
     TurnDone,
 )
+from .cli_process import bundled_cli, write_launcher
+from .config import Settings
 from .confine import ALLOWED_TOOLS, ASK_TOOL, check_tool
-from .spec import SpecTracker
+from .private import private_folder
+from .spec import SpecTracker, prompts_dir
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +86,22 @@ class SessionSettings:
     templates_dir: Path
     max_turns: int
     turn_timeout: float = 600.0  # seconds without any output before a turn is interrupted
+    # The launcher that starts the CLI without the bot's secrets (see cli_process);
+    # None runs the SDK's default (only for tests of the session alone).
+    cli_path: Path | None = None
+
+    @classmethod
+    def for_bot(cls, settings: Settings) -> SessionSettings:
+        """The bot's sessions: its model and skill, and a CLI launcher in its state folder."""
+        launcher = write_launcher(settings.state_dir / "bin", bundled_cli(), settings.cli_niceness)
+        return cls(
+            model=settings.claude_model,
+            skill_file=settings.skill_file,
+            templates_dir=settings.templates_dir,
+            max_turns=settings.max_turns,
+            turn_timeout=settings.turn_timeout_seconds,
+            cli_path=launcher,
+        )
 
 
 _END = object()
@@ -95,23 +115,34 @@ class Message:
     attachments: tuple[Attachment, ...] = ()
 
 
-def _compose(messages: list[Message]) -> str | AsyncIterator[dict[str, Any]]:
-    """One user message for the CLI: plain text, or content blocks when there are images."""
-    parts = [m.text for m in messages if m.text]
+# An `@` that starts a word: the CLI reads `@path` in a prompt (content blocks
+# too) into the model's context before any tool permission runs.
+_FILE_REFERENCE = re.compile(r"(?<![A-Za-z0-9_.+\-])@")
+WORD_JOINER = "\u2060"  # invisible; the CLI's `(^|\s)@` no longer matches
+
+
+def neutralize(text: str) -> str:
+    """People's text as the CLI must see it: every word-initial `@` is preceded by
+    an invisible word joiner, so no `@path` is expanded (e-mail addresses stay as
+    they are)."""
+    return _FILE_REFERENCE.sub(WORD_JOINER + "@", text)
+
+
+def _compose(messages: list[Message]) -> AsyncIterator[dict[str, Any]]:
+    """One user message for the CLI, as content blocks, with every `@` neutralized."""
+    parts = [neutralize(m.text) for m in messages if m.text]
     images: list[dict[str, Any]] = []
     for attachment in (a for m in messages for a in m.attachments):
         if attachment.is_image:
             data = base64.b64encode(attachment.data).decode()
             images.append({"type": "image", "source": {"type": "base64", "media_type": attachment.mime, "data": data}})
-            parts.append(f"(Attached image: {attachment.name})")
+            parts.append(f"(Attached image: {neutralize(attachment.name)})")
         else:
-            parts.append(f"Attached file `{attachment.name}`:\n```\n{attachment.data.decode('utf-8')}\n```")
-    text = "\n\n".join(parts)
-    if not images:
-        return text
+            body = neutralize(attachment.data.decode("utf-8"))
+            parts.append(f"Attached file `{neutralize(attachment.name)}`:\n```\n{body}\n```")
+    content = [{"type": "text", "text": "\n\n".join(parts) or "(no text)"}, *images]
 
     async def one_message() -> AsyncIterator[dict[str, Any]]:
-        content = [{"type": "text", "text": text}, *images]
         yield {"type": "user", "message": {"role": "user", "content": content}, "parent_tool_use_id": None}
 
     return one_message()
@@ -127,9 +158,12 @@ class SpecSession:
         *,
         session_id: str | None = None,
         tracker: SpecTracker | None = None,
+        config_dir: Path | None = None,
     ) -> None:
         self.project_dir = project_dir.resolve()
         self.settings = settings
+        # This conversation's own CLI config folder (transcripts), if it has one.
+        self.config_dir = config_dir
         self.session_id = session_id
         self.tracker = tracker or SpecTracker(self.project_dir)
         self._jobs: asyncio.Queue[tuple[Message, asyncio.Queue[Any]] | None] = asyncio.Queue()
@@ -180,7 +214,7 @@ class SpecSession:
         filled = False
         for item in question.items:
             if item.question in answers and item.question not in collected:  # first answer wins
-                collected[item.question] = answers[item.question]
+                collected[item.question] = neutralize(answers[item.question])
                 filled = True
         if all(item.question in collected for item in question.items):
             future.set_result(dict(collected))
@@ -313,8 +347,14 @@ class SpecSession:
 
     async def _connect(self) -> ClaudeSDKClient:
         # The project folder is the CLI's working directory: it must exist first.
-        (self.project_dir / "prompts").mkdir(parents=True, exist_ok=True)
+        prompts_dir(self.project_dir).mkdir(parents=True, exist_ok=True)
+        env: dict[str, str] = {}
+        if self.config_dir is not None:
+            private_folder(self.config_dir)
+            env["CLAUDE_CONFIG_DIR"] = str(self.config_dir)
         options = ClaudeAgentOptions(
+            cli_path=self.settings.cli_path,
+            env=env,
             system_prompt=self._system_prompt(),
             cwd=str(self.project_dir),
             model=self.settings.model,

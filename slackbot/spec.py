@@ -6,6 +6,7 @@ calls and tool results it sees; the tracker decides when the spec is complete.
 
 from __future__ import annotations
 
+import os
 import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
@@ -15,9 +16,33 @@ from pathlib import Path
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,50}")
 NAME_RULES = "1–50 characters, only letters A–Z, digits, `-` and `_` (for example `todo-app`)"
 
+# Words of the command itself (`list`, `help`; `usage` kept for a future one),
+# and Windows device names: a folder called `con` or `lpt1` can't be opened
+# there. Compared case-insensitively, like everything about names.
+COMMAND_WORDS = frozenset({"list", "help", "usage"})
+DEVICE_NAMES = frozenset(
+    {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+)
+RESERVED_NAMES = COMMAND_WORDS | DEVICE_NAMES
+
 APP_SPEC = Path("prompts/app_spec.txt")
 INITIALIZER_PROMPT = Path("prompts/initializer_prompt.md")
 SPEC_FILES: tuple[Path, ...] = (APP_SPEC, INITIALIZER_PROMPT)
+# Where AutoForge looks for a project's prompts, in its order; its first run moves
+# `prompts/` to `.autoforge/prompts/`. New specs go to `prompts/`, which every
+# AutoForge version reads.
+PROMPTS_FOLDERS = (Path(".autoforge/prompts"), Path(".autocoder/prompts"), Path("prompts"))
+
+
+def prompts_dir(project: Path) -> Path:
+    """The project's prompts folder as AutoForge resolves it (`prompts/` for a new one)."""
+    return next((project / rel for rel in PROMPTS_FOLDERS if (project / rel).is_dir()), project / "prompts")
+
+
+def spec_paths(project: Path) -> tuple[Path, ...]:
+    """The two spec files where they live now: the only files Claude may write."""
+    folder = prompts_dir(project)
+    return tuple(folder / rel.name for rel in SPEC_FILES)
 
 # Tools whose success means a file's content was (re)written.
 WRITING_TOOLS = frozenset({"Write", "Edit", "MultiEdit"})
@@ -29,6 +54,23 @@ class InvalidName(ValueError):
 
 def check_name(text: str) -> str:
     """Return the project name in `text`, or raise InvalidName explaining what is wrong."""
+    name = _check_pattern(text)
+    lowered = name.lower()
+    if lowered in COMMAND_WORDS:
+        raise InvalidName(
+            f"`{name}` is one of the command's own words (`list`, `help`, `usage`), so it can't be a "
+            f"project name. Pick another, for example `{lowered}-app`."
+        )
+    if lowered in DEVICE_NAMES:
+        raise InvalidName(
+            f"`{name}` is a reserved device name on Windows (like `con`, `nul`, `com1` or `lpt1`), so its "
+            f"folder couldn't be opened there. Pick another, for example `{lowered}-app`."
+        )
+    return name
+
+
+def _check_pattern(text: str) -> str:
+    """The name's characters and length only: all that keeps a name from addressing a path."""
     name = text.strip()
     if not name:
         raise InvalidName(f"Give the project a name: `/newspec my-app`. Names are {NAME_RULES}.")
@@ -38,10 +80,38 @@ def check_name(text: str) -> str:
     return name
 
 
+def same_name(a: str, b: str) -> bool:
+    """Names that differ only in case are one project (one folder on macOS and Windows)."""
+    return a.casefold() == b.casefold()
+
+
+def existing_spelling(generations_dir: Path, name: str) -> str:
+    """The spelling of the project folder that `name` means: an existing folder whose
+    name matches exactly, else one matching case-insensitively, else `name` itself.
+
+    Reads the directory listing rather than asking the file system whether a path
+    exists, because a case-insensitive file system says yes to any spelling.
+    """
+    try:
+        with os.scandir(generations_dir) as entries:
+            folders = sorted(entry.name for entry in entries if entry.is_dir())
+    except OSError:  # no generations folder yet, or unreadable: nothing exists
+        return name
+    if name in folders:
+        return name
+    return next((folder for folder in folders if same_name(folder, name)), name)
+
+
 def project_dir(generations_dir: Path, name: str) -> Path:
-    """The absolute folder for a project; `name` must already have passed check_name."""
+    """The absolute folder for a project; `name` must already have passed check_name.
+
+    An existing folder spelled in another case is that project's folder, so
+    `Shop` and `shop` never become two projects on a case-sensitive disk.
+    """
     root = generations_dir.resolve()
-    path = (root / check_name(name)).resolve()
+    # Only the pattern here (not the reserved words): an interview saved before a
+    # word was reserved must still find its folder after an upgrade.
+    path = (root / existing_spelling(root, _check_pattern(name))).resolve()
     if path.parent != root:  # belt and braces: the name pattern already forbids this
         raise InvalidName(f"`{name}` does not name a folder inside {root}.")
     return path
@@ -49,7 +119,7 @@ def project_dir(generations_dir: Path, name: str) -> Path:
 
 def has_spec(folder: Path) -> bool:
     """True when the project folder holds a finished spec from an earlier interview."""
-    return (folder / APP_SPEC).is_file()
+    return spec_paths(folder)[0].is_file()
 
 
 def back_up_spec(folder: Path, now: datetime | None = None) -> Path:
@@ -92,7 +162,7 @@ class SpecTracker:
 
     @property
     def targets(self) -> tuple[Path, ...]:
-        return tuple(self.project / rel for rel in SPEC_FILES)
+        return spec_paths(self.project)
 
     def tool_called(self, tool_use_id: str, tool_name: str, tool_input: dict) -> None:
         if tool_name not in WRITING_TOOLS:

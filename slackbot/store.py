@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 import aiosqlite
 
 from .events import Attachment
+from .private import private_folder
 
 
 class Status(StrEnum):
@@ -60,7 +62,9 @@ class PendingReply:
     text: str
     ts: str
     author: str | None = None  # display name, so Claude can tell teammates apart
-    attachments: tuple[Attachment, ...] = ()
+    # Attached files stay in the database (loaded only for the turn that sends them).
+    file_count: int = 0
+    file_text_bytes: int = 0  # of attached text files: Claude reads them as text
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ class StateStore(Protocol):
     async def close(self) -> None: ...
     async def add_interview(self, record: InterviewRecord) -> None: ...
     async def get_interview(self, channel: str, thread_ts: str) -> InterviewRecord | None: ...
-    async def find_by_name(self, name: str) -> InterviewRecord | None: ...
+    async def find_by_name(self, name: str, *, include_cancelled: bool = False) -> InterviewRecord | None: ...
     async def list_interviews(self, team_id: str | None = None) -> list[InterviewRecord]: ...
     async def update_interview(self, channel: str, thread_ts: str, **changes: Any) -> None: ...
     async def accept_reply(
@@ -85,6 +89,7 @@ class StateStore(Protocol):
         author: str | None = None, attachments: tuple[Attachment, ...] = (),
     ) -> PendingReply | None: ...
     async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]: ...
+    async def reply_files(self, reply_ids: list[int]) -> tuple[Attachment, ...]: ...
     async def threads_with_pending(self) -> list[tuple[str, str]]: ...
     async def remove_replies(self, ids: list[int]) -> None: ...
     async def drop_pending(self, channel: str, thread_ts: str) -> None: ...
@@ -147,6 +152,20 @@ _MIGRATIONS: list[str] = [
     ALTER TABLE interviews ADD COLUMN session_cost_usd REAL NOT NULL DEFAULT 0;
     ALTER TABLE pending_replies ADD COLUMN attachments TEXT NOT NULL DEFAULT '[]';
     """,
+    # Files as blobs in their own table, loaded only for the turn that sends them
+    # (the JSON column above is emptied by `_move_legacy_files`).
+    """
+    CREATE TABLE reply_files (
+        reply_id INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (reply_id, position)
+    );
+    ALTER TABLE pending_replies ADD COLUMN file_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE pending_replies ADD COLUMN file_text_bytes INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 # Slack retries within minutes; a week of keys is plenty and keeps the table small.
@@ -178,11 +197,18 @@ class SqliteStore:
         return self._db
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # People's answers live here: readable by the bot's user only (SQLite gives
+        # its -wal and -shm files the database file's permissions).
+        private_folder(self.path.parent)
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+        self.path.chmod(0o600)
         self._db = await aiosqlite.connect(self.path)
+        # Deleted rows (answers, attachments) are overwritten, not left in free pages.
+        await self.db.execute("PRAGMA secure_delete=ON")
         await self.db.execute("PRAGMA journal_mode=WAL")
         await self.db.execute("PRAGMA synchronous=FULL")
         await self._migrate()
+        await self._move_legacy_files()
         await self.db.execute(
             "DELETE FROM seen WHERE seen_at < ?", (time.time() - SEEN_RETENTION_SECONDS,)
         )
@@ -199,6 +225,20 @@ class SqliteStore:
         for number in range(version, len(_MIGRATIONS)):
             await self.db.executescript(
                 f"BEGIN; {_MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;"
+            )
+
+    async def _move_legacy_files(self) -> None:
+        """Files queued by an older version (base64 in a JSON column) move to reply_files."""
+        async with self.db.execute(
+            "SELECT id, attachments FROM pending_replies WHERE attachments != '[]'"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        for reply_id, raw in rows:
+            files = _load_attachments(raw)
+            await self._insert_files(reply_id, files)
+            await self.db.execute(
+                "UPDATE pending_replies SET attachments = '[]', file_count = ?, file_text_bytes = ? WHERE id = ?",
+                (len(files), _text_bytes(files), reply_id),
             )
 
     # -- interviews --------------------------------------------------------
@@ -220,12 +260,16 @@ class SqliteStore:
         rows = await self._select("WHERE channel = ? AND thread_ts = ?", (channel, thread_ts))
         return rows[0] if rows else None
 
-    async def find_by_name(self, name: str) -> InterviewRecord | None:
-        """The newest interview of that project that was not cancelled."""
-        rows = await self._select(
-            "WHERE name = ? AND status != ? ORDER BY created_at DESC LIMIT 1",
-            (name, str(Status.CANCELLED)),
-        )
+    async def find_by_name(self, name: str, *, include_cancelled: bool = False) -> InterviewRecord | None:
+        """The newest interview of that project that was not cancelled (or, with
+        `include_cancelled`, the newest of all). Names that differ only in case are
+        the same project: they share a folder on macOS and Windows."""
+        if include_cancelled:
+            where, params = "WHERE lower(name) = lower(?)", (name,)
+        else:
+            where, params = "WHERE lower(name) = lower(?) AND status != ?", (name, str(Status.CANCELLED))
+        # rowid breaks ties between interviews created within the same clock tick.
+        rows = await self._select(f"{where} ORDER BY created_at DESC, rowid DESC LIMIT 1", params)
         return rows[0] if rows else None
 
     async def list_interviews(self, team_id: str | None = None) -> list[InterviewRecord]:
@@ -300,20 +344,41 @@ class SqliteStore:
             return None
         cursor = await self.db.execute(
             "INSERT INTO pending_replies "
-            "(channel, thread_ts, user_id, text, ts, accepted_at, author, attachments) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (channel, thread_ts, user_id, text, ts, now, author, _dump_attachments(attachments)),
+            "(channel, thread_ts, user_id, text, ts, accepted_at, author, file_count, file_text_bytes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (channel, thread_ts, user_id, text, ts, now, author, len(attachments), _text_bytes(attachments)),
         )
+        reply_id = cursor.lastrowid or 0
+        await self._insert_files(reply_id, attachments)
         await self.db.commit()
-        return PendingReply(cursor.lastrowid or 0, channel, thread_ts, user_id, text, ts, author, attachments)
+        return PendingReply(
+            reply_id, channel, thread_ts, user_id, text, ts, author, len(attachments), _text_bytes(attachments)
+        )
+
+    async def _insert_files(self, reply_id: int, files: tuple[Attachment, ...]) -> None:
+        await self.db.executemany(
+            "INSERT INTO reply_files (reply_id, position, name, mime, data) VALUES (?, ?, ?, ?, ?)",
+            [(reply_id, n, f.name, f.mime, f.data) for n, f in enumerate(files)],
+        )
+
+    async def reply_files(self, reply_ids: list[int]) -> tuple[Attachment, ...]:
+        """The files of these replies, in reply order: loaded for the turn that sends them."""
+        if not reply_ids:
+            return ()
+        async with self.db.execute(
+            f"SELECT name, mime, data FROM reply_files WHERE reply_id IN ({', '.join('?' * len(reply_ids))}) "
+            "ORDER BY reply_id, position",
+            reply_ids,
+        ) as cursor:
+            return tuple(Attachment(name, mime, bytes(data)) for name, mime, data in await cursor.fetchall())
 
     async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]:
         async with self.db.execute(
-            "SELECT id, channel, thread_ts, user_id, text, ts, author, attachments FROM pending_replies "
-            "WHERE channel = ? AND thread_ts = ? ORDER BY id",
+            "SELECT id, channel, thread_ts, user_id, text, ts, author, file_count, file_text_bytes "
+            "FROM pending_replies WHERE channel = ? AND thread_ts = ? ORDER BY id",
             (channel, thread_ts),
         ) as cursor:
-            return [PendingReply(*row[:7], _load_attachments(row[7])) for row in await cursor.fetchall()]
+            return [PendingReply(*row) for row in await cursor.fetchall()]
 
     async def threads_with_pending(self) -> list[tuple[str, str]]:
         async with self.db.execute(
@@ -323,10 +388,16 @@ class SqliteStore:
 
     async def remove_replies(self, ids: list[int]) -> None:
         await self.db.executemany("DELETE FROM pending_replies WHERE id = ?", [(i,) for i in ids])
+        await self.db.executemany("DELETE FROM reply_files WHERE reply_id = ?", [(i,) for i in ids])
         await self.db.commit()
 
     async def drop_pending(self, channel: str, thread_ts: str) -> None:
         """Forget a thread's unanswered replies (the interview was cancelled)."""
+        await self.db.execute(
+            "DELETE FROM reply_files WHERE reply_id IN "
+            "(SELECT id FROM pending_replies WHERE channel = ? AND thread_ts = ?)",
+            (channel, thread_ts),
+        )
         await self.db.execute(
             "DELETE FROM pending_replies WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
         )
@@ -358,10 +429,8 @@ class SqliteStore:
         await self.db.commit()
 
 
-def _dump_attachments(attachments: tuple[Attachment, ...]) -> str:
-    return json.dumps(
-        [{"name": a.name, "mime": a.mime, "data": base64.b64encode(a.data).decode()} for a in attachments]
-    )
+def _text_bytes(files: tuple[Attachment, ...]) -> int:
+    return sum(f.size for f in files if not f.is_image)
 
 
 def _load_attachments(raw: str) -> tuple[Attachment, ...]:

@@ -13,6 +13,7 @@ from typing import TextIO
 from .config import Settings
 from .events import Failed, Notice, Question, SpecComplete, TextDelta, TextDone, ToolActivity
 from .interviews import opening_message
+from .retention import transcript_dir
 from .session import SessionSettings, SpecSession
 from .spec import project_dir
 
@@ -57,12 +58,8 @@ async def ask(term: Terminal, session: SpecSession, question: Question) -> None:
 async def chat(settings: Settings, name: str, term: Terminal) -> int:
     folder = project_dir(settings.generations_dir, name)
     session = SpecSession(
-        folder,
-        SessionSettings(
-            model=settings.claude_model, skill_file=settings.skill_file,
-            templates_dir=settings.templates_dir, max_turns=settings.max_turns,
-            turn_timeout=settings.turn_timeout_seconds,
-        ),
+        folder, SessionSettings.for_bot(settings),
+        config_dir=transcript_dir(settings.state_dir, "terminal", name),
     )
     term.say(f"Spec interview for {name} in {folder}. Type your answers; Ctrl-D ends.\n")
     message: str | None = opening_message(name, "The user")

@@ -75,3 +75,46 @@ async def test_opening_twice_keeps_the_schema_and_data(store):
     store = await reopen(store)
     assert await store.get_interview("C1", "1.0") is not None
     await store.close()
+
+
+async def test_files_wait_in_their_own_table_and_leave_with_their_reply(store):
+    from slackbot.events import Attachment
+
+    sketch = Attachment("sketch.png", "image/png", b"\x89PNG" + b"\0" * 100)
+    notes = Attachment("notes.md", "text/plain", b"# Notes\n" * 10)
+    first = await store.accept_reply("C1", "1.0", "U1", "see attached", "1.1", None, attachments=(sketch, notes))
+    second = await store.accept_reply("C1", "1.0", "U1", "and this", "1.2", None, attachments=(notes,))
+    (a, b) = await store.pending_replies("C1", "1.0")
+    assert (a.file_count, a.file_text_bytes, b.file_count) == (2, notes.size, 1)
+    assert await store.reply_files([first.id, second.id]) == (sketch, notes, notes)
+    await store.remove_replies([first.id])
+    assert await store.reply_files([first.id]) == ()
+    await store.drop_pending("C1", "1.0")
+    assert await store.reply_files([second.id]) == ()
+
+
+async def test_files_queued_by_an_older_version_are_moved_on_open(tmp_path):
+    import base64
+    import json
+    import sqlite3
+
+    from slackbot.store import _MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # the schema as version 5 left it, with one queued file
+        for number, script in enumerate(_MIGRATIONS[:5]):
+            db.executescript(f"BEGIN; {script} PRAGMA user_version = {number + 1}; COMMIT;")
+        legacy = json.dumps([{"name": "n.md", "mime": "text/plain", "data": base64.b64encode(b"hello").decode()}])
+        db.execute(
+            "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, attachments) "
+            "VALUES ('C1', '1.0', 'U1', 'see file', '1.1', 0, ?)", (legacy,),
+        )
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        (reply,) = await store.pending_replies("C1", "1.0")
+        assert (reply.file_count, reply.file_text_bytes) == (1, 5)
+        (file,) = await store.reply_files([reply.id])
+        assert (file.name, file.data) == ("n.md", b"hello")
+    finally:
+        await store.close()

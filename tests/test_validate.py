@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from slackbot.validate import REQUIRED_SECTIONS, validate_spec
+from slackbot.slack_text import escape
 from tests.test_interview_flow import prompt_for, spec_for
 
 
@@ -162,7 +163,8 @@ async def test_gives_up_after_two_rounds_and_uploads_with_a_warning(start_bot):
     thread = h.slack.thread_text("C1", root_ts)
     assert thread.count("Checking the spec… fixing 1 problem.") == 2
     assert "still has problems" in thread
-    assert "<feature_count> is 12 but <core_features> lists 8 <feature> elements" in thread
+    # Escaped for Slack, which shows it as typed.
+    assert escape("<feature_count> is 12 but <core_features> lists 8 <feature> elements") in thread
     card = await h.slack.wait_for(lambda: next((m for m in h.slack.messages if "*Validation*" in m.visible_text), None))
     assert ":warning: 1 problem" in card.visible_text
     assert len(h.slack.uploads) == 2  # uploaded once, with the warning

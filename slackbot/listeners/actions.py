@@ -13,7 +13,8 @@ from ..interviews import Accepted, Interviews, continue_message
 from ..people import DisplayNames
 from ..relay import ANSWER_ACTION_PREFIX, OTHER_ACTION, PICK_ACTION, STOP_ACTION, SUBMIT_ACTION
 from ..spec import InvalidName, back_up_spec, check_name, has_spec, project_dir
-from .commands import CONTINUE_ACTION, START_OVER_ACTION
+from ..slack_text import escape
+from .commands import CONTINUE_ACTION, START_OVER_ACTION, Visibility, look_up
 from .starting import CANCEL_ACTION, open_interview, thread_link
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,15 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             await respond("That button is out of date. Run `/newspec <name>` again.", replace_original=True)
             return
 
-        # The choice may be stale: someone else may have acted on this project meanwhile.
-        existing = await interviews.find_by_name(name)
-        if existing is not None:
-            link = await thread_link(client, existing)
+        # The choice may be stale: someone else may have acted on this project meanwhile,
+        # perhaps in a channel this person can't see (then nothing of it is shown or touched).
+        project = await look_up(interviews, Visibility(client, user, channel), name)
+        if project.refusal is not None:
+            await respond(f":no_entry: {project.refusal}", replace_original=True)
+            return
+        name = project.name
+        if project.open_interview is not None:
+            link = await thread_link(client, project.open_interview)
             await respond(f"*{name}* already has an interview: {link}.", replace_original=True)
             return
         folder = project_dir(interviews.settings.generations_dir, name)
@@ -60,10 +66,11 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             )
         else:
             note = f"Starting *{name}* over in a new thread."
+            await interviews.forget_conversations(name)
             if has_spec(folder):
                 backup = back_up_spec(folder)
                 log.info("moved the old spec of %s to %s", name, backup)
-                note += f" The old spec is kept in `{backup}`."
+                note += f" The old spec is kept in `{escape(backup)}`."
             await respond(note, replace_original=True)
             await open_interview(client, respond, interviews, name=name, channel=channel, user=user, team_id=team_id)
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 
+import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..interviews import Interviews
-from ..spec import NAME_RULES, InvalidName, check_name, has_spec, project_dir
-from ..store import InterviewRecord
+from ..slack_text import escape
+from ..spec import NAME_RULES, InvalidName, check_name, existing_spelling, has_spec, project_dir
+from ..store import InterviewRecord, Status
 from .starting import open_interview, thread_link
 
 log = logging.getLogger(__name__)
@@ -19,16 +23,117 @@ COMMAND = "/newspec"
 CONTINUE_ACTION = "newspec_continue"
 START_OVER_ACTION = "newspec_start_over"
 LIST_LIMIT = 20
+START_LIMITED = (
+    ":raised_hand: You've run `/newspec` many times in the last hour, so I'm not starting another "
+    "interview yet. Carry on in the threads you have, or try again later."
+)
+
+# users.conversations: every kind of conversation, archived ones too (an interview
+# may live in a channel archived since), a page at a time.
+MEMBERSHIP_TYPES = "public_channel,private_channel,mpim,im"
+MEMBERSHIP_PAGE = 200
+MEMBERSHIP_MAX_PAGES = 100  # 20,000 channels; past that, the rest count as not joined
+
+NOT_YOURS = (
+    "*{name}* belongs to a channel you're not in, so I can't show or open it here. "
+    "Pick another name, or ask someone in that channel."
+)
+CHECK_FAILED = (
+    "Slack couldn't tell me which channels you're in, and *{name}* was started in another channel, "
+    "so I can't open it here. Try again in a moment, or pick another name."
+)
+LIST_CHECK_FAILED = (
+    "_Slack couldn't tell me which channels you're in, so this shows only this channel's interviews._"
+)
 
 HELP = (
     "*newspec* interviews your team into an app spec that a coding agent can build from.\n"
     "• `/newspec <name>` starts an interview in a new thread here; answer Claude in the thread "
     "(anyone in the channel can). When you're done it uploads `app_spec.txt` and "
     "`initializer_prompt.md`.\n"
-    "• `/newspec list` shows this workspace's interviews.\n"
+    "• `/newspec list` shows the interviews in this channel and in channels you're in.\n"
     "• `/newspec help` shows this help.\n"
-    f"Names are {NAME_RULES}; `list` and `help` are reserved."
+    f"Names are {NAME_RULES}; `list`, `help`, `usage` and Windows device names (`con`, `nul`, "
+    "`com1`…) are reserved, and names differing only in case are the same project."
 )
+
+
+async def member_channels(client: AsyncWebClient, user: str) -> frozenset[str] | None:
+    """The conversations Slack says `user` is in (with a bot token: public channels,
+    and private ones the bot shares with them); None when Slack can't say."""
+    found: set[str] = set()
+    cursor: str | None = None
+    try:
+        for _ in range(MEMBERSHIP_MAX_PAGES):
+            response = await client.users_conversations(
+                user=user, types=MEMBERSHIP_TYPES, exclude_archived=False, limit=MEMBERSHIP_PAGE, cursor=cursor
+            )
+            found.update(str(c["id"]) for c in response.get("channels") or [] if c.get("id"))
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None:
+                break
+        else:
+            log.warning("users.conversations for %s: stopped after %d pages", user, MEMBERSHIP_MAX_PAGES)
+    except SlackClientError as exc:
+        error = getattr(exc, "response", None)
+        log.warning("users.conversations for %s failed: %s", user, error.get("error") if error else exc)
+        return None
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        log.warning("users.conversations for %s failed: %r", user, exc)
+        return None
+    return frozenset(found)
+
+
+class Visibility:
+    """Which channels' interviews one person may hear about: the channel they are
+    in now, plus the channels Slack says they are a member of.
+
+    Slack is asked at most once, and only when another channel comes up. If
+    Slack can't say, only this channel counts (fail closed).
+    """
+
+    def __init__(self, client: AsyncWebClient, user: str, here: str) -> None:
+        self.client, self.user, self.here = client, user, here
+        self._member_of: frozenset[str] | None = None
+        self._asked = False
+
+    async def can_see(self, channel: str) -> bool:
+        if channel == self.here:
+            return True
+        if not self._asked:
+            self._asked = True
+            self._member_of = await member_channels(self.client, self.user)
+        return self._member_of is not None and channel in self._member_of
+
+    @property
+    def failed(self) -> bool:
+        """Slack was asked and could not tell."""
+        return self._asked and self._member_of is None
+
+
+@dataclass(frozen=True)
+class Project:
+    """What a project name refers to, for someone who asked from some channel."""
+
+    name: str  # the project's own spelling (of its interviews, else of its folder)
+    open_interview: InterviewRecord | None  # its interview that is not cancelled
+    refusal: str | None  # set when the project lives in a channel the asker can't see
+
+
+async def look_up(interviews: Interviews, visibility: Visibility, name: str) -> Project:
+    """Find the project `name` means (case-insensitively) and whether the asker may touch it."""
+    latest = await interviews.find_by_name(name, include_cancelled=True)
+    current = latest
+    if latest is not None and latest.status == Status.CANCELLED:
+        current = await interviews.find_by_name(name)  # an older one may still be open
+    if latest is not None:
+        name = latest.name
+    else:
+        name = existing_spelling(interviews.settings.generations_dir, name)
+    for record in {id(r): r for r in (latest, current) if r is not None}.values():
+        if not await visibility.can_see(record.channel):
+            return Project(name, None, (CHECK_FAILED if visibility.failed else NOT_YOURS).format(name=name))
+    return Project(name, current, None)
 
 
 def register(app: AsyncApp, interviews: Interviews) -> None:
@@ -45,20 +150,32 @@ def register(app: AsyncApp, interviews: Interviews) -> None:
             return
         if text.lower() == "list":
             await ack()
-            records = await interviews.list(command.get("team_id"))
-            await respond(await render_list(client, records))
+            visibility = Visibility(client, command["user_id"], command["channel_id"])
+            records = [
+                record for record in await interviews.list(command.get("team_id"))
+                if await visibility.can_see(record.channel)
+            ]
+            listing = await render_list(client, records)
+            await respond(f"{listing}\n{LIST_CHECK_FAILED}" if visibility.failed else listing)
             return
         try:
             name = check_name(text)
         except InvalidName as problem:
-            await ack(text=f":warning: {problem}")  # ephemeral, and nothing else happens
+            await ack(text=f":warning: {escape(problem)}")  # ephemeral, and nothing else happens
+            return
+        if not interviews.start_limit.allow(command["user_id"]):
+            await ack(text=START_LIMITED)
             return
         await ack()
 
         channel, user, team_id = command["channel_id"], command["user_id"], command.get("team_id")
-        existing = await interviews.find_by_name(name)
-        if existing is not None:
-            link = await thread_link(client, existing)
+        project = await look_up(interviews, Visibility(client, user, channel), name)
+        if project.refusal is not None:
+            await respond(f":no_entry: {project.refusal}")  # no link, nothing changed
+            return
+        name = project.name
+        if project.open_interview is not None:
+            link = await thread_link(client, project.open_interview)
             await respond(f"*{name}* already has an interview: {link}. Carry on in that thread.")
             return
         if has_spec(project_dir(interviews.settings.generations_dir, name)):
@@ -106,13 +223,14 @@ def existing_spec_blocks(name: str, channel: str) -> list[dict]:
 
 
 async def render_list(client: AsyncWebClient, records: list[InterviewRecord]) -> str:
+    """The interviews (already filtered to what the asker may see), newest activity first."""
     if not records:
-        return "No interviews yet. Start one with `/newspec <name>`."
+        return "No interviews here or in your channels yet. Start one with `/newspec <name>`."
     lines = [f"*Interviews* ({len(records)}):"]
     for record in records[:LIST_LIMIT]:
         when = int(record.updated_at)
         lines.append(
-            f"• *{record.name}* — {record.status.value} — {await thread_link(client, record)} — "
+            f"• *{escape(record.name)}* — {record.status.value} — {await thread_link(client, record)} — "
             f"last activity <!date^{when}^{{date_short_pretty}} {{time}}|{when}>"
         )
     if len(records) > LIST_LIMIT:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..attachments import fetch_attachments
+from ..attachments import fetch_attachments, origin
 from ..events import Attachment
 from ..interviews import Accepted, Interviews, Reply
 from ..people import DisplayNames
@@ -60,9 +60,20 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
                 )
             return
 
+        if not interviews.message_limit.allow(user):
+            if interviews.message_limit.should_tell(user):
+                await interviews.scheduler.ephemeral(
+                    channel=channel, user=user, thread_ts=thread_ts,
+                    text=":raised_hand: You're sending messages faster than I can pass them on, so I "
+                    "skipped the last one. Wait a minute, then send it again.",
+                )
+            return
+
         attachments: list[Attachment] = []
         if event.get("files"):
-            attachments, notes = await fetch_attachments(event["files"], client.token or "")
+            attachments, notes = await fetch_attachments(
+                event["files"], client.token or "", api_origin=origin(interviews.settings.slack_api_url)
+            )
             if notes:
                 await interviews.scheduler.post(
                     channel=channel, thread_ts=thread_ts,

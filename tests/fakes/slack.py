@@ -29,6 +29,7 @@ need ``recipient_team_id`` and ``recipient_user_id``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import hashlib
 import hmac
@@ -37,12 +38,13 @@ import itertools
 import json
 import logging
 import math
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -227,6 +229,7 @@ class _PendingFile:
     filename: str
     length: int
     content: bytes | None = None
+    redirect_to: str | None = None  # the download answers 302 to here instead of the bytes
 
 
 # --------------------------------------------------------------------------- helpers
@@ -295,6 +298,23 @@ def _visible_text(text: str, blocks: list[JSON] | None, *, text_and_blocks: bool
     if text_and_blocks:
         return "\n".join(p for p in (text, blocks_text(blocks)) if p)
     return blocks_text(blocks)
+
+
+# Slack's control sequences: mentions (<@U…>, <!here>, <!subteam^…>), channel
+# links (<#C…>), dates (<!date^…>) and links, masked or not (<https://…|label>).
+# Real Slack turns each into a ping or a link; text escaped as &lt; never matches.
+_CONTROL_SEQUENCE = re.compile(r"<([@#!]|[a-z][a-z0-9+.-]*:)[^<>]*>")
+
+
+def control_sequences(value: Any) -> list[str]:
+    """Every Slack control sequence in a value (text, or blocks of any depth)."""
+    if isinstance(value, str):
+        return [m.group(0) for m in _CONTROL_SEQUENCE.finditer(value)]
+    if isinstance(value, dict):
+        return [seq for item in value.values() for seq in control_sequences(item)]
+    if isinstance(value, list):
+        return [seq for item in value for seq in control_sequences(item)]
+    return []
 
 
 def _short(value: Any, limit: int = 300) -> str:
@@ -388,6 +408,7 @@ class FakeSlack:
         delays: Mapping[str, float] | None = None,  # seconds to sleep before answering a method
         scopes: str = DEFAULT_SCOPES,
         rate_limits: EnforcedLimits | None = None,  # enforce Slack's rate limits (429s)
+        members: Mapping[str, Iterable[str]] | None = None,  # channel -> its users; unlisted: everyone
     ) -> None:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -408,6 +429,10 @@ class FakeSlack:
         self.scopes = scopes
         self.rate_limits = rate_limits
         self.rate_limited: list[ApiCall] = []  # calls answered with 429 by the limits
+        # Channel membership of people (users.conversations). A channel not listed
+        # has every user as a member, so tests that don't care need no set-up.
+        self.members: dict[str, set[str]] = {c: set(users) for c, users in (members or {}).items()}
+        self.archived_channels: set[str] = set()
 
         self.calls: list[ApiCall] = []
         self.acks: list[Ack] = []
@@ -431,6 +456,8 @@ class FakeSlack:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.add_user(bot_user_id, name="newspec", real_name="newspec", is_bot=True)
+        for user in sorted({u for users in self.members.values() for u in users}):
+            self._user(user)
 
         self._methods: dict[str, Callable[[JSON, ApiCall], JSON | Awaitable[JSON]]] = {
             "auth.test": self._auth_test,
@@ -453,6 +480,7 @@ class FakeSlack:
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
             "assistant.threads.setStatus": self._assistant_set_status,
+            "users.conversations": self._users_conversations,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -517,6 +545,19 @@ class FakeSlack:
     def thread_text(self, channel: str, thread_ts: str, *, include_root: bool = False) -> str:
         """Everything visible in a thread, one message per paragraph: handy for ``in`` assertions."""
         return "\n\n".join(m.visible_text for m in self.thread(channel, thread_ts, include_root=include_root))
+
+    def markup_posted(self) -> list[str]:
+        """Every control sequence the bot has made Slack render anywhere: messages (text,
+        blocks, streamed text), ephemerals and upload comments. What pings people."""
+        found: list[str] = []
+        for message in self._messages:
+            if message.user == self.bot_user_id:
+                found += control_sequences([message.text, message.blocks, message.chunks])
+        for ephemeral in self._ephemerals:
+            found += control_sequences([ephemeral.text, ephemeral.blocks])
+        for upload in self.uploads:
+            found += control_sequences(upload.initial_comment or "")
+        return found
 
     def ephemerals(self, user: str | None = None, channel: str | None = None) -> list[Ephemeral]:
         return [e for e in self._ephemerals if user in (None, e.user) and channel in (None, e.channel)]
@@ -591,16 +632,36 @@ class FakeSlack:
         return user
 
     def add_file(self, content: bytes | str, filename: str, *, mimetype: str = "text/plain",
-                 title: str | None = None, user: str = "U1") -> JSON:
+                 title: str | None = None, user: str = "U1", external_url: str | None = None,
+                 redirect_to: str | None = None) -> JSON:
         """Register a file a user attached; pass the returned object in ``send_message(files=[...])``.
 
         Downloading ``url_private_download`` needs ``Authorization: Bearer <bot token>``;
-        without it the fake answers like Slack does: 200 with an HTML login page.
+        without it the fake answers like Slack does: 200 with an HTML login page. The
+        body arrives in small pieces (see ``download_piece``), as over a real network.
+
+        ``external_url``: a remote file (Google Drive and the like) as Slack describes it:
+        ``is_external``, mode ``external``, ``url_private`` is that URL and there is no
+        ``url_private_download``; Slack holds no bytes for it. ``redirect_to``: a hosted
+        file whose download answers ``302 Location: redirect_to``.
         """
         data = content.encode() if isinstance(content, str) else content
         file_id = f"F{next(self._ids):08d}"
-        self._files[file_id] = _PendingFile(filename, len(data), data)
+        if external_url is not None:
+            meta = self._file_object(file_id, filename, title or filename, len(data), mimetype, user)
+            del meta["url_private_download"]
+            meta.update(is_external=True, mode="external", external_type="gdrive", url_private=external_url)
+            return meta
+        self._files[file_id] = _PendingFile(filename, len(data), data, redirect_to)
         return self._file_object(file_id, filename, title or filename, len(data), mimetype, user)
+
+    def add_member(self, channel: str, user: str) -> None:
+        """Put ``user`` in ``channel``; from then on the channel has only the members added."""
+        self._user(user)
+        self.members.setdefault(channel, set()).add(user)
+
+    def is_member(self, channel: str, user: str) -> bool:
+        return channel not in self.members or user in self.members[channel]
 
     def fail_next(self, method: str, error: str, times: int = 1) -> None:
         """Make the next ``times`` calls of ``method`` fail (``"ratelimited"`` answers HTTP 429)."""
@@ -966,8 +1027,8 @@ class FakeSlack:
             "id": file_id, "name": filename, "title": title, "mimetype": mimetype,
             "filetype": filename.rpartition(".")[2] if "." in filename else "text", "size": size, "user": user,
             "created": int(time.time()), "is_external": False, "mode": "hosted",
-            "url_private": f"{self.base_url}/files-pri/{file_id}/{filename}",
-            "url_private_download": f"{self.base_url}/files-pri/{file_id}/{filename}",
+            "url_private": f"{self.base_url}/files-pri/{file_id}/{quote(filename)}",
+            "url_private_download": f"{self.base_url}/files-pri/{file_id}/{quote(filename)}",
             "permalink": f"https://fake.slack.com/files/{user}/{file_id}/{filename}",
         }
         self._file_meta[file_id] = meta
@@ -1172,6 +1233,55 @@ class FakeSlack:
             del message.reactions[args["name"]]
         return {}
 
+    def _users_conversations(self, args: JSON, call: ApiCall) -> JSON:
+        """The conversations ``user`` is in. With a bot token, as Slack documents: public
+        channels they're in, and non-public ones only when the bot is in them too."""
+        user = args.get("user")
+        if not user or user not in self._users:
+            raise SlackError("user_not_found")  # what Slack answers for an unknown user
+        wanted = {"public_channel": "channel", "private_channel": "group", "mpim": "mpim", "im": "im"}
+        types = str(args.get("types") or "public_channel").split(",")
+        if any(t.strip() not in wanted for t in types):
+            raise SlackError("invalid_types")
+        kinds = {wanted[t.strip()] for t in types}
+        include_archived = str(args.get("exclude_archived", "false")).lower() in ("0", "false")
+        limit = args.get("limit") or 100
+        if not str(limit).isdigit():
+            raise SlackError("invalid_limit")
+        limit = min(max(int(limit), 1), 1000)
+        bot_token = (call.token or "").startswith("xoxb-")
+        found = []
+        for channel in sorted(self._known_channels()):
+            kind = self._channel_type(channel)
+            if kind not in kinds or not self.is_member(channel, user):
+                continue
+            bot_in = self.channels_with_bot is None or channel in self.channels_with_bot or kind == "im"
+            if bot_token and kind != "channel" and not bot_in:
+                continue
+            if not include_archived and channel in self.archived_channels:
+                continue
+            found.append({**self._channel_info(channel), "is_archived": channel in self.archived_channels})
+        cursor = str(args.get("cursor") or "")
+        if cursor:
+            try:
+                start = int(base64.b64decode(cursor.encode(), validate=True).decode().removeprefix("offset:"))
+            except ValueError:
+                raise SlackError("invalid_cursor") from None
+        else:
+            start = 0
+        page = found[start:start + limit]
+        more = start + limit < len(found)
+        next_cursor = base64.b64encode(f"offset:{start + limit}".encode()).decode() if more else ""
+        return {"channels": page, "response_metadata": {"next_cursor": next_cursor}}
+
+    def _known_channels(self) -> set[str]:
+        """Every channel the fake has heard of: configured, posted in, or used in a payload."""
+        known = set(self.members) | self.private_channels | set(self.archived_channels)
+        known |= set(self.channels_with_bot or ())
+        known |= {m.channel for m in self._messages} | {e.channel for e in self._ephemerals}
+        known |= {t.channel for t in self._response_targets.values()}
+        return known
+
     def _users_info(self, args: JSON, call: ApiCall) -> JSON:
         if not args.get("user"):
             raise SlackError("user_not_found")
@@ -1230,7 +1340,11 @@ class FakeSlack:
         # slack_sdk checks the status and reads a text/plain body.
         return web.Response(text=f"OK - {len(content)}", content_type="text/plain")
 
-    async def _handle_download(self, request: web.Request) -> web.Response:
+    # A download's body is written in pieces of this many bytes with a short pause
+    # between them, so a client that reads "what has arrived so far" gets only part.
+    download_piece = 8 * 1024
+
+    async def _handle_download(self, request: web.Request) -> web.StreamResponse:
         pending = self._files.get(request.match_info["file_id"])
         if pending is None or pending.content is None:
             return web.Response(status=404, text="file not found")
@@ -1242,8 +1356,20 @@ class FakeSlack:
             # What Slack really does without a valid token: a 200 HTML sign-in page.
             page = "<!DOCTYPE html><html><body>Sign in to Slack</body></html>"
             return web.Response(text=page, content_type="text/html")
+        if pending.redirect_to is not None:
+            return web.Response(status=302, headers={"Location": pending.redirect_to})
         mimetype = self._file_meta.get(request.match_info["file_id"], {}).get("mimetype", "application/octet-stream")
-        return web.Response(body=pending.content, content_type=mimetype)
+        response = web.StreamResponse(headers={"Content-Type": mimetype})
+        response.enable_chunked_encoding()  # no Content-Length: the client must read to the end
+        await response.prepare(request)
+        try:
+            for start in range(0, len(pending.content), self.download_piece):
+                await response.write(pending.content[start:start + self.download_piece])
+                await asyncio.sleep(0.001)
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the client stopped reading (a too-large file); fine for Slack too
+        return response
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         rid = request.match_info["rid"]

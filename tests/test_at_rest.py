@@ -1,0 +1,85 @@
+"""What the bot keeps on disk: private to its user, deleted answers really gone,
+each interview's transcript in its own folder and removed after the retention period."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+from slackbot.retention import expire_transcripts, transcript_dir, transcripts_root
+from tests.fakes import anthropic as fa
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_state_is_private_and_each_interview_has_its_own_transcript_folder(start_bot, tmp_path):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)  # as an older install (or a usual umask) left it
+    state.chmod(0o755)
+    h = await start_bot()
+    h.model.script(str(h.project("shop")), [fa.text("Hello!")])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Hello!")
+    assert mode(state) == 0o700
+    assert mode(state / "newspec.db") == 0o600
+    own = transcript_dir(state, "C1", root_ts)
+    assert mode(own) == 0o700 and mode(transcripts_root(state)) == 0o700
+    # The conversation's transcript lives in its own folder (written as the turn ends).
+    await h.slack.wait_for(lambda: list(own.rglob("*.jsonl")), what="the transcript")
+
+
+async def test_an_answered_reply_leaves_no_trace_in_the_database(start_bot, tmp_path):
+    h = await start_bot()
+    h.model.script(str(h.project("shop")), [fa.text("Hello!"), fa.text("Noted.")])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Hello!")
+    marker = "our-launch-codes-" + "q" * 400  # a row big enough to leave a visible trace
+    await h.slack.send_message("C1", "U1", marker, thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Noted.")
+    await h.stop()  # closing checkpoints the write-ahead log into the database file
+    on_disk = b"".join(p.read_bytes() for p in (tmp_path / "state").glob("newspec.db*"))
+    assert marker.encode() not in on_disk
+
+
+def test_transcripts_untouched_for_the_retention_period_are_deleted(tmp_path):
+    old, fresh, live = (transcript_dir(tmp_path, "C1", ts) for ts in ("1.0", "2.0", "3.0"))
+    for folder in (old, fresh, live):
+        (folder / "projects").mkdir(parents=True)
+        (folder / "projects" / "s.jsonl").write_text("{}")
+    month_ago = time.time() - 31 * 86_400
+    for folder in (old, live):
+        for path in (folder, folder / "projects", folder / "projects" / "s.jsonl"):
+            os.utime(path, (month_ago, month_ago))
+    expired = expire_transcripts(tmp_path, 30 * 86_400, keep=[live])
+    assert expired == [old]
+    assert not old.exists() and fresh.exists() and live.exists()
+
+
+async def test_starting_over_deletes_the_earlier_conversation(start_bot, tmp_path):
+    from tests.test_interview_flow import prompt_for, spec_for
+
+    h = await start_bot()
+    project = h.project("shop")
+    h.model.script(str(project), [fa.text("Hello!"), fa.text("Fresh start!")])
+    first_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", first_ts, "Hello!")
+    earlier = transcript_dir(tmp_path / "state", "C1", first_ts)
+    await h.slack.wait_for(lambda: list(earlier.rglob("*.jsonl")), what="the first transcript")
+    await h.slack.send_action("newspec_cancel", user_id="U1", channel_id="C1", message_ts=first_ts)
+    await h.wait_for_text("C1", first_ts, "cancelled this interview")
+    (project / "prompts" / "app_spec.txt").write_text(spec_for("shop"))
+    (project / "prompts" / "initializer_prompt.md").write_text(prompt_for("shop"))
+
+    await h.slack.send_slash_command("shop", user_id="U1", channel_id="C1")
+    offer = await h.slack.wait_for(
+        lambda: next((e for e in h.slack.ephemerals(user="U1") if "finished spec" in e.text), None)
+    )
+    start_over = next(e for b in offer.blocks if b["type"] == "actions" for e in b["elements"]
+                      if e["text"]["text"] == "Start over")
+    await h.slack.send_action(start_over["action_id"], start_over["value"], user_id="U1", channel_id="C1")
+    await h.slack.wait_for(lambda: any("Fresh start!" in m.text for m in h.slack.messages), what="new thread")
+    assert not earlier.exists()

@@ -1,0 +1,98 @@
+"""Floods: one person can't push unlimited messages at Claude, and one turn carries
+a bounded batch; what doesn't fit waits for the next turn instead of being lost."""
+
+from __future__ import annotations
+
+from slackbot.flood import MAX_BATCH_CHARS, MAX_BATCH_FILES, PerPersonLimit, take_batch
+from slackbot.store import PendingReply
+from tests.fakes import anthropic as fa
+
+SLOW_GREETING = fa.text("Hello! " + "Let me set things up for us. " * 12, chunk_size=8, delay=0.05)
+
+
+def reply(n: int, text: str = "x", files: int = 0) -> PendingReply:
+    return PendingReply(n, "C1", "1.0", "U1", text, f"{n}.0", file_count=files, file_text_bytes=files)
+
+
+def test_a_person_over_the_limit_is_refused_and_told_once_per_window():
+    now = [0.0]
+    limit = PerPersonLimit(3, 60.0, clock=lambda: now[0])
+    assert [limit.allow("U1") for _ in range(4)] == [True, True, True, False]
+    assert limit.allow("U2")  # others are not affected
+    assert limit.should_tell("U1") and not limit.should_tell("U1")
+    now[0] = 61.0
+    assert limit.allow("U1")
+
+
+def test_the_limit_forgets_people_who_went_quiet():
+    now = [0.0]
+    limit = PerPersonLimit(1, 60.0, clock=lambda: now[0])
+    for person in range(1000):
+        limit.allow(f"U{person}")
+    now[0] = 120.0
+    limit.allow("U1")
+    assert len(limit._people) == 1
+
+
+def test_a_batch_stops_at_the_character_and_file_caps_but_always_takes_one():
+    third = MAX_BATCH_CHARS // 3
+    assert [r.id for r in take_batch([reply(1, "a" * third), reply(2, "b" * third), reply(3, "c" * third),
+                                      reply(4, "d")])] == [1, 2, 3]
+    assert [r.id for r in take_batch([reply(1, "a" * (MAX_BATCH_CHARS + 5)), reply(2)])] == [1]
+    half = MAX_BATCH_FILES // 2 + 1
+    assert [r.id for r in take_batch([reply(1, files=half), reply(2, files=half)])] == [1]
+
+
+async def test_messages_past_a_persons_limit_are_not_passed_on(start_bot):
+    h = await start_bot(env={"NEWSPEC_MESSAGES_PER_MINUTE": "3"})
+    seen: list[str] = []
+
+    def record(request: fa.ModelRequest) -> fa.Turn:
+        seen.append(request.last_user_text)
+        return fa.text("Got those.")
+
+    h.model.script(str(h.project("shop")), [SLOW_GREETING, record])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Hello!")
+    for n in range(1, 6):
+        await h.slack.send_message("C1", "U1", f"message {n}", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Got those.")
+    assert all(f"message {n}" in seen[0] for n in (1, 2, 3))
+    assert "message 4" not in seen[0] and "message 5" not in seen[0]
+    notes = [e for e in h.slack.ephemerals(user="U1") if "faster than I can pass them on" in e.text]
+    assert len(notes) == 1
+
+
+async def test_a_flood_of_long_replies_reaches_claude_over_several_turns(start_bot):
+    h = await start_bot()
+    seen: list[str] = []
+
+    def record(request: fa.ModelRequest) -> fa.Turn:
+        seen.append(request.last_user_text)
+        return fa.text(f"Read part {len(seen)}.")
+
+    h.model.script(str(h.project("shop")), [SLOW_GREETING, record, record])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Hello!")
+    for marker in "ABCD":
+        await h.slack.send_message("C1", "U1", marker + "z" * 19_000, thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Read part 2.")
+    assert len(seen) == 2 and all(len(text) <= MAX_BATCH_CHARS + 100 for text in seen)
+    assert [m for m in "ABCD" if m + "zzz" in seen[0]] == ["A", "B", "C"]
+    assert "Dzzz" in seen[1]  # nothing lost: the rest came in the next turn
+
+
+async def test_newspec_past_a_persons_hourly_limit_starts_nothing(start_bot):
+    h = await start_bot(env={"NEWSPEC_STARTS_PER_HOUR": "2"})
+    for name in ("one", "two"):
+        h.model.script(str(h.project(name)), [fa.text(f"Hello {name}!")])
+        root_ts = await h.start_interview(name)
+        await h.wait_for_text("C1", root_ts, f"Hello {name}!")
+    delivery = await h.slack.send_slash_command("three", user_id="U1", channel_id="C1")
+    assert "many times in the last hour" in str(delivery.ack.get("text"))
+    assert not any("*three*" in m.text for m in h.slack.messages)
+    assert not h.project("three").exists()
+    # Someone else is not held back by it.
+    h.model.script(str(h.project("four")), [fa.text("Hello four!")])
+    root_ts = await h.start_interview("four", user="U2")
+    await h.wait_for_text("C1", root_ts, "Hello four!")
