@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from .config import Settings
 from .http_mode import build_web_app
-from .interviews import Interviews
+from .registry import Interviews
 from .listeners import register_all
 from .scheduler import DEFAULT_PER_MINUTE, RateLimits, SlackScheduler
 from .store import SqliteStore

@@ -63,10 +63,13 @@ def reply_weight(reply: PendingReply) -> tuple[int, int]:
 
 
 def take_batch(pending: Sequence[PendingReply]) -> list[PendingReply]:
-    """The replies one turn answers: in order, within the caps (always at least one)."""
+    """The replies one turn answers: in order, up to the first not yet ready, within
+    the caps (at least one, if the first is ready)."""
     batch: list[PendingReply] = []
     chars = files = 0
     for reply in pending:
+        if not reply.ready:  # its files are still on the way: later ones wait behind it
+            break
         more_chars, more_files = reply_weight(reply)
         if batch and (chars + more_chars > MAX_BATCH_CHARS or files + more_files > MAX_BATCH_FILES):
             break

@@ -12,13 +12,15 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from .blocks import answered_blocks, markdown_blocks, question_blocks, status_blocks, update_text, withdrawn_blocks
 from .events import (
     Failed,
     FileWritten,
@@ -43,7 +45,8 @@ log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 3_900
 FIRST_WORDS_WAIT = 1.0  # seconds an answer's first words may wait for a native stream
 FENCE = "```"
-SlackError = (SlackApiError, SlackRequestError)
+# What a Slack write can fail with: Slack's refusal, or the network on the way there.
+SLACK_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError)
 
 
 def split_point(text: str, start: int, limit: int) -> int:
@@ -61,9 +64,6 @@ def split_point(text: str, start: int, limit: int) -> int:
             return at + len(sep)
     return start if start > 0 else limit
 
-
-def markdown_blocks(text: str) -> list[dict]:
-    return [{"type": "markdown", "text": text}]
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class _Reply:
                 async with self._lock:
                     if self._sent < len(self.text):
                         await self._write()
-        except SlackError as exc:  # finish() retries whatever is still unsent
+        except SLACK_ERRORS as exc:  # finish() retries whatever is still unsent
             log.warning("update failed in %s: %s", self.relay.thread_ts, _slack_error(exc))
 
     async def finish(self) -> None:
@@ -131,7 +131,7 @@ class _Reply:
                 try:
                     await self._stop_native(self._stream)
                     return
-                except SlackError as exc:
+                except SLACK_ERRORS as exc:
                     self._fall_back(exc)
             if self._sent < len(self.text):
                 await self._post_or_update()
@@ -175,7 +175,7 @@ class _Reply:
             try:
                 await self._append_native()
                 return
-            except SlackError as exc:
+            except SLACK_ERRORS as exc:
                 self._fall_back(exc)
         await self._post_or_update()
 
@@ -237,7 +237,7 @@ class _Reply:
                     coalesce_key=f"reply:{id(self)}",
                 )
                 return
-            except SlackError as exc:
+            except SLACK_ERRORS as exc:
                 # A stream message that can no longer be edited: continue below it.
                 log.warning("chat.update failed for %s: %s", self.ts, _slack_error(exc))
                 self.text, self._sent = self.text[self._sent :], 0
@@ -260,73 +260,6 @@ class _Reply:
 THINKING = "Thinking"
 STATUS_DELAY = 1.0  # seconds before a turn without tool use shows a status line
 WAITING = "Waiting for your answer"
-STOP_ACTION = "newspec_stop"
-ANSWER_ACTION_PREFIX = "newspec_answer_"  # + option index: action ids must be unique per block
-OTHER_ACTION = "newspec_other"
-PICK_ACTION = "newspec_pick"
-SUBMIT_ACTION = "newspec_submit"
-
-
-def question_blocks(question_id: str, index: int, item: QuestionItem) -> list[dict]:
-    """One question as Block Kit: buttons (or checkboxes and Submit) plus "Other…"."""
-    ref = {"q": question_id, "i": index}
-    blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": _title(item)}}]
-    described = [f"• *{escape(o.label)}* — {escape(o.description)}" for o in item.options if o.description]
-    if described:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "\n".join(described)}]})
-    other = {
-        "type": "button",
-        "action_id": OTHER_ACTION,
-        "text": {"type": "plain_text", "text": "Other…"},
-        "value": json.dumps(ref),
-    }
-    if item.multi_select:
-        checkboxes = {
-            "type": "checkboxes",
-            "action_id": PICK_ACTION,
-            "options": [
-                {"text": {"type": "plain_text", "text": o.label[:75]}, "value": str(n)}
-                for n, o in enumerate(item.options)
-            ],
-        }
-        submit = {
-            "type": "button",
-            "action_id": SUBMIT_ACTION,
-            "style": "primary",
-            "text": {"type": "plain_text", "text": "Submit"},
-            "value": json.dumps(ref),
-        }
-        blocks.append({"type": "actions", "block_id": f"pick:{question_id}:{index}", "elements": [checkboxes]})
-        blocks.append({"type": "actions", "elements": [submit, other]})
-    else:
-        buttons = [
-            {
-                "type": "button",
-                "action_id": f"{ANSWER_ACTION_PREFIX}{n}",
-                "text": {"type": "plain_text", "text": o.label[:75]},
-                "value": json.dumps({**ref, "o": n}),
-            }
-            for n, o in enumerate(item.options)
-        ]
-        blocks.append({"type": "actions", "elements": [*buttons, other]})
-    return blocks
-
-
-def _title(item: QuestionItem) -> str:
-    question = escape(item.question)
-    return f"*{escape(item.header)}* · {question}" if item.header else f"*{question}*"
-
-
-def answered_blocks(item: QuestionItem, who: str, answer: str) -> list[dict]:
-    """The question after it was answered: who (bot markup) chose what (people's text)."""
-    return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": _title(item)}},
-        {"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f":white_check_mark: {who}: *{escape(answer)}*"}
-        ]},
-    ]
-
-
 class StatusLine:
     """A small live message under the thread saying what Claude is doing, with a Stop
     button; updated at most once per interval and deleted when the turn ends."""
@@ -349,25 +282,6 @@ class StatusLine:
         self._late_started = False
         self._delayed = asyncio.create_task(later())
 
-    def blocks(self, activity: str) -> list[dict]:
-        return [
-            {
-                "type": "context",
-                "elements": [{"type": "mrkdwn", "text": f":hourglass_flowing_sand: _{activity}…_"}],
-            },
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": STOP_ACTION,
-                        "text": {"type": "plain_text", "text": "Stop"},
-                        "value": self.relay.thread_ts,
-                    }
-                ],
-            },
-        ]
-
     async def show(self, activity: str) -> None:
         async with self._lock:
             await self._show(activity)
@@ -381,15 +295,15 @@ class StatusLine:
             if self.ts is None:
                 # A nicety: it yields to answers, questions and notes.
                 response = await relay.post(
-                    Priority.REFRESH, text=text, blocks=self.blocks(activity)
+                    Priority.REFRESH, text=text, blocks=status_blocks(activity, relay.thread_ts)
                 )
                 self.ts = response["ts"]
             else:
                 await relay.scheduler.update(
-                    Priority.REFRESH, channel=relay.channel, ts=self.ts, text=text, blocks=self.blocks(activity)
+                    Priority.REFRESH, channel=relay.channel, ts=self.ts, text=text, blocks=status_blocks(activity, relay.thread_ts)
                 )
             self._shown, self._last = activity, now
-        except SlackError as exc:  # a status line is a nicety: never fail the turn for it
+        except SLACK_ERRORS as exc:  # a status line is a nicety: never fail the turn for it
             log.warning("status line failed in %s: %s", relay.thread_ts, _slack_error(exc))
 
     async def clear(self) -> None:
@@ -404,8 +318,81 @@ class StatusLine:
                 return
         try:
             await self.relay.scheduler.delete(channel=self.relay.channel, ts=ts)
-        except SlackError as exc:
+        except SLACK_ERRORS as exc:
             log.warning("could not clear the status line in %s: %s", self.relay.thread_ts, _slack_error(exc))
+
+
+class _TurnView:
+    """What one turn has shown so far: the message growing with Claude's text, the
+    status line, and the first Slack error (reported once, at the end)."""
+
+    def __init__(
+        self, relay: ThreadRelay, recipient: str | None, on_unshown: Callable[[], Awaitable[object]] | None
+    ) -> None:
+        self.relay, self.recipient, self.on_unshown = relay, recipient, on_unshown
+        self.reply: _Reply | None = None
+        self.separator = ""
+        self.status = StatusLine(relay)
+        self.error: str | None = None
+
+    async def show(self, event: SessionEvent) -> None:
+        relay = self.relay
+        try:
+            if isinstance(event, TextDelta):
+                # Claude's words show as written: never a mention, a ping or a masked link.
+                self.reply = await relay._add_text(self.reply, self.separator + escape(event.text), self.recipient)
+                self.separator = ""
+            elif isinstance(event, TextDone):
+                self.separator = "\n\n" if self.reply is not None and self.reply.text else ""
+            elif isinstance(event, ToolActivity):
+                log.info("%s/%s: %s", relay.channel, relay.thread_ts, event.summary)
+                await self.status.show(event.summary)
+            elif isinstance(event, FileWritten):
+                log.info("%s/%s: wrote %s", relay.channel, relay.thread_ts, event.path)
+            elif isinstance(event, Question):
+                await self._finish_text()  # the text before the question stays above it
+                await self._ask(event)
+            elif isinstance(event, Notice):
+                await relay.say(f":information_source: {event.message}")
+            elif isinstance(event, (Failed, TurnDone)):
+                await self._finish_text()
+                if isinstance(event, Failed):
+                    log.error("%s/%s: %s (%s)", relay.channel, relay.thread_ts, event.message, event.detail)
+                    await relay.say(f":warning: {event.message}")
+        except SLACK_ERRORS as exc:
+            self._failed(exc)
+            self.reply, self.separator = None, ""  # later text starts a new message
+
+    async def _ask(self, question: Question) -> None:
+        try:
+            await self.relay.post_question(question)
+        except SLACK_ERRORS as exc:
+            self._failed(exc)
+            if self.on_unshown is not None:
+                await self.on_unshown()
+            return
+        await self.status.show(WAITING)
+
+    async def _finish_text(self) -> None:
+        reply, self.reply, self.separator = self.reply, None, ""
+        if reply is not None:
+            await reply.finish()
+
+    def _failed(self, exc: BaseException) -> None:
+        relay = self.relay
+        log.error("Slack refused a write in %s/%s: %s", relay.channel, relay.thread_ts, _slack_error(exc))
+        self.error = self.error or _slack_error(exc)
+
+    async def close(self) -> None:
+        try:
+            await self._finish_text()
+        except SLACK_ERRORS as exc:
+            self._failed(exc)
+        await self.status.clear()
+        if self.error is not None:
+            await self.relay.say(
+                f":warning: Slack refused part of my answer ({self.error}). Reply here and I'll try again."
+            )
 
 
 class ThreadRelay:
@@ -439,7 +426,7 @@ class ThreadRelay:
         async def run() -> None:
             try:
                 await call
-            except SlackError as exc:
+            except SLACK_ERRORS as exc:
                 log.warning("background Slack call failed in %s: %s", self.thread_ts, _slack_error(exc))
 
         task = asyncio.create_task(run())
@@ -464,13 +451,15 @@ class ThreadRelay:
         try:
             response = await self.post(text=text)
             return response["ts"]
-        except SlackError as exc:
+        except SLACK_ERRORS as exc:
             log.error("could not post in %s/%s: %s", self.channel, self.thread_ts, _slack_error(exc))
             return None
 
     async def post_question(self, question: Question) -> None:
         for index, item in enumerate(question.items):
-            response = await self.post(text=escape(item.question), blocks=question_blocks(question.id, index, item))
+            response = await self.post(
+                text=update_text(escape(item.question)), blocks=question_blocks(question.id, index, item)
+            )
             self.question_messages[(question.id, index)] = response["ts"]
 
     async def show_answer(
@@ -478,16 +467,26 @@ class ThreadRelay:
         message_ts: str | None = None,
     ) -> None:
         """Replace a question's controls with who chose what."""
+        await self._replace_question(
+            question_id, index, message_ts, escape(f"{item.question} {answer}"), answered_blocks(item, who, answer)
+        )
+
+    async def show_withdrawn(self, question_id: str, index: int, item: QuestionItem) -> None:
+        """Take the controls off a question nobody can answer any more."""
+        await self._replace_question(
+            question_id, index, None, escape(f"{item.question} (no longer open)"), withdrawn_blocks(item)
+        )
+
+    async def _replace_question(
+        self, question_id: str, index: int, message_ts: str | None, text: str, blocks: list[dict]
+    ) -> None:
         ts = message_ts or self.question_messages.get((question_id, index))
         if ts is None:
             return
         try:
-            await self.scheduler.update(
-                channel=self.channel, ts=ts, text=escape(f"{item.question} {answer}"),
-                blocks=answered_blocks(item, who, answer),
-            )
-        except SlackError as exc:
-            log.warning("could not mark a question answered in %s: %s", self.thread_ts, _slack_error(exc))
+            await self.scheduler.update(channel=self.channel, ts=ts, text=update_text(text), blocks=blocks)
+        except SLACK_ERRORS as exc:
+            log.warning("could not update a question in %s: %s", self.thread_ts, _slack_error(exc))
 
     async def post_summary(
         self, summary: SpecSummary, usage: Usage, project_dir: Path, problems: list[Problem]
@@ -512,7 +511,7 @@ class ThreadRelay:
         text = escape(f"{summary.name}: {features} features, {summary.stack}, ${usage.cost_usd:.4f}")
         try:
             await self.post(text=text, blocks=blocks)
-        except SlackError as exc:
+        except SLACK_ERRORS as exc:
             log.error("could not post the summary in %s: %s", self.thread_ts, _slack_error(exc))
 
     async def clear_queued_note(self) -> None:
@@ -521,58 +520,26 @@ class ThreadRelay:
             return
         try:
             await self.scheduler.delete(channel=self.channel, ts=ts)
-        except SlackError as exc:
+        except SLACK_ERRORS as exc:
             log.warning("could not delete the queued note in %s: %s", self.thread_ts, _slack_error(exc))
 
-    async def render(self, events: AsyncIterator[SessionEvent], recipient_user_id: str | None) -> None:
-        """Show one turn in the thread. Slack errors are logged and reported, not raised."""
-        reply: _Reply | None = None
-        separator = ""
-        status = StatusLine(self)
+    async def render(
+        self, events: AsyncIterator[SessionEvent], recipient_user_id: str | None,
+        on_unshown: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        """Show one turn in the thread, to its end: a Slack error in one write is logged
+        and reported once, and the turn goes on being shown (never left running
+        unobserved). A question Slack refuses to show calls `on_unshown`, so Claude
+        stops waiting for an answer nobody can give."""
+        view = _TurnView(self, recipient_user_id, on_unshown)
         # Quick answers need no status line: it appears only once Claude has been
         # at it for a moment (or uses a tool), below the answer as it streams.
-        status.show_later(THINKING, STATUS_DELAY)
+        view.status.show_later(THINKING, STATUS_DELAY)
         try:
             async for event in events:
-                if isinstance(event, TextDelta):
-                    # Claude's words show as written: never a mention, a ping or a masked link.
-                    reply = await self._add_text(reply, separator + escape(event.text), recipient_user_id)
-                    separator = ""
-                elif isinstance(event, TextDone):
-                    separator = "\n\n" if reply is not None and reply.text else ""
-                elif isinstance(event, ToolActivity):
-                    log.info("%s/%s: %s", self.channel, self.thread_ts, event.summary)
-                    await status.show(event.summary)
-                elif isinstance(event, FileWritten):
-                    log.info("%s/%s: wrote %s", self.channel, self.thread_ts, event.path)
-                elif isinstance(event, Question):
-                    if reply is not None:  # the text before the question stays above it
-                        await reply.finish()
-                        reply, separator = None, ""
-                    await self.post_question(event)
-                    await status.show(WAITING)
-                elif isinstance(event, Notice):
-                    await self.say(f":information_source: {event.message}")
-                elif isinstance(event, (Failed, TurnDone)):
-                    if reply is not None:
-                        await reply.finish()
-                        reply, separator = None, ""
-                    if isinstance(event, Failed):
-                        log.error("%s/%s: %s (%s)", self.channel, self.thread_ts, event.message, event.detail)
-                        await self.say(f":warning: {event.message}")
-        except SlackError as exc:
-            log.error("Slack refused a reply in %s/%s: %s", self.channel, self.thread_ts, _slack_error(exc))
-            await self.say(
-                f":warning: Slack refused part of my answer ({_slack_error(exc)}). "
-                "Reply here and I'll try again."
-            )
+                await view.show(event)
         finally:
-            if reply is not None:
-                try:
-                    await reply.finish()
-                except SlackError as exc:
-                    log.error("could not finish a reply in %s: %s", self.thread_ts, _slack_error(exc))
-            await status.clear()
+            await view.close()
 
     async def _add_text(self, reply: _Reply | None, text: str, recipient: str | None) -> _Reply:
         """Add text to the current message, continuing in new ones past the size limit."""
@@ -618,7 +585,7 @@ class ThreadRelay:
                 ),
                 fair_key=self.thread_ts,
             )
-        except SlackError as exc:
+        except SLACK_ERRORS as exc:
             log.error("upload failed in %s/%s: %s", self.channel, self.thread_ts, _slack_error(exc))
             await self.say(
                 f":warning: The spec is written, but Slack refused the upload ({_slack_error(exc)}). "
@@ -626,7 +593,7 @@ class ThreadRelay:
             )
 
 
-def _slack_error(exc: Exception) -> str:
+def _slack_error(exc: BaseException) -> str:
     if isinstance(exc, SlackApiError):
         return str(exc.response.get("error", "unknown_error"))
-    return str(exc)
+    return str(exc) or type(exc).__name__

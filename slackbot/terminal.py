@@ -12,7 +12,7 @@ from typing import TextIO
 
 from .config import Settings
 from .events import Failed, Notice, Question, SpecComplete, TextDelta, TextDone, ToolActivity
-from .interviews import opening_message
+from .registry import opening_message
 from .retention import transcript_dir
 from .session import SessionSettings, SpecSession
 from .spec import project_dir

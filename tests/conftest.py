@@ -11,7 +11,7 @@ import pytest
 
 from slackbot.app import Bot
 from slackbot.config import Settings
-from slackbot.relay import STOP_ACTION
+from slackbot.blocks import STOP_ACTION
 from slackbot.scheduler import RateLimits
 from slackbot.session import SessionSettings
 from tests.fakes import anthropic as fa

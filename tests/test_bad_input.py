@@ -111,7 +111,8 @@ async def test_enormous_and_empty_replies(start_bot):
     await h.slack.send_message("C1", "U1", "   ", thread_ts=root_ts)  # nothing to pass on
     await h.slack.send_message("C1", "U1", "y" * 45_000, thread_ts=root_ts)  # over Slack's 40k
     await h.wait_for_text("C1", root_ts, "That was long.")
-    assert "passed on its first 20,000 characters" in h.slack.thread_text("C1", root_ts)
+    # Told privately, to the one who sent it.
+    assert any("passed on its first 20,000 characters" in e.text for e in h.slack.ephemerals(user="U1"))
     said = h.model.requests[-1].last_user_text
     assert said == "u1: " + "y" * 20_000 and len(h.model.requests) == 2
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from slackbot.listeners.commands import CONTINUE_ACTION
+from slackbot.blocks import CONTINUE_ACTION
 from slackbot.spec import InvalidName, check_name, existing_spelling, project_dir
 from slackbot.store import InterviewRecord, SqliteStore, Status
 from tests.fakes import anthropic as fa

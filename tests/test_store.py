@@ -98,7 +98,7 @@ async def test_files_queued_by_an_older_version_are_moved_on_open(tmp_path):
     import json
     import sqlite3
 
-    from slackbot.store import _MIGRATIONS
+    from slackbot.store.migrations import MIGRATIONS as _MIGRATIONS
 
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:  # the schema as version 5 left it, with one queued file

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
-from ..interviews import Interviews
+from ..registry import Interviews
 from ..people import DisplayNames
 from . import actions, commands, messages
 

@@ -9,13 +9,18 @@ import re
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..interviews import Accepted, Interviews, continue_message
+from ..conversation import Conversation
+from ..questions import Accepted
+from ..registry import Interviews, continue_message
 from ..people import DisplayNames
-from ..relay import ANSWER_ACTION_PREFIX, OTHER_ACTION, PICK_ACTION, STOP_ACTION, SUBMIT_ACTION
+from ..blocks import (
+    ANSWER_ACTION_PREFIX, CANCEL_ACTION, CONTINUE_ACTION, OTHER_ACTION, PICK_ACTION, START_OVER_ACTION, STOP_ACTION,
+    SUBMIT_ACTION,
+)
 from ..spec import InvalidName, back_up_spec, check_name, has_spec, project_dir
 from ..slack_text import escape
-from .commands import CONTINUE_ACTION, START_OVER_ACTION, Visibility, look_up
-from .starting import CANCEL_ACTION, open_interview, thread_link
+from .commands import Visibility, look_up
+from .starting import open_interview, thread_link
 
 log = logging.getLogger(__name__)
 
@@ -74,28 +79,39 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             await respond(note, replace_original=True)
             await open_interview(client, respond, interviews, name=name, channel=channel, user=user, team_id=team_id)
 
+    async def in_thread(body: dict, thread_ts: str, respond: AsyncRespond) -> Conversation | None:
+        """The conversation a thread button belongs to, if this person may act in it
+        (the same check as for typed replies); else a private note and None."""
+        user = (body.get("user") or {}).get("id")
+        channel = (body.get("channel") or {}).get("id")
+        conversation = await interviews.find(str(channel), thread_ts) if channel and thread_ts else None
+        refusal = interviews.refusal(conversation, user, channel)
+        if refusal is not None:
+            await respond(f":no_entry: {refusal}", response_type="ephemeral", replace_original=False)
+            return None
+        if conversation is None:
+            await respond("This interview is no longer here.", response_type="ephemeral", replace_original=False)
+        return conversation
+
     async def on_stop(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
         await ack()
-        if await refused(body, respond):
-            return
-        channel = body["channel"]["id"]
-        thread_ts = body["actions"][0].get("value") or ""
-        if not await interviews.stop(channel, thread_ts):
-            await respond(
-                "That answer has already finished.", response_type="ephemeral", replace_original=False
-            )
+        conversation = await in_thread(body, str(body["actions"][0].get("value") or ""), respond)
+        if conversation is not None and not await interviews.stop(conversation):
+            await respond("That answer has already finished.", response_type="ephemeral", replace_original=False)
 
-    async def on_cancel(ack: AsyncAck, body: dict, client: AsyncWebClient, respond: AsyncRespond) -> None:
+    async def on_cancel(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
         await ack()
-        if await refused(body, respond):
+        root_ts, user = str((body.get("message") or {}).get("ts") or ""), body["user"]["id"]
+        conversation = await in_thread(body, root_ts, respond)
+        if conversation is None:
             return
-        channel, root_ts, user = body["channel"]["id"], body["message"]["ts"], body["user"]["id"]
-        record = await interviews.cancel(channel, root_ts)
+        record = await interviews.cancel(conversation)
         if record is None:
             await respond("This interview has already ended.", response_type="ephemeral", replace_original=False)
             return
+        channel = record.channel
         folder = project_dir(interviews.settings.generations_dir, record.name)
-        ended = f"Spec interview for *{record.name}* — cancelled by <@{user}>. Files are kept in `{folder}`."
+        ended = f"Spec interview for *{record.name}* — cancelled by <@{user}>. Files are kept in `{escape(folder)}`."
         await interviews.scheduler.update(
             channel=channel, ts=root_ts, text=ended,
             blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": ended}}],
@@ -107,39 +123,44 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
 
     async def on_answer(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
         await ack()
-        if await refused(body, respond):
-            return
         action, message = body["actions"][0], body.get("message") or {}
-        ref = json.loads(action.get("value") or "{}")
-        if action["action_id"] == SUBMIT_ACTION:
-            picked = (
-                body.get("state", {}).get("values", {})
-                .get(f"pick:{ref.get('q')}:{ref.get('i')}", {}).get(PICK_ACTION, {})
-                .get("selected_options") or []
-            )
-            labels = [option["text"]["text"] for option in picked]
-            if not labels:
-                await respond("Tick at least one option, then Submit.", response_type="ephemeral",
-                              replace_original=False)
-                return
-        else:
-            labels = [action["text"]["text"]]
+        conversation = await in_thread(body, str(message.get("thread_ts") or message.get("ts") or ""), respond)
+        if conversation is None:
+            return
+        try:
+            ref = json.loads(action.get("value") or "{}")
+            question_id, index = str(ref["q"]), int(ref["i"])
+            if action["action_id"] == SUBMIT_ACTION:
+                ticked = (
+                    body.get("state", {}).get("values", {}).get(f"pick:{question_id}:{index}", {})
+                    .get(PICK_ACTION, {}).get("selected_options") or []
+                )
+                picked = [int(option["value"]) for option in ticked]
+            else:
+                picked = [int(ref["o"])]
+        except (ValueError, KeyError, TypeError):
+            await respond("That button is out of date.", response_type="ephemeral", replace_original=False)
+            return
+        if not picked:
+            await respond("Tick at least one option, then Submit.", response_type="ephemeral",
+                          replace_original=False)
+            return
+        user = body["user"]["id"]
+        # The options' full labels come from the stored question, never from the
+        # (possibly shortened) button text.
         outcome = await interviews.answer_click(
-            body["channel"]["id"], message.get("thread_ts") or message.get("ts", ""),
-            str(ref.get("q", "")), int(ref.get("i", -1)), labels,
-            user_id=body["user"]["id"], author=await names.get(body["user"]["id"]),
-            message_ts=message.get("ts", ""),
+            conversation, question_id, index, picked, user, await names.get(user), str(message.get("ts") or ""),
         )
         if outcome is Accepted.STALE:
-            await respond("That question has already been answered, so this choice changes nothing.",
-                          response_type="ephemeral", replace_original=False)
+            await respond("That question has already been answered or withdrawn, so this choice changes "
+                          "nothing.", response_type="ephemeral", replace_original=False)
 
     async def on_other(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
         await ack()
-        if await refused(body, respond):
-            return
-        await respond("Type your answer as a reply in this thread.", response_type="ephemeral",
-                      replace_original=False)
+        message = body.get("message") or {}
+        if await in_thread(body, str(message.get("thread_ts") or message.get("ts") or ""), respond) is not None:
+            await respond("Type your answer as a reply in this thread.", response_type="ephemeral",
+                          replace_original=False)
 
     async def on_pick(ack: AsyncAck) -> None:
         await ack()  # ticking a box only changes the form; Submit sends it
@@ -148,6 +169,7 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
     app.action(SUBMIT_ACTION)(on_answer)
     app.action(OTHER_ACTION)(on_other)
     app.action(PICK_ACTION)(on_pick)
+
     async def on_unknown(ack: AsyncAck, respond: AsyncRespond) -> None:
         await ack()
         await respond("That button no longer does anything here.", response_type="ephemeral",

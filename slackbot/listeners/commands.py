@@ -11,7 +11,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..interviews import Interviews
+from ..blocks import existing_spec_blocks
+from ..registry import Interviews
 from ..slack_text import escape
 from ..spec import NAME_RULES, InvalidName, check_name, existing_spelling, has_spec, project_dir
 from ..store import InterviewRecord, Status
@@ -20,8 +21,6 @@ from .starting import open_interview, thread_link
 log = logging.getLogger(__name__)
 
 COMMAND = "/newspec"
-CONTINUE_ACTION = "newspec_continue"
-START_OVER_ACTION = "newspec_start_over"
 LIST_LIMIT = 20
 START_LIMITED = (
     ":raised_hand: You've run `/newspec` many times in the last hour, so I'm not starting another "
@@ -187,39 +186,6 @@ def register(app: AsyncApp, interviews: Interviews) -> None:
         await open_interview(client, respond, interviews, name=name, channel=channel, user=user, team_id=team_id)
 
     app.command(COMMAND)(on_newspec)
-
-
-def existing_spec_blocks(name: str, channel: str) -> list[dict]:
-    value = json.dumps({"name": name, "channel": channel})
-    return [
-        {
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": f"*{name}* already has a finished spec from an earlier interview. "
-                "Continue editing it in a new thread, or start over? Starting over keeps the "
-                "old files in a dated backup folder.",
-            },
-        },
-        {
-            "type": "actions",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": CONTINUE_ACTION,
-                    "text": {"type": "plain_text", "text": "Continue editing"},
-                    "style": "primary",
-                    "value": value,
-                },
-                {
-                    "type": "button",
-                    "action_id": START_OVER_ACTION,
-                    "text": {"type": "plain_text", "text": "Start over"},
-                    "value": value,
-                },
-            ],
-        },
-    ]
 
 
 async def render_list(client: AsyncWebClient, records: list[InterviewRecord]) -> str:

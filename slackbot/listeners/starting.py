@@ -8,40 +8,14 @@ from slack_bolt.async_app import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..interviews import Interviews
+from ..blocks import root_blocks
+from ..registry import Interviews
+from ..relay import SLACK_ERRORS
 from ..store import InterviewRecord
 
 log = logging.getLogger(__name__)
 
 NOT_IN_CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found"})
-CANCEL_ACTION = "newspec_cancel"
-
-
-def root_blocks(text: str) -> list[dict]:
-    """The thread's root message: who started what, and a way to end it."""
-    return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-        {
-            "type": "actions",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": CANCEL_ACTION,
-                    "text": {"type": "plain_text", "text": "Cancel interview"},
-                    "style": "danger",
-                    "confirm": {
-                        "title": {"type": "plain_text", "text": "Cancel this interview?"},
-                        "text": {
-                            "type": "mrkdwn",
-                            "text": "Claude stops and the thread ends. Files already written are kept.",
-                        },
-                        "confirm": {"type": "plain_text", "text": "Cancel interview"},
-                        "deny": {"type": "plain_text", "text": "Keep going"},
-                    },
-                }
-            ],
-        },
-    ]
 
 
 async def open_interview(
@@ -55,12 +29,19 @@ async def open_interview(
     team_id: str | None,
     opening: str | None = None,
 ) -> bool:
-    """Post the thread's root message and start the session; tell the user if Slack refuses."""
+    """Claim the name, post the thread's root message and start the session; tell the
+    user if the name was just taken or Slack refuses."""
+    claim, claimed = await interviews.claim(name, channel, user, team_id)
+    if not claimed:  # someone else started it a moment ago
+        link = await thread_link(client, claim)
+        await respond(f"*{name}* already has an interview: {link}. Carry on in that thread.")
+        return False
     text = f"Spec interview for *{name}*, started by <@{user}> — answer in this thread."
     try:
         root = await interviews.scheduler.post(channel=channel, text=text, blocks=root_blocks(text))
-    except SlackApiError as exc:
-        error = exc.response.get("error")
+    except SLACK_ERRORS as exc:
+        await interviews.release(claim)
+        error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
         log.warning("could not open interview %s in %s: %s", name, channel, error)
         if error in NOT_IN_CHANNEL_ERRORS:
             await respond(
@@ -70,9 +51,7 @@ async def open_interview(
         else:
             await respond(f"Slack wouldn't let me start the interview ({error}). Please try again.")
         return False
-    await interviews.start(
-        name=name, channel=channel, thread_ts=root["ts"], user_id=user, team_id=team_id, opening=opening
-    )
+    await interviews.start(claim, root["ts"], opening)
     return True
 
 

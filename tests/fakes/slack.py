@@ -447,6 +447,7 @@ class FakeSlack:
         self._files: dict[str, _PendingFile] = {}
         self._file_meta: dict[str, JSON] = {}
         self._fail_next: dict[str, list[str]] = {}
+        self._fail_matching: list[list[Any]] = []  # [method, error, predicate, times left]
         self._response_targets: dict[str, _ResponseTarget] = {}
         self._tickets: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
@@ -660,12 +661,24 @@ class FakeSlack:
         self._user(user)
         self.members.setdefault(channel, set()).add(user)
 
+    def _matching_failure(self, method: str, args: JSON) -> str | None:
+        for rule in self._fail_matching:
+            if rule[0] == method and rule[3] > 0 and rule[2](args):
+                rule[3] -= 1
+                return str(rule[1])
+        return None
+
     def is_member(self, channel: str, user: str) -> bool:
         return channel not in self.members or user in self.members[channel]
 
     def fail_next(self, method: str, error: str, times: int = 1) -> None:
         """Make the next ``times`` calls of ``method`` fail (``"ratelimited"`` answers HTTP 429)."""
         self._fail_next.setdefault(method, []).extend([error] * times)
+
+    def fail_when(self, method: str, error: str, matches: Callable[[JSON], bool], times: int = 1) -> None:
+        """Make the next ``times`` calls of ``method`` whose arguments ``matches`` fail with
+        ``error`` (e.g. only the post carrying a question's buttons); others go through."""
+        self._fail_matching.append([method, error, matches, times])
 
     def kill_stream(self, ts: str | None = None, error: str = "message_not_in_streaming_state") -> None:
         """End a live stream (all of them when ``ts`` is None) as Slack does when it expires or
@@ -921,7 +934,7 @@ class FakeSlack:
         try:
             self._check_token(method, token)
             queued = self._fail_next.get(method)
-            error = queued.pop(0) if queued else self.fail_methods.get(method)
+            error = queued.pop(0) if queued else self._matching_failure(method, args) or self.fail_methods.get(method)
             if error:
                 raise SlackError(error)
             handler = self._methods.get(method)

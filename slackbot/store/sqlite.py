@@ -1,9 +1,7 @@
-"""The state store: interviews, replies not yet answered, and events already seen.
+"""`SqliteStore`: the state store in one SQLite file in NEWSPEC_STATE_DIR.
 
-`StateStore` is the interface the bot uses; `SqliteStore` implements it with
-aiosqlite in NEWSPEC_STATE_DIR. Every write is committed before the call
-returns, so the bot acts only on state that survives a crash. Nothing here
-knows Slack's or the SDK's types: threads are (channel, thread_ts) strings.
+Every write is committed before the call returns, so the bot acts only on state
+that survives a crash.
 """
 
 from __future__ import annotations
@@ -12,161 +10,17 @@ import asyncio
 import base64
 import json
 import os
+import sqlite3
 import time
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiosqlite
 
-from .events import Attachment
-from .private import private_folder
-
-
-class Status(StrEnum):
-    INTERVIEWING = "interviewing"  # Claude is answering
-    WAITING = "waiting"  # waiting for the team's reply
-    COMPLETE = "complete"  # the spec was delivered
-    FAILED = "failed"  # the last turn failed; a reply retries
-    CANCELLED = "cancelled"  # ended by the team; files kept
-
-
-@dataclass
-class InterviewRecord:
-    channel: str
-    thread_ts: str
-    name: str
-    started_by: str
-    team_id: str | None = None
-    session_id: str | None = None
-    status: Status = Status.INTERVIEWING
-    created_at: float = field(default_factory=time.time)
-    updated_at: float = field(default_factory=time.time)
-    spec_written: tuple[str, ...] = ()  # spec files confirmed written, relative to the project
-    spec_reported: bool = False  # that state has been delivered (uploaded)
-    uploads: int = 0  # spec deliveries so far
-    cost_usd: float = 0.0  # model usage over the whole interview
-    input_tokens: int = 0
-    output_tokens: int = 0
-    model_turns: int = 0
-    session_cost_usd: float = 0.0  # the CLI's running total for the current conversation
-
-
-@dataclass(frozen=True)
-class PendingReply:
-    id: int
-    channel: str
-    thread_ts: str
-    user_id: str
-    text: str
-    ts: str
-    author: str | None = None  # display name, so Claude can tell teammates apart
-    # Attached files stay in the database (loaded only for the turn that sends them).
-    file_count: int = 0
-    file_text_bytes: int = 0  # of attached text files: Claude reads them as text
-
-
-@dataclass(frozen=True)
-class StoredQuestion:
-    id: str
-    channel: str
-    thread_ts: str
-    payload: dict[str, Any]
-    answered: bool
-
-
-class StateStore(Protocol):
-    async def open(self) -> None: ...
-    async def close(self) -> None: ...
-    async def add_interview(self, record: InterviewRecord) -> None: ...
-    async def get_interview(self, channel: str, thread_ts: str) -> InterviewRecord | None: ...
-    async def find_by_name(self, name: str, *, include_cancelled: bool = False) -> InterviewRecord | None: ...
-    async def list_interviews(self, team_id: str | None = None) -> list[InterviewRecord]: ...
-    async def update_interview(self, channel: str, thread_ts: str, **changes: Any) -> None: ...
-    async def accept_reply(
-        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
-        author: str | None = None, attachments: tuple[Attachment, ...] = (),
-    ) -> PendingReply | None: ...
-    async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]: ...
-    async def reply_files(self, reply_ids: list[int]) -> tuple[Attachment, ...]: ...
-    async def threads_with_pending(self) -> list[tuple[str, str]]: ...
-    async def remove_replies(self, ids: list[int]) -> None: ...
-    async def drop_pending(self, channel: str, thread_ts: str) -> None: ...
-    async def claim(self, channel: str, ts: str, event_id: str | None) -> bool: ...
-    async def add_question(self, question_id: str, channel: str, thread_ts: str, payload: dict[str, Any]) -> None: ...
-    async def get_question(self, question_id: str) -> StoredQuestion | None: ...
-    async def mark_question_answered(self, question_id: str) -> None: ...
-
-
-# Each entry migrates the schema from version i to i + 1.
-_MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE interviews (
-        channel TEXT NOT NULL,
-        thread_ts TEXT NOT NULL,
-        name TEXT NOT NULL,
-        started_by TEXT NOT NULL,
-        team_id TEXT,
-        session_id TEXT,
-        status TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        spec_written TEXT NOT NULL DEFAULT '[]',
-        spec_reported INTEGER NOT NULL DEFAULT 0,
-        uploads INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (channel, thread_ts)
-    );
-    CREATE INDEX interviews_by_name ON interviews (name);
-    CREATE TABLE pending_replies (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        channel TEXT NOT NULL,
-        thread_ts TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        text TEXT NOT NULL,
-        ts TEXT NOT NULL,
-        accepted_at REAL NOT NULL
-    );
-    CREATE INDEX pending_by_thread ON pending_replies (channel, thread_ts, id);
-    CREATE TABLE seen (
-        key TEXT PRIMARY KEY,
-        seen_at REAL NOT NULL
-    );
-    """,
-    "ALTER TABLE pending_replies ADD COLUMN author TEXT;",
-    """
-    CREATE TABLE questions (
-        id TEXT PRIMARY KEY,
-        channel TEXT NOT NULL,
-        thread_ts TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        answered INTEGER NOT NULL DEFAULT 0,
-        created_at REAL NOT NULL
-    );
-    """,
-    """
-    ALTER TABLE interviews ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;
-    ALTER TABLE interviews ADD COLUMN input_tokens INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE interviews ADD COLUMN output_tokens INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE interviews ADD COLUMN model_turns INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE interviews ADD COLUMN session_cost_usd REAL NOT NULL DEFAULT 0;
-    ALTER TABLE pending_replies ADD COLUMN attachments TEXT NOT NULL DEFAULT '[]';
-    """,
-    # Files as blobs in their own table, loaded only for the turn that sends them
-    # (the JSON column above is emptied by `_move_legacy_files`).
-    """
-    CREATE TABLE reply_files (
-        reply_id INTEGER NOT NULL,
-        position INTEGER NOT NULL,
-        name TEXT NOT NULL,
-        mime TEXT NOT NULL,
-        data BLOB NOT NULL,
-        PRIMARY KEY (reply_id, position)
-    );
-    ALTER TABLE pending_replies ADD COLUMN file_count INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE pending_replies ADD COLUMN file_text_bytes INTEGER NOT NULL DEFAULT 0;
-    """,
-]
+from ..events import Attachment
+from ..private import private_folder
+from .migrations import MIGRATIONS
+from .records import InterviewRecord, PendingReply, Status, StoredQuestion
 
 # Slack retries within minutes; a week of keys is plenty and keeps the table small.
 SEEN_RETENTION_SECONDS = 7 * 24 * 3600
@@ -222,9 +76,9 @@ class SqliteStore:
     async def _migrate(self) -> None:
         async with self.db.execute("PRAGMA user_version") as cursor:
             (version,) = await cursor.fetchone()  # type: ignore[misc]
-        for number in range(version, len(_MIGRATIONS)):
+        for number in range(version, len(MIGRATIONS)):
             await self.db.executescript(
-                f"BEGIN; {_MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;"
+                f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;"
             )
 
     async def _move_legacy_files(self) -> None:
@@ -254,6 +108,28 @@ class SqliteStore:
                 record.session_cost_usd,
             ),
         )
+        await self.db.commit()
+
+    async def claim_name(self, record: InterviewRecord) -> InterviewRecord | None:
+        """Add the interview unless its project already has an open one (atomic: a unique
+        index); then return that one instead."""
+        try:
+            await self.add_interview(record)
+        except sqlite3.IntegrityError:
+            await self.db.rollback()
+            return await self.find_by_name(record.name)
+        return None
+
+    async def move_interview(self, channel: str, old_ts: str, new_ts: str) -> None:
+        """The claimed interview got its thread: key it by the root message's ts."""
+        await self.db.execute(
+            "UPDATE interviews SET thread_ts = ? WHERE channel = ? AND thread_ts = ?", (new_ts, channel, old_ts)
+        )
+        await self.db.commit()
+
+    async def remove_interview(self, channel: str, thread_ts: str) -> None:
+        """Give a claimed name back (its thread could not be opened)."""
+        await self.db.execute("DELETE FROM interviews WHERE channel = ? AND thread_ts = ?", (channel, thread_ts))
         await self.db.commit()
 
     async def get_interview(self, channel: str, thread_ts: str) -> InterviewRecord | None:
@@ -311,11 +187,35 @@ class SqliteStore:
 
     async def accept_reply(
         self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
-        author: str | None = None, attachments: tuple[Attachment, ...] = (),
+        author: str | None = None, attachments: tuple[Attachment, ...] = (), *, ready: bool = True,
     ) -> PendingReply | None:
-        """Queue a reply unless its event or its message was seen before (Slack retries)."""
+        """Queue a reply unless its event or its message was seen before (Slack retries).
+
+        With `ready=False` the reply holds its place in the thread's order while
+        its files and author are still being fetched (`complete_reply`)."""
         async with self._accept_lock:
-            return await self._accept(channel, thread_ts, user_id, text, ts, event_id, author, attachments)
+            if not await self._mark_seen(channel, ts, event_id):
+                return None
+            return await self._insert_reply(channel, thread_ts, user_id, text, ts, author, attachments, ready)
+
+    async def queue_claimed_reply(
+        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, author: str | None
+    ) -> PendingReply:
+        """Queue a reply already claimed (seen) as a question's answer that came too late."""
+        async with self._accept_lock:
+            return await self._insert_reply(channel, thread_ts, user_id, text, ts, author, (), True)
+
+    async def complete_reply(
+        self, reply_id: int, text: str, author: str | None, attachments: tuple[Attachment, ...]
+    ) -> None:
+        """The reply's files and author are known: it may now be sent to Claude."""
+        await self.db.execute(
+            "UPDATE pending_replies SET text = ?, author = ?, file_count = ?, file_text_bytes = ?, ready = 1 "
+            "WHERE id = ?",
+            (text, author, len(attachments), _text_bytes(attachments), reply_id),
+        )
+        await self._insert_files(reply_id, attachments)
+        await self.db.commit()
 
     async def claim(self, channel: str, ts: str, event_id: str | None) -> bool:
         """Record a message as handled; False if it (or its event) was seen before."""
@@ -335,24 +235,22 @@ class SqliteStore:
         await self.db.executemany("INSERT INTO seen (key, seen_at) VALUES (?, ?)", [(k, now) for k in keys])
         return True
 
-    async def _accept(
-        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
-        author: str | None, attachments: tuple[Attachment, ...],
-    ) -> PendingReply | None:
-        now = time.time()
-        if not await self._mark_seen(channel, ts, event_id):
-            return None
+    async def _insert_reply(
+        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, author: str | None,
+        attachments: tuple[Attachment, ...], ready: bool,
+    ) -> PendingReply:
         cursor = await self.db.execute(
-            "INSERT INTO pending_replies "
-            "(channel, thread_ts, user_id, text, ts, accepted_at, author, file_count, file_text_bytes) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (channel, thread_ts, user_id, text, ts, now, author, len(attachments), _text_bytes(attachments)),
+            "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author, "
+            "file_count, file_text_bytes, ready) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (channel, thread_ts, user_id, text, ts, time.time(), author, len(attachments),
+             _text_bytes(attachments), int(ready)),
         )
         reply_id = cursor.lastrowid or 0
         await self._insert_files(reply_id, attachments)
         await self.db.commit()
         return PendingReply(
-            reply_id, channel, thread_ts, user_id, text, ts, author, len(attachments), _text_bytes(attachments)
+            reply_id, channel, thread_ts, user_id, text, ts, author, len(attachments), _text_bytes(attachments),
+            ready,
         )
 
     async def _insert_files(self, reply_id: int, files: tuple[Attachment, ...]) -> None:
@@ -374,11 +272,11 @@ class SqliteStore:
 
     async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]:
         async with self.db.execute(
-            "SELECT id, channel, thread_ts, user_id, text, ts, author, file_count, file_text_bytes "
+            "SELECT id, channel, thread_ts, user_id, text, ts, author, file_count, file_text_bytes, ready "
             "FROM pending_replies WHERE channel = ? AND thread_ts = ? ORDER BY id",
             (channel, thread_ts),
         ) as cursor:
-            return [PendingReply(*row) for row in await cursor.fetchall()]
+            return [PendingReply(*row[:9], bool(row[9])) for row in await cursor.fetchall()]
 
     async def threads_with_pending(self) -> list[tuple[str, str]]:
         async with self.db.execute(
@@ -423,6 +321,20 @@ class SqliteStore:
         if row is None:
             return None
         return StoredQuestion(row[0], row[1], row[2], json.loads(row[3]), bool(row[4]))
+
+    async def claim_answer(self, question_id: str, item: int) -> bool:
+        """Take the right to answer one item of a question; False if it was answered already."""
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO question_answers (question_id, item) VALUES (?, ?)", (question_id, item)
+        )
+        await self.db.commit()
+        return cursor.rowcount == 1
+
+    async def answered_items(self, question_id: str) -> set[int]:
+        async with self.db.execute(
+            "SELECT item FROM question_answers WHERE question_id = ?", (question_id,)
+        ) as cursor:
+            return {row[0] for row in await cursor.fetchall()}
 
     async def mark_question_answered(self, question_id: str) -> None:
         await self.db.execute("UPDATE questions SET answered = 1 WHERE id = ?", (question_id,))

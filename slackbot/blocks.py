@@ -1,0 +1,167 @@
+"""Every Block Kit layout the bot posts, and every action id, in one place.
+
+Built with `slack_sdk.models.blocks`, and kept within Slack's documented limits
+(which the models do not all check): a layout never earns `invalid_blocks`.
+What people or Claude wrote is escaped before it is placed in mrkdwn, and
+shortened where a field is short; the full text is never lost (the question
+text continues in further sections, and a click is resolved by option index).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    CheckboxesElement,
+    ConfirmObject,
+    ContextBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from .events import QuestionItem
+from .slack_text import escape
+
+STOP_ACTION = "newspec_stop"
+ANSWER_ACTION_PREFIX = "newspec_answer_"  # + option index: action ids must be unique per block
+OTHER_ACTION = "newspec_other"
+PICK_ACTION = "newspec_pick"
+SUBMIT_ACTION = "newspec_submit"
+CANCEL_ACTION = "newspec_cancel"
+CONTINUE_ACTION = "newspec_continue"
+START_OVER_ACTION = "newspec_start_over"
+
+# Slack's limits (characters) for the fields used here.
+SECTION_TEXT = 3_000
+CONTEXT_TEXT = 3_000
+CONTEXT_ELEMENTS = 10
+BUTTON_TEXT = 75
+OPTION_TEXT = 75
+OPTION_DESCRIPTION = 75
+MAX_BLOCKS = 50
+UPDATE_TEXT = 4_000  # chat.update's text
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` within `limit` characters, with an ellipsis when cut; never empty."""
+    text = text.strip() or "…"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _pieces(text: str, limit: int) -> list[str]:
+    """`text` in consecutive pieces of at most `limit` characters, cut at line breaks
+    or spaces where possible (a long question continues in the next block)."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = max(text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
+        cut = cut if cut > limit // 2 else limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip()
+    return [*pieces, text] if text or not pieces else pieces
+
+
+def _dicts(blocks: list[Block]) -> list[dict[str, Any]]:
+    return [block.to_dict() for block in blocks][:MAX_BLOCKS]
+
+
+def markdown_blocks(text: str) -> list[dict[str, Any]]:
+    return [{"type": "markdown", "text": text}]  # not in slack_sdk.models yet
+
+
+def _title_sections(item: QuestionItem) -> list[Block]:
+    question = escape(item.question)
+    title = f"*{escape(item.header)}* · {question}" if item.header else f"*{question}*"
+    return [SectionBlock(text=MarkdownTextObject(text=piece)) for piece in _pieces(title, SECTION_TEXT)]
+
+
+def question_blocks(question_id: str, index: int, item: QuestionItem) -> list[dict[str, Any]]:
+    """One question as Block Kit: buttons (or checkboxes and Submit) plus "Other…"."""
+    blocks = _title_sections(item)
+    described = [
+        f"• *{escape(shorten(o.label, 200))}* — {escape(o.description)}" for o in item.options if o.description
+    ]
+    if described:
+        elements = [MarkdownTextObject(text=shorten(line, CONTEXT_TEXT)) for line in described[:CONTEXT_ELEMENTS]]
+        blocks.append(ContextBlock(elements=elements))
+    ref = {"q": question_id, "i": index}
+    other = ButtonElement(text="Other…", action_id=OTHER_ACTION, value=json.dumps(ref))
+    if item.multi_select:
+        options = [
+            Option(value=str(n), text=PlainTextObject(text=shorten(o.label, OPTION_TEXT)),
+                   description=PlainTextObject(text=shorten(o.description, OPTION_DESCRIPTION))
+                   if o.description else None)
+            for n, o in enumerate(item.options)
+        ]
+        blocks.append(ActionsBlock(
+            block_id=f"pick:{question_id}:{index}"[:255],
+            elements=[CheckboxesElement(action_id=PICK_ACTION, options=options)],
+        ))
+        submit = ButtonElement(text="Submit", action_id=SUBMIT_ACTION, style="primary", value=json.dumps(ref))
+        blocks.append(ActionsBlock(elements=[submit, other]))
+    else:
+        buttons = [
+            ButtonElement(text=shorten(o.label, BUTTON_TEXT), action_id=f"{ANSWER_ACTION_PREFIX}{n}",
+                          value=json.dumps({**ref, "o": n}))
+            for n, o in enumerate(item.options)
+        ]
+        blocks.append(ActionsBlock(elements=[*buttons, other]))
+    return _dicts(blocks)
+
+
+def answered_blocks(item: QuestionItem, who: str, answer: str) -> list[dict[str, Any]]:
+    """The question after it was answered: who (bot markup) chose what (people's text)."""
+    line = f":white_check_mark: {who}: *{escape(shorten(answer, CONTEXT_TEXT - 200))}*"
+    return _dicts([*_title_sections(item), ContextBlock(elements=[MarkdownTextObject(text=line)])])
+
+
+def withdrawn_blocks(item: QuestionItem) -> list[dict[str, Any]]:
+    """A question whose turn ended before anyone answered: no more controls."""
+    line = "_No longer open: Claude stopped waiting for this answer. Reply in the thread to go on._"
+    return _dicts([*_title_sections(item), ContextBlock(elements=[MarkdownTextObject(text=line)])])
+
+
+def update_text(text: str) -> str:
+    """A notification text that chat.update accepts."""
+    return shorten(text, UPDATE_TEXT - 100)
+
+
+def status_blocks(activity: str, thread_ts: str) -> list[dict[str, Any]]:
+    """The status line: what Claude is doing, and a Stop button."""
+    return _dicts([
+        ContextBlock(elements=[MarkdownTextObject(text=f":hourglass_flowing_sand: _{activity}…_")]),
+        ActionsBlock(elements=[ButtonElement(text="Stop", action_id=STOP_ACTION, value=thread_ts)]),
+    ])
+
+
+def root_blocks(text: str) -> list[dict[str, Any]]:
+    """The thread's root message: who started what, and a way to end it."""
+    confirm = ConfirmObject(
+        title="Cancel this interview?",
+        text=MarkdownTextObject(text="Claude stops and the thread ends. Files already written are kept."),
+        confirm="Cancel interview",
+        deny="Keep going",
+    )
+    cancel = ButtonElement(text="Cancel interview", action_id=CANCEL_ACTION, style="danger", confirm=confirm)
+    return _dicts([SectionBlock(text=MarkdownTextObject(text=text)), ActionsBlock(elements=[cancel])])
+
+
+def existing_spec_blocks(name: str, channel: str) -> list[dict[str, Any]]:
+    """The offer for a project whose folder already holds a finished spec."""
+    value = json.dumps({"name": name, "channel": channel})
+    text = (
+        f"*{escape(name)}* already has a finished spec from an earlier interview. Continue editing it "
+        "in a new thread, or start over? Starting over keeps the old files in a dated backup folder."
+    )
+    return _dicts([
+        SectionBlock(text=MarkdownTextObject(text=text)),
+        ActionsBlock(elements=[
+            ButtonElement(text="Continue editing", action_id=CONTINUE_ACTION, style="primary", value=value),
+            ButtonElement(text="Start over", action_id=START_OVER_ACTION, value=value),
+        ]),
+    ])

@@ -1,0 +1,243 @@
+"""One conversation per interview thread: its Claude session and its Slack relay.
+
+It answers the thread's waiting replies one turn at a time, in arrival order,
+persisting what must survive a crash as it happens; delivers the spec once it
+checks out; and keeps the interview's record (status, cost) current. It joins
+the session (SDK side) to the relay (Slack side) without knowing either world's
+types: it hands the session's events to the relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .events import Failed, Question, SessionEvent, SpecComplete, TurnDone
+from .flood import take_batch
+from .pool import LivePool
+from .questions import Questions
+from .relay import ThreadRelay, Usage
+from .session import SpecSession
+from .spec import spec_paths, summarize_spec
+from .store import InterviewRecord, PendingReply, StateStore, Status
+from .validate import Problem, validate_spec
+
+log = logging.getLogger(__name__)
+
+MAX_REPAIR_ROUNDS = 2  # then the spec is delivered with its remaining problems listed
+RESTART_NOTE = (
+    ":arrows_counterclockwise: I'm restarting and had to stop mid-answer. "
+    "Your last message is saved; I'll answer it when I'm back."
+)
+TURN_FAILED = ":warning: Something went wrong on my side. Reply here to try again."
+
+
+@dataclass
+class TurnOutcome:
+    failed: bool = False
+    complete: bool = False
+    asked: list[Question] = field(default_factory=list)
+
+
+class Conversation:
+    def __init__(
+        self, record: InterviewRecord, project_dir: Path, session: SpecSession, relay: ThreadRelay, *,
+        store: StateStore, pool: LivePool, questions: Questions,
+    ) -> None:
+        self.record, self.project_dir, self.session, self.relay = record, project_dir, session, relay
+        self.store, self.pool, self.questions = store, pool, questions
+        self.worker: asyncio.Task[None] | None = None
+        self.wake = asyncio.Event()
+        self.accepting = True  # false once the bot is shutting down
+        # What the pool knows of it.
+        self.busy = False
+        self.waiting_on_people = False
+        self.last_active = time.monotonic()
+        self.queued = False  # waiting in the pool for a process
+        self.parked = False  # its process is being closed while people think
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.record.channel, self.record.thread_ts)
+
+    def wake_up(self) -> None:
+        """There is something to answer: serve it (a worker per thread, at most one)."""
+        self.wake.set()
+        if self.accepting and (self.worker is None or self.worker.done()):
+            self.worker = asyncio.create_task(self._serve(), name=f"interview:{self.record.name}")
+
+    # -- the pool's side ----------------------------------------------------------
+
+    async def close_process(self) -> None:
+        await self.session.close()  # the next reply resumes it
+
+    async def park(self) -> None:
+        """End the turn that waits on people and close its process; the question stays
+        stored, so an answer (clicked or typed) resumes the conversation."""
+        self.parked = True
+        try:
+            if self.worker is not None and not self.worker.done():
+                self.worker.cancel()
+                await asyncio.gather(self.worker, return_exceptions=True)
+            await self.session.close(force=True)
+        finally:
+            self.parked = False
+
+    # -- serving ------------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        """Replies that arrive while Claude answers are merged into the next turn."""
+        while self.accepting and self.record.status != Status.CANCELLED:
+            self.wake.clear()
+            batch = take_batch(await self.store.pending_replies(*self.key))
+            if not batch:
+                if self.wake.is_set():
+                    continue
+                return
+            self.queued = True
+            try:
+                await self.pool.acquire(self, self._queued)
+            finally:
+                self.queued = False
+            try:
+                await self._turn(batch)
+            except asyncio.CancelledError:
+                if not (self.waiting_on_people or self.parked):
+                    await self.relay.say(RESTART_NOTE)
+                raise
+            except Exception:  # never let one thread's failure stop the others
+                log.exception("turn failed in interview %s", self.record.name)
+                await self.store.remove_replies([r.id for r in batch])
+                await self.relay.say(TURN_FAILED)
+            finally:
+                self.pool.release(self)
+
+    async def _queued(self, ahead: int) -> None:
+        place = "you're next" if ahead == 0 else f"{ahead} ahead of you"
+        self.relay.queued_note = await self.relay.post_note(
+            f":hourglass_flowing_sand: Queued — {place}. I'll answer as soon as Claude is free."
+        )
+
+    async def _turn(self, batch: list[PendingReply]) -> None:
+        await self.relay.clear_queued_note()
+        if self.record.status == Status.CANCELLED:  # cancelled while this turn waited
+            return
+        await self.save(status=Status.INTERVIEWING)
+        outcome = TurnOutcome()
+        attachments = await self.store.reply_files([r.id for r in batch])
+        events = self._observe(self.session.send(merge(batch), attachments), outcome, batch)
+        await self.relay.render(events, recipient_user_id=batch[-1].user_id, on_unshown=self._unshown)
+        for question in outcome.asked:  # the turn is over: its open questions are too
+            await self.questions.withdraw(self, question)
+        if outcome.complete:
+            await self._deliver(batch[-1].user_id)
+        # Only now is the batch answered: a crash before this line re-sends it.
+        await self.store.remove_replies([r.id for r in batch])
+        written, reported = self.session.tracker.snapshot()
+        status = Status.FAILED if outcome.failed else Status.COMPLETE if reported else Status.WAITING
+        await self.save(status=status, spec_written=written, spec_reported=reported)
+
+    async def _unshown(self) -> None:
+        """Slack refused to show a question: nobody can answer it, so Claude stops
+        waiting (the turn ends; the next message is a message, not an answer)."""
+        await self.session.interrupt()
+
+    async def _observe(
+        self, events: AsyncIterator[SessionEvent], outcome: TurnOutcome, batch: list[PendingReply],
+    ) -> AsyncIterator[SessionEvent]:
+        """Pass events through, persisting what must survive a crash as it happens."""
+        async for event in events:
+            if self.session.session_id != self.record.session_id:
+                await self.save(session_id=self.session.session_id)
+            if isinstance(event, Question):
+                # The question now waits on people, and it is stored: the replies that
+                # led to it are taken up and must not be re-sent after a restart (an
+                # answer to the stored question carries on instead).
+                await self.questions.record(self, event)
+                outcome.asked.append(event)
+                await self.store.remove_replies([r.id for r in batch])
+                self.pool.now_waiting_on_people(self)
+            elif isinstance(event, Failed):
+                outcome.failed = True
+            elif isinstance(event, TurnDone):
+                await self._count(event)
+            elif isinstance(event, SpecComplete):
+                outcome.complete = True  # delivered after the turn, once checked
+                continue
+            yield event
+
+    async def _count(self, event: TurnDone) -> None:
+        record = self.record
+        # The CLI reports a running total per conversation (kept across resume); a
+        # drop means a new conversation began.
+        total = record.session_cost_usd if event.cost_usd is None else event.cost_usd
+        spent = total - record.session_cost_usd if total >= record.session_cost_usd else total
+        await self.save(
+            cost_usd=record.cost_usd + spent,
+            session_cost_usd=total,
+            input_tokens=record.input_tokens + event.input_tokens,
+            output_tokens=record.output_tokens + event.output_tokens,
+            model_turns=record.model_turns + (event.model_turns or 0),
+        )
+
+    # -- delivery -----------------------------------------------------------------
+
+    async def _deliver(self, recipient: str) -> None:
+        """Check the spec; let Claude fix what is wrong (a few rounds); then upload it once."""
+        problems = validate_spec(self.project_dir)
+        for _ in range(MAX_REPAIR_ROUNDS):
+            if not problems:
+                break
+            count = len(problems)
+            await self.relay.say(f":mag: Checking the spec… fixing {count} problem{'s' if count != 1 else ''}.")
+            outcome = TurnOutcome()
+            events = self._observe(self.session.send(repair_request(problems)), outcome, [])
+            await self.relay.render(events, recipient_user_id=recipient, on_unshown=self._unshown)
+            problems = validate_spec(self.project_dir)
+        written, _ = self.session.tracker.snapshot()
+        # Recorded before the upload, so a restart never uploads it twice.
+        await self.save(
+            spec_written=written, spec_reported=True, uploads=self.record.uploads + 1, status=Status.COMPLETE
+        )
+        await self.relay.upload_spec(self.project_dir, self.session.tracker.targets, problems)
+        await self._post_summary(problems)
+
+    async def _post_summary(self, problems: list[Problem]) -> None:
+        record = self.record
+        try:
+            summary = summarize_spec(spec_paths(self.project_dir)[0])
+        except OSError:
+            log.warning("no spec to summarise for %s", record.name)
+            return
+        usage = Usage(record.model_turns, record.input_tokens, record.output_tokens, record.cost_usd)
+        await self.relay.post_summary(summary, usage, self.project_dir, problems)
+
+    async def save(self, **changes: object) -> None:
+        record = self.record
+        # Cancelled is final: a turn ending as someone cancels must not revive the
+        # interview. The record changes before the write is awaited, so the order
+        # of changes is the order of writes.
+        if record.status == Status.CANCELLED and changes.get("status", Status.CANCELLED) != Status.CANCELLED:
+            del changes["status"]
+        for name, value in changes.items():
+            setattr(record, name, value)
+        record.updated_at = time.time()
+        await self.store.update_interview(record.channel, record.thread_ts, **changes)
+
+
+def repair_request(problems: list[Problem]) -> str:
+    listed = "\n".join(f"- {problem}" for problem in problems)
+    return (
+        "The bot checked the spec files before handing them over and found these problems:\n"
+        f"{listed}\n\nFix them in the files (Read them, then Edit or Write), keep everything "
+        "else as it is, and reply in one short line saying what you fixed."
+    )
+
+
+def merge(batch: list[PendingReply]) -> str:
+    """One message for Claude, each reply prefixed with its author's name."""
+    return "\n\n".join(f"{r.author}: {r.text}" if r.author else r.text for r in batch)

@@ -1,0 +1,115 @@
+"""Live `claude` processes: at most `limit` at once.
+
+A conversation holds a slot while it has a process. When one more is needed,
+the least recently used idle one is closed; failing that, one whose Claude
+waits on people (a question nobody has answered yet) is parked: its process
+ends, its question stays answerable, and the answer resumes the conversation.
+Only when every live process is busy with Claude do turns wait, in FIFO order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+ThreadKey = tuple[str, str]  # (channel, thread_ts)
+
+
+class Occupant(Protocol):
+    """What the pool needs of a conversation."""
+
+    key: ThreadKey
+    busy: bool  # in a turn
+    waiting_on_people: bool  # in a turn, but only waiting for a question's answer
+    last_active: float
+
+    async def close_process(self) -> None: ...  # idle: the next reply resumes it
+    async def park(self) -> None: ...  # waiting on people: end the turn, keep the question
+
+
+class LivePool:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._live: OrderedDict[ThreadKey, Occupant] = OrderedDict()
+        self._waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def live_count(self) -> int:
+        return len(self._live)
+
+    def holds(self, occupant: Occupant) -> bool:
+        return self._live.get(occupant.key) is occupant
+
+    async def acquire(self, occupant: Occupant, on_queued: Callable[[int], Awaitable[object]]) -> None:
+        """Take a slot for `occupant` (marked busy), making room or waiting for one."""
+        occupant.busy = True
+        if occupant.key in self._live:
+            self._live.move_to_end(occupant.key)
+            return
+        queued = False
+        while len(self._live) >= self.limit:
+            if await self._make_room():
+                continue
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            if not queued:
+                queued = True
+                await on_queued(len(self._waiters) - 1)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        self._live[occupant.key] = occupant
+
+    async def _make_room(self) -> bool:
+        idle = next((o for o in self._live.values() if not o.busy), None)
+        if idle is not None:
+            await self.remove(idle)
+            return True
+        waiting = next((o for o in self._live.values() if o.waiting_on_people), None)
+        if waiting is not None:
+            log.info("parking %s: its question waits on people, and another thread needs Claude", waiting.key)
+            self._live.pop(waiting.key, None)
+            await waiting.park()
+            self._wake_one()
+            return True
+        return False
+
+    def release(self, occupant: Occupant) -> None:
+        """The turn is over: the process stays live (idle) until evicted."""
+        occupant.busy = False
+        occupant.waiting_on_people = False
+        occupant.last_active = time.monotonic()
+        self._wake_one()
+
+    def now_waiting_on_people(self, occupant: Occupant) -> None:
+        """A question went out: a queued turn may take this slot."""
+        occupant.waiting_on_people = True
+        self._wake_one()
+
+    async def evict_idle(self, idle_seconds: float) -> None:
+        now = time.monotonic()
+        for occupant in list(self._live.values()):
+            if not occupant.busy and now - occupant.last_active >= idle_seconds:
+                log.info("closing idle session for %s", occupant.key)
+                await self.remove(occupant)
+
+    async def remove(self, occupant: Occupant) -> None:
+        """Close an occupant's process and free its slot."""
+        if self._live.get(occupant.key) is occupant:
+            del self._live[occupant.key]
+        await occupant.close_process()
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+                break

@@ -1,0 +1,295 @@
+"""The registry of interviews: which thread is which conversation.
+
+It claims project names atomically, takes people's replies (stored before
+anything acts on them, in arrival order), checks who may act in a thread, and
+opens and closes conversations: idle processes are closed, transcripts expire,
+and everything resumes after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from .config import Settings
+from .conversation import Conversation
+from .events import Attachment
+from .flood import PerPersonLimit
+from .pool import LivePool
+from .questions import Accepted, Questions
+from .relay import StreamingSupport, ThreadRelay
+from .retention import delete_transcripts, expire_transcripts, transcript_dir
+from .scheduler import SlackScheduler
+from .session import SessionSettings, SpecSession
+from .spec import SpecTracker, project_dir
+from .store import InterviewRecord, PendingReply, StateStore, Status
+
+log = logging.getLogger(__name__)
+
+ThreadKey = tuple[str, str]  # (channel, thread_ts)
+CLAIMING = "claiming:"  # thread_ts of a name claimed while its root message is posted
+
+
+def opening_message(name: str, starter: str) -> str:
+    return (
+        f"{starter} has just started a spec interview for the project `{name}` in a Slack "
+        "thread. Greet them briefly and ask your first question."
+    )
+
+
+def continue_message(name: str, starter: str) -> str:
+    return (
+        f"{starter} has opened a new thread to keep working on the project `{name}`, which "
+        "already has a spec from an earlier interview. Read both files, sum up the app in two "
+        "lines, and ask what they would like to change."
+    )
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A person's message in an interview thread, as it arrived."""
+
+    channel: str
+    thread_ts: str
+    user_id: str
+    text: str
+    ts: str
+    event_id: str | None = None
+
+
+class Interviews:
+    def __init__(
+        self, settings: Settings, scheduler: SlackScheduler, store: StateStore, *, min_interval: float = 1.0
+    ) -> None:
+        self.settings = settings
+        self.scheduler = scheduler
+        self.store = store
+        self.min_interval = min_interval
+        self.streaming = StreamingSupport()
+        self.pool = LivePool(settings.max_live_sessions)
+        self.questions = Questions(store)
+        self.message_limit = PerPersonLimit(settings.messages_per_minute, 60.0)
+        self.start_limit = PerPersonLimit(settings.starts_per_hour, 3600.0)
+        self._cache: dict[ThreadKey, Conversation] = {}
+        self._accepting = True
+        self._reaper: asyncio.Task[None] | None = None
+        self._session_settings = SessionSettings.for_bot(settings)
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Start the idle reaper and answer replies left unanswered by the last run."""
+        self._reaper = asyncio.create_task(self._reap_idle(), name="idle-reaper")
+        for channel, thread_ts in await self.store.threads_with_pending():
+            conversation = await self.find(channel, thread_ts)
+            if conversation is not None:
+                log.info("resuming %s: replies were waiting from before the restart", conversation.record.name)
+                conversation.wake_up()
+
+    async def close(self, grace: float | None = None) -> None:
+        """Stop taking work, let running turns finish within `grace`, close every CLI."""
+        self._accepting = False
+        if self._reaper is not None:
+            self._reaper.cancel()
+            await asyncio.gather(self._reaper, return_exceptions=True)
+        for conversation in self._cache.values():
+            conversation.accepting = False
+        running = [c for c in self._cache.values() if c.worker is not None and not c.worker.done()]
+        for conversation in running:
+            if conversation.session.pending_question is not None or conversation.queued:
+                # Waiting on people (the question is stored: an answer after the restart
+                # carries on) or on a slot (the replies are stored): nothing to wait for.
+                conversation.waiting_on_people = True
+                conversation.worker.cancel()  # type: ignore[union-attr]
+        workers = [c.worker for c in running if c.worker is not None]
+        if workers:
+            grace = self.settings.shutdown_grace_seconds if grace is None else grace
+            _, unfinished = await asyncio.wait(workers, timeout=grace)
+            for worker in unfinished:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        for conversation in self._cache.values():
+            await conversation.session.close(force=True)
+        # Streams closing in the background: give them a moment to land.
+        drains = [conversation.relay.drain() for conversation in self._cache.values()]
+        try:
+            await asyncio.wait_for(asyncio.gather(*drains), timeout=10)
+        except TimeoutError:
+            log.warning("some streams were still closing at shutdown")
+
+    async def _reap_idle(self) -> None:
+        idle = self.settings.idle_seconds
+        retention = self.settings.transcript_retention_days * 86_400
+        next_expiry = 0.0
+        while True:
+            try:
+                await self.pool.evict_idle(idle)
+                if time.monotonic() >= next_expiry:  # a directory walk: at most hourly
+                    next_expiry = time.monotonic() + min(3_600.0, retention / 4)
+                    live = [c.session.config_dir for c in self._cache.values() if c.busy]
+                    expire_transcripts(self.settings.state_dir, retention, keep=[d for d in live if d])
+            except Exception:
+                log.exception("closing idle sessions failed")
+            await asyncio.sleep(max(0.5, min(idle / 4, 30.0)))
+
+    # -- lookups -------------------------------------------------------------------
+
+    async def find(self, channel: str, thread_ts: str) -> Conversation | None:
+        key = (channel, thread_ts)
+        if key in self._cache:
+            return self._cache[key]
+        record = await self.store.get_interview(channel, thread_ts)
+        if record is None or record.thread_ts.startswith(CLAIMING):
+            return None
+        return self._cache.setdefault(key, self._materialize(record))
+
+    async def find_by_name(self, name: str, *, include_cancelled: bool = False) -> InterviewRecord | None:
+        return await self.store.find_by_name(name, include_cancelled=include_cancelled)
+
+    async def list(self, team_id: str | None) -> list[InterviewRecord]:
+        return await self.store.list_interviews(team_id)
+
+    async def forget_conversations(self, name: str) -> None:
+        """Starting over: the project's earlier Claude transcripts are deleted, not kept."""
+        records = [r for r in await self.store.list_interviews() if r.name.lower() == name.lower()]
+        delete_transcripts(transcript_dir(self.settings.state_dir, r.channel, r.thread_ts) for r in records)
+
+    def _materialize(self, record: InterviewRecord) -> Conversation:
+        folder = project_dir(self.settings.generations_dir, record.name)
+        tracker = SpecTracker.restore(folder, record.spec_written, record.spec_reported)
+        session = SpecSession(
+            folder, self._session_settings, session_id=record.session_id, tracker=tracker,
+            config_dir=transcript_dir(self.settings.state_dir, record.channel, record.thread_ts),
+        )
+        relay = ThreadRelay(
+            self.scheduler, record.channel, record.thread_ts,
+            team_id=record.team_id, streaming=self.streaming, min_interval=self.min_interval,
+        )
+        conversation = Conversation(
+            record, folder, session, relay, store=self.store, pool=self.pool, questions=self.questions
+        )
+        conversation.accepting = self._accepting
+        return conversation
+
+    # -- who may act ---------------------------------------------------------------
+
+    def refusal(self, conversation: Conversation | None, user_id: str | None, channel: str | None) -> str | None:
+        """The one permission check for every input in a thread (message, click, Stop,
+        Cancel): why this person may not act there (one sentence), or None."""
+        refusal = self.settings.refusal(user_id, channel)
+        if refusal is not None or conversation is None:
+            return refusal
+        owner = conversation.record.started_by
+        if self.settings.thread_owner_only and user_id != owner:
+            return (
+                f"Only <@{owner}>, who started this interview, can answer or act here "
+                "(this bot is set to owner-only), so that was not passed on."
+            )
+        return None
+
+    # -- starting ------------------------------------------------------------------
+
+    async def claim(
+        self, name: str, channel: str, user_id: str, team_id: str | None
+    ) -> tuple[InterviewRecord, bool]:
+        """Claim the project name for a new interview (atomically): (claim, True), or
+        (the interview that already has it, False)."""
+        record = InterviewRecord(channel, f"{CLAIMING}{uuid.uuid4().hex}", name, user_id, team_id=team_id)
+        existing = await self.store.claim_name(record)
+        return (record, True) if existing is None else (existing, False)
+
+    async def release(self, claim: InterviewRecord) -> None:
+        """The thread could not be opened: the name is free again."""
+        await self.store.remove_interview(claim.channel, claim.thread_ts)
+
+    async def start(self, claim: InterviewRecord, thread_ts: str, opening: str | None = None) -> Conversation:
+        """Begin the claimed interview in its thread (its session creates the folder)."""
+        await self.store.move_interview(claim.channel, claim.thread_ts, thread_ts)
+        claim.thread_ts = thread_ts
+        # The opening message is queued like a reply, so a crash before the
+        # greeting still ends in a greeting after restart.
+        starter = f"<@{claim.started_by}>"
+        await self.store.accept_reply(
+            claim.channel, thread_ts, claim.started_by, opening or opening_message(claim.name, starter),
+            thread_ts, None,
+        )
+        conversation = self._cache.setdefault((claim.channel, thread_ts), self._materialize(claim))
+        conversation.wake_up()
+        log.info("interview %s started in %s/%s by %s", claim.name, claim.channel, thread_ts, claim.started_by)
+        return conversation
+
+    # -- replies and clicks --------------------------------------------------------
+
+    def asks_now(self, conversation: Conversation) -> bool:
+        """Claude is waiting on a question in this thread (a typed reply answers it)."""
+        return conversation.session.pending_question is not None
+
+    async def answer_typed(self, conversation: Conversation, reply: Reply, author: str | None) -> Accepted:
+        """A typed reply while Claude waits on a question: it answers the question's open
+        items; if a click answered them first, it is queued as a message."""
+        if conversation.record.status == Status.CANCELLED:
+            return Accepted.CANCELLED
+        if not await self.store.claim(reply.channel, reply.ts, reply.event_id):
+            return Accepted.DUPLICATE
+        if await self.questions.answer_typed(conversation, author, reply.user_id, reply.text):
+            return Accepted.ANSWERED
+        await self.store.queue_claimed_reply(
+            reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.ts, author
+        )
+        conversation.wake_up()
+        return Accepted.QUEUED
+
+    async def hold(self, conversation: Conversation, reply: Reply) -> PendingReply | Accepted:
+        """Store a reply the moment it arrives, holding its place in the thread's order
+        while its files and author are fetched (`complete`); or say why not."""
+        if conversation.record.status == Status.CANCELLED:
+            return Accepted.CANCELLED
+        pending = await self.store.accept_reply(
+            reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.ts, reply.event_id, ready=False
+        )
+        if pending is None:
+            log.info("dropped a duplicate delivery of %s/%s", reply.channel, reply.ts)
+            return Accepted.DUPLICATE
+        return pending
+
+    async def complete(
+        self, conversation: Conversation, held: PendingReply, text: str, author: str | None,
+        attachments: tuple[Attachment, ...],
+    ) -> None:
+        """The held reply is ready: Claude gets it (with any replies waiting behind it)."""
+        await self.store.complete_reply(held.id, text, author, attachments)
+        conversation.wake_up()
+
+    async def answer_click(
+        self, conversation: Conversation, question_id: str, index: int, picked: list[int],
+        user_id: str, author: str | None, message_ts: str,
+    ) -> Accepted:
+        """Options (by index) clicked for item `index` of a question."""
+        if conversation.record.status == Status.CANCELLED:
+            return Accepted.STALE
+        return await self.questions.answer_click(
+            conversation, question_id, index, picked, user_id, author, message_ts
+        )
+
+    async def stop(self, conversation: Conversation) -> bool:
+        """Interrupt Claude's current answer in that thread; False if there is none."""
+        return await conversation.session.interrupt()
+
+    async def cancel(self, conversation: Conversation) -> InterviewRecord | None:
+        """End the interview for good (files kept); None if it had already ended."""
+        if conversation.record.status == Status.CANCELLED:
+            return None
+        await conversation.save(status=Status.CANCELLED)
+        await self.store.drop_pending(*conversation.key)
+        worker = conversation.worker
+        if conversation.queued and worker is not None:
+            worker.cancel()  # it only waited for a process: nothing to finish
+        else:
+            await conversation.session.interrupt()
+        if worker is not None and not worker.done():
+            await asyncio.gather(worker, return_exceptions=True)
+        await self.pool.remove(conversation)
+        return conversation.record

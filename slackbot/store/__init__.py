@@ -1,0 +1,8 @@
+"""The state store: interviews, replies not yet answered, questions, and events
+already seen. `StateStore` is the interface the bot uses; `SqliteStore` the
+embedded implementation."""
+
+from .records import InterviewRecord, PendingReply, StateStore, Status, StoredQuestion
+from .sqlite import SqliteStore
+
+__all__ = ["InterviewRecord", "PendingReply", "SqliteStore", "StateStore", "Status", "StoredQuestion"]

@@ -1,0 +1,88 @@
+"""The schema, as migrations: entry i migrates the database from version i to i + 1."""
+
+from __future__ import annotations
+
+# Each entry migrates the schema from version i to i + 1.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE interviews (
+        channel TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        name TEXT NOT NULL,
+        started_by TEXT NOT NULL,
+        team_id TEXT,
+        session_id TEXT,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        spec_written TEXT NOT NULL DEFAULT '[]',
+        spec_reported INTEGER NOT NULL DEFAULT 0,
+        uploads INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (channel, thread_ts)
+    );
+    CREATE INDEX interviews_by_name ON interviews (name);
+    CREATE TABLE pending_replies (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        accepted_at REAL NOT NULL
+    );
+    CREATE INDEX pending_by_thread ON pending_replies (channel, thread_ts, id);
+    CREATE TABLE seen (
+        key TEXT PRIMARY KEY,
+        seen_at REAL NOT NULL
+    );
+    """,
+    "ALTER TABLE pending_replies ADD COLUMN author TEXT;",
+    """
+    CREATE TABLE questions (
+        id TEXT PRIMARY KEY,
+        channel TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        answered INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    """,
+    """
+    ALTER TABLE interviews ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;
+    ALTER TABLE interviews ADD COLUMN input_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE interviews ADD COLUMN output_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE interviews ADD COLUMN model_turns INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE interviews ADD COLUMN session_cost_usd REAL NOT NULL DEFAULT 0;
+    ALTER TABLE pending_replies ADD COLUMN attachments TEXT NOT NULL DEFAULT '[]';
+    """,
+    # Files as blobs in their own table, loaded only for the turn that sends them
+    # (the JSON column above is emptied by `_move_legacy_files`).
+    """
+    CREATE TABLE reply_files (
+        reply_id INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (reply_id, position)
+    );
+    ALTER TABLE pending_replies ADD COLUMN file_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE pending_replies ADD COLUMN file_text_bytes INTEGER NOT NULL DEFAULT 0;
+    """,
+    # One open interview per project name, enforced by the database (an older
+    # version could start two at once: the newer one wins, the others end), a
+    # reply is stored before it is enriched (ready = 0 until then), and each item
+    # of a question is answered at most once, also across restarts.
+    """
+    UPDATE interviews SET status = 'cancelled'
+        WHERE status != 'cancelled' AND rowid NOT IN (
+            SELECT max(rowid) FROM interviews WHERE status != 'cancelled' GROUP BY lower(name));
+    CREATE UNIQUE INDEX one_open_interview_per_name ON interviews (lower(name)) WHERE status != 'cancelled';
+    ALTER TABLE pending_replies ADD COLUMN ready INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE question_answers (
+        question_id TEXT NOT NULL,
+        item INTEGER NOT NULL,
+        PRIMARY KEY (question_id, item)
+    );
+    """,
+]

@@ -1,0 +1,100 @@
+"""The state store's records and its interface. Nothing here knows Slack's or the
+SDK's types: threads are (channel, thread_ts) strings."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from ..events import Attachment
+
+
+class Status(StrEnum):
+    INTERVIEWING = "interviewing"  # Claude is answering
+    WAITING = "waiting"  # waiting for the team's reply
+    COMPLETE = "complete"  # the spec was delivered
+    FAILED = "failed"  # the last turn failed; a reply retries
+    CANCELLED = "cancelled"  # ended by the team; files kept
+
+
+@dataclass
+class InterviewRecord:
+    channel: str
+    thread_ts: str
+    name: str
+    started_by: str
+    team_id: str | None = None
+    session_id: str | None = None
+    status: Status = Status.INTERVIEWING
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+    spec_written: tuple[str, ...] = ()  # spec files confirmed written, relative to the project
+    spec_reported: bool = False  # that state has been delivered (uploaded)
+    uploads: int = 0  # spec deliveries so far
+    cost_usd: float = 0.0  # model usage over the whole interview
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model_turns: int = 0
+    session_cost_usd: float = 0.0  # the CLI's running total for the current conversation
+
+
+@dataclass(frozen=True)
+class PendingReply:
+    id: int
+    channel: str
+    thread_ts: str
+    user_id: str
+    text: str
+    ts: str
+    author: str | None = None  # display name, so Claude can tell teammates apart
+    # Attached files stay in the database (loaded only for the turn that sends them).
+    file_count: int = 0
+    file_text_bytes: int = 0  # of attached text files: Claude reads them as text
+    # Stored the moment it arrives (its place in the thread is kept); ready once
+    # its files are downloaded and its author known. A turn stops at one not ready.
+    ready: bool = True
+
+
+@dataclass(frozen=True)
+class StoredQuestion:
+    id: str
+    channel: str
+    thread_ts: str
+    payload: dict[str, Any]
+    answered: bool
+
+
+class StateStore(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def add_interview(self, record: InterviewRecord) -> None: ...
+    async def claim_name(self, record: InterviewRecord) -> InterviewRecord | None: ...
+    async def move_interview(self, channel: str, old_ts: str, new_ts: str) -> None: ...
+    async def remove_interview(self, channel: str, thread_ts: str) -> None: ...
+    async def get_interview(self, channel: str, thread_ts: str) -> InterviewRecord | None: ...
+    async def find_by_name(self, name: str, *, include_cancelled: bool = False) -> InterviewRecord | None: ...
+    async def list_interviews(self, team_id: str | None = None) -> list[InterviewRecord]: ...
+    async def update_interview(self, channel: str, thread_ts: str, **changes: Any) -> None: ...
+    async def accept_reply(
+        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
+        author: str | None = None, attachments: tuple[Attachment, ...] = (), *, ready: bool = True,
+    ) -> PendingReply | None: ...
+    async def complete_reply(
+        self, reply_id: int, text: str, author: str | None, attachments: tuple[Attachment, ...]
+    ) -> None: ...
+    async def queue_claimed_reply(
+        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, author: str | None
+    ) -> PendingReply: ...
+    async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]: ...
+    async def reply_files(self, reply_ids: list[int]) -> tuple[Attachment, ...]: ...
+    async def threads_with_pending(self) -> list[tuple[str, str]]: ...
+    async def remove_replies(self, ids: list[int]) -> None: ...
+    async def drop_pending(self, channel: str, thread_ts: str) -> None: ...
+    async def claim(self, channel: str, ts: str, event_id: str | None) -> bool: ...
+    async def add_question(self, question_id: str, channel: str, thread_ts: str, payload: dict[str, Any]) -> None: ...
+    async def get_question(self, question_id: str) -> StoredQuestion | None: ...
+    async def mark_question_answered(self, question_id: str) -> None: ...
+    async def claim_answer(self, question_id: str, item: int) -> bool: ...
+    async def answered_items(self, question_id: str) -> set[int]: ...
