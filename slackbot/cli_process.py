@@ -60,7 +60,9 @@ def bundled_cli() -> str:
 
 def write_launcher(folder: Path, cli: str, niceness: int) -> Path:
     """Write the launcher script (private to this user) and return its path."""
-    from .private import private_folder  # the bot's side only: the launcher imports nothing
+    from .private import (
+        private_folder,  # the bot's side only: the launcher imports nothing
+    )
 
     private_folder(folder)
     package_root = Path(__file__).resolve().parent.parent

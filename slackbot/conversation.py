@@ -107,18 +107,18 @@ class Conversation:
                 await self._turn(batch)
             except asyncio.CancelledError:
                 if not (self.waiting_on_people or self.parked):
-                    await self.relay.say(RESTART_NOTE)
+                    await self.relay.note(RESTART_NOTE)
                 raise
             except Exception:  # never let one thread's failure stop the others
                 log.exception("turn failed in interview %s", self.record.name)
                 await self.store.remove_replies([r.id for r in batch])
-                await self.relay.say(TURN_FAILED)
+                await self.relay.note(TURN_FAILED)
             finally:
                 self.pool.release(self)
 
     async def _queued(self, ahead: int) -> None:
         place = "you're next" if ahead == 0 else f"{ahead} ahead of you"
-        self.relay.queued_note = await self.relay.post_note(
+        self.relay.queued_note = await self.relay.note(
             f":hourglass_flowing_sand: Queued — {place}. I'll answer as soon as Claude is free."
         )
 
@@ -193,7 +193,7 @@ class Conversation:
             if not problems:
                 break
             count = len(problems)
-            await self.relay.say(f":mag: Checking the spec… fixing {count} problem{'s' if count != 1 else ''}.")
+            await self.relay.note(f":mag: Checking the spec… fixing {count} problem{'s' if count != 1 else ''}.")
             outcome = TurnOutcome()
             events = self._observe(self.session.send(repair_request(problems)), outcome, [])
             await self.relay.render(events, recipient_user_id=recipient, on_unshown=self._unshown)

@@ -8,16 +8,13 @@ that owns the client and takes messages from a queue.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from claude_agent_sdk import (
-    AssistantMessage,
     ClaudeAgentOptions,
     ClaudeSDKClient,
     HookMatcher,
@@ -25,55 +22,34 @@ from claude_agent_sdk import (
     PermissionResultDeny,
     ResultError,
     ResultMessage,
-    StreamEvent,
-    SystemMessage,
-    TextBlock,
     ToolPermissionContext,
-    ToolResultBlock,
-    ToolUseBlock,
-    UserMessage,
 )
 
-from .events import (
-    Attachment,
-    Choice,
-    Failed,
-    FileWritten,
-    Notice,
-    Question,
-    QuestionItem,
-    SessionEvent,
-    SpecComplete,
-    TextDelta,
-    TextDone,
-    ToolActivity,
-    TurnDone,
-)
 from .cli_process import bundled_cli, write_launcher
 from .config import Settings
 from .confine import ALLOWED_TOOLS, ASK_TOOL, check_tool
+from .events import (
+    Attachment,
+    Failed,
+    Notice,
+    Question,
+    SessionEvent,
+)
 from .private import private_folder
+from .prompt import Message, compose, neutralize
 from .spec import SpecTracker, prompts_dir
+from .translate import EventTranslator, parse_question
 
 log = logging.getLogger(__name__)
 
 SESSION_TOOLS = sorted(ALLOWED_TOOLS)
 MAX_MESSAGE_BYTES = 128 * 2**20
 
-_MODEL_ERRORS = {
-    "authentication_failed": "Claude rejected the bot's API credentials; an admin needs to check the key.",
-    "billing_error": "Claude's account has a billing problem; an admin needs to check it.",
-    "rate_limit": "Claude is rate-limited right now. Wait a minute, then reply here to try again.",
-    "server_error": "Claude's service had an error. Reply here to try again.",
-    "invalid_request": "Claude couldn't process that message. Try rephrasing your reply.",
-}
-_GENERIC_MODEL_ERROR = "Claude hit an error answering that. Reply here to try again."
 _CLI_FAILED = "The Claude process stopped unexpectedly. Reply here to pick up where we left off."
 _TRANSCRIPT_LOST = (
     "I couldn't find the earlier part of this conversation, so Claude starts afresh here; "
     "files already in the project folder are kept."
 )
-_STOPPED = "Stopped. Reply here when you're ready to go on."
 _CLI_START_FAILED = "I couldn't start Claude for this interview. Reply here to try again, or ask an admin to check the bot's logs."
 
 
@@ -107,45 +83,8 @@ class SessionSettings:
 _END = object()
 
 
-@dataclass(frozen=True)
-class Message:
-    """A user message for Claude: text plus attached images or text files."""
-
-    text: str
-    attachments: tuple[Attachment, ...] = ()
 
 
-# An `@` that starts a word: the CLI reads `@path` in a prompt (content blocks
-# too) into the model's context before any tool permission runs.
-_FILE_REFERENCE = re.compile(r"(?<![A-Za-z0-9_.+\-])@")
-WORD_JOINER = "\u2060"  # invisible; the CLI's `(^|\s)@` no longer matches
-
-
-def neutralize(text: str) -> str:
-    """People's text as the CLI must see it: every word-initial `@` is preceded by
-    an invisible word joiner, so no `@path` is expanded (e-mail addresses stay as
-    they are)."""
-    return _FILE_REFERENCE.sub(WORD_JOINER + "@", text)
-
-
-def _compose(messages: list[Message]) -> AsyncIterator[dict[str, Any]]:
-    """One user message for the CLI, as content blocks, with every `@` neutralized."""
-    parts = [neutralize(m.text) for m in messages if m.text]
-    images: list[dict[str, Any]] = []
-    for attachment in (a for m in messages for a in m.attachments):
-        if attachment.is_image:
-            data = base64.b64encode(attachment.data).decode()
-            images.append({"type": "image", "source": {"type": "base64", "media_type": attachment.mime, "data": data}})
-            parts.append(f"(Attached image: {neutralize(attachment.name)})")
-        else:
-            body = neutralize(attachment.data.decode("utf-8"))
-            parts.append(f"Attached file `{neutralize(attachment.name)}`:\n```\n{body}\n```")
-    content = [{"type": "text", "text": "\n\n".join(parts) or "(no text)"}, *images]
-
-    async def one_message() -> AsyncIterator[dict[str, Any]]:
-        yield {"type": "user", "message": {"role": "user", "content": content}, "parent_tool_use_id": None}
-
-    return one_message()
 
 
 class SpecSession:
@@ -164,23 +103,29 @@ class SpecSession:
         self.settings = settings
         # This conversation's own CLI config folder (transcripts), if it has one.
         self.config_dir = config_dir
-        self.session_id = session_id
         self.tracker = tracker or SpecTracker(self.project_dir)
+        self._translator = EventTranslator(self.project_dir, self.tracker, session_id)
         self._jobs: asyncio.Queue[tuple[Message, asyncio.Queue[Any]] | None] = asyncio.Queue()
         self._lifecycle = asyncio.Lock()
         self._worker: asyncio.Task[None] | None = None
         self._client: ClaudeSDKClient | None = None
         self._unanswered: list[Message] = []
         self._in_turn = False
-        self._interrupted = False
         # AskUserQuestion calls waiting for people: id -> (question, answers so far, future).
         self._asking: dict[str, tuple[Question, dict[str, str], asyncio.Future[dict[str, str] | None]]] = {}
         self._emit: Callable[[SessionEvent], None] | None = None
         self._deadline: asyncio.Timeout | None = None
-        # Text streamed as deltas since the last finished text block.
-        self._streamed = ""
 
     # -- public API -------------------------------------------------------
+
+    @property
+    def session_id(self) -> str | None:
+        """The conversation's id (resumed by the next process), as the CLI last reported it."""
+        return self._translator.session_id
+
+    @session_id.setter
+    def session_id(self, value: str | None) -> None:
+        self._translator.session_id = value
 
     async def send(self, text: str, attachments: tuple[Attachment, ...] = ()) -> AsyncIterator[SessionEvent]:
         """Send one user message (with any attached images or text files); yield events
@@ -225,7 +170,7 @@ class SpecSession:
         client = self._client
         if client is None or not self._in_turn:
             return False
-        self._interrupted = True
+        self._translator.interrupted = True
         for _, _, future in self._asking.values():
             if not future.done():
                 future.set_result(None)  # the question is withdrawn with the turn
@@ -280,19 +225,19 @@ class SpecSession:
                 log.exception("could not start Claude for %s", self.project_dir)
                 emit(Failed(_CLI_START_FAILED, detail=repr(exc)))
                 return
-        self._streamed = ""
+        self._translator.streamed = ""
         failed = False  # report at most one failure per turn
         loop = asyncio.get_running_loop()
         timeout = self.settings.turn_timeout
-        self._in_turn, self._interrupted, self._emit = True, False, emit
+        self._in_turn, self._translator.interrupted, self._emit = True, False, emit
         try:
             # The deadline moves with every message: only silence times out.
             async with asyncio.timeout(timeout) as deadline:
                 self._deadline = deadline
-                await self._client.query(_compose(self._unanswered))
+                await self._client.query(compose(self._unanswered))
                 async for message in self._client.receive_response():
                     deadline.reschedule(loop.time() + timeout)
-                    for event in self._translate(message):
+                    for event in self._translator.translate(message):
                         if isinstance(event, Failed):
                             if failed:
                                 continue
@@ -422,7 +367,7 @@ class SpecSession:
     async def _ask_people(
         self, tool_input: dict[str, Any], context: ToolPermissionContext
     ) -> PermissionResultAllow | PermissionResultDeny:
-        question = _parse_question(context.tool_use_id or f"q{len(self._asking)}", tool_input)
+        question = parse_question(context.tool_use_id or f"q{len(self._asking)}", tool_input)
         if question is None or self._emit is None:
             return PermissionResultDeny(message="Ask with 1-4 questions, each with 2-4 options.")
         future: asyncio.Future[dict[str, str] | None] = asyncio.get_running_loop().create_future()
@@ -441,118 +386,6 @@ class SpecSession:
             return PermissionResultDeny(message="The team stopped this question.", interrupt=True)
         return PermissionResultAllow(updated_input={**tool_input, "answers": answers})
 
-    # -- SDK messages -> session events -----------------------------------
-
-    def _translate(self, message: Any) -> list[SessionEvent]:
-        if isinstance(message, StreamEvent):
-            return self._translate_stream(message)
-        if isinstance(message, SystemMessage):
-            if message.subtype == "init":
-                self.session_id = message.data.get("session_id", self.session_id)
-            return []
-        if isinstance(message, AssistantMessage):
-            return self._translate_assistant(message)
-        if isinstance(message, UserMessage):
-            return self._translate_tool_results(message)
-        if isinstance(message, ResultMessage):
-            return self._translate_result(message)
-        return []
-
-    def _translate_stream(self, message: StreamEvent) -> list[SessionEvent]:
-        event = message.event
-        if message.parent_tool_use_id is not None or event.get("type") != "content_block_delta":
-            return []
-        delta = event.get("delta", {})
-        if delta.get("type") != "text_delta" or not delta.get("text"):
-            return []
-        self._streamed += delta["text"]
-        return [TextDelta(delta["text"])]
-
-    def _translate_assistant(self, message: AssistantMessage) -> list[SessionEvent]:
-        if message.parent_tool_use_id is not None:
-            return []
-        if message.error is not None:
-            # The CLI's synthetic error text ("API Error: 500 …") is for logs, not people.
-            log.error("model error in %s: %s %s", self.project_dir, message.error, message.content)
-            self._streamed = ""
-            return [Failed(_MODEL_ERRORS.get(message.error, _GENERIC_MODEL_ERROR), detail=message.error)]
-        events: list[SessionEvent] = []
-        for block in message.content:
-            if isinstance(block, TextBlock) and block.text:
-                # Deltas are the fast path; the finished block is the truth.
-                # Send whatever the deltas missed so the thread ends up exact.
-                if block.text.startswith(self._streamed):
-                    missing = block.text[len(self._streamed) :]
-                    if missing:
-                        events.append(TextDelta(missing))
-                else:
-                    log.warning("streamed text diverged from the final block in %s", self.project_dir)
-                self._streamed = ""
-                events.append(TextDone(block.text))
-            elif isinstance(block, ToolUseBlock):
-                self.tracker.tool_called(block.id, block.name, block.input)
-                events.append(ToolActivity(block.name, _describe_tool(block.name, block.input)))
-        return events
-
-    def _translate_tool_results(self, message: UserMessage) -> list[SessionEvent]:
-        if isinstance(message.content, str):
-            return []
-        events: list[SessionEvent] = []
-        for block in message.content:
-            if isinstance(block, ToolResultBlock):
-                path = self.tracker.tool_finished(block.tool_use_id, bool(block.is_error))
-                if path is not None:
-                    events.append(FileWritten(path))
-        return events
-
-    def _translate_result(self, message: ResultMessage) -> list[SessionEvent]:
-        self.session_id = message.session_id or self.session_id
-        events: list[SessionEvent] = []
-        if self._interrupted:
-            events.append(Notice(_STOPPED))
-        elif message.is_error:
-            log.error(
-                "Claude turn ended in error for %s: subtype=%s status=%s errors=%s",
-                self.project_dir, message.subtype, message.api_error_status, message.errors,
-            )
-            events.append(Failed(_GENERIC_MODEL_ERROR, detail=f"{message.subtype}: {message.errors}"))
-        files = self.tracker.take_completion()
-        if files is not None:
-            events.append(SpecComplete(self.project_dir, files))
-        usage = message.usage or {}
-        events.append(
-            TurnDone(
-                message.session_id, message.total_cost_usd, message.num_turns,
-                input_tokens=sum(
-                    int(usage.get(key) or 0)
-                    for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-                ),
-                output_tokens=int(usage.get("output_tokens") or 0),
-            )
-        )
-        return events
-
-
-def _parse_question(question_id: str, tool_input: dict[str, Any]) -> Question | None:
-    try:
-        items = tuple(
-            QuestionItem(
-                question=str(raw["question"]),
-                header=str(raw.get("header") or ""),
-                options=tuple(
-                    Choice(str(option["label"]), str(option.get("description") or ""))
-                    for option in raw["options"]
-                ),
-                multi_select=bool(raw.get("multiSelect")),
-            )
-            for raw in tool_input["questions"]
-        )
-    except (KeyError, TypeError):
-        return None
-    if not 1 <= len(items) <= 4 or any(not 1 <= len(i.options) <= 10 for i in items):
-        return None
-    return Question(question_id, items)
-
 
 def _timed_out(seconds: float) -> str:
     count, unit = (round(seconds / 60), "minute") if seconds >= 90 else (round(seconds), "second")
@@ -560,9 +393,3 @@ def _timed_out(seconds: float) -> str:
     return f"Claude went quiet for {span}, so I stopped this turn. Reply here to continue."
 
 
-def _describe_tool(tool: str, tool_input: dict[str, Any]) -> str:
-    if tool == ASK_TOOL:
-        return "Preparing a question"
-    target = Path(str(tool_input.get("file_path") or tool_input.get("pattern") or "")).name
-    verbs = {"Read": "Reading", "Write": "Writing", "Edit": "Editing", "Glob": "Looking for"}
-    return f"{verbs.get(tool, 'Using ' + tool)} {target}".strip()

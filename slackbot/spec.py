@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import re
 import xml.etree.ElementTree as ET
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,50}")

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
-from ..registry import Interviews
 from ..people import DisplayNames
+from ..registry import Interviews
 from . import actions, commands, messages
 
 log = logging.getLogger(__name__)

@@ -9,16 +9,22 @@ import re
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..conversation import Conversation
-from ..questions import Accepted
-from ..registry import Interviews, continue_message
-from ..people import DisplayNames
 from ..blocks import (
-    ANSWER_ACTION_PREFIX, CANCEL_ACTION, CONTINUE_ACTION, OTHER_ACTION, PICK_ACTION, START_OVER_ACTION, STOP_ACTION,
+    ANSWER_ACTION_PREFIX,
+    CANCEL_ACTION,
+    CONTINUE_ACTION,
+    OTHER_ACTION,
+    PICK_ACTION,
+    START_OVER_ACTION,
+    STOP_ACTION,
     SUBMIT_ACTION,
 )
-from ..spec import InvalidName, back_up_spec, check_name, has_spec, project_dir
+from ..conversation import Conversation
+from ..people import DisplayNames
+from ..questions import Accepted
+from ..registry import Interviews, continue_message
 from ..slack_text import escape
+from ..spec import InvalidName, back_up_spec, check_name, has_spec, project_dir
 from .commands import Visibility, look_up
 from .starting import open_interview, thread_link
 

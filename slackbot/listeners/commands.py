@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
@@ -14,7 +13,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ..blocks import existing_spec_blocks
 from ..registry import Interviews
 from ..slack_text import escape
-from ..spec import NAME_RULES, InvalidName, check_name, existing_spelling, has_spec, project_dir
+from ..spec import (
+    NAME_RULES,
+    InvalidName,
+    check_name,
+    existing_spelling,
+    has_spec,
+    project_dir,
+)
 from ..store import InterviewRecord, Status
 from .starting import open_interview, thread_link
 

@@ -99,7 +99,7 @@ async def enrich(
             )
             attachments = tuple(fetched)
             if notes:
-                await conversation.relay.say(
+                await conversation.relay.note(
                     "I couldn't pass on every file:\n" + "\n".join(f"• {n}" for n in notes)
                 )
                 # Claude hears about them too, so it doesn't assume it saw them.

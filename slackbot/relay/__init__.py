@@ -1,0 +1,8 @@
+"""Slack out: a session's events rendered into its thread (streamed text,
+questions, the status line, notes, the uploaded spec). Knows Slack, not the SDK."""
+
+from .errors import SLACK_ERRORS, slack_error
+from .stream import MESSAGE_LIMIT, StreamingSupport, split_point
+from .thread import ThreadRelay, Usage
+
+__all__ = ["MESSAGE_LIMIT", "SLACK_ERRORS", "StreamingSupport", "ThreadRelay", "Usage", "slack_error", "split_point"]

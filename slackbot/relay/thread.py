@@ -1,0 +1,228 @@
+"""Slack out: renders a session's events into one thread. Knows Slack, not the SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..blocks import answered_blocks, question_blocks, update_text, withdrawn_blocks
+from ..events import Question, QuestionItem, SessionEvent
+from ..scheduler import Priority, SlackScheduler
+from ..slack_text import escape
+from ..spec import SpecSummary
+from ..validate import Problem
+from .errors import SLACK_ERRORS, slack_error
+from .status import STATUS_DELAY, THINKING
+from .stream import FENCE, MESSAGE_LIMIT, GrowingMessage, StreamingSupport, split_point
+from .turn import TurnView
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Model usage of a whole interview, as the SDK reported it turn by turn."""
+
+    model_turns: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+class ThreadRelay:
+    """Renders session events into one Slack thread."""
+
+    def __init__(
+        self,
+        scheduler: SlackScheduler,
+        channel: str,
+        thread_ts: str,
+        *,
+        team_id: str | None,
+        streaming: StreamingSupport,
+        min_interval: float = 1.0,
+        message_limit: int = MESSAGE_LIMIT,
+    ) -> None:
+        self.scheduler = scheduler
+        self.channel = channel
+        self.thread_ts = thread_ts
+        self.team_id = team_id
+        self.streaming = streaming
+        self.min_interval = min_interval
+        self.message_limit = message_limit
+        self.queued_note: str | None = None  # ts of a "queued" note, deleted when the turn starts
+        self._background: set[asyncio.Task[Any]] = set()
+        self.question_messages: dict[tuple[str, int], str] = {}  # (question id, item) -> ts
+
+    def background(self, call: Awaitable[Any]) -> None:
+        """Run a Slack call nobody needs to wait for (closing a stream); failures are logged."""
+
+        async def run() -> None:
+            try:
+                await call
+            except SLACK_ERRORS as exc:
+                log.warning("background Slack call failed in %s: %s", self.thread_ts, slack_error(exc))
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for background calls (at shutdown)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def post(self, priority: Priority = Priority.FIRST, **kwargs: Any) -> Any:
+        """chat.postMessage into this thread, through the workspace's scheduler."""
+        return await self.scheduler.post(priority, channel=self.channel, thread_ts=self.thread_ts, **kwargs)
+
+    async def note(self, text: str) -> str | None:
+        """Post a short note in the thread and return its ts; Slack errors are logged,
+        never raised (None then)."""
+        try:
+            response = await self.post(text=text)
+            return response["ts"]
+        except SLACK_ERRORS as exc:
+            log.error("could not post in %s/%s: %s", self.channel, self.thread_ts, slack_error(exc))
+            return None
+
+    async def post_question(self, question: Question) -> None:
+        for index, item in enumerate(question.items):
+            response = await self.post(
+                text=update_text(escape(item.question)), blocks=question_blocks(question.id, index, item)
+            )
+            self.question_messages[(question.id, index)] = response["ts"]
+
+    async def show_answer(
+        self, question_id: str, index: int, item: QuestionItem, who: str, answer: str,
+        message_ts: str | None = None,
+    ) -> None:
+        """Replace a question's controls with who chose what."""
+        await self._replace_question(
+            question_id, index, message_ts, escape(f"{item.question} {answer}"), answered_blocks(item, who, answer)
+        )
+
+    async def show_withdrawn(self, question_id: str, index: int, item: QuestionItem) -> None:
+        """Take the controls off a question nobody can answer any more."""
+        await self._replace_question(
+            question_id, index, None, escape(f"{item.question} (no longer open)"), withdrawn_blocks(item)
+        )
+
+    async def _replace_question(
+        self, question_id: str, index: int, message_ts: str | None, text: str, blocks: list[dict]
+    ) -> None:
+        ts = message_ts or self.question_messages.get((question_id, index))
+        if ts is None:
+            return
+        try:
+            await self.scheduler.update(channel=self.channel, ts=ts, text=update_text(text), blocks=blocks)
+        except SLACK_ERRORS as exc:
+            log.warning("could not update a question in %s: %s", self.thread_ts, slack_error(exc))
+
+    async def post_summary(
+        self, summary: SpecSummary, usage: Usage, project_dir: Path, problems: list[Problem]
+    ) -> None:
+        """A compact card after the files: what was specified, whether it checks out, what it cost."""
+        features = "not stated" if summary.feature_count is None else str(summary.feature_count)
+        count = len(problems)
+        checked = ":white_check_mark: passed" if not problems else f":warning: {count} problem{'s' if count != 1 else ''}"
+        fields = [
+            ("Project", escape(summary.name)),
+            ("Stack", escape(summary.stack)),
+            ("Features", features),
+            ("Validation", checked),
+            ("Model turns", f"{usage.model_turns:,}"),
+            ("Tokens", f"{usage.input_tokens:,} in · {usage.output_tokens:,} out"),
+            ("Cost", f"${usage.cost_usd:.4f}"),
+        ]
+        blocks = [
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields]},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Saved in `{project_dir / 'prompts'}`"}]},
+        ]
+        text = escape(f"{summary.name}: {features} features, {summary.stack}, ${usage.cost_usd:.4f}")
+        try:
+            await self.post(text=text, blocks=blocks)
+        except SLACK_ERRORS as exc:
+            log.error("could not post the summary in %s: %s", self.thread_ts, slack_error(exc))
+
+    async def clear_queued_note(self) -> None:
+        ts, self.queued_note = self.queued_note, None
+        if ts is None:
+            return
+        try:
+            await self.scheduler.delete(channel=self.channel, ts=ts)
+        except SLACK_ERRORS as exc:
+            log.warning("could not delete the queued note in %s: %s", self.thread_ts, slack_error(exc))
+
+    async def render(
+        self, events: AsyncIterator[SessionEvent], recipient_user_id: str | None,
+        on_unshown: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        """Show one turn in the thread, to its end: a Slack error in one write is logged
+        and reported once, and the turn goes on being shown (never left running
+        unobserved). A question Slack refuses to show calls `on_unshown`, so Claude
+        stops waiting for an answer nobody can give."""
+        view = TurnView(self, recipient_user_id, on_unshown)
+        # Quick answers need no status line: it appears only once Claude has been
+        # at it for a moment (or uses a tool), below the answer as it streams.
+        view.status.show_later(THINKING, STATUS_DELAY)
+        try:
+            async for event in events:
+                await view.show(event)
+        finally:
+            await view.close()
+
+    async def _add_text(self, reply: GrowingMessage | None, text: str, recipient: str | None) -> GrowingMessage:
+        """Add text to the current message, continuing in new ones past the size limit."""
+        while True:
+            if reply is None:
+                reply = GrowingMessage(self, recipient)
+            combined = reply.text + text
+            if len(combined) <= self.message_limit:
+                await reply.add(text)
+                return reply
+            # Leave room to close a code fence that the cut would leave open.
+            cut = split_point(combined, len(reply.text), self.message_limit - len(FENCE) - 1)
+            head, text = combined[len(reply.text) : cut], combined[cut:]
+            if (reply.text + head).count(FENCE) % 2:
+                head += "\n" + FENCE
+                text = FENCE + "\n" + text
+            if head:
+                await reply.add(head)
+            await reply.finish()
+            reply = None
+
+    async def upload_spec(self, project_dir: Path, files: tuple[Path, ...], problems: list[Problem]) -> None:
+        names = " and ".join(f"`{f.name}`" for f in files)
+        comment = (
+            f":white_check_mark: The spec for *{project_dir.name}* is ready: {names}, "
+            f"saved in `{project_dir / 'prompts'}`."
+        )
+        if problems:
+            listed = "\n".join(f"• {escape(problem)}" for problem in problems)
+            comment = (
+                f":warning: The spec for *{project_dir.name}* is saved in `{project_dir / 'prompts'}`, "
+                f"but it still has problems a coding agent may trip over:\n{listed}\n"
+                "Reply here and Claude can fix them."
+            )
+        try:
+            await self.scheduler.run(
+                "files.upload",
+                lambda: self.scheduler.client.files_upload_v2(
+                    channel=self.channel,
+                    thread_ts=self.thread_ts,
+                    initial_comment=comment,
+                    file_uploads=[{"file": str(f), "filename": f.name, "title": f.name} for f in files],
+                ),
+                fair_key=self.thread_ts,
+            )
+        except SLACK_ERRORS as exc:
+            log.error("upload failed in %s/%s: %s", self.channel, self.thread_ts, slack_error(exc))
+            await self.note(
+                f":warning: The spec is written, but Slack refused the upload ({slack_error(exc)}). "
+                f"The files are in `{project_dir / 'prompts'}`."
+            )

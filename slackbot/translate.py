@@ -1,0 +1,179 @@
+"""The Agent SDK's messages as the session events the rest of the bot knows.
+
+Keeps what the translation needs across messages: the text streamed so far (the
+finished block is the truth), the conversation's id, and whether the turn was
+stopped on purpose.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from claude_agent_sdk import (
+    AssistantMessage,
+    ResultMessage,
+    StreamEvent,
+    SystemMessage,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    UserMessage,
+)
+
+from .confine import ASK_TOOL
+from .events import (
+    Choice,
+    Failed,
+    FileWritten,
+    Notice,
+    Question,
+    QuestionItem,
+    SessionEvent,
+    SpecComplete,
+    TextDelta,
+    TextDone,
+    ToolActivity,
+    TurnDone,
+)
+from .spec import SpecTracker
+
+log = logging.getLogger(__name__)
+
+_MODEL_ERRORS = {
+    "authentication_failed": "Claude rejected the bot's API credentials; an admin needs to check the key.",
+    "billing_error": "Claude's account has a billing problem; an admin needs to check it.",
+    "rate_limit": "Claude is rate-limited right now. Wait a minute, then reply here to try again.",
+    "server_error": "Claude's service had an error. Reply here to try again.",
+    "invalid_request": "Claude couldn't process that message. Try rephrasing your reply.",
+}
+_GENERIC_MODEL_ERROR = "Claude hit an error answering that. Reply here to try again."
+_STOPPED = "Stopped. Reply here when you're ready to go on."
+
+
+class EventTranslator:
+    def __init__(self, project_dir: Path, tracker: SpecTracker, session_id: str | None) -> None:
+        self.project_dir = project_dir
+        self.tracker = tracker
+        self.session_id = session_id
+        self.streamed = ""  # text streamed as deltas since the last finished text block
+        self.interrupted = False  # the turn was stopped on purpose (Stop), not failed
+
+    def translate(self, message: Any) -> list[SessionEvent]:
+        if isinstance(message, StreamEvent):
+            return self._translate_stream(message)
+        if isinstance(message, SystemMessage):
+            if message.subtype == "init":
+                self.session_id = message.data.get("session_id", self.session_id)
+            return []
+        if isinstance(message, AssistantMessage):
+            return self._translate_assistant(message)
+        if isinstance(message, UserMessage):
+            return self._translate_tool_results(message)
+        if isinstance(message, ResultMessage):
+            return self._translate_result(message)
+        return []
+
+    def _translate_stream(self, message: StreamEvent) -> list[SessionEvent]:
+        event = message.event
+        if message.parent_tool_use_id is not None or event.get("type") != "content_block_delta":
+            return []
+        delta = event.get("delta", {})
+        if delta.get("type") != "text_delta" or not delta.get("text"):
+            return []
+        self.streamed += delta["text"]
+        return [TextDelta(delta["text"])]
+
+    def _translate_assistant(self, message: AssistantMessage) -> list[SessionEvent]:
+        if message.parent_tool_use_id is not None:
+            return []
+        if message.error is not None:
+            # The CLI's synthetic error text ("API Error: 500 …") is for logs, not people.
+            log.error("model error in %s: %s %s", self.project_dir, message.error, message.content)
+            self.streamed = ""
+            return [Failed(_MODEL_ERRORS.get(message.error, _GENERIC_MODEL_ERROR), detail=message.error)]
+        events: list[SessionEvent] = []
+        for block in message.content:
+            if isinstance(block, TextBlock) and block.text:
+                # Deltas are the fast path; the finished block is the truth.
+                # Send whatever the deltas missed so the thread ends up exact.
+                if block.text.startswith(self.streamed):
+                    missing = block.text[len(self.streamed) :]
+                    if missing:
+                        events.append(TextDelta(missing))
+                else:
+                    log.warning("streamed text diverged from the final block in %s", self.project_dir)
+                self.streamed = ""
+                events.append(TextDone(block.text))
+            elif isinstance(block, ToolUseBlock):
+                self.tracker.tool_called(block.id, block.name, block.input)
+                events.append(ToolActivity(block.name, describe_tool(block.name, block.input)))
+        return events
+
+    def _translate_tool_results(self, message: UserMessage) -> list[SessionEvent]:
+        if isinstance(message.content, str):
+            return []
+        events: list[SessionEvent] = []
+        for block in message.content:
+            if isinstance(block, ToolResultBlock):
+                path = self.tracker.tool_finished(block.tool_use_id, bool(block.is_error))
+                if path is not None:
+                    events.append(FileWritten(path))
+        return events
+
+    def _translate_result(self, message: ResultMessage) -> list[SessionEvent]:
+        self.session_id = message.session_id or self.session_id
+        events: list[SessionEvent] = []
+        if self.interrupted:
+            events.append(Notice(_STOPPED))
+        elif message.is_error:
+            log.error(
+                "Claude turn ended in error for %s: subtype=%s status=%s errors=%s",
+                self.project_dir, message.subtype, message.api_error_status, message.errors,
+            )
+            events.append(Failed(_GENERIC_MODEL_ERROR, detail=f"{message.subtype}: {message.errors}"))
+        files = self.tracker.take_completion()
+        if files is not None:
+            events.append(SpecComplete(self.project_dir, files))
+        usage = message.usage or {}
+        events.append(
+            TurnDone(
+                message.session_id, message.total_cost_usd, message.num_turns,
+                input_tokens=sum(
+                    int(usage.get(key) or 0)
+                    for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+                ),
+                output_tokens=int(usage.get("output_tokens") or 0),
+            )
+        )
+        return events
+
+
+def parse_question(question_id: str, tool_input: dict[str, Any]) -> Question | None:
+    try:
+        items = tuple(
+            QuestionItem(
+                question=str(raw["question"]),
+                header=str(raw.get("header") or ""),
+                options=tuple(
+                    Choice(str(option["label"]), str(option.get("description") or ""))
+                    for option in raw["options"]
+                ),
+                multi_select=bool(raw.get("multiSelect")),
+            )
+            for raw in tool_input["questions"]
+        )
+    except (KeyError, TypeError):
+        return None
+    if not 1 <= len(items) <= 4 or any(not 1 <= len(i.options) <= 10 for i in items):
+        return None
+    return Question(question_id, items)
+
+
+def describe_tool(tool: str, tool_input: dict[str, Any]) -> str:
+    if tool == ASK_TOOL:
+        return "Preparing a question"
+    target = Path(str(tool_input.get("file_path") or tool_input.get("pattern") or "")).name
+    verbs = {"Read": "Reading", "Write": "Writing", "Edit": "Editing", "Glob": "Looking for"}
+    return f"{verbs.get(tool, 'Using ' + tool)} {target}".strip()
