@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             return 0
 
-    from .app import serve  # imported late so a config error needs none of the heavy imports
+    from .app import (
+        serve,  # imported late so a config error needs none of the heavy imports
+    )
 
     try:
         asyncio.run(serve(settings, http=args.http, host=args.host, port=args.port))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -14,8 +16,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from .config import Settings
 from .http_mode import build_web_app
-from .registry import Interviews
 from .listeners import register_all
+from .registry import Interviews
 from .scheduler import DEFAULT_PER_MINUTE, RateLimits, SlackScheduler
 from .store import SqliteStore
 
@@ -29,15 +31,20 @@ class Bot:
         self, settings: Settings, *, min_interval: float = 1.0, rate_limits: RateLimits | None = None
     ) -> None:
         self.settings = settings
-        self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-        # For Bolt's own calls and reads; writes go through the scheduler below.
-        self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+        # Bolt builds its client from our token. (Handed a client instead, it still reads
+        # SLACK_BOT_TOKEN from the environment and warns at every start that it goes unused.)
         self.app = AsyncApp(
-            client=self.client,
+            token=settings.slack_bot_token,
             signing_secret=settings.slack_signing_secret or "",
             # Socket Mode has no signatures to check; HTTP mode must check them.
             request_verification_enabled=settings.slack_signing_secret is not None,
         )
+        # For Bolt's own calls and reads; writes go through the scheduler below.
+        self.client = self.app.client
+        self.client.base_url = settings.slack_api_url
+        self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+        # One connection pool for both clients, opened in the running loop by _open.
+        self.http_session: aiohttp.ClientSession | None = None
         self.store = SqliteStore(settings.state_dir / "newspec.db")
         # Every write goes through one scheduler, with a client that lets 429s reach it.
         if rate_limits is None:  # Slack's tiers, with any overrides from NEWSPEC_RATE_LIMITS
@@ -51,6 +58,10 @@ class Bot:
         self._runner: web.AppRunner | None = None
 
     async def _open(self) -> None:
+        if self.http_session is None:
+            # Without it slack_sdk opens (and closes) a connection for every API call.
+            self.http_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout))
+            self.client.session = self.scheduler.client.session = self.http_session
         await self.store.open()
         await self.interviews.open()
 
@@ -78,16 +89,34 @@ class Bot:
         return bound
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stop taking requests, let running turns finish (up to `grace` s), close everything."""
-        if self._socket is not None:
-            await self._socket.close_async()
-            self._socket = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        await self.interviews.close(grace)
-        await self.scheduler.close()
-        await self.store.close()
+        """Stop taking requests, let running turns finish (up to `grace` s), close everything.
+
+        Every step runs even if an earlier one fails; the first failure is raised at the end."""
+        socket, self._socket = self._socket, None
+        runner, self._runner = self._runner, None
+        session, self.http_session = self.http_session, None
+        steps: list[tuple[str, Callable[[], Awaitable[object]] | None]] = [
+            ("Socket Mode", socket.close_async if socket else None),
+            ("HTTP server", runner.cleanup if runner else None),
+            ("interviews", lambda: self.interviews.close(grace)),
+            ("Slack writes", self.scheduler.close),  # waits for calls in flight: before the session
+            ("store", self.store.close),
+            ("HTTP session", session.close if session else None),
+        ]
+        failure: BaseException | None = None
+        for what, step in steps:
+            if step is None:
+                continue
+            try:
+                await step()
+            except asyncio.CancelledError as exc:
+                log.warning("stopping was cancelled while closing %s; closing the rest", what)
+                failure = failure or exc
+            except Exception as exc:  # the rest must still be closed
+                log.exception("closing %s failed", what)
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
 
 async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:

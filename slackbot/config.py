@@ -21,6 +21,8 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _SLACK_ID = re.compile(r"[A-Z][A-Z0-9]+")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_WHOLE = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() also takes "²"
+_POSITIVE = re.compile(r"0*[1-9][0-9]*")
 
 
 # One live `claude` CLI process costs ~200-250 MiB; by default keep their total
@@ -130,12 +132,13 @@ class Settings:
         if log_level not in _LOG_LEVELS:
             raise ConfigError("LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}")
 
-        def number(name: str, default: float, what: str, *, whole: bool = False) -> float:
+        def number(name: str, default: float, what: str, *, whole: bool = False, scale: float = 1) -> float:
+            """A positive, finite setting (times `scale`): nan, inf or 0 would stall or divide by zero."""
             raw = get(name)
             if raw is None:
-                return default
+                return default * scale
             try:
-                value = int(raw) if whole else float(raw)
+                value = (int(raw) if _WHOLE.fullmatch(raw) else 0) if whole else float(raw) * scale
             except ValueError:
                 value = 0
             if not math.isfinite(value) or value <= 0:
@@ -154,9 +157,12 @@ class Settings:
             if not part.strip():
                 continue
             method, _, count = part.partition("=")
-            if not re.fullmatch(r"[a-z]+\.[A-Za-z0-9.]+", method.strip()) or not count.strip().isdigit():
+            # A budget of 0 would divide by zero in the scheduler and stop every write.
+            if not re.fullmatch(r"[a-z]+\.[A-Za-z0-9.]+", method.strip()) or not _POSITIVE.fullmatch(count.strip()):
                 raise ConfigError(
-                    "NEWSPEC_RATE_LIMITS", f"must look like chat.update=50,chat.startStream=20, not {part.strip()!r}"
+                    "NEWSPEC_RATE_LIMITS",
+                    f"must be positive whole calls per minute like chat.update=50,chat.startStream=20, "
+                    f"not {part.strip()!r}",
                 )
             rate_limits.append((method.strip(), int(count)))
 
@@ -165,7 +171,7 @@ class Settings:
             raise ConfigError("NEWSPEC_THREAD_OWNER_ONLY", "must be 1 (only the starter answers) or 0")
 
         raw_nice = get("NEWSPEC_CLI_NICE")
-        if raw_nice is not None and not (raw_nice.isdigit() and int(raw_nice) <= 19):
+        if raw_nice is not None and not (_WHOLE.fullmatch(raw_nice) and int(raw_nice) <= 19):
             raise ConfigError("NEWSPEC_CLI_NICE", "must be a whole number from 0 (same priority as the bot) to 19")
 
         return cls(
@@ -183,11 +189,11 @@ class Settings:
             rate_limits=tuple(rate_limits),
             allowed_users=ids("NEWSPEC_ALLOWED_USERS", "U012AB3CD"),
             allowed_channels=ids("NEWSPEC_ALLOWED_CHANNELS", "C012AB3CD"),
-            idle_seconds=60 * number("NEWSPEC_IDLE_MINUTES", 10, "minutes; fractions allowed"),
+            idle_seconds=number("NEWSPEC_IDLE_MINUTES", 10, "minutes; fractions allowed", scale=60),
             max_live_sessions=int(
                 number("NEWSPEC_MAX_LIVE_SESSIONS", default_max_live_sessions(), "CLI processes", whole=True)
             ),
-            turn_timeout_seconds=60 * number("NEWSPEC_TURN_TIMEOUT", 10, "minutes; fractions allowed"),
+            turn_timeout_seconds=number("NEWSPEC_TURN_TIMEOUT", 10, "minutes; fractions allowed", scale=60),
             shutdown_grace_seconds=number("NEWSPEC_SHUTDOWN_GRACE", 30, "seconds"),
             slack_bot_token=bot_token,
             slack_app_token=app_token,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -12,15 +13,23 @@ log = logging.getLogger(__name__)
 
 
 class DisplayNames:
-    def __init__(self, client: AsyncWebClient, ttl_seconds: float = 3600.0) -> None:
+    """users.info, remembered for `ttl_seconds` (so a rename shows within the hour)
+    for at most `max_entries` people (least recently used forgotten first), so the
+    cache stays small in a workspace of any size."""
+
+    def __init__(self, client: AsyncWebClient, ttl_seconds: float = 3600.0, max_entries: int = 1000) -> None:
         self.client = client
         self.ttl = ttl_seconds
-        self._cache: dict[str, tuple[float, str]] = {}
+        self.max_entries = max_entries
+        self._cache: OrderedDict[str, tuple[float, str]] = OrderedDict()  # user -> (fetched at, name)
 
     async def get(self, user_id: str) -> str:
         cached = self._cache.get(user_id)
-        if cached is not None and time.monotonic() - cached[0] < self.ttl:
-            return cached[1]
+        if cached is not None:
+            if time.monotonic() - cached[0] < self.ttl:
+                self._cache.move_to_end(user_id)
+                return cached[1]
+            del self._cache[user_id]
         try:
             user = (await self.client.users_info(user=user_id))["user"]
             profile = user.get("profile") or {}
@@ -29,4 +38,7 @@ class DisplayNames:
             log.warning("users.info failed for %s: %s", user_id, exc.response.get("error"))
             return user_id
         self._cache[user_id] = (time.monotonic(), name)
+        self._cache.move_to_end(user_id)
+        while len(self._cache) > self.max_entries:
+            self._cache.popitem(last=False)
         return name

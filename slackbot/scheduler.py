@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
@@ -47,6 +48,13 @@ DEFAULT_PER_MINUTE: dict[str, int] = {
     "files.upload": TIER_4 // 2,  # files_upload_v2 makes two Tier 4 calls per upload
 }
 
+CLOSE_GRACE = 5.0  # seconds close() waits for calls already sent to Slack
+MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is capped, an unreadable one means 1
+
+
+class SchedulerClosed(RuntimeError):
+    """The bot is shutting down: a queued write was dropped, not sent."""
+
 
 class Priority(IntEnum):
     FIRST = 0  # something new a person waits to see
@@ -59,6 +67,17 @@ class RateLimits:
     default_per_minute: int = TIER_3
     channel_post_interval: float = 1.05  # seconds; Slack allows ~1 post/s per channel
     window: float = 60.0  # seconds the per-minute budgets are counted over
+
+    def __post_init__(self) -> None:
+        # A zero, negative, nan or inf budget would divide by zero or never release
+        # a call; refuse it here rather than let it stop every Slack write later.
+        for method, count in {**self.per_minute, "default": self.default_per_minute}.items():
+            if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
+                raise ValueError(f"rate limit for {method} must be a positive whole number, not {count!r}")
+        for name in ("channel_post_interval", "window"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a positive finite number of seconds, not {value!r}")
 
     def limit(self, method: str) -> int:
         return self.per_minute.get(method, self.default_per_minute)
@@ -130,19 +149,16 @@ class SlackScheduler:
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
+        self._closed = False
         self.rate_limited: int = 0
 
     async def run(
-        self,
-        method: str,
-        thunk: Callable[[], Awaitable[T]],
-        *,
-        fair_key: str,
-        channel: str | None = None,
-        priority: Priority = Priority.FIRST,
-        coalesce_key: str | None = None,
+        self, method: str, thunk: Callable[[], Awaitable[T]], *, fair_key: str, channel: str | None = None,
+        priority: Priority = Priority.FIRST, coalesce_key: str | None = None,
     ) -> T:
         """Call `thunk` (one Slack API call of `method`) when the budget allows."""
+        if self._closed:
+            raise SchedulerClosed(f"{method} not sent: the scheduler is closed")
         if coalesce_key is not None and coalesce_key in self._coalescing:
             return await asyncio.shield(self._coalescing[coalesce_key].future)
         loop = asyncio.get_running_loop()
@@ -161,13 +177,20 @@ class SlackScheduler:
         queued = sum(len(lane) for lanes in self._queues.get(method, {}).values() for lane in lanes.values())
         return budget.wait(time.monotonic()) + queued / budget.rate
 
-    async def close(self) -> None:
+    async def close(self, grace: float = CLOSE_GRACE) -> None:
+        """Drop queued calls (their callers get SchedulerClosed) and give the calls
+        already sent up to `grace` seconds to finish, so none is cut off mid-request."""
+        self._closed = True
         if self._runner is not None:
             self._runner.cancel()
             await asyncio.gather(self._runner, return_exceptions=True)
-        for job in self._pending_jobs():
-            if not job.future.done():
-                job.future.cancel()
+        self._drop_queued(SchedulerClosed("not sent: the bot is shutting down"))
+        if self._running:
+            _, late = await asyncio.wait(set(self._running), timeout=grace)
+            for task in late:
+                log.warning("a Slack call was still running %.0fs after close; cancelling it", grace)
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     # -- convenience for one-off writes -----------------------------------------
 
@@ -211,14 +234,20 @@ class SlackScheduler:
         else:
             lane.append(job)
 
-    def _pending_jobs(self) -> list[_Job]:
-        return [
-            job
-            for by_priority in self._queues.values()
-            for lanes in by_priority.values()
-            for lane in lanes.values()
-            for job in lane
-        ]
+    def _fail(self, job: _Job, exc: BaseException) -> None:
+        """Settle a job with an error; its caller (and any coalesced with it) sees `exc`."""
+        if job.coalesce_key is not None and self._coalescing.get(job.coalesce_key) is job:
+            del self._coalescing[job.coalesce_key]
+        if not job.future.done():
+            job.future.set_exception(exc)
+
+    def _drop_queued(self, exc: BaseException, method: str | None = None) -> None:
+        """Take the queued calls (of `method`, or all) out of the queues and fail them."""
+        for name in list(self._queues) if method is None else [method]:
+            for lanes in self._queues.pop(name, {}).values():
+                for lane in lanes.values():
+                    for job in lane:
+                        self._fail(job, exc)
 
     def _budget(self, method: str) -> _MethodBudget:
         if method not in self._budgets:
@@ -238,7 +267,11 @@ class SlackScheduler:
     async def _dispatch(self) -> None:
         while True:
             self._wake.clear()
-            soonest = self._release_ready()
+            try:
+                soonest = self._release_ready()
+            except Exception:  # never let a bug here stop every Slack write
+                log.exception("slack scheduler: dispatch failed; retrying shortly")
+                soonest = 0.1
             if soonest is None:
                 await self._wake.wait()
                 continue
@@ -250,23 +283,34 @@ class SlackScheduler:
     def _release_ready(self) -> float | None:
         """Start every job the budgets allow now; return seconds until the next could go."""
         soonest: float | None = None
-        for method, by_priority in self._queues.items():
-            budget = self._budget(method)
-            while True:
-                now = time.monotonic()
-                wait = budget.wait(now)
-                job, channel_wait = self._next_job(by_priority, now) if wait == 0 else (None, 0.0)
-                if job is None:
-                    pending = any(lanes for lanes in by_priority.values())
-                    if pending:
-                        delay = wait if wait > 0 else channel_wait
-                        soonest = delay if soonest is None else min(soonest, delay)
-                    break
-                entry = budget.spend(now)
-                if job.method == "chat.postMessage" and job.channel is not None:
-                    self._posting.add(job.channel)
-                self._start(job, entry)
+        for method, by_priority in list(self._queues.items()):
+            try:
+                delay = self._release_method(method, by_priority)
+            except Exception as exc:
+                # Whatever broke would break again: fail this method's queued calls
+                # (their callers see why) and keep serving the other methods.
+                log.exception("slack scheduler: cannot schedule %s; failing its queued calls", method)
+                self._drop_queued(exc, method)
+                continue
+            if delay is not None:
+                soonest = delay if soonest is None else min(soonest, delay)
         return soonest
+
+    def _release_method(
+        self, method: str, by_priority: dict[Priority, OrderedDict[str, deque[_Job]]]
+    ) -> float | None:
+        budget = self._budget(method)
+        while True:
+            now = time.monotonic()
+            wait = budget.wait(now)
+            job, channel_wait = self._next_job(by_priority, now) if wait == 0 else (None, 0.0)
+            if job is None:
+                pending = any(lanes for lanes in by_priority.values())
+                return (wait if wait > 0 else channel_wait) if pending else None
+            entry = budget.spend(now)
+            if job.method == "chat.postMessage" and job.channel is not None:
+                self._posting.add(job.channel)
+            self._start(job, entry)
 
     def _next_job(
         self, by_priority: dict[Priority, OrderedDict[str, deque[_Job]]], now: float
@@ -277,18 +321,16 @@ class SlackScheduler:
             lanes = by_priority[priority]
             for key in list(lanes):
                 job = lanes[key][0]
-                wait = self._channel_wait(job, now)
+                try:
+                    wait = self._channel_wait(job, now)
+                except Exception as exc:  # a malformed job fails alone
+                    log.exception("slack scheduler: dropping a %s call it cannot schedule", job.method)
+                    self._fail(_pop_head(by_priority, priority, key), exc)
+                    continue
                 if wait > 0:
                     blocked_for = wait if blocked_for is None else min(blocked_for, wait)
                     continue
-                lanes[key].popleft()
-                if lanes[key]:
-                    lanes.move_to_end(key)  # this thread had its turn
-                else:
-                    del lanes[key]
-                if not lanes:
-                    del by_priority[priority]
-                return job, 0.0
+                return _pop_head(by_priority, priority, key), 0.0
         return None, blocked_for or 0.0
 
     def _start(self, job: _Job, entry: list[float]) -> None:
@@ -299,32 +341,70 @@ class SlackScheduler:
         task.add_done_callback(self._running.discard)
 
     async def _execute(self, job: _Job, entry: list[float]) -> None:
+        """Run one call and settle its caller's future, whatever happens."""
         try:
-            try:
-                result = await job.thunk()
-            finally:
-                now = time.monotonic()
-                entry[0] = now  # counted from when Slack surely had it
-                if job.method == "chat.postMessage" and job.channel is not None:
-                    self._channel_posts[job.channel] = now
-                    self._posting.discard(job.channel)
-        except SlackApiError as exc:
-            if exc.response.status_code == 429:
-                retry_after = float(exc.response.headers.get("Retry-After", 1) or 1)
-                self.rate_limited += 1
-                budget = self._budget(job.method)
-                budget.paused_until = max(budget.paused_until, time.monotonic() + retry_after)
-                log.warning("%s rate-limited; pausing it for %.1fs", job.method, retry_after)
-                self._enqueue(job, front=True)
-                self._wake.set()
-                return
-            if not job.future.done():
-                job.future.set_exception(exc)
+            result = await self._call(job, entry)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # close() gave up on it
+                self._fail(job, SchedulerClosed(f"{job.method} cut off: the bot is shutting down"))
+                raise
+            # The call itself raised CancelledError: a failure of this call only.
+            self._fail(job, RuntimeError(f"{job.method} call was cancelled"))
+        except _Retry:
+            pass
         except Exception as exc:  # the caller decides what a failure means
-            if not job.future.done():
-                job.future.set_exception(exc)
+            self._fail(job, exc)
         else:
             if not job.future.done():
                 job.future.set_result(result)
         finally:
             self._wake.set()
+
+    async def _call(self, job: _Job, entry: list[float]) -> Any:
+        try:
+            return await job.thunk()
+        except SlackApiError as exc:
+            if exc.response.status_code != 429 or self._closed:
+                raise
+            retry_after = _retry_after(exc.response.headers.get("Retry-After"))
+            self.rate_limited += 1
+            budget = self._budget(job.method)
+            budget.paused_until = max(budget.paused_until, time.monotonic() + retry_after)
+            log.warning("%s rate-limited; pausing it for %.1fs", job.method, retry_after)
+            self._enqueue(job, front=True)
+            if job.coalesce_key is not None:  # later refreshes join the retry
+                self._coalescing.setdefault(job.coalesce_key, job)
+            raise _Retry from exc
+        finally:
+            now = time.monotonic()
+            entry[0] = now  # counted from when Slack surely had it
+            if job.method == "chat.postMessage" and job.channel is not None:
+                self._channel_posts[job.channel] = now
+                self._posting.discard(job.channel)
+
+
+def _pop_head(by_priority: dict[Priority, OrderedDict[str, deque[_Job]]], priority: Priority, key: str) -> _Job:
+    """Take the first job of a thread's lane; the thread goes to the back (it had its turn)."""
+    lanes = by_priority[priority]
+    job = lanes[key].popleft()
+    if lanes[key]:
+        lanes.move_to_end(key)
+    else:
+        del lanes[key]
+    if not lanes:
+        del by_priority[priority]
+    return job
+
+
+class _Retry(Exception):
+    """The call was rate-limited and is queued again; its caller keeps waiting."""
+
+
+def _retry_after(header: str | None) -> float:
+    """Seconds to pause for a 429; Slack sends whole seconds, anything odd means 1."""
+    try:
+        seconds = float(header or 1)
+    except ValueError:
+        return 1.0
+    return min(seconds, MAX_RETRY_AFTER) if math.isfinite(seconds) and seconds >= 0 else 1.0

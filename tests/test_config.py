@@ -95,3 +95,30 @@ def test_rate_limit_overrides():
     with pytest.raises(ConfigError) as problem:
         Settings.from_env({**BASE, "NEWSPEC_RATE_LIMITS": "update=fast"})
     assert problem.value.variable == "NEWSPEC_RATE_LIMITS"
+
+
+@pytest.mark.parametrize(
+    "value", ["chat.update=0", "chat.update=-1", "chat.update=nan", "chat.update=inf", "chat.update=1.5",
+              "chat.update=²", "chat.update=40,chat.startStream=0"],
+)
+def test_rate_limits_must_be_positive_whole_numbers(value):
+    """A budget of 0 would divide by zero in the scheduler and stop every Slack write."""
+    with pytest.raises(ConfigError) as problem:
+        Settings.from_env({**BASE, "NEWSPEC_RATE_LIMITS": value})
+    assert problem.value.variable == "NEWSPEC_RATE_LIMITS"
+    assert "\n" not in str(problem.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("NEWSPEC_IDLE_MINUTES", "nan"), ("NEWSPEC_IDLE_MINUTES", "inf"), ("NEWSPEC_IDLE_MINUTES", "1e308"),
+        ("NEWSPEC_TURN_TIMEOUT", "nan"), ("NEWSPEC_TURN_TIMEOUT", "0"), ("NEWSPEC_SHUTDOWN_GRACE", "inf"),
+        ("NEWSPEC_MAX_LIVE_SESSIONS", "0"), ("NEWSPEC_MAX_LIVE_SESSIONS", "²"), ("NEWSPEC_MESSAGES_PER_MINUTE", "0"),
+        ("NEWSPEC_STARTS_PER_HOUR", "-3"), ("NEWSPEC_TRANSCRIPT_DAYS", "nan"), ("NEWSPEC_CLI_NICE", "²"),
+    ],
+)
+def test_numbers_that_would_stall_or_divide_by_zero_are_refused(variable, value):
+    with pytest.raises(ConfigError) as problem:
+        Settings.from_env({**BASE, variable: value})
+    assert problem.value.variable == variable

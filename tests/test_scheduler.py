@@ -52,24 +52,47 @@ async def test_firsts_go_before_refreshes_and_threads_take_turns():
     assert order == ["opening", "c-first", "a-refresh-0", "b-refresh", "a-refresh-1", "a-refresh-2"]
 
 
-async def test_queued_refreshes_of_one_message_are_coalesced():
-    scheduler = offline_scheduler(RateLimits(per_minute={"m": 1}, window=0.2))
-    calls: list[int] = []
-    text = {"now": 0}
+async def test_refreshes_queued_behind_a_spent_budget_become_one_call_with_the_latest_text():
+    """Twenty refreshes of one message while the budget is spent reach Slack as one
+    call carrying the newest text; a refresh made once that call is under way gets
+    a call of its own (joining it would lose the newer text)."""
+    scheduler = offline_scheduler(RateLimits(per_minute={"m": 1}, window=0.3))
+    message = {"text": "v0"}
+    sent: list[str] = []
+    release, in_flight, finish = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
-    async def refresh() -> int:
-        calls.append(text["now"])  # reads the latest state when it finally runs
-        return text["now"]
+    async def other_call() -> None:  # takes the window's one call, and holds it
+        await release.wait()
 
-    await scheduler.run("m", refresh, fair_key="x")
-    results = []
-    for n in range(1, 6):
-        text["now"] = n
-        results.append(asyncio.create_task(scheduler.run("m", refresh, fair_key="x", coalesce_key="msg")))
-        await asyncio.sleep(0)
-    assert await asyncio.gather(*results) == [5] * 5
+    async def refresh() -> str:  # like the relay's: reads the text when it runs
+        text = message["text"]
+        sent.append(text)
+        in_flight.set()
+        await finish.wait()
+        return text
+
+    def queue_refresh() -> asyncio.Task[str]:
+        return asyncio.create_task(
+            scheduler.run("m", refresh, fair_key="x", priority=Priority.REFRESH, coalesce_key="msg")
+        )
+
+    holder = asyncio.create_task(scheduler.run("m", other_call, fair_key="y"))
+    refreshes = []
+    for n in range(1, 21):
+        message["text"] = f"v{n}"
+        refreshes.append(queue_refresh())
+        await asyncio.sleep(0)  # let it queue while the text is v{n}
+    release.set()
+    await in_flight.wait()
+    message["text"] = "v21"
+    late = queue_refresh()
+    await asyncio.sleep(0)  # queued while the coalesced call is still running
+    finish.set()
+    assert await asyncio.wait_for(asyncio.gather(*refreshes), 5) == ["v20"] * 20
+    assert await asyncio.wait_for(late, 5) == "v21"
+    await holder
     await scheduler.close()
-    assert calls == [0, 5]  # one call for five queued refreshes, with the latest text
+    assert sent == ["v20", "v21"]
 
 
 async def stream(relay: ThreadRelay, pieces: list[str], delay: float):
@@ -106,7 +129,7 @@ async def test_fifty_interviews_streaming_in_one_channel_get_no_429s(native):
         for ts, pieces in answers.items():
             visible = [m for m in slack.thread("C1", ts) if not is_status_line(m)]
             assert [m.text for m in visible] == ["".join(pieces)], ts
-        if not native:  # updates were coalesced: far fewer than one per delta
+        if not native:  # updates were batched (relay interval, scheduler coalescing): far fewer than deltas
             assert len(slack.calls_to("chat.update")) < 50 * 41 / 4
         # Each message was written at most once per interval, as Slack received them.
         writes: dict[str, list[float]] = {}

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import bot_env, process_env
 from tests.fakes import anthropic as fa
 
@@ -21,6 +23,21 @@ def test_missing_bot_token_stops_with_one_line_and_exit_2():
     assert len(lines) == 1, result.stderr
     assert "SLACK_BOT_TOKEN" in lines[0] and "xoxb-" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("NEWSPEC_RATE_LIMITS", "chat.update=0"), ("NEWSPEC_IDLE_MINUTES", "nan"), ("NEWSPEC_CLI_NICE", "²")],
+)
+def test_a_setting_that_would_stop_the_bot_is_refused_at_start_up(variable, value):
+    """Nothing starts (so nothing can divide by zero later): one line naming the variable, exit 2."""
+    result = _run({
+        "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_APP_TOKEN": "xapp-test",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/", variable: value,
+    })
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0], result.stderr
 
 
 def test_http_mode_asks_for_the_signing_secret():
@@ -58,3 +75,4 @@ async def test_the_console_command_serves_slack_and_stops_cleanly_on_sigterm(mod
                 await process.wait()
         assert process.returncode == 0, stderr.decode()[-2000:]
         assert b"Traceback" not in stderr
+        assert b"will be unused" not in stderr  # Bolt's warning about SLACK_BOT_TOKEN, at every start

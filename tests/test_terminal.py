@@ -65,3 +65,30 @@ async def test_terminal_chat_streams_asks_by_number_and_writes_the_spec(model, t
     assert (project / "prompts/app_spec.txt").is_file() and (project / "prompts/initializer_prompt.md").is_file()
     assert "(Writing app_spec.txt)" in output
     assert model.requests[1].last_user_text == "A bakery shop"
+
+
+async def test_ctrl_d_during_a_question_ends_the_chat(model, tmp_path: Path):
+    """Claude waits on a multiple-choice question; Ctrl-D there says goodbye and exits 0
+    instead of leaving the terminal hanging on an answer that can never come."""
+    project = tmp_path / "generations" / "demo"
+    model.script(str(project), [ask(MODE)])
+    env = process_env(GENERATIONS_DIR=str(tmp_path / "generations"), NEWSPEC_STATE_DIR=str(tmp_path / "state"))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "slackbot", "chat", "demo", env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    output = ""
+    try:
+        while "Choose (" not in output:
+            chunk = await asyncio.wait_for(process.stdout.read(4096), 30)
+            assert chunk, f"terminal closed before the question:\n{output}"
+            output += chunk.decode()
+        process.stdin.close()  # Ctrl-D
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert "Goodbye." in stdout.decode()
+    assert "Traceback" not in stderr.decode()
