@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from slackbot.app import Bot
-from slackbot.config import Settings
 from slackbot.blocks import STOP_ACTION
+from slackbot.config import Settings
 from slackbot.scheduler import RateLimits
 from slackbot.session import SessionSettings
 from tests.fakes import anthropic as fa

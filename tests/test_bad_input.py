@@ -11,9 +11,12 @@ import aiohttp
 import pytest
 
 from tests.fakes import anthropic as fa
-from tests.test_http_mode import SECRET, _post  # noqa: F401  (fixture + helper)
-from tests.test_http_mode import http_bot  # noqa: F401
 from tests.fakes.slack import AckTimeout, form_body, signed_headers
+from tests.test_http_mode import (  # noqa: F401  (fixture + helper)
+    SECRET,
+    _post,
+    http_bot,  # noqa: F401
+)
 
 
 async def still_serving(h, name: str = "works") -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from slackbot.events import Failed, FileWritten, Notice, SpecComplete, TextDelta, TextDone, TurnDone
 from slackbot.session import SpecSession
 from tests.fakes import anthropic as fa

@@ -11,8 +11,8 @@ import zlib
 from slackbot.blocks import STOP_ACTION
 from tests.conftest import is_status_line
 from tests.fakes import anthropic as fa
-from tests.test_questions import FEATURES, MODE, ask, click, elements, question_message
 from tests.test_lifecycle import held
+from tests.test_questions import FEATURES, MODE, ask, click, elements, question_message
 
 
 def answered_with(seen: list[str], then: str):

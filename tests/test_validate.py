@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from slackbot.validate import REQUIRED_SECTIONS, validate_spec
 from slackbot.slack_text import escape
+from slackbot.validate import REQUIRED_SECTIONS, validate_spec
 from tests.test_interview_flow import prompt_for, spec_for
 
 
