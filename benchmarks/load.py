@@ -31,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.sessions import tree_rss_mib, wait_for  # noqa: E402
-from slackbot.scheduler import DEFAULT_PER_MINUTE  # noqa: E402
-from tests.fakes import anthropic as fa  # noqa: E402
-from tests.fakes.slack import EnforcedLimits, FakeSlack  # noqa: E402
+from benchmarks.sessions import tree_rss_mib, wait_for
+from slackbot.scheduler import DEFAULT_PER_MINUTE
+from tests.fakes import anthropic as fa
+from tests.fakes.slack import EnforcedLimits, FakeSlack
 
 TOKENS = 150  # per answer; ~3 s at 50 tokens/s
 IDLE_MINUTES = 0.5
@@ -42,7 +42,7 @@ IDLE_MINUTES = 0.5
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def ms(value: float) -> str:
@@ -90,7 +90,8 @@ async def run(sizes: list[int]) -> None:
             names = [f"s{size}n{n}" for n in range(size)]
             all_names += names
             for name in names:
-                model.script(str(tmp / "generations" / name), [fa.text(answer_for(name), chunk_size=token_width(name), delay=0.02)])
+                steps = [fa.text(answer_for(name), chunk_size=token_width(name), delay=0.02)]
+                model.script(str(tmp / "generations" / name), steps)
             started: dict[str, float] = {}
             for n, name in enumerate(names):
                 started[name] = time.time()
@@ -98,10 +99,10 @@ async def run(sizes: list[int]) -> None:
             # While they stream, probe how fast commands are acked.
             acks: list[float] = []
             live_measured = size != max(sizes)
-            model_done = lambda: all(  # noqa: E731
+            model_done = lambda names=names: all(  # noqa: E731
                 any(text.startswith(f"{name}_{TOKENS - 1:04d}") for _, text, _ in model.emitted) for name in names
             )
-            done = lambda: all(  # noqa: E731
+            done = lambda names=names, size=size: all(  # noqa: E731
                 answer_for(name) in slack.thread_text(f"C{size}X{n}", root_of(slack, name) or "-")
                 for n, name in enumerate(names)
             )
@@ -134,7 +135,8 @@ async def run(sizes: list[int]) -> None:
         turns = len(all_names)
         update_rate = max_updates_per_second(slack)
 
-    print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; answers of {TOKENS} tokens at ~50 tokens/s")
+    python = sys.version.split()[0]
+    print(f"machine: {os.cpu_count()} cores; Python {python}; answers of {TOKENS} tokens at ~50 tokens/s")
     print("\nslash-command ack latency while N interviews stream")
     print(f"{'N':>4} {'p50':>10} {'p99':>10} {'samples':>8}")
     for size, p50, p99, count in rows:

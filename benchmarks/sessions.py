@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fakes import anthropic as fa  # noqa: E402
-from tests.fakes.slack import FakeSlack  # noqa: E402
+from tests.fakes import anthropic as fa
+from tests.fakes.slack import FakeSlack
 
 IDLE_MINUTES = 0.05  # 3 s, so eviction happens within the run
 
@@ -91,7 +91,7 @@ async def run(threads: int, samples: int) -> None:
                 # Greeting, then one answer per sample reply.
                 model.script(str(tmp / "generations" / name), [fa.text("Hi!")] + [fa.text("ok")] * (2 * samples))
                 await slack.send_slash_command(name)
-                await wait_for(lambda: any(f"*{name}*" in m.text for m in slack.messages))
+                await wait_for(lambda name=name: any(f"*{name}*" in m.text for m in slack.messages))
                 root = next(m.ts for m in slack.messages if f"*{name}*" in m.text)
                 roots.append(root)
             greeted = lambda ts: any(m.text == "Hi!" for m in slack.thread("C1", ts))  # noqa: E731

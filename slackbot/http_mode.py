@@ -6,7 +6,7 @@ from __future__ import annotations
 import heapq
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -97,7 +97,7 @@ def build_web_app(app: AsyncApp, signing_secret: str) -> web.Application:
             return _refuse("replay of a request already accepted")
         # Only now is the body parsed (by Bolt, from the text already read).
         # First value of each header, as checked above (a repeated header cannot differ for Bolt).
-        headers: dict[str, str] = dict(request.headers)
+        headers: dict[str, str | Sequence[str]] = dict(request.headers)
         bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
         return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 

@@ -24,10 +24,12 @@ ThreadKey = tuple[str, str]  # (channel, thread_ts)
 class Occupant(Protocol):
     """What the pool needs of a conversation."""
 
-    key: ThreadKey
     busy: bool  # in a turn
     waiting_on_people: bool  # in a turn, but only waiting for a question's answer
     last_active: float
+
+    @property
+    def key(self) -> ThreadKey: ...
 
     async def close_process(self) -> None: ...  # idle: the next reply resumes it
     async def park(self) -> None: ...  # waiting on people: end the turn, keep the question

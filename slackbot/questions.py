@@ -59,7 +59,7 @@ class Questions:
 
     async def answer_click(
         self, conversation: Conversation, question_id: str, index: int, picked: list[int], user_id: str,
-        author: str | None, message_ts: str,
+        author: str | None, message_ts: str, user_team: str | None = None,
     ) -> Accepted:
         """Options `picked` (by index) for item `index`: Claude gets their full labels."""
         stored = await self.store.get_question(question_id)
@@ -85,7 +85,7 @@ class Questions:
         record = conversation.record
         await self.store.queue_claimed_reply(
             record.channel, record.thread_ts, user_id, f'My answer to "{item.question}": {value}',
-            f"{question_id}:{index}", author,
+            f"{question_id}:{index}", author, user_team,
         )
         await conversation.relay.show_answer(question_id, index, item, who, value, message_ts)
         await self._close_if_complete(question)

@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from .config import Settings
 from .conversation import Conversation
@@ -40,11 +41,12 @@ def opening_message(name: str, starter: str) -> str:
     )
 
 
-def continue_message(name: str, starter: str) -> str:
+def continue_message(name: str, starter: str, spec_files: tuple[Path, ...]) -> str:
+    where = " and ".join(f"`{path}`" for path in spec_files)
     return (
         f"{starter} has opened a new thread to keep working on the project `{name}`, which "
-        "already has a spec from an earlier interview. Read both files, sum up the app in two "
-        "lines, and ask what they would like to change."
+        f"already has a spec from an earlier interview: {where}. Read both files, sum up the app "
+        "in two lines, and ask what they would like to change. Edit the files where they are."
     )
 
 
@@ -58,6 +60,7 @@ class Reply:
     text: str
     ts: str
     event_id: str | None = None
+    user_team: str | None = None  # the author's workspace (Slack Connect, Grid)
 
 
 class Interviews:
@@ -149,7 +152,7 @@ class Interviews:
     async def find_by_name(self, name: str, *, include_cancelled: bool = False) -> InterviewRecord | None:
         return await self.store.find_by_name(name, include_cancelled=include_cancelled)
 
-    async def list(self, team_id: str | None) -> list[InterviewRecord]:
+    async def list_interviews(self, team_id: str | None) -> list[InterviewRecord]:
         return await self.store.list_interviews(team_id)
 
     async def forget_conversations(self, name: str) -> None:
@@ -166,7 +169,7 @@ class Interviews:
         )
         relay = ThreadRelay(
             self.scheduler, record.channel, record.thread_ts,
-            team_id=record.team_id, streaming=self.streaming, min_interval=self.min_interval,
+            streaming=self.streaming, min_interval=self.min_interval,
         )
         conversation = Conversation(
             record, folder, session, relay, store=self.store, pool=self.pool, questions=self.questions
@@ -214,7 +217,7 @@ class Interviews:
         starter = f"<@{claim.started_by}>"
         await self.store.accept_reply(
             claim.channel, thread_ts, claim.started_by, opening or opening_message(claim.name, starter),
-            thread_ts, None,
+            thread_ts, None, user_team=claim.team_id,
         )
         conversation = self._cache.setdefault((claim.channel, thread_ts), self._materialize(claim))
         conversation.wake_up()
@@ -237,7 +240,7 @@ class Interviews:
         if await self.questions.answer_typed(conversation, author, reply.user_id, reply.text):
             return Accepted.ANSWERED
         await self.store.queue_claimed_reply(
-            reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.ts, author
+            reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.ts, author, reply.user_team
         )
         conversation.wake_up()
         return Accepted.QUEUED
@@ -248,7 +251,8 @@ class Interviews:
         if conversation.record.status == Status.CANCELLED:
             return Accepted.CANCELLED
         pending = await self.store.accept_reply(
-            reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.ts, reply.event_id, ready=False
+            reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.ts, reply.event_id, ready=False,
+            user_team=reply.user_team,
         )
         if pending is None:
             log.info("dropped a duplicate delivery of %s/%s", reply.channel, reply.ts)
@@ -265,13 +269,13 @@ class Interviews:
 
     async def answer_click(
         self, conversation: Conversation, question_id: str, index: int, picked: list[int],
-        user_id: str, author: str | None, message_ts: str,
+        user_id: str, author: str | None, message_ts: str, user_team: str | None = None,
     ) -> Accepted:
         """Options (by index) clicked for item `index` of a question."""
         if conversation.record.status == Status.CANCELLED:
             return Accepted.STALE
         return await self.questions.answer_click(
-            conversation, question_id, index, picked, user_id, author, message_ts
+            conversation, question_id, index, picked, user_id, author, message_ts, user_team
         )
 
     async def stop(self, conversation: Conversation) -> bool:

@@ -17,6 +17,9 @@ from typing import Any
 from claude_agent_sdk import (
     ClaudeAgentOptions,
     ClaudeSDKClient,
+    HookContext,
+    HookInput,
+    HookJSONOutput,
     HookMatcher,
     PermissionResultAllow,
     PermissionResultDeny,
@@ -50,7 +53,9 @@ _TRANSCRIPT_LOST = (
     "I couldn't find the earlier part of this conversation, so Claude starts afresh here; "
     "files already in the project folder are kept."
 )
-_CLI_START_FAILED = "I couldn't start Claude for this interview. Reply here to try again, or ask an admin to check the bot's logs."
+_CLI_START_FAILED = (
+    "I couldn't start Claude for this interview. Reply here to try again, or ask an admin to check the bot's logs."
+)
 
 
 @dataclass(frozen=True)
@@ -235,15 +240,15 @@ class SpecSession:
             async with asyncio.timeout(timeout) as deadline:
                 self._deadline = deadline
                 await self._client.query(compose(self._unanswered))
-                async for message in self._client.receive_response():
+                async for sdk_message in self._client.receive_response():
                     deadline.reschedule(loop.time() + timeout)
-                    for event in self._translator.translate(message):
+                    for event in self._translator.translate(sdk_message):
                         if isinstance(event, Failed):
                             if failed:
                                 continue
                             failed = True
                         emit(event)
-                    if isinstance(message, ResultMessage):
+                    if isinstance(sdk_message, ResultMessage):
                         self._unanswered.clear()
                         return
             raise RuntimeError("the Claude CLI ended the turn without a result")
@@ -344,10 +349,11 @@ class SpecSession:
         reason = self._refusal(tool_name, tool_input)
         return PermissionResultAllow() if reason is None else PermissionResultDeny(message=reason)
 
-    async def _guard_hook(self, hook_input: Any, tool_use_id: str | None, context: Any) -> dict[str, Any]:
+    async def _guard_hook(self, hook_input: HookInput, tool_use_id: str | None, context: HookContext) -> HookJSONOutput:
         """The same check for every tool call, including those the CLI would allow by
         itself (e.g. reads inside its working directory): the boundary is ours."""
-        reason = self._refusal(hook_input.get("tool_name", ""), hook_input.get("tool_input"))
+        raw: dict[str, Any] = dict(hook_input)
+        reason = self._refusal(str(raw.get("tool_name", "")), raw.get("tool_input"))
         if reason is None:
             return {}
         return {

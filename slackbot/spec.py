@@ -123,15 +123,27 @@ def has_spec(folder: Path) -> bool:
 
 
 def back_up_spec(folder: Path, now: datetime | None = None) -> Path:
-    """Move the project's prompts/ aside to a dated folder (never delete people's files)."""
+    """Move the project's prompts folder (wherever AutoForge keeps it) aside to a dated
+    folder beside it (never delete people's files)."""
+    prompts = prompts_dir(folder)
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
-    backup = folder / f"prompts.backup-{stamp}"
+    backup = prompts.with_name(f"prompts.backup-{stamp}")
     suffix = 1
     while backup.exists():
         suffix += 1
-        backup = folder / f"prompts.backup-{stamp}-{suffix}"
-    (folder / "prompts").rename(backup)
+        backup = prompts.with_name(f"prompts.backup-{stamp}-{suffix}")
+    prompts.rename(backup)
     return backup
+
+
+# AutoForge's features database, where its first run puts it (newest layout first).
+FEATURE_DATABASES = (Path(".autoforge/features.db"), Path(".autocoder/features.db"), Path("features.db"))
+
+
+def has_features(project: Path) -> bool:
+    """AutoForge has already created this project's features: its initializer won't
+    run again, so later spec changes do not re-create them."""
+    return any((project / rel).is_file() for rel in FEATURE_DATABASES)
 
 
 @dataclass

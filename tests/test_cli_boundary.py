@@ -175,8 +175,10 @@ async def test_the_cli_gets_none_of_the_bots_secrets(start_bot, monkeypatch, tmp
 
 
 def test_cloud_credentials_reach_the_cli_only_when_it_uses_that_cloud():
-    base = {"PATH": "/bin", "ANTHROPIC_API_KEY": "k", "AWS_SECRET_ACCESS_KEY": "a", "GOOGLE_APPLICATION_CREDENTIALS": "g",
-            "SLACK_BOT_TOKEN": "xoxb-1", "LC_ALL": "C"}
+    base = {
+        "PATH": "/bin", "ANTHROPIC_API_KEY": "k", "AWS_SECRET_ACCESS_KEY": "a",
+        "GOOGLE_APPLICATION_CREDENTIALS": "g", "SLACK_BOT_TOKEN": "xoxb-1", "LC_ALL": "C",
+    }
     assert cli_environment(base) == {"PATH": "/bin", "ANTHROPIC_API_KEY": "k", "LC_ALL": "C"}
     bedrock = cli_environment({**base, "CLAUDE_CODE_USE_BEDROCK": "1"})
     assert bedrock["AWS_SECRET_ACCESS_KEY"] == "a" and "GOOGLE_APPLICATION_CREDENTIALS" not in bedrock

@@ -109,6 +109,30 @@ def test_malformed_input_is_refused_not_crashed(layout):
 # -- the same boundary, enforced on the real CLI ------------------------------------
 
 
+async def attempt_all(model, session_settings, project, attempts, closing: str):
+    """Claude tries each tool call in turn through the real CLI; return the tool
+    results it got back and the session's events."""
+    results: list[fa.ToolResult] = []
+
+    def then(step: fa.Turn):
+        def record(request: fa.ModelRequest) -> fa.Turn:
+            results.extend(request.tool_results)
+            return step
+        return record
+
+    steps: list = [fa.tool(*attempts[0])]
+    steps += [then(fa.tool(*attempt)) for attempt in attempts[1:]]
+    steps.append(then(fa.text(closing)))
+    model.script(str(project), steps)
+    session = SpecSession(project, session_settings)
+    try:
+        events = [e async for e in session.send("try the tools")]
+    finally:
+        await session.close()
+    model.verify()
+    return results, events
+
+
 async def test_the_real_cli_cannot_leave_the_project(model, session_settings, layout):
     project, other, _, root = layout
     attempts = [
@@ -123,24 +147,7 @@ async def test_the_real_cli_cannot_leave_the_project(model, session_settings, la
         ("Write", {"file_path": str(project / "prompts" / "huge.txt"), "content": "x" * (50 * 2**20)}),  # 50 MB
         ("Write", {"content": "no path"}),
     ]
-    results: list[fa.ToolResult] = []
-
-    def then(step: fa.Turn):
-        def record(request: fa.ModelRequest) -> fa.Turn:
-            results.extend(request.tool_results)
-            return step
-        return record
-
-    steps: list = [fa.tool(*attempts[0])]
-    steps += [then(fa.tool(*attempt)) for attempt in attempts[1:]]
-    steps.append(then(fa.text("I stayed inside the project.")))
-    model.script(str(project), steps)
-    session = SpecSession(project, session_settings)
-    try:
-        events = [e async for e in session.send("try to escape")]
-    finally:
-        await session.close()
-    model.verify()
+    results, events = await attempt_all(model, session_settings, project, attempts, "I stayed inside the project.")
     assert len(results) == len(attempts)
     assert all(r.is_error for r in results), [r.content_text[:120] for r in results]
     assert not any("SECRET" in r.content_text for r in results)
@@ -196,24 +203,7 @@ async def test_the_real_cli_writes_nothing_but_the_spec(model, session_settings,
         ("Glob", {"pattern": "*", "path": "~/.."}),
         ("Glob", {"pattern": "{" + str(home) + ",x}/*"}),
     ]
-    results: list[fa.ToolResult] = []
-
-    def then(step: fa.Turn):
-        def record(request: fa.ModelRequest) -> fa.Turn:
-            results.extend(request.tool_results)
-            return step
-        return record
-
-    steps: list = [fa.tool(*attempts[0])]
-    steps += [then(fa.tool(*attempt)) for attempt in attempts[1:]]
-    steps.append(then(fa.text("Only the spec.")))
-    model.script(str(project), steps)
-    session = SpecSession(project, session_settings)
-    try:
-        [e async for e in session.send("try to plant something")]
-    finally:
-        await session.close()
-    model.verify()
+    results, _ = await attempt_all(model, session_settings, project, attempts, "Only the spec.")
     assert len(results) == len(attempts)
     assert all(r.is_error for r in results), [r.content_text[:120] for r in results]
     assert not any("visible-in-home" in r.content_text for r in results)

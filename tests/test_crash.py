@@ -54,7 +54,9 @@ async def test_sigkill_between_and_during_turns(model, tmp_path: Path):
     async with FakeSlack() as slack:
         env = process_env(**bot_env(slack, tmp_path))
         project = tmp_path / "generations" / "shop"
-        model.script(str(project), [fa.text("What do you sell?"), fa.text("Bread, noted."), held, answers_after_restart])
+        model.script(
+            str(project), [fa.text("What do you sell?"), fa.text("Bread, noted."), held, answers_after_restart]
+        )
 
         process = await launch(slack, env)
         try:

@@ -4,12 +4,13 @@ interviews streaming at once within Slack's rate limits (enforced by the fake)."
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from slackbot.events import TextDelta, TextDone, TurnDone
-from slackbot.relay import StreamingSupport, ThreadRelay
+from slackbot.relay import Recipient, StreamingSupport, ThreadRelay
 from slackbot.scheduler import DEFAULT_PER_MINUTE, Priority, RateLimits, SlackScheduler
 from tests.conftest import is_status_line
 from tests.fakes.slack import EnforcedLimits, FakeSlack
@@ -103,7 +104,7 @@ async def stream(relay: ThreadRelay, pieces: list[str], delay: float):
         yield TextDone("".join(pieces))
         yield TurnDone("s")
 
-    await relay.render(events(), recipient_user_id="U1")
+    await relay.render(events(), Recipient("U1", "T1"))
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["native-streams", "post-and-update"])
@@ -117,7 +118,7 @@ async def test_fifty_interviews_streaming_in_one_channel_get_no_429s(native):
             for n in range(50)
         }
         relays = [
-            ThreadRelay(scheduler, "C1", ts, team_id="T1", streaming=streaming, min_interval=1 / SPEED)
+            ThreadRelay(scheduler, "C1", ts, streaming=streaming, min_interval=1 / SPEED)
             for ts in answers
         ]
         await asyncio.wait_for(
@@ -136,7 +137,7 @@ async def test_fifty_interviews_streaming_in_one_channel_get_no_429s(native):
         for call in slack.calls:
             if call.ok and call.method in ("chat.update", "chat.appendStream"):
                 writes.setdefault(str(call.args["ts"]), []).append(call.ts_received)
-        gaps = [b - a for times in writes.values() for a, b in zip(times, times[1:])]
+        gaps = [b - a for times in writes.values() for a, b in itertools.pairwise(times)]
         assert gaps and min(gaps) >= 1 / SPEED
 
 
@@ -147,8 +148,7 @@ async def test_retry_after_pauses_the_whole_method():
         slack.fail_next("chat.update", "ratelimited")  # 429 with Retry-After: 1
         streaming = StreamingSupport(native=False)
         relays = [
-            ThreadRelay(scheduler, "C1", f"1700000002.00000{n}", team_id="T1", streaming=streaming,
-                        min_interval=0.01)
+            ThreadRelay(scheduler, "C1", f"1700000002.00000{n}", streaming=streaming, min_interval=0.01)
             for n in range(3)
         ]
         pieces = [f"part{i} " for i in range(30)]

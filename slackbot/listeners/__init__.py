@@ -2,33 +2,93 @@
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
 
 from ..people import DisplayNames
 from ..registry import Interviews
+from ..relay import SLACK_ERRORS
 from . import actions, commands, messages
 
 log = logging.getLogger(__name__)
 
 
 def register_all(app: AsyncApp, interviews: Interviews) -> None:
-    app.middleware(same_workspace)
+    app.middleware(OurInstall().guard)
     names = DisplayNames(app.client)  # one cache for every listener
     commands.register(app, interviews)
     messages.register(app, interviews, names)
     actions.register(app, interviews, names)
 
 
-async def same_workspace(
-    context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
-) -> BoltResponse | None:
-    """Serve only the workspace the bot token belongs to (auth.test), whatever a payload claims."""
-    authorized = context.authorize_result
-    home = authorized.team_id if authorized is not None else None
-    if home and context.team_id and context.team_id != home:
-        log.warning("dropped a request from workspace %s; the bot token belongs to %s", context.team_id, home)
-        return BoltResponse(status=200, body="")  # acknowledged, so Slack does not retry; nothing runs
-    await next()
-    return None
+NOT_FOR_US = "This request came from a workspace or app this newspec isn't installed for, so I did nothing."
+
+
+@dataclass
+class OurInstall:
+    """Which install the bot token belongs to (auth.test, asked once): its app, and
+    either its workspace or, for an org-wide install, its Enterprise Grid organisation.
+
+    A request is served when it is for this app and comes from that workspace or
+    organisation; in a Slack Connect channel, people from other organisations take
+    part too (their own team is used only to address streams to them).
+    """
+
+    app_id: str | None = None
+    team_id: str | None = None
+    enterprise_id: str | None = None
+    org_wide: bool = False
+    known: bool = False
+
+    async def learn(self, client: AsyncWebClient) -> None:
+        if self.known:
+            return
+        response = await client.auth_test()
+        self.app_id, self.team_id = response.get("app_id"), response.get("team_id")
+        self.enterprise_id = response.get("enterprise_id")
+        self.org_wide, self.known = bool(response.get("is_enterprise_install")), True
+
+    def refusal(self, body: dict, context: AsyncBoltContext) -> str | None:
+        """Why this request is not for this install (for the log), or None."""
+        app_id = body.get("api_app_id")
+        if self.app_id and app_id and app_id != self.app_id:
+            return f"app {app_id}"
+        if self.org_wide:
+            enterprise = context.enterprise_id
+            return None if enterprise == self.enterprise_id else f"organisation {enterprise}"
+        shared = body.get("is_ext_shared_channel") in (True, "true") or (body.get("channel") or {}).get(
+            "is_ext_shared_channel"
+        )
+        if context.team_id and self.team_id and context.team_id != self.team_id and not shared:
+            return f"workspace {context.team_id}"
+        return None
+
+    async def guard(
+        self, body: dict, context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        try:
+            await self.learn(context.client)
+        except SLACK_ERRORS:
+            log.warning("auth.test failed; serving the request unchecked by app and workspace")
+        reason = self.refusal(body, context)
+        if reason is None:
+            await next()
+            return None
+        log.warning("refused a request from %s; this install is %s", reason, self.enterprise_id or self.team_id)
+        await _tell(body, context)
+        # Acknowledged (Slack does not retry); for a command, the ack is the private answer.
+        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": NOT_FOR_US})
+
+
+async def _tell(body: dict, context: AsyncBoltContext) -> None:
+    """The refusal, privately, where an ack can't carry it (clicks and messages)."""
+    try:
+        if context.respond is not None and body.get("type") == "block_actions":
+            await context.respond(NOT_FOR_US, response_type="ephemeral", replace_original=False)
+        elif body.get("type") == "event_callback" and context.channel_id and context.user_id:
+            await context.client.chat_postEphemeral(channel=context.channel_id, user=context.user_id, text=NOT_FOR_US)
+    except SLACK_ERRORS:
+        log.warning("could not tell the refused person why", exc_info=True)

@@ -24,7 +24,7 @@ from ..people import DisplayNames
 from ..questions import Accepted
 from ..registry import Interviews, continue_message
 from ..slack_text import escape
-from ..spec import InvalidName, back_up_spec, check_name, has_spec, project_dir
+from ..spec import InvalidName, back_up_spec, check_name, has_spec, project_dir, spec_paths
 from .commands import Visibility, look_up
 from .starting import open_interview, thread_link
 
@@ -73,7 +73,7 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             await respond(f"Continuing *{name}* in a new thread.", replace_original=True)
             await open_interview(
                 client, respond, interviews, name=name, channel=channel, user=user, team_id=team_id,
-                opening=continue_message(name, f"<@{user}>"),
+                opening=continue_message(name, f"<@{user}>", spec_paths(folder)),
             )
         else:
             note = f"Starting *{name}* over in a new thread."
@@ -156,6 +156,7 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
         # (possibly shortened) button text.
         outcome = await interviews.answer_click(
             conversation, question_id, index, picked, user, await names.get(user), str(message.get("ts") or ""),
+            (body.get("user") or {}).get("team_id"),
         )
         if outcome is Accepted.STALE:
             await respond("That question has already been answered or withdrawn, so this choice changes "

@@ -35,7 +35,7 @@ START_LIMITED = (
 
 # users.conversations: every kind of conversation, archived ones too (an interview
 # may live in a channel archived since), a page at a time.
-MEMBERSHIP_TYPES = "public_channel,private_channel,mpim,im"
+MEMBERSHIP_TYPES = "public_channel,private_channel"  # interviews live only in channels
 MEMBERSHIP_PAGE = 200
 MEMBERSHIP_MAX_PAGES = 100  # 20,000 channels; past that, the rest count as not joined
 
@@ -157,7 +157,7 @@ def register(app: AsyncApp, interviews: Interviews) -> None:
             await ack()
             visibility = Visibility(client, command["user_id"], command["channel_id"])
             records = [
-                record for record in await interviews.list(command.get("team_id"))
+                record for record in await interviews.list_interviews(command.get("team_id"))
                 if await visibility.can_see(record.channel)
             ]
             listing = await render_list(client, records)

@@ -7,6 +7,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from ..attachments import fetch_attachments, origin
 from ..conversation import Conversation
+from ..events import Attachment
 from ..people import DisplayNames
 from ..questions import Accepted
 from ..registry import Interviews, Reply
@@ -62,7 +63,9 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
                 )
             return
 
-        reply = Reply(channel, thread_ts, user, text[:MAX_REPLY_CHARS], ts, body.get("event_id"))
+        team = event.get("user_team") or event.get("team")
+        reply = Reply(channel, thread_ts, user, text[:MAX_REPLY_CHARS], ts, body.get("event_id"),
+                      team if isinstance(team, str) else None)
         if interviews.asks_now(conversation):
             outcome = await interviews.answer_typed(conversation, reply, await names.get(user))
         else:
@@ -90,7 +93,8 @@ async def enrich(
 ) -> None:
     """Fetch what the held reply needs (its author's name, its files), then release it
     to Claude. It is released whatever happens here, so it can never block the thread."""
-    text, author, attachments = held.text, None, ()
+    text, author = held.text, None
+    attachments: tuple[Attachment, ...] = ()
     try:
         author = await names.get(held.user_id)
         if files:

@@ -11,11 +11,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ..blocks import root_blocks
 from ..registry import Interviews
 from ..relay import SLACK_ERRORS
+from ..spec import has_features, project_dir
 from ..store import InterviewRecord
 
 log = logging.getLogger(__name__)
 
 NOT_IN_CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found"})
+FEATURES_EXIST = (
+    ":information_source: AutoForge has already created this project's features, and it creates them only "
+    "once: changes to the spec here will be saved, but they won't add, remove or rename features it already "
+    "has. To rebuild from a changed spec, start the project afresh in AutoForge."
+)
 
 
 async def open_interview(
@@ -51,6 +57,8 @@ async def open_interview(
         else:
             await respond(f"Slack wouldn't let me start the interview ({error}). Please try again.")
         return False
+    if has_features(project_dir(interviews.settings.generations_dir, name)):
+        await interviews.scheduler.post(channel=channel, thread_ts=root["ts"], text=FEATURES_EXIST)
     await interviews.start(claim, root["ts"], opening)
     return True
 

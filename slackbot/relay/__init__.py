@@ -2,7 +2,10 @@
 questions, the status line, notes, the uploaded spec). Knows Slack, not the SDK."""
 
 from .errors import SLACK_ERRORS, slack_error
-from .stream import MESSAGE_LIMIT, StreamingSupport, split_point
+from .stream import MESSAGE_LIMIT, Recipient, StreamingSupport, split_point
 from .thread import ThreadRelay, Usage
 
-__all__ = ["MESSAGE_LIMIT", "SLACK_ERRORS", "StreamingSupport", "ThreadRelay", "Usage", "slack_error", "split_point"]
+__all__ = [
+    "MESSAGE_LIMIT", "SLACK_ERRORS", "Recipient", "StreamingSupport", "ThreadRelay", "Usage", "slack_error",
+    "split_point",
+]

@@ -59,7 +59,8 @@ class StatusLine:
                 self.ts = response["ts"]
             else:
                 await relay.scheduler.update(
-                    Priority.REFRESH, channel=relay.channel, ts=self.ts, text=text, blocks=status_blocks(activity, relay.thread_ts)
+                    Priority.REFRESH, channel=relay.channel, ts=self.ts, text=text,
+                    blocks=status_blocks(activity, relay.thread_ts),
                 )
             self._shown, self._last = activity, now
         except SLACK_ERRORS as exc:  # a status line is a nicety: never fail the turn for it

@@ -1,17 +1,27 @@
 """One Slack message that grows as Claude writes.
 
-Claude's text is streamed with Slack's native streaming (`chat_stream`) while
-it works, and with post-then-`chat.update` (at most one update per message per
-`min_interval`) when it does not.
+Claude's text is streamed with Slack's native streaming (chat.startStream /
+appendStream / stopStream) while it works, and with post-then-`chat.update` (at
+most one update per message per `min_interval`) when it does not.
+
+Every stream call is made here, not through slack_sdk's `AsyncChatStream`: that
+helper keeps its buffer until a call succeeds, so a call the scheduler retries
+after a 429 would send the same words again. Each call here sends
+`text[sent:]` as it is when the call runs, and `sent` moves only when Slack
+confirmed it: a retried call sends exactly what Slack has not yet shown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
+
+from slack_sdk.errors import SlackApiError
 
 from ..blocks import markdown_blocks
 from ..scheduler import Priority
@@ -22,11 +32,31 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # Slack renders up to 12,000 chars of markdown per message, but long messages
 # read badly in a thread; keep each one under Slack's ~4,000 readability mark.
 MESSAGE_LIMIT = 3_900
 FIRST_WORDS_WAIT = 1.0  # seconds an answer's first words may wait for a native stream
 FENCE = "```"
+STREAMING_PROBE_AFTER = 600.0  # seconds before streaming is tried again where Slack refused it for the app
+
+# Refusals that mean this app cannot stream in this workspace at all: streaming
+# is off for every thread until STREAMING_PROBE_AFTER has passed. Any other
+# refusal (not_in_channel, is_archived, missing_recipient_*, a transient error)
+# belongs to one channel or one call, and only that message falls back.
+NO_STREAMING_ERRORS = frozenset({
+    "missing_scope", "not_allowed_token_type", "unknown_method", "feature_not_enabled",
+    "method_deprecated", "deprecated_endpoint", "enterprise_is_restricted", "accesslimited", "is_bot",
+    "not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired",
+})
+# The stream is over in Slack (expired, or stopped by its user): there is nothing to stop.
+STREAM_ENDED_ERRORS = frozenset({"message_not_in_streaming_state", "stopped_by_user"})
+# Slack's word when the user stopped a stream (reported by others, not documented):
+# the message stays as they left it and the rest of the answer goes below it.
+STOPPED_BY_USER = "stopped_by_user"
+# Rate limits Slack answers with HTTP 200 instead of 429: retried like a 429.
+RATE_LIMIT_ERRORS = frozenset({"ratelimited", "rate_limited"})
 
 
 def split_point(text: str, start: int, limit: int) -> int:
@@ -47,22 +77,61 @@ def split_point(text: str, start: int, limit: int) -> int:
 
 @dataclass
 class StreamingSupport:
-    """Whether native streaming works in this workspace, learnt once for all threads."""
+    """Whether native streaming works for this app in this workspace, shared by all threads.
+
+    Only a refusal that means the app cannot stream at all (`NO_STREAMING_ERRORS`)
+    turns it off, and only for `probe_after` seconds: then one more message tries.
+    """
 
     native: bool = True
+    probe_after: float = STREAMING_PROBE_AFTER
+    clock: Callable[[], float] = time.monotonic
+    off_until: float = field(default=0.0, init=False)
+
+    def __post_init__(self) -> None:
+        if not self.native:
+            self.off_until = self.clock() + self.probe_after
+
+    def usable(self) -> bool:
+        """Whether a new message should stream; once the pause is over, it probes again."""
+        if not self.native and self.clock() >= self.off_until:
+            log.info("trying native streaming again")
+            self.native = True
+        return self.native
+
+    def refused(self, error: str) -> None:
+        """Slack said this app can't stream here: use post-and-update everywhere for a while."""
+        log.warning(
+            "native streaming refused for the app (%s); every thread uses chat.update for %.0fs",
+            error, self.probe_after,
+        )
+        self.native = False
+        self.off_until = self.clock() + self.probe_after
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Whom an answer is for: a stream in a channel is addressed to one person, in
+    their own workspace (for Slack Connect and Grid users, not the bot's)."""
+
+    user_id: str | None
+    team_id: str | None = None
 
 
 class GrowingMessage:
     """One Slack message that grows as Claude writes, throttled to one write per interval."""
 
-    def __init__(self, relay: ThreadRelay, recipient_user_id: str | None) -> None:
+    def __init__(self, relay: ThreadRelay, recipient: Recipient | None) -> None:
         self.relay = relay
-        self.recipient_user_id = recipient_user_id
+        self.recipient = recipient or Recipient(None)
         self.text = ""
         self.ts: str | None = None
-        self._native = relay.streaming.native
-        self._stream = None
-        self._sent = 0  # chars of self.text already visible in Slack
+        # Streams need their recipient in channels; without one (e.g. a reply stored
+        # before teams were recorded) this message posts and updates instead.
+        recipient_known = bool(self.recipient.team_id and self.recipient.user_id)
+        self._native = recipient_known and relay.streaming.usable()
+        self._streaming = False  # a stream of ours is open in Slack at self.ts
+        self._sent = 0  # chars of self.text Slack confirmed showing
         self._last_write = 0.0
         self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one write at a time for this message
@@ -95,30 +164,37 @@ class GrowingMessage:
         async with self._lock:
             if self._sent < len(self.text):
                 await self._pace()  # the last words too: at most one write per interval
-            if self._native and self._stream is None and self.text:
+            if self._native and self.ts is None and self.text:
                 await self._write()  # starts a stream, or posts when streams are scarce
-            if self._native and self._stream is not None:
+            if self._native and self._streaming:
                 try:
-                    await self._stop_native(self._stream)
+                    await self._stop_native()
                     return
                 except SLACK_ERRORS as exc:
-                    self._fall_back(exc)
+                    await self._fall_back(exc)
             if self._sent < len(self.text):
                 await self._post_or_update()
 
-    async def _stop_native(self, stream: Any) -> None:
+    async def _stop_native(self) -> None:
         # The last words go out as an append (the larger Tier 4 budget); the stop
         # itself (Tier 2) only closes the stream, so it runs in the background and
         # never holds up the thread's next turn.
         if self._sent < len(self.text):
             await self._append_native(priority=Priority.FIRST)
+        if self.ts is not None:
+            self.relay.background(self._close_stream(self.ts, Priority.REFRESH))
+
+    async def _close_stream(self, ts: str, priority: Priority) -> None:
+        """chat.stopStream with nothing more to add: retried as it is after a rate limit."""
+        relay = self.relay
 
         async def stop() -> None:
-            await stream.stop()
+            await relay.scheduler.client.chat_stopStream(channel=relay.channel, ts=ts)
+            if self.ts == ts:
+                self._streaming = False
 
-        self.relay.background(
-            self.relay.scheduler.run("chat.stopStream", stop, fair_key=self.relay.thread_ts,
-                                     priority=Priority.REFRESH)
+        await relay.scheduler.run(
+            "chat.stopStream", _rate_limits_as_429(stop), fair_key=relay.thread_ts, priority=priority
         )
 
     async def _pace(self) -> None:
@@ -135,7 +211,7 @@ class GrowingMessage:
             self._last_write = time.monotonic()
 
     async def _write_now(self) -> None:
-        if self._native and self._stream is None and self.relay.scheduler.estimated_wait(
+        if self._native and self.ts is None and self.relay.scheduler.estimated_wait(
             "chat.startStream"
         ) > FIRST_WORDS_WAIT:
             # Streams are scarce (Tier 2, shared by every thread): when one would
@@ -146,47 +222,75 @@ class GrowingMessage:
                 await self._append_native()
                 return
             except SLACK_ERRORS as exc:
-                self._fall_back(exc)
+                await self._fall_back(exc)
         await self._post_or_update()
 
     async def _append_native(self, priority: Priority | None = None) -> None:
+        """Start the stream with, or append to it, all text Slack has not confirmed yet."""
         relay = self.relay
-        if self._stream is None:
-            # buffer_size=1: we batch ourselves, so every append reaches Slack
-            # and we always know exactly which text is visible.
-            self._stream = await relay.scheduler.client.chat_stream(
-                channel=relay.channel,
-                thread_ts=relay.thread_ts,
-                recipient_team_id=relay.team_id,
-                recipient_user_id=self.recipient_user_id,
-                buffer_size=1,
-            )
-        stream = self._stream
-        starting = stream.ts is None
+        client = relay.scheduler.client
+        starting = self.ts is None
 
-        async def append() -> None:
-            # Runs when the scheduler releases it: send all text there is by then.
+        async def write() -> None:
+            # Runs when the scheduler releases it (again, after a rate limit): it
+            # sends what is unconfirmed by then, and counts it sent once Slack says so.
             end = len(self.text)
-            await stream.append(markdown_text=self.text[self._sent : end])
-            self.ts = stream.ts
+            if self.ts is None:
+                response = await client.chat_startStream(
+                    channel=relay.channel,
+                    thread_ts=relay.thread_ts,
+                    recipient_team_id=self.recipient.team_id,
+                    recipient_user_id=self.recipient.user_id,
+                    markdown_text=self.text[self._sent : end],
+                )
+                self.ts, self._streaming = str(response["ts"]), True
+            elif end > self._sent:
+                await client.chat_appendStream(
+                    channel=relay.channel, ts=self.ts, markdown_text=self.text[self._sent : end]
+                )
             self._sent = end
 
         if priority is None:
             priority = Priority.FIRST if starting else Priority.REFRESH
         await relay.scheduler.run(
-            "chat.startStream" if starting else "chat.appendStream", append,
+            "chat.startStream" if starting else "chat.appendStream", _rate_limits_as_429(write),
             fair_key=relay.thread_ts, priority=priority, coalesce_key=f"reply:{id(self)}",
         )
 
-    def _fall_back(self, exc: Exception) -> None:
+    async def _fall_back(self, exc: Exception) -> None:
+        """A stream call failed: this message goes on with post-and-update. A stream
+        still open is stopped first (Slack refuses to edit one); one the user stopped
+        is left as they left it, the rest of the answer going below it."""
+        error = slack_error(exc)
+        relay = self.relay
         log.warning(
-            "native streaming failed in %s/%s (%s); falling back to chat.update",
-            self.relay.channel, self.relay.thread_ts, slack_error(exc),
+            "native streaming failed in %s/%s (%s); falling back to chat.update", relay.channel, relay.thread_ts, error
         )
         self._native = False
         if self.ts is None:
-            # Streaming never started here: don't try it again in this workspace.
-            self.relay.streaming.native = False
+            if error in NO_STREAMING_ERRORS:
+                relay.streaming.refused(error)
+            return  # nothing shown yet: the next write posts
+        if error in STREAM_ENDED_ERRORS:
+            self._streaming = False
+        elif self._streaming:
+            try:
+                await self._close_stream(self.ts, Priority.FIRST)
+            except SLACK_ERRORS as stop_exc:
+                if slack_error(stop_exc) in STREAM_ENDED_ERRORS:
+                    self._streaming = False
+                    error = slack_error(stop_exc)
+                else:
+                    # Still open, so it can't be edited: the text goes on below it, and
+                    # the stop is tried once more in the background.
+                    log.warning("could not stop the stream %s: %s", self.ts, slack_error(stop_exc))
+                    relay.background(self._close_stream(self.ts, Priority.REFRESH))
+        if error == STOPPED_BY_USER or self._streaming:
+            self._continue_below()
+
+    def _continue_below(self) -> None:
+        """What Slack shows stays; the rest of the text goes in a new message."""
+        self.text, self._sent, self.ts, self._streaming = self.text[self._sent :], 0, None, False
 
     async def _post_or_update(self) -> None:
         relay = self.relay
@@ -203,14 +307,14 @@ class GrowingMessage:
 
             try:
                 await relay.scheduler.run(
-                    "chat.update", update, fair_key=relay.thread_ts, priority=Priority.REFRESH,
+                    "chat.update", _rate_limits_as_429(update), fair_key=relay.thread_ts, priority=Priority.REFRESH,
                     coalesce_key=f"reply:{id(self)}",
                 )
                 return
             except SLACK_ERRORS as exc:
                 # A stream message that can no longer be edited: continue below it.
                 log.warning("chat.update failed for %s: %s", self.ts, slack_error(exc))
-                self.text, self._sent = self.text[self._sent :], 0
+                self._continue_below()
 
         async def post() -> None:
             end = len(self.text)
@@ -223,8 +327,28 @@ class GrowingMessage:
             self._sent = end
 
         await relay.scheduler.run(
-            "chat.postMessage", post, fair_key=relay.thread_ts, channel=relay.channel, priority=Priority.FIRST
+            "chat.postMessage", _rate_limits_as_429(post), fair_key=relay.thread_ts, channel=relay.channel,
+            priority=Priority.FIRST,
         )
+
+
+def _rate_limits_as_429(call: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
+    """Slack sometimes answers a rate limit with HTTP 200 and `"error": "ratelimited"`;
+    the scheduler retries only 429s, so such an answer is passed on as a 429 (Retry-After
+    as Slack sent it, else the scheduler's default) and the call is retried, not given up."""
+
+    async def run() -> T:
+        try:
+            return await call()
+        except SlackApiError as exc:
+            response = exc.response
+            if response.status_code == 429 or response.get("error") not in RATE_LIMIT_ERRORS:
+                raise
+            as_429 = copy.copy(response)
+            as_429.status_code = 429
+            raise SlackApiError(str(exc), as_429) from exc
+
+    return run
 
 
 def _log_unexpected(task: asyncio.Task[None]) -> None:

@@ -9,15 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..blocks import answered_blocks, question_blocks, update_text, withdrawn_blocks
+from ..blocks import answered_blocks, question_blocks, shorten, update_text, withdrawn_blocks
 from ..events import Question, QuestionItem, SessionEvent
+from ..handoff import FeatureChanges, Handoff
 from ..scheduler import Priority, SlackScheduler
 from ..slack_text import escape
-from ..spec import SpecSummary
+from ..spec import SpecSummary, prompts_dir
 from ..validate import Problem
 from .errors import SLACK_ERRORS, slack_error
 from .status import STATUS_DELAY, THINKING
-from .stream import FENCE, MESSAGE_LIMIT, GrowingMessage, StreamingSupport, split_point
+from .stream import FENCE, MESSAGE_LIMIT, GrowingMessage, Recipient, StreamingSupport, split_point
 from .turn import TurnView
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,6 @@ class ThreadRelay:
         channel: str,
         thread_ts: str,
         *,
-        team_id: str | None,
         streaming: StreamingSupport,
         min_interval: float = 1.0,
         message_limit: int = MESSAGE_LIMIT,
@@ -50,7 +50,6 @@ class ThreadRelay:
         self.scheduler = scheduler
         self.channel = channel
         self.thread_ts = thread_ts
-        self.team_id = team_id
         self.streaming = streaming
         self.min_interval = min_interval
         self.message_limit = message_limit
@@ -124,12 +123,17 @@ class ThreadRelay:
             log.warning("could not update a question in %s: %s", self.thread_ts, slack_error(exc))
 
     async def post_summary(
-        self, summary: SpecSummary, usage: Usage, project_dir: Path, problems: list[Problem]
+        self, summary: SpecSummary, usage: Usage, project_dir: Path, problems: list[Problem],
+        handoff: Handoff | None = None,
     ) -> None:
-        """A compact card after the files: what was specified, whether it checks out, what it cost."""
+        """A compact card after the files: what was specified, whether it checks out, what
+        it cost, how to build it, and what the latest answers changed."""
         features = "not stated" if summary.feature_count is None else str(summary.feature_count)
+        if handoff is not None and handoff.categories:
+            features += "\n" + escape(" · ".join(f"{name} {count}" for name, count in handoff.categories))
         count = len(problems)
-        checked = ":white_check_mark: passed" if not problems else f":warning: {count} problem{'s' if count != 1 else ''}"
+        plural = "s" if count != 1 else ""
+        checked = ":white_check_mark: passed" if not problems else f":warning: {count} problem{plural}"
         fields = [
             ("Project", escape(summary.name)),
             ("Stack", escape(summary.stack)),
@@ -139,10 +143,16 @@ class ThreadRelay:
             ("Tokens", f"{usage.input_tokens:,} in · {usage.output_tokens:,} out"),
             ("Cost", f"${usage.cost_usd:.4f}"),
         ]
-        blocks = [
+        saved = f"Saved in `{escape(prompts_dir(project_dir))}`"
+        blocks: list[dict[str, Any]] = [
             {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields]},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Saved in `{project_dir / 'prompts'}`"}]},
         ]
+        if handoff is not None and handoff.changes is not None and handoff.changes.any:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": changes_text(handoff.changes)}})
+        if handoff is not None:
+            build = f"*Build it* with AutoForge, from its checkout:\n```{escape(handoff.command)}```"
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": build}})
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": saved}]})
         text = escape(f"{summary.name}: {features} features, {summary.stack}, ${usage.cost_usd:.4f}")
         try:
             await self.post(text=text, blocks=blocks)
@@ -159,14 +169,14 @@ class ThreadRelay:
             log.warning("could not delete the queued note in %s: %s", self.thread_ts, slack_error(exc))
 
     async def render(
-        self, events: AsyncIterator[SessionEvent], recipient_user_id: str | None,
+        self, events: AsyncIterator[SessionEvent], recipient: Recipient | None,
         on_unshown: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         """Show one turn in the thread, to its end: a Slack error in one write is logged
         and reported once, and the turn goes on being shown (never left running
         unobserved). A question Slack refuses to show calls `on_unshown`, so Claude
         stops waiting for an answer nobody can give."""
-        view = TurnView(self, recipient_user_id, on_unshown)
+        view = TurnView(self, recipient, on_unshown)
         # Quick answers need no status line: it appears only once Claude has been
         # at it for a moment (or uses a tool), below the answer as it streams.
         view.status.show_later(THINKING, STATUS_DELAY)
@@ -176,7 +186,9 @@ class ThreadRelay:
         finally:
             await view.close()
 
-    async def _add_text(self, reply: GrowingMessage | None, text: str, recipient: str | None) -> GrowingMessage:
+    async def _add_text(
+        self, reply: GrowingMessage | None, text: str, recipient: Recipient | None
+    ) -> GrowingMessage:
         """Add text to the current message, continuing in new ones past the size limit."""
         while True:
             if reply is None:
@@ -200,12 +212,12 @@ class ThreadRelay:
         names = " and ".join(f"`{f.name}`" for f in files)
         comment = (
             f":white_check_mark: The spec for *{project_dir.name}* is ready: {names}, "
-            f"saved in `{project_dir / 'prompts'}`."
+            f"saved in `{escape(prompts_dir(project_dir))}`."
         )
         if problems:
             listed = "\n".join(f"• {escape(problem)}" for problem in problems)
             comment = (
-                f":warning: The spec for *{project_dir.name}* is saved in `{project_dir / 'prompts'}`, "
+                f":warning: The spec for *{project_dir.name}* is saved in `{escape(prompts_dir(project_dir))}`, "
                 f"but it still has problems a coding agent may trip over:\n{listed}\n"
                 "Reply here and Claude can fix them."
             )
@@ -224,5 +236,25 @@ class ThreadRelay:
             log.error("upload failed in %s/%s: %s", self.channel, self.thread_ts, slack_error(exc))
             await self.note(
                 f":warning: The spec is written, but Slack refused the upload ({slack_error(exc)}). "
-                f"The files are in `{project_dir / 'prompts'}`."
+                f"The files are in `{escape(prompts_dir(project_dir))}`."
             )
+
+
+def changes_text(changes: FeatureChanges) -> str:
+    """What the latest answers changed, for people (names escaped, lists kept short)."""
+
+    def names(items: list[str]) -> str:
+        shown = ", ".join(items[:5])
+        return shown + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+
+    def name(text: str) -> str:
+        return escape(shorten(text, 60))
+
+    parts = [f"*Since the last upload:* {changes.before} → {changes.after} features"]
+    if changes.added:
+        parts.append(f"added {names([name(n) for n in changes.added])}")
+    if changes.removed:
+        parts.append(f"removed {names([name(n) for n in changes.removed])}")
+    if changes.renamed:
+        parts.append("renamed " + names([f"{name(old)} → {name(new)}" for old, new in changes.renamed]))
+    return shorten("; ".join(parts), 2_900)

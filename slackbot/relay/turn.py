@@ -22,7 +22,7 @@ from .errors import SLACK_ERRORS, slack_error
 from .status import WAITING, StatusLine
 
 if TYPE_CHECKING:
-    from .stream import GrowingMessage
+    from .stream import GrowingMessage, Recipient
     from .thread import ThreadRelay
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,8 @@ class TurnView:
     status line, and the first Slack error (reported once, at the end)."""
 
     def __init__(
-        self, relay: ThreadRelay, recipient: str | None, on_unshown: Callable[[], Awaitable[object]] | None
+        self, relay: ThreadRelay, recipient: Recipient | None,
+        on_unshown: Callable[[], Awaitable[object]] | None,
     ) -> None:
         self.relay, self.recipient, self.on_unshown = relay, recipient, on_unshown
         self.reply: GrowingMessage | None = None

@@ -85,4 +85,16 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (question_id, item)
     );
     """,
+    # The team of the person who wrote a reply: Claude's answer streams to them
+    # (Slack Connect and Enterprise Grid users differ from the bot's workspace).
+    "ALTER TABLE pending_replies ADD COLUMN user_team TEXT;",
+    # Each project's feature names as last delivered, so the next delivery can say
+    # what the team's answers changed (kept per project, across threads).
+    """
+    CREATE TABLE deliveries (
+        project TEXT PRIMARY KEY,
+        features TEXT NOT NULL,
+        delivered_at REAL NOT NULL
+    );
+    """,
 ]

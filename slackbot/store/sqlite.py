@@ -140,6 +140,7 @@ class SqliteStore:
         """The newest interview of that project that was not cancelled (or, with
         `include_cancelled`, the newest of all). Names that differ only in case are
         the same project: they share a folder on macOS and Windows."""
+        params: tuple[str, ...]
         if include_cancelled:
             where, params = "WHERE lower(name) = lower(?)", (name,)
         else:
@@ -188,6 +189,7 @@ class SqliteStore:
     async def accept_reply(
         self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
         author: str | None = None, attachments: tuple[Attachment, ...] = (), *, ready: bool = True,
+        user_team: str | None = None,
     ) -> PendingReply | None:
         """Queue a reply unless its event or its message was seen before (Slack retries).
 
@@ -196,14 +198,17 @@ class SqliteStore:
         async with self._accept_lock:
             if not await self._mark_seen(channel, ts, event_id):
                 return None
-            return await self._insert_reply(channel, thread_ts, user_id, text, ts, author, attachments, ready)
+            return await self._insert_reply(
+                channel, thread_ts, user_id, text, ts, author, attachments, ready, user_team
+            )
 
     async def queue_claimed_reply(
-        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, author: str | None
+        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, author: str | None,
+        user_team: str | None = None,
     ) -> PendingReply:
         """Queue a reply already claimed (seen) as a question's answer that came too late."""
         async with self._accept_lock:
-            return await self._insert_reply(channel, thread_ts, user_id, text, ts, author, (), True)
+            return await self._insert_reply(channel, thread_ts, user_id, text, ts, author, (), True, user_team)
 
     async def complete_reply(
         self, reply_id: int, text: str, author: str | None, attachments: tuple[Attachment, ...]
@@ -237,20 +242,20 @@ class SqliteStore:
 
     async def _insert_reply(
         self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, author: str | None,
-        attachments: tuple[Attachment, ...], ready: bool,
+        attachments: tuple[Attachment, ...], ready: bool, user_team: str | None = None,
     ) -> PendingReply:
         cursor = await self.db.execute(
             "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author, "
-            "file_count, file_text_bytes, ready) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "file_count, file_text_bytes, ready, user_team) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (channel, thread_ts, user_id, text, ts, time.time(), author, len(attachments),
-             _text_bytes(attachments), int(ready)),
+             _text_bytes(attachments), int(ready), user_team),
         )
         reply_id = cursor.lastrowid or 0
         await self._insert_files(reply_id, attachments)
         await self.db.commit()
         return PendingReply(
             reply_id, channel, thread_ts, user_id, text, ts, author, len(attachments), _text_bytes(attachments),
-            ready,
+            ready, user_team,
         )
 
     async def _insert_files(self, reply_id: int, files: tuple[Attachment, ...]) -> None:
@@ -272,11 +277,17 @@ class SqliteStore:
 
     async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]:
         async with self.db.execute(
-            "SELECT id, channel, thread_ts, user_id, text, ts, author, file_count, file_text_bytes, ready "
+            "SELECT id, channel, thread_ts, user_id, text, ts, author, file_count, file_text_bytes, ready, user_team "
             "FROM pending_replies WHERE channel = ? AND thread_ts = ? ORDER BY id",
             (channel, thread_ts),
         ) as cursor:
-            return [PendingReply(*row[:9], bool(row[9])) for row in await cursor.fetchall()]
+            return [
+                PendingReply(
+                    id=row[0], channel=row[1], thread_ts=row[2], user_id=row[3], text=row[4], ts=row[5],
+                    author=row[6], file_count=row[7], file_text_bytes=row[8], ready=bool(row[9]), user_team=row[10],
+                )
+                for row in await cursor.fetchall()
+            ]
 
     async def threads_with_pending(self) -> list[tuple[str, str]]:
         async with self.db.execute(
@@ -321,6 +332,21 @@ class SqliteStore:
         if row is None:
             return None
         return StoredQuestion(row[0], row[1], row[2], json.loads(row[3]), bool(row[4]))
+
+    async def last_delivery(self, project: str) -> list[str] | None:
+        """The project's feature names as last delivered (None before its first delivery)."""
+        async with self.db.execute(
+            "SELECT features FROM deliveries WHERE project = lower(?)", (project,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else list(json.loads(row[0]))
+
+    async def record_delivery(self, project: str, features: list[str]) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO deliveries (project, features, delivered_at) VALUES (lower(?), ?, ?)",
+            (project, json.dumps(features), time.time()),
+        )
+        await self.db.commit()
 
     async def claim_answer(self, question_id: str, item: int) -> bool:
         """Take the right to answer one item of a question; False if it was answered already."""

@@ -69,10 +69,11 @@ DEFAULT_SCOPES = (
 class SlackError(Exception):
     """Raised inside a method handler to answer ``{"ok": false, "error": ...}``."""
 
-    def __init__(self, error: str, messages: list[str] | None = None) -> None:
+    def __init__(self, error: str, messages: list[str] | None = None, status: int | None = None) -> None:
         super().__init__(error)
         self.error = error
         self.messages = messages or []
+        self.status = status  # the HTTP status; None: 429 for "ratelimited", else 200
 
 
 class AckTimeout(AssertionError):
@@ -133,7 +134,10 @@ class Message:
 
     @property
     def visible_text(self) -> str:
-        return _visible_text(self.text, self.blocks, text_and_blocks=self.streamed)
+        # Once edited with chat.update, a streamed message shows what the edit gave it (its
+        # blocks, else its text), like any other message; before, its streamed text and
+        # chat.stopStream's blocks below it.
+        return _visible_text(self.text, self.blocks, text_and_blocks=self.streamed and not self.edits)
 
     def to_api(self) -> JSON:
         """The message as the Web API / Events API would show it."""
@@ -346,10 +350,56 @@ def _check_content(text: str | None, blocks: Any) -> None:
             )
         if block["type"] == "markdown":
             markdown_total += len(block.get("text", ""))
+        problems += _element_problems(block, f"/blocks/{i}")
     if markdown_total > _MAX_MARKDOWN:
         problems.append(f"[ERROR] markdown blocks exceed {_MAX_MARKDOWN} characters in total")
     if problems:
         raise SlackError("invalid_blocks", problems)
+
+
+# Element limits Slack enforces (characters, or items) that slack_sdk's models don't all check.
+_ELEMENT_LIMITS = {
+    ("button", "text"): 75, ("button", "value"): 2000, ("option", "text"): 75, ("option", "value"): 150,
+    ("option", "description"): 75, ("any", "action_id"): 255, ("any", "block_id"): 255,
+    ("context", "elements"): 10, ("checkboxes", "options"): 10, ("context_text", "text"): 3000,
+}
+
+
+def _element_problems(node: Any, where: str, parent: str = "") -> list[str]:
+    """Every documented element limit a block breaks, as Slack words its errors."""
+    problems: list[str] = []
+    if isinstance(node, list):
+        for n, item in enumerate(node):
+            problems += _element_problems(item, f"{where}/{n}", parent)
+        return problems
+    if not isinstance(node, dict):
+        return problems
+    kind = "option" if parent == "options" else str(node.get("type", ""))
+
+    def over(key: str, size: int, limit: int) -> None:
+        if size > limit:
+            problems.append(f"[ERROR] must be at most {limit} [json-pointer:{where}/{key}]")
+
+    for key in ("action_id", "block_id"):
+        if isinstance(node.get(key), str):
+            over(key, len(node[key]), _ELEMENT_LIMITS[("any", key)])
+    for key in ("text", "value", "description"):
+        limit = _ELEMENT_LIMITS.get((kind, key))
+        if limit is not None and key in node:
+            value = _obj_text(node[key]) if isinstance(node[key], dict) else str(node[key])
+            if not value.strip():
+                problems.append(f"[ERROR] must not be empty [json-pointer:{where}/{key}]")
+            over(key, len(value), limit)
+    if kind == "context":
+        over("elements", len(node.get("elements") or []), _ELEMENT_LIMITS[("context", "elements")])
+        for n, element in enumerate(node.get("elements") or []):
+            over(f"elements/{n}/text", len(_obj_text(element)), _ELEMENT_LIMITS[("context_text", "text")])
+    if kind == "checkboxes":
+        over("options", len(node.get("options") or []), _ELEMENT_LIMITS[("checkboxes", "options")])
+    for key, child in node.items():
+        if isinstance(child, (list, dict)) and key not in ("text", "description"):
+            problems += _element_problems(child, f"{where}/{key}", key)
+    return problems
 
 
 # --------------------------------------------------------------------------- the fake
@@ -395,6 +445,8 @@ class FakeSlack:
         bot_id: str = "BBOT",
         team_id: str = "T1",
         app_id: str = "A1",
+        enterprise_id: str | None = None,  # an Enterprise Grid organisation (E…)
+        enterprise_install: bool = False,  # installed org-wide: team_id is the organisation's
         bot_token: str | None = None,  # None: any xoxb-/xoxp- token is accepted
         app_token: str | None = None,  # None: any xapp- token is accepted
         channels_with_bot: set[str] | None = None,  # None: the bot is in every channel
@@ -414,6 +466,8 @@ class FakeSlack:
         self.bot_id = bot_id
         self.team_id = team_id
         self.app_id = app_id
+        self.enterprise_id = enterprise_id
+        self.enterprise_install = enterprise_install
         self.bot_token = bot_token
         self.app_token = app_token
         self.channels_with_bot = None if channels_with_bot is None else set(channels_with_bot)
@@ -446,7 +500,7 @@ class FakeSlack:
         self._users: dict[str, JSON] = {}
         self._files: dict[str, _PendingFile] = {}
         self._file_meta: dict[str, JSON] = {}
-        self._fail_next: dict[str, list[str]] = {}
+        self._fail_next: dict[str, list[tuple[str, int | None]]] = {}  # method -> [(error, HTTP status)]
         self._fail_matching: list[list[Any]] = []  # [method, error, predicate, times left]
         self._response_targets: dict[str, _ResponseTarget] = {}
         self._tickets: set[str] = set()
@@ -539,7 +593,7 @@ class FakeSlack:
             m
             for m in self.messages
             if m.channel == channel
-            and (m.ts == thread_ts and include_root or m.ts != thread_ts and m.thread_ts == thread_ts)
+            and ((m.ts == thread_ts and include_root) or (m.ts != thread_ts and m.thread_ts == thread_ts))
         ]
         return sorted(found, key=lambda m: _ts_key(m.ts))
 
@@ -612,12 +666,14 @@ class FakeSlack:
 
     def add_user(
         self, user_id: str, *, name: str | None = None, display_name: str | None = None,
-        real_name: str | None = None, is_bot: bool = False,
+        real_name: str | None = None, is_bot: bool = False, team_id: str | None = None,
     ) -> JSON:
+        """A person; `team_id` other than the workspace's makes them a Slack Connect guest
+        from another organisation (or a member of another Grid workspace)."""
         name = name or user_id.lower()
         real_name = real_name or name.title()
         user = {
-            "id": user_id, "team_id": self.team_id, "name": name, "deleted": False, "real_name": real_name,
+            "id": user_id, "team_id": team_id or self.team_id, "name": name, "deleted": False, "real_name": real_name,
             "tz": "Europe/London", "tz_label": "Greenwich Mean Time", "tz_offset": 0, "is_bot": is_bot,
             "is_admin": False, "is_app_user": False, "updated": 1700000000,
             "profile": {
@@ -671,14 +727,28 @@ class FakeSlack:
     def is_member(self, channel: str, user: str) -> bool:
         return channel not in self.members or user in self.members[channel]
 
-    def fail_next(self, method: str, error: str, times: int = 1) -> None:
-        """Make the next ``times`` calls of ``method`` fail (``"ratelimited"`` answers HTTP 429)."""
-        self._fail_next.setdefault(method, []).extend([error] * times)
+    def fail_next(self, method: str, error: str, times: int = 1, *, status: int | None = None) -> None:
+        """Make the next ``times`` calls of ``method`` fail (``"ratelimited"`` answers HTTP 429 with
+        Retry-After: 1). ``status=200`` with ``"ratelimited"`` is Slack's other way of saying it:
+        ``{"ok": false, "error": "ratelimited"}`` in an HTTP 200, which slack_sdk does not retry."""
+        self._fail_next.setdefault(method, []).extend([(error, status)] * times)
 
     def fail_when(self, method: str, error: str, matches: Callable[[JSON], bool], times: int = 1) -> None:
         """Make the next ``times`` calls of ``method`` whose arguments ``matches`` fail with
         ``error`` (e.g. only the post carrying a question's buttons); others go through."""
         self._fail_matching.append([method, error, matches, times])
+
+    def fail_streams_in(
+        self, channel: str, error: str, times: int | None = None,
+        methods: Iterable[str] = ("chat.startStream", "chat.appendStream", "chat.stopStream"),
+    ) -> None:
+        """Make the stream methods (or ``methods``) fail with ``error`` in ``channel`` only: the next
+        ``times`` calls of each, or every call when ``times`` is None. Other channels stream on,
+        as on Slack, where ``not_in_channel`` or ``is_archived`` belong to one channel."""
+        for method in methods:
+            self._fail_matching.append(
+                [method, error, lambda args: args.get("channel") == channel, math.inf if times is None else times]
+            )
 
     def kill_stream(self, ts: str | None = None, error: str = "message_not_in_streaming_state") -> None:
         """End a live stream (all of them when ``ts`` is None) as Slack does when it expires or
@@ -699,9 +769,12 @@ class FakeSlack:
 
     async def send_slash_command(
         self, text: str, command: str = "/newspec", user_id: str = "U1", channel_id: str = "C1",
-        team_id: str | None = None, *, timeout: float = 5.0,
+        team_id: str | None = None, *, enterprise_id: str | None = None, api_app_id: str | None = None,
+        timeout: float = 5.0,
     ) -> Delivery:
-        payload = self.slash_command_payload(text, command, user_id, channel_id, team_id)
+        payload = self.slash_command_payload(
+            text, command, user_id, channel_id, team_id, enterprise_id=enterprise_id, api_app_id=api_app_id
+        )
         return await self._deliver("slash_commands", payload, 0, "", None, timeout)
 
     async def send_message(
@@ -751,17 +824,22 @@ class FakeSlack:
 
     def slash_command_payload(
         self, text: str, command: str = "/newspec", user_id: str = "U1", channel_id: str = "C1",
-        team_id: str | None = None,
+        team_id: str | None = None, *, enterprise_id: str | None = None, api_app_id: str | None = None,
     ) -> dict[str, str]:
+        """A command as Slack sends it; an org-wide install adds the organisation and
+        the member workspace the person typed it in (``team_id``)."""
         user = self._user(user_id)
-        return {
+        payload = {
             "token": "fake-verification-token", "team_id": team_id or self.team_id, "team_domain": "fake",
             "channel_id": channel_id, "channel_name": self._channel_name(channel_id), "user_id": user_id,
-            "user_name": user["name"], "command": command, "text": text, "api_app_id": self.app_id,
-            "is_enterprise_install": "false",
+            "user_name": user["name"], "command": command, "text": text, "api_app_id": api_app_id or self.app_id,
+            "is_enterprise_install": "true" if self.enterprise_install else "false",
             "response_url": self._response_url(_ResponseTarget(channel_id, user_id)),
             "trigger_id": self._trigger_id(),
         }
+        if enterprise_id or self.enterprise_id:
+            payload["enterprise_id"] = str(enterprise_id or self.enterprise_id)
+        return payload
 
     def event_payload(self, event: JSON, event_id: str | None = None) -> JSON:
         return {
@@ -786,7 +864,8 @@ class FakeSlack:
         ts = self._use_ts(ts)
         event: JSON = {
             "type": "message", "channel": channel, "user": user, "text": text, "ts": ts, "event_ts": ts,
-            "channel_type": self._channel_type(channel), "team": self.team_id,
+            "channel_type": self._channel_type(channel), "team": self._user(user)["team_id"],
+            "user_team": self._user(user)["team_id"], "source_team": self._user(user)["team_id"],
             "blocks": [{"type": "rich_text", "block_id": uuid.uuid4().hex[:5], "elements": [
                 {"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}]}],
         }
@@ -826,7 +905,7 @@ class FakeSlack:
             container["thread_ts"] = message.thread_ts
         return {
             "type": "block_actions",
-            "user": {"id": user_id, "username": user["name"], "name": user["name"], "team_id": self.team_id},
+            "user": {"id": user_id, "username": user["name"], "name": user["name"], "team_id": user["team_id"]},
             "api_app_id": self.app_id, "token": "fake-verification-token", "container": container,
             "trigger_id": self._trigger_id(), "team": {"id": self.team_id, "domain": "fake"},
             "enterprise": None, "is_enterprise_install": False,
@@ -934,9 +1013,10 @@ class FakeSlack:
         try:
             self._check_token(method, token)
             queued = self._fail_next.get(method)
-            error = queued.pop(0) if queued else self._matching_failure(method, args) or self.fail_methods.get(method)
+            matched = self._matching_failure(method, args) if not queued else None
+            error, status = queued.pop(0) if queued else (matched or self.fail_methods.get(method), None)
             if error:
-                raise SlackError(error)
+                raise SlackError(error, status=status)
             handler = self._methods.get(method)
             if handler is None:
                 log.warning("fake slack: unhandled method %s %s, answering ok", method, _short(args))
@@ -950,8 +1030,9 @@ class FakeSlack:
             call.response = {"ok": False, "error": e.error}
             if e.messages:
                 call.response["response_metadata"] = {"messages": e.messages}
-            if e.error == "ratelimited":
+            if e.status == 429 or (e.status is None and e.error == "ratelimited"):
                 return web.json_response(call.response, status=429, headers={**headers, "Retry-After": "1"})
+            return web.json_response(call.response, status=e.status or 200, headers=headers)
         return web.json_response(call.response, headers=headers)
 
     def _check_token(self, method: str, token: str | None) -> None:
@@ -1052,8 +1133,9 @@ class FakeSlack:
     def _auth_test(self, args: JSON, call: ApiCall) -> JSON:
         return {
             "url": "https://fake.slack.com/", "team": "Fake Team", "user": self._users[self.bot_user_id]["name"],
-            "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": self.bot_id,
-            "is_enterprise_install": False,
+            "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": self.bot_id, "app_id": self.app_id,
+            "is_enterprise_install": self.enterprise_install,
+            **({"enterprise_id": self.enterprise_id} if self.enterprise_id else {}),
         }
 
     def _apps_connections_open(self, args: JSON, call: ApiCall) -> JSON:
@@ -1100,8 +1182,8 @@ class FakeSlack:
 
     def _chat_delete(self, args: JSON, call: ApiCall) -> JSON:
         message = self._find(args.get("channel"), args.get("ts"))
-        if message.user != self.bot_user_id:
-            raise SlackError("cant_delete_message")
+        if message.user != self.bot_user_id or message.stream_state == "streaming":
+            raise SlackError("cant_delete_message")  # a stream still open can't be deleted either
         message.deleted = True
         return {"channel": message.channel, "ts": message.ts}
 
@@ -1121,6 +1203,9 @@ class FakeSlack:
         for key in ("recipient_team_id", "recipient_user_id"):
             if not args.get(key):
                 raise SlackError(f"missing_{key}")
+        recipient = self._users.get(str(args["recipient_user_id"]))
+        if recipient is not None and recipient["team_id"] != args["recipient_team_id"]:
+            raise SlackError("invalid_arguments")  # a stream goes to a person in their own team
         message = Message(channel, "", "", args["thread_ts"], self.bot_user_id, self.bot_id, streamed=True,
                           stream_state="streaming", stream_started=time.monotonic())
         self._stream_content(message, args)  # before storing: a refused start leaves nothing behind
