@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from .config import ConfigError, Settings
+from .config import ConfigError, Mode, Settings
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -17,32 +17,47 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command")
     chat = commands.add_parser("chat", help="run an interview in this terminal, without Slack")
     chat.add_argument("name", help="project name (a folder under GENERATIONS_DIR)")
-    check = commands.add_parser("check", help="validate a project's spec files (exit 0 if buildable)")
-    check.add_argument("dir", help="the project folder, holding prompts/app_spec.txt")
+    check = commands.add_parser("check", help="validate a project's spec files (exit 0 if AutoForge can build it)")
+    check.add_argument("dir", help="the project folder (spec in prompts/ or .autoforge/prompts/)")
+    check.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: ok, problems, feature_count and the features as feature_create_bulk takes them",
+    )
     return parser.parse_args(argv)
 
 
-def check_spec(folder: str) -> int:
+def check_spec(folder: str, as_json: bool = False) -> int:
+    import json
     from pathlib import Path
 
-    from .validate import validate_spec
+    from .validate import check_spec as check
 
     project = Path(folder).resolve()
-    problems = validate_spec(project)
-    for problem in problems:
+    report = check(project)
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2))
+        return 0 if report.ok else 1
+    for problem in report.problems:
         print(f"- {problem}")
-    if problems:
-        print(f"{project.name}: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
+    for note in report.notes:
+        print(f"note: {note}")
+    if report.problems:
+        count = len(report.problems)
+        print(f"{project.name}: {count} problem{'s' if count != 1 else ''}")
         return 1
-    print(f"{project.name}: the spec looks buildable")
+    if report.itemised:
+        print(f"{project.name}: the spec looks buildable ({report.feature_count} features, in {report.folder})")
+    else:
+        print(f"{project.name}: the spec looks buildable (in {report.folder})")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "check":  # needs no settings at all
-        return check_spec(args.dir)
-    mode = "chat" if args.command == "chat" else "http" if args.http else "socket"
+        return check_spec(args.dir, as_json=args.json)
+    mode: Mode = "chat" if args.command == "chat" else "http" if args.http else "socket"
     try:
         settings = Settings.from_env(mode=mode)
         if args.command == "chat":

@@ -18,13 +18,14 @@ from pathlib import Path
 
 from .events import Failed, Question, SessionEvent, SpecComplete, TurnDone
 from .flood import take_batch
+from .handoff import Handoff, build_command, by_category, compare
 from .pool import LivePool
 from .questions import Questions
-from .relay import ThreadRelay, Usage
+from .relay import Recipient, ThreadRelay, Usage
 from .session import SpecSession
 from .spec import spec_paths, summarize_spec
 from .store import InterviewRecord, PendingReply, StateStore, Status
-from .validate import Problem, validate_spec
+from .validate import Problem, check_spec, validate_spec
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +131,12 @@ class Conversation:
         outcome = TurnOutcome()
         attachments = await self.store.reply_files([r.id for r in batch])
         events = self._observe(self.session.send(merge(batch), attachments), outcome, batch)
-        await self.relay.render(events, recipient_user_id=batch[-1].user_id, on_unshown=self._unshown)
+        recipient = Recipient(batch[-1].user_id, batch[-1].user_team)
+        await self.relay.render(events, recipient, on_unshown=self._unshown)
         for question in outcome.asked:  # the turn is over: its open questions are too
             await self.questions.withdraw(self, question)
         if outcome.complete:
-            await self._deliver(batch[-1].user_id)
+            await self._deliver(recipient)
         # Only now is the batch answered: a crash before this line re-sends it.
         await self.store.remove_replies([r.id for r in batch])
         written, reported = self.session.tracker.snapshot()
@@ -186,7 +188,7 @@ class Conversation:
 
     # -- delivery -----------------------------------------------------------------
 
-    async def _deliver(self, recipient: str) -> None:
+    async def _deliver(self, recipient: Recipient) -> None:
         """Check the spec; let Claude fix what is wrong (a few rounds); then upload it once."""
         problems = validate_spec(self.project_dir)
         for _ in range(MAX_REPAIR_ROUNDS):
@@ -196,7 +198,7 @@ class Conversation:
             await self.relay.note(f":mag: Checking the spec… fixing {count} problem{'s' if count != 1 else ''}.")
             outcome = TurnOutcome()
             events = self._observe(self.session.send(repair_request(problems)), outcome, [])
-            await self.relay.render(events, recipient_user_id=recipient, on_unshown=self._unshown)
+            await self.relay.render(events, recipient, on_unshown=self._unshown)
             problems = validate_spec(self.project_dir)
         written, _ = self.session.tracker.snapshot()
         # Recorded before the upload, so a restart never uploads it twice.
@@ -214,7 +216,13 @@ class Conversation:
             log.warning("no spec to summarise for %s", record.name)
             return
         usage = Usage(record.model_turns, record.input_tokens, record.output_tokens, record.cost_usd)
-        await self.relay.post_summary(summary, usage, self.project_dir, problems)
+        report = check_spec(self.project_dir)
+        names = [str(feature["name"]) for feature in report.features]
+        before = await self.store.last_delivery(record.name)
+        changes = compare(before, names) if before is not None else None
+        await self.store.record_delivery(record.name, names)
+        handoff = Handoff(build_command(self.project_dir), by_category(report.features), changes)
+        await self.relay.post_summary(summary, usage, self.project_dir, problems, handoff)
 
     async def save(self, **changes: object) -> None:
         record = self.record

@@ -1,117 +1,200 @@
-"""Is a spec something the coding agent can build from? Checks both files.
+"""Can AutoForge build from this spec as is? Checks both files, in the prompts
+folder AutoForge itself would read (`spec.prompts_dir`).
 
-How features are counted: every `<feature>` element inside `<core_features>`
-(at any depth, usually grouped in `<category>` elements) is one feature, and
-`<feature_count>` must equal that number. Pure logic: no Slack, no SDK.
+The bar is what AutoForge accepts, made stricter only where a build would fail.
+Reading app_spec.txt leniently is `spec_reader`'s job; the rules of the
+`feature_create_bulk` payload the initializer sends are `feature_rules`'. This
+module checks the count where it is *stated*: `<feature_count>` and "exactly N"
+(or "has N features") in `initializer_prompt.md`, never any number in prose.
+With itemised features every statement must equal the number of `<feature>`
+elements. A spec in AutoForge's own free-form layout (bullet lists under
+category tags) passes with a note: AutoForge's initializer derives the features
+from it, so only the statements must agree with each other.
+
+Problems (a build would fail or go wrong) go back to Claude for repair and are
+shown to people; notes are advice that never blocks. Pure logic: no Slack, no SDK.
 """
 
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .spec import APP_SPEC, INITIALIZER_PROMPT
+from .feature_rules import short
+from .spec import APP_SPEC, INITIALIZER_PROMPT, prompts_dir
+from .spec_reader import EXPECTED_SECTIONS, REQUIRED_SECTIONS, Spec, read_spec
 
-REQUIRED_SECTIONS = (
-    "project_name",
-    "overview",
-    "technology_stack",
-    "prerequisites",
-    "feature_count",
-    "security_and_access_control",
-    "core_features",
-    "database_schema",
-    "api_endpoints_summary",
-    "ui_layout",
-    "design_system",
-    "implementation_steps",
-    "success_criteria",
-)
+__all__ = ["EXPECTED_SECTIONS", "REQUIRED_SECTIONS", "Problem", "Report", "check_spec", "validate_spec"]
+
+SPEC_FILE = APP_SPEC.name
+PROMPT_FILE = INITIALIZER_PROMPT.name
+
 # {{FEATURE_COUNT}}, [FEATURE_COUNT], $ARGUMENTS, <PROJECT_NAME>: template leftovers.
-PLACEHOLDER = re.compile(r"\{\{\s*[A-Za-z_][\w ]*\}\}|\[[A-Z][A-Z_]{2,}\]|\$(?:ARGUMENTS|TEMPLATES)\b|<[A-Z][A-Z_]{2,}>")
-STATED_COUNT = re.compile(r"exactly\s+\**(\d+)\**", re.IGNORECASE)
+PLACEHOLDER = re.compile(
+    r"\{\{\s*[A-Za-z_][\w ]*\}\}|\[[A-Z][A-Z_]{2,}\]|\$(?:ARGUMENTS|TEMPLATES)\b|<[A-Z][A-Z_]{2,}>"
+)
+# How a prompt states the count: "exactly **25** features", "exactly 8." or
+# "Create exactly **8** with the tool", "has **8** features". Not "exactly 5
+# infrastructure features" (a part, not the total), not "Step 8", not "port 3001".
+COUNT_STATEMENT = re.compile(
+    r"\bexactly\s+\**([0-9]+)\**(?=\s*features?\b|\s*(?:with|using|via|in total)\b|\s*[.,;:!)]|\s*$)"
+    r"|\b(?:has|have|create|creates|total of)\s+\**([0-9]+)\**\s+features?\b",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 @dataclass(frozen=True)
 class Problem:
+    """Something that would make the build fail, with what to change.
+
+    `feature` is the feature's position in document order (the id it must have).
+    """
+
     file: str
     message: str
+    feature: int | None = None
+    title: str = ""
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.message}"
+        if self.feature is None:
+            return f"{self.file}: {self.message}"
+        named = f' ("{short(self.title)}")' if self.title else ""
+        return f"{self.file}: feature {self.feature}{named}: {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "feature": self.feature, "message": self.message, "text": str(self)}
+
+
+@dataclass
+class Report:
+    """Everything `check_spec` found, plus the features as `feature_create_bulk` takes them."""
+
+    folder: Path
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    feature_count: int | None = None
+    features: list[dict[str, Any]] = field(default_factory=list)
+    itemised: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "problems": [problem.to_json() for problem in self.problems],
+            "feature_count": self.feature_count,
+            "features": self.features,
+            "notes": self.notes,
+        }
 
 
 def validate_spec(project: Path) -> list[Problem]:
-    """Every problem found in `project/prompts/`; an empty list means the spec is good."""
-    problems: list[Problem] = []
-    count = _check_app_spec(project, problems)
-    _check_prompt(project, count, problems)
-    return problems
+    """Every problem in the project's spec; an empty list means AutoForge can build it."""
+    return check_spec(project).problems
 
 
-def _check_app_spec(project: Path, problems: list[Problem]) -> int | None:
-    """Check app_spec.txt; return its feature count when that is sound."""
-    file = APP_SPEC.name
-    path = project / APP_SPEC
-    if not path.is_file():
-        problems.append(Problem(file, f"is missing (expected at {path})"))
+def check_spec(project: Path) -> Report:
+    """Check both spec files where AutoForge looks for them (`.autoforge/prompts`, …, `prompts`)."""
+    folder = prompts_dir(project)
+    report = Report(folder)
+    spec = read_spec(project, folder / SPEC_FILE, _SpecFindings(report))
+    report.features = spec.features.payload
+    report.itemised = spec.features.listed is not None
+    count_problem = _check_listed_count(spec, report)
+    _check_prompt(folder / PROMPT_FILE, spec, count_problem, report)
+    return report
+
+
+@dataclass
+class _SpecFindings:
+    """Files what the app_spec.txt readers find in the report, under that file's name."""
+
+    report: Report
+
+    def problem(self, message: str, feature: int | None = None, title: str = "") -> None:
+        self.report.problems.append(Problem(SPEC_FILE, message, feature, title))
+
+    def note(self, message: str) -> None:
+        self.report.notes.append(f"{SPEC_FILE}: {message}")
+
+
+# -- app_spec.txt -------------------------------------------------------------------
+
+
+def _check_listed_count(spec: Spec, report: Report) -> int | None:
+    """Report a <feature_count> other than the number of <feature> elements; its index in report.problems."""
+    stated, listed = spec.stated, spec.features.listed
+    if listed is None or stated is None or stated == listed:
         return None
-    try:
-        root = ET.fromstring(path.read_text(encoding="utf-8", errors="replace"))
-    except ET.ParseError as error:
-        line, column = error.position
-        problems.append(
-            Problem(file, f"is not well-formed XML at line {line}, column {column + 1} ({_reason(error)}); "
-                          "escape & as &amp; and < as &lt; in text")
+    report.problems.append(
+        Problem(SPEC_FILE, f"<feature_count> is {stated} but <core_features> lists {listed} <feature> elements")
+    )
+    return len(report.problems) - 1
+
+
+# -- initializer_prompt.md ----------------------------------------------------------
+
+
+def _check_prompt(path: Path, spec: Spec, count_problem: int | None, report: Report) -> None:
+    """Check the prompt's own problems, then that every count it states agrees with the spec."""
+    stated = _read_prompt(path, report)
+    listed, free_form = spec.features.listed, spec.features.free_form
+    # The count every statement must match: the <feature> elements when itemised,
+    # else the spec's own statement, else the prompt's first.
+    target = listed if listed is not None else spec.stated
+    if target is None and stated:
+        target = stated[0]
+    report.feature_count = target
+    if free_form:
+        derived = f"its {target} features" if target is not None else "its features"
+        report.notes.append(
+            f"{SPEC_FILE}: <core_features> lists features as free-form text ({free_form}), AutoForge's own "
+            f"layout, not as <feature> elements: AutoForge's initializer will derive {derived} from it, so the "
+            "feature list can't be checked or exported here"
         )
-        return None
-    if root.tag != "project_specification":
-        problems.append(Problem(file, f"the root element is <{root.tag}>; it must be <project_specification>"))
-    present = {child.tag for child in root}
-    for section in REQUIRED_SECTIONS:
-        if section not in present:
-            problems.append(Problem(file, f"the <{section}> section is missing"))
-
-    name = (root.findtext("project_name") or "").strip()
-    if "project_name" in present and name != project.name:
-        problems.append(Problem(file, f"<project_name> is {name!r} but the project folder is {project.name!r}"))
-
-    if "feature_count" not in present:
-        return None
-    raw = (root.findtext("feature_count") or "").strip()
-    if not raw.isdigit() or int(raw) <= 0:
-        problems.append(Problem(file, f"<feature_count> must be a positive whole number, not {raw!r}"))
-        return None
-    count = int(raw)
-    core = root.find("core_features")
-    if core is not None:
-        listed = sum(1 for _ in core.iter("feature"))
-        if listed != count:
-            problems.append(
-                Problem(file, f"<feature_count> is {count} but <core_features> lists {listed} <feature> elements")
+    if target is None:
+        if spec.stated_raw is None and path.is_file() and not any(p.file == PROMPT_FILE for p in report.problems):
+            report.notes.append(
+                "the feature count is stated nowhere: put it in app_spec.txt as <feature_count>N</feature_count> "
+                f'and say "exactly N features" in {PROMPT_FILE}, so the initializer creates that many'
             )
-            return None
-    return count
-
-
-def _check_prompt(project: Path, count: int | None, problems: list[Problem]) -> None:
-    file = INITIALIZER_PROMPT.name
-    path = project / INITIALIZER_PROMPT
-    if not path.is_file():
-        problems.append(Problem(file, f"is missing (expected at {path})"))
         return
+    wrong = sorted(set(stated) - {target})
+    if count_problem is not None:
+        # One count, one fix: the prompt's number goes into the <feature_count> problem.
+        if stated and set(stated) != {target}:
+            says = " and ".join(str(n) for n in sorted(set(stated)))
+            old = report.problems[count_problem]
+            report.problems[count_problem] = Problem(
+                old.file, f"{old.message}; {PROMPT_FILE} says {says}: make both {target}"
+            )
+        return
+    for number in wrong:
+        message = f"says exactly {number} where the spec's feature count is {target}"
+        report.problems.append(Problem(PROMPT_FILE, message))
+    if path.is_file() and not stated:
+        where = "the initializer will take it from <feature_count>" if spec.stated is not None else (
+            f'say "exactly {target} features"'
+        )
+        report.notes.append(f"{PROMPT_FILE}: doesn't state the feature count; {where}")
+    if listed is not None and spec.stated_raw is None:
+        report.notes.append(f"{SPEC_FILE}: has no <feature_count>; add <feature_count>{target}</feature_count>")
+
+
+def _read_prompt(path: Path, report: Report) -> list[int]:
+    """The counts the prompt states, in order; reports a missing prompt and template leftovers."""
+    if not path.is_file():
+        message = (
+            f"is missing (expected at {path}); without it AutoForge falls back to its generic initializer, "
+            "which has no feature count"
+        )
+        report.problems.append(Problem(PROMPT_FILE, message))
+        return []
     text = path.read_text(encoding="utf-8", errors="replace")
     for placeholder in sorted(set(PLACEHOLDER.findall(text))):
-        problems.append(Problem(file, f"still has the template placeholder {placeholder}"))
-    if count is None:
-        return
-    if not re.search(rf"(?<!\d){count}(?!\d)", text):
-        problems.append(Problem(file, f"does not state the feature count {count}"))
-    for stated in sorted({int(n) for n in STATED_COUNT.findall(text)} - {count}):
-        problems.append(Problem(file, f"says exactly {stated} where the spec's feature count is {count}"))
-
-
-def _reason(error: ET.ParseError) -> str:
-    return str(error).split(":")[0]
+        report.problems.append(Problem(PROMPT_FILE, f"still has the template placeholder {placeholder}"))
+    return [int(a or b) for a, b in COUNT_STATEMENT.findall(text)]

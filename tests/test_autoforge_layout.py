@@ -54,7 +54,7 @@ async def test_continuing_a_migrated_project_edits_the_live_spec_even_without_bo
     await h.slack.send_action(CONTINUE_ACTION, button["value"], user_id="U1", channel_id="C1")
     root = await h.slack.wait_for(lambda: next((m for m in h.slack.messages if "*shop*" in m.text), None))
     await h.wait_for_text("C1", root.ts, "won't add, remove or rename features")
-    await h.slack.wait_for(lambda: len(h.slack.uploads) == 2, what="the revised spec uploaded")
+    await h.slack.wait_for(lambda: len(h.slack.uploads) == 2, timeout=30, what="the revised spec uploaded")
     assert not (project / "prompts").exists()  # nothing AutoForge would ignore
     assert {u.filename for u in h.slack.uploads} == {"app_spec.txt", "initializer_prompt.md"}
     assert str(live) in h.slack.thread_text("C1", root.ts)
@@ -70,6 +70,8 @@ async def test_starting_over_backs_up_the_live_spec(start_bot):
     button = next(e for b in offer.blocks if b["type"] == "actions" for e in b["elements"]
                   if e["action_id"] == START_OVER_ACTION)
     await h.slack.send_action(START_OVER_ACTION, button["value"], user_id="U1", channel_id="C1")
-    await h.slack.wait_for(lambda: any("Fresh start!" in m.text for m in h.slack.messages), what="new thread")
+    await h.slack.wait_for(
+        lambda: any("Fresh start!" in m.text for m in h.slack.messages), timeout=30, what="new thread"
+    )
     (backup,) = (project / ".autoforge").glob("prompts.backup-*")
     assert (backup / "app_spec.txt").read_text() == spec_for("shop")

@@ -1,0 +1,104 @@
+"""The hand-off: the summary card says how to build the spec with AutoForge, what
+it holds by category, and what the team's latest answers changed."""
+
+from __future__ import annotations
+
+from slackbot.handoff import build_command, by_category, compare
+from tests.fakes import anthropic as fa
+from tests.test_interview_flow import prompt_for, spec_for
+
+NEW_FEATURE = """      <feature id="9">
+        <name>User can rename a task</name>
+        <description>Double-clicking a task's title edits it in place; Enter saves, Escape cancels.</description>
+        <depends_on>6</depends_on>
+        <steps>
+          <step>Add a task "Typo"</step>
+          <step>Double-click it, type "Fixed" and press Enter</step>
+          <step>Reload the page and check it reads "Fixed"</step>
+        </steps>
+      </feature>
+    </category>
+  </core_features>"""
+
+
+def revised_spec() -> str:
+    """The example spec after the team's changes: one feature reworded, one added."""
+    spec = spec_for("shop").replace("User can delete a task after confirming", "User can delete a task, with undo")
+    spec = spec.replace("    </category>\n  </core_features>", NEW_FEATURE, 1)
+    return spec.replace("<feature_count>8</feature_count>", "<feature_count>9</feature_count>")
+
+
+def test_changes_name_what_was_added_removed_and_renamed():
+    before = ["Login", "Add task", "Delete task", "Export"]
+    after = ["Login", "Add task", "Delete task with undo", "Share list", "Tags"]
+    changes = compare(before, after)
+    assert changes.renamed == [("Delete task", "Delete task with undo")]
+    assert changes.removed == ["Export"] and changes.added == ["Share list", "Tags"]
+    assert (changes.before, changes.after) == (4, 5) and changes.any
+    assert not compare(before, before).any
+
+
+def test_categories_are_counted_in_document_order(tmp_path):
+    features = [{"category": "Infrastructure"}] * 5 + [{"category": "Tasks"}] * 3 + [{"category": "Infrastructure"}]
+    assert by_category(features) == [("Infrastructure", 6), ("Tasks", 3)]
+    assert build_command(tmp_path) == f"python autonomous_agent_demo.py --project-dir {tmp_path}"
+
+
+async def test_the_card_says_how_to_build_and_a_revision_says_what_changed(start_bot):
+    h = await start_bot()
+    project = h.project("shop")
+    spec, prompt = project / "prompts/app_spec.txt", project / "prompts/initializer_prompt.md"
+    h.model.script(str(project), [
+        fa.text("Ready?"),
+        fa.tool("Write", {"file_path": str(spec), "content": spec_for("shop")}),
+        fa.tool("Write", {"file_path": str(prompt), "content": prompt_for("shop")}),
+        fa.text("Written."),
+        fa.tool("Write", {"file_path": str(spec), "content": revised_spec()}),
+        fa.tool("Write", {"file_path": str(prompt), "content": prompt_for("shop", 9)}),
+        fa.text("Revised."),
+    ])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Ready?")
+    await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
+
+    def cards():
+        return [m for m in h.slack.thread("C1", root_ts) if "*Model turns*" in m.visible_text]
+
+    first = (await h.slack.wait_for(cards, what="the first card"))[0].visible_text
+    assert f"--project-dir {project}" in first
+    assert "Infrastructure 5 · Tasks 3" in first
+    assert "Since the last upload" not in first
+
+    await h.slack.send_message("C1", "U1", "please add renaming and undo on delete", thread_ts=root_ts)
+    await h.slack.wait_for(lambda: len(cards()) == 2, what="the second card")
+    second = cards()[1].visible_text
+    assert "8 → 9 features" in second
+    assert "added User can rename a task" in second
+    assert "renamed User can delete a task after confirming → User can delete a task, with undo" in second
+
+
+async def test_a_forward_dependency_goes_back_to_claude_with_the_feature_named(start_bot):
+    h = await start_bot()
+    project = h.project("shop")
+    spec, prompt = project / "prompts/app_spec.txt", project / "prompts/initializer_prompt.md"
+    forward = spec_for("shop").replace("<depends_on>6</depends_on>", "<depends_on>8</depends_on>", 1)
+    told: list[str] = []
+
+    def told_what_to_fix(request: fa.ModelRequest) -> fa.Turn:
+        told.append(request.last_user_text)
+        return fa.tool("Write", {"file_path": str(spec), "content": spec_for("shop")})
+
+    h.model.script(str(project), [
+        fa.text("Ready?"),
+        fa.tool("Write", {"file_path": str(spec), "content": forward}),
+        fa.tool("Write", {"file_path": str(prompt), "content": prompt_for("shop")}),
+        fa.text("Written."),
+        told_what_to_fix,
+        fa.text("Fixed the dependency."),
+    ])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Ready?")
+    await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
+    await h.slack.wait_for(lambda: len(h.slack.uploads) == 2, timeout=30, what="the fixed spec uploaded")
+    assert "feature 7" in told[0] and "feature 8" in told[0] and "comes after it" in told[0]
+    assert {u.filename: u.content.decode() for u in h.slack.uploads}["app_spec.txt"] == spec_for("shop")
