@@ -4,7 +4,6 @@ bot serving other threads."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import aiohttp
@@ -15,7 +14,7 @@ from tests.fakes.slack import AckTimeout, form_body, signed_headers
 from tests.test_http_mode import (  # noqa: F401  (fixture + helper)
     SECRET,
     _post,
-    http_bot,  # noqa: F401
+    http_bot,
 )
 
 
@@ -57,10 +56,17 @@ async def test_channels_not_on_the_list_are_refused(start_bot):
 
 async def test_requests_claiming_another_workspace_are_dropped(start_bot):
     h = await start_bot()
-    await h.slack.send_slash_command("shop", user_id="U1", channel_id="C1", team_id="T999")
-    await asyncio.sleep(0.3)
+    # Bolt acks a Socket Mode envelope once its middleware has returned, and the workspace
+    # check returns without running any listener: at the ack, nothing is left running.
+    helped = await h.slack.send_slash_command("help", user_id="U1", channel_id="C1", team_id="T999")
+    dropped = await h.slack.send_slash_command("shop", user_id="U1", channel_id="C1", team_id="T999")
+    # No listener ran: `help` would have answered in its ack. Both got the same (refusal or nothing).
+    assert "/newspec <name>" not in helped.ack.get("text", "") and helped.ack == dropped.ack
     assert h.slack.messages == [] and h.model.requests == [] and not h.project("shop").exists()
     await still_serving(h)
+    # Nor did anything of them show up while a later command was served in full.
+    assert [m for m in h.slack.messages if "*shop*" in m.text] == [] and h.slack.response_posts == []
+    assert len(h.model.requests) == 1 and not h.project("shop").exists()
 
 
 async def test_the_bots_own_messages_and_other_bots_are_never_relayed(start_bot):
@@ -126,7 +132,9 @@ async def test_malformed_envelopes_and_payloads_break_nothing(start_bot, caplog)
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "Hi!")
     await h.slack.send_event({"type": "message"})  # no channel, user, ts
-    await h.slack.send_event({"type": "message", "channel": "C1", "user": "U1", "ts": 5, "thread_ts": root_ts, "text": 7})
+    await h.slack.send_event(
+        {"type": "message", "channel": "C1", "user": "U1", "ts": 5, "thread_ts": root_ts, "text": 7}
+    )
     await h.slack.send_event({"type": "message", "channel": ["C1"], "user": "U1", "ts": "1.1", "thread_ts": root_ts})
     await h.slack.send_action("newspec_answer_0", "{not json", user_id="U1", channel_id="C1")
     await h.slack.send_action("newspec_continue", '{"name": "../etc", "channel": "C1"}', user_id="U1")

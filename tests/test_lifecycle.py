@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import threading
 
 from tests.fakes import anthropic as fa
 from tests.test_faults import claude_processes
@@ -22,6 +24,53 @@ async def wait_for_status(h, name: str, status: str) -> None:
         return (await h.bot.store.find_by_name(name)).status == status
 
     await h.slack.wait_for(reached, what=f"{name} to be {status}")
+
+
+async def ready_replies(h, root_ts: str) -> list[str]:
+    """The thread's replies the bot holds for Claude, ready to send (a turn drops its own when it ends)."""
+    return [r.text for r in await h.bot.store.pending_replies("C1", root_ts) if r.ready]
+
+
+class ProcessSampler:
+    """Counts this process's live `claude` children over and over, in a thread (so the
+    bot's event loop is not held up), and keeps the most seen at once."""
+
+    def __init__(self) -> None:
+        self.most = self.samples = 0
+        self._me = os.getpid()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _count(self) -> int:
+        """What `claude_processes()` counts, read with as little work as possible."""
+        found = 0
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as stat:
+                    if int(stat.read().rsplit(b")", 1)[1].split()[1]) != self._me:
+                        continue
+                with open(f"/proc/{name}/cmdline", "rb") as cmdline:
+                    found += b"claude" in cmdline.read()
+            except (OSError, ValueError, IndexError):
+                continue  # it ended meanwhile
+        return found
+
+    def _run(self) -> None:
+        while True:
+            self.most = max(self.most, self._count())
+            self.samples += 1
+            if self._stop.wait(0.01):  # a breather, so the bot's thread gets the GIL and a CPU
+                return
+
+    def __enter__(self) -> ProcessSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def held(started: asyncio.Event, release: asyncio.Event, answer: str) -> fa.Step:
@@ -107,8 +156,14 @@ async def test_two_quick_replies_are_answered_in_order_never_interleaved(start_b
     await h.slack.send_message("C1", "U1", "first reply", thread_ts=root_ts)
     await asyncio.wait_for(started.wait(), 15)
     await h.slack.send_message("C1", "U1", "second reply", thread_ts=root_ts)
-    await asyncio.sleep(0.3)
-    assert len(h.model.requests) == 2  # the second waits for the first turn to end
+
+    async def second_is_queued() -> bool:
+        return "second reply" in await ready_replies(h, root_ts)
+
+    # The bot has taken the second reply in (stored, ready for Claude) while the first turn runs...
+    await h.slack.wait_for(second_is_queued, what="the second reply to be queued")
+    assert await ready_replies(h, root_ts) == ["first reply", "second reply"]
+    assert len(h.model.requests) == 2  # ...and it waits for the first turn to end
     release.set()
     await h.wait_for_text("C1", root_ts, "Answer to second.")
     texts = [m.text for m in h.answers("C1", root_ts)]
@@ -119,7 +174,7 @@ async def test_two_quick_replies_are_answered_in_order_never_interleaved(start_b
 async def test_a_retry_after_restart_is_still_a_duplicate(start_bot):
     h = await start_bot()
     project = h.project("shop")
-    h.model.script(str(project), [fa.text("Hi!"), fa.text("Once.")])
+    h.model.script(str(project), [fa.text("Hi!"), fa.text("Once."), fa.text("Later, answered.")])
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "Hi!")
     first = await h.slack.send_message("C1", "U1", "only once", thread_ts=root_ts, event_id="Ev1")
@@ -129,8 +184,11 @@ async def test_a_retry_after_restart_is_still_a_duplicate(start_bot):
         "C1", "U1", "only once", thread_ts=root_ts, event_id="Ev1", ts=first.ts, retry_attempt=2
     )
     await h.slack.send_message("C1", "U1", "only once", thread_ts=root_ts, event_id="Ev7", ts=first.ts)
-    await asyncio.sleep(0.5)
-    assert sum(r.last_user_text == "u1: only once" for r in h.model.requests) == 1
+    # A later reply, answered strictly after whatever came before it in the thread: once
+    # Claude has answered it, the duplicates have been dealt with (alone, or merged into it).
+    await h.slack.send_message("C1", "U1", "a later reply", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Later, answered.")
+    assert [r.last_user_text for r in h.model.requests[1:]] == ["u1: only once", "u1: a later reply"]
     h.model.verify()
 
 
@@ -155,21 +213,36 @@ async def test_idle_sessions_close_their_cli_and_resume_on_the_next_reply(start_
 async def test_with_a_cap_of_two_the_third_busy_thread_waits_its_turn(start_bot):
     h = await start_bot(env={"NEWSPEC_MAX_LIVE_SESSIONS": "2"})
     gates = {name: (asyncio.Event(), asyncio.Event()) for name in ("a1", "a2", "a3")}
-    for name, (started, release) in gates.items():
-        h.model.script(str(h.project(name)), [held(started, release, f"Hello from {name}.")])
-    roots = {name: await h.start_interview(name) for name in gates}
-    await asyncio.wait_for(gates["a1"][0].wait(), 15)
-    await asyncio.wait_for(gates["a2"][0].wait(), 15)
-    await h.wait_for_text("C1", roots["a3"], "Queued — you're next.")
-    assert not gates["a3"][0].is_set() and len(claude_processes()) == 2
+    live_at_start: dict[str, int] = {}  # CLI processes alive when each thread's Claude got going
 
-    gates["a1"][1].set()  # a1's turn ends, so its idle CLI makes room for a3
-    await asyncio.wait_for(gates["a3"][0].wait(), 15)
-    gates["a2"][1].set()
-    gates["a3"][1].set()
-    await h.wait_for_text("C1", roots["a3"], "Hello from a3.")
+    def counted(name: str, started: asyncio.Event, release: asyncio.Event) -> fa.Step:
+        inner = held(started, release, f"Hello from {name}.")
+
+        async def step(request: fa.ModelRequest) -> fa.Turn:
+            live_at_start[name] = len(claude_processes())
+            return await inner(request)
+
+        return step
+
+    for name, (started, release) in gates.items():
+        h.model.script(str(h.project(name)), [counted(name, started, release)])
+    with ProcessSampler() as sampler:  # and in between, every 10 ms or so
+        roots = {name: await h.start_interview(name) for name in gates}
+        await asyncio.wait_for(gates["a1"][0].wait(), 15)
+        await asyncio.wait_for(gates["a2"][0].wait(), 15)
+        await h.wait_for_text("C1", roots["a3"], "Queued — you're next.")
+        # Both slots busy, a3 queued: its CLI has not even been started.
+        assert not gates["a3"][0].is_set() and len(claude_processes()) == 2
+
+        gates["a1"][1].set()  # a1's turn ends, so its idle CLI makes room for a3
+        await asyncio.wait_for(gates["a3"][0].wait(), 15)
+        # a3's CLI is live while a2's is still busy: a1's must be gone by now.
+        assert live_at_start["a3"] <= 2 and len(claude_processes()) <= 2
+        gates["a2"][1].set()
+        gates["a3"][1].set()
+        await h.wait_for_text("C1", roots["a3"], "Hello from a3.")
     assert "Queued" not in h.slack.thread_text("C1", roots["a3"])  # the note went away
-    assert len(claude_processes()) <= 2
+    assert sampler.samples > 0 and sampler.most <= 2, f"{sampler.most} CLI processes were alive at once"
 
 
 async def test_a_silent_turn_times_out_and_the_next_reply_works(start_bot):
