@@ -188,3 +188,25 @@ def _png(width: int, height: int) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 0)) + chunk(b"IEND", b"")
+
+
+async def test_a_typed_reply_overtaken_by_a_click_still_reaches_claude(start_bot):
+    """The click answers the question while the typed reply is still being handled
+    (its author's name is slow to look up): the reply is then a message, not lost."""
+    h = await start_bot()
+    h.slack.add_user("U2", name="bo", display_name="Bo")
+    seen: list[str] = []
+    h.model.script(str(h.project("shop")), [fa.text("Hello!"), ask(MODE), answered_with(seen, "Quick, noted."),
+                                            answered_with(seen, "And your note too.")])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Hello!")
+    await h.slack.send_message("C1", "U1", "let's go", thread_ts=root_ts)  # U1's name is now known
+    question = await question_message(h, root_ts, "Quick or detailed interview?")
+    h.slack.delays["users.info"] = 1.0  # only Bo's name is still to be looked up
+    typed = asyncio.create_task(h.slack.send_message("C1", "U2", "also: it must work offline", thread_ts=root_ts))
+    await h.slack.wait_for(lambda: any(c.method == "users.info" for c in h.slack.calls), what="the lookup")
+    await click(h, question, "Quick")
+    await typed
+    await h.wait_for_text("C1", root_ts, "And your note too.", timeout=30)
+    assert any('"Quick or detailed interview?"="Quick"' in text for text in seen)
+    assert any("it must work offline" in text for text in seen)
