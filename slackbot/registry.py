@@ -86,6 +86,10 @@ class Interviews:
     async def open(self) -> None:
         """Start the idle reaper and answer replies left unanswered by the last run."""
         self._reaper = asyncio.create_task(self._reap_idle(), name="idle-reaper")
+        for record in await self.store.list_interviews():
+            if record.thread_ts.startswith(CLAIMING):  # the last run stopped between claim and thread
+                log.info("releasing the name %s, claimed by a thread that was never opened", record.name)
+                await self.store.remove_interview(record.channel, record.thread_ts)
         for channel, thread_ts in await self.store.threads_with_pending():
             conversation = await self.find(channel, thread_ts)
             if conversation is not None:
@@ -153,7 +157,8 @@ class Interviews:
         return await self.store.find_by_name(name, include_cancelled=include_cancelled)
 
     async def list_interviews(self, team_id: str | None) -> list[InterviewRecord]:
-        return await self.store.list_interviews(team_id)
+        records = await self.store.list_interviews(team_id)
+        return [r for r in records if not r.thread_ts.startswith(CLAIMING)]  # threads still being opened
 
     async def forget_conversations(self, name: str) -> None:
         """Starting over: the project's earlier Claude transcripts are deleted, not kept."""

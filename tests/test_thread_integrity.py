@@ -210,3 +210,16 @@ async def test_a_typed_reply_overtaken_by_a_click_still_reaches_claude(start_bot
     await h.wait_for_text("C1", root_ts, "And your note too.", timeout=30)
     assert any('"Quick or detailed interview?"="Quick"' in text for text in seen)
     assert any("it must work offline" in text for text in seen)
+
+
+async def test_a_name_claimed_by_a_run_that_died_before_its_thread_opened_is_free_again(start_bot, tmp_path):
+    from slackbot.store import InterviewRecord, SqliteStore
+
+    store = SqliteStore(tmp_path / "state" / "newspec.db")  # as a crash between claim and root post left it
+    await store.open()
+    await store.add_interview(InterviewRecord("C1", "claiming:0123abcd", "shop", "U1", team_id="T1"))
+    await store.close()
+    h = await start_bot()
+    h.model.script(str(h.project("shop")), [fa.text("Hello again, shop!")])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Hello again, shop!")
