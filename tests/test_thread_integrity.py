@@ -223,3 +223,26 @@ async def test_a_name_claimed_by_a_run_that_died_before_its_thread_opened_is_fre
     h.model.script(str(h.project("shop")), [fa.text("Hello again, shop!")])
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "Hello again, shop!")
+
+
+async def test_a_reply_held_for_its_files_when_the_bot_died_is_answered_after_restart(start_bot, tmp_path):
+    h = await start_bot()
+    seen: list[str] = []
+    h.model.script(str(h.project("shop")), [fa.text("Hello!"), answered_with(seen, "Got it after the restart.")])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Hello!")
+    await h.stop()
+    # As a crash leaves it: stored on arrival, its download never finished.
+    from slackbot.store import SqliteStore
+
+    store = SqliteStore(tmp_path / "state" / "newspec.db")
+    await store.open()
+    await store.accept_reply("C1", root_ts, "U1", "here is the sketch", "1700000009.000100", "Ev9", ready=False)
+    await store.close()
+    import sqlite3  # opening the store releases held replies: mark it held again, as the crash left it
+
+    with sqlite3.connect(tmp_path / "state" / "newspec.db") as db:
+        db.execute("UPDATE pending_replies SET ready = 0")
+    await h.start()
+    await h.wait_for_text("C1", root_ts, "Got it after the restart.")
+    assert any("here is the sketch" in text for text in seen)

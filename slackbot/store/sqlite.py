@@ -63,6 +63,9 @@ class SqliteStore:
         await self.db.execute("PRAGMA synchronous=FULL")
         await self._migrate()
         await self._move_legacy_files()
+        # Replies held for enrichment by a run that stopped: nothing will complete them
+        # now, so they go to Claude as they are (their text was stored on arrival).
+        await self.db.execute("UPDATE pending_replies SET ready = 1 WHERE ready = 0")
         await self.db.execute(
             "DELETE FROM seen WHERE seen_at < ?", (time.time() - SEEN_RETENTION_SECONDS,)
         )
