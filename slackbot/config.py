@@ -38,6 +38,10 @@ def default_max_live_sessions() -> int:
     return max(1, memory // 2 // CLI_PROCESS_BYTES)
 
 
+def _whole_or_none(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line for the operator."""
 
@@ -70,6 +74,11 @@ class Settings:
     transcript_retention_days: float = 30.0  # then an idle interview's transcript is deleted
     messages_per_minute: int = 20  # per person: more are not passed on to Claude
     starts_per_hour: int = 10  # `/newspec <name>` per person
+    # Spend limits (None: no limit). Checked before each model call, never mid-answer.
+    max_cost_per_interview: float | None = None  # USD over a whole interview
+    max_cost_per_user_day: float | None = None  # USD per person per UTC day
+    max_cost_per_day: float | None = None  # USD for the whole workspace per UTC day
+    max_turns_per_interview: int | None = None  # model turns over a whole interview
 
     @property
     def skill_file(self) -> Path:
@@ -145,6 +154,12 @@ class Settings:
                 raise ConfigError(name, f"must be a positive {'whole ' if whole else ''}number ({what})")
             return value
 
+        def limit(name: str, what: str, *, whole: bool = False) -> float | None:
+            """An optional spend limit: unset means none; else a positive, finite number."""
+            if get(name) is None:
+                return None
+            return number(name, 0, what, whole=whole)
+
         def ids(name: str, example: str) -> frozenset[str]:
             values = frozenset(v.strip() for v in (get(name) or "").split(",") if v.strip())
             bad = sorted(v for v in values if not _SLACK_ID.fullmatch(v))
@@ -184,6 +199,12 @@ class Settings:
             ),
             starts_per_hour=int(
                 number("NEWSPEC_STARTS_PER_HOUR", 10, "interviews one person may start an hour", whole=True)
+            ),
+            max_cost_per_interview=limit("NEWSPEC_MAX_COST_PER_INTERVIEW", "US dollars one interview may spend"),
+            max_cost_per_user_day=limit("NEWSPEC_MAX_COST_PER_USER_DAY", "US dollars one person may spend a UTC day"),
+            max_cost_per_day=limit("NEWSPEC_MAX_COST_PER_DAY", "US dollars the workspace may spend a UTC day"),
+            max_turns_per_interview=_whole_or_none(
+                limit("NEWSPEC_MAX_TURNS_PER_INTERVIEW", "model turns one interview may take", whole=True)
             ),
             thread_owner_only=owner_only in ("1", "true", "yes"),
             rate_limits=tuple(rate_limits),

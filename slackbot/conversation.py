@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .budget import Budgets, utc_day
 from .events import Failed, Question, SessionEvent, SpecComplete, TurnDone
 from .flood import take_batch
 from .handoff import Handoff, build_command, by_category, compare
@@ -47,10 +48,15 @@ class TurnOutcome:
 class Conversation:
     def __init__(
         self, record: InterviewRecord, project_dir: Path, session: SpecSession, relay: ThreadRelay, *,
-        store: StateStore, pool: LivePool, questions: Questions,
+        store: StateStore, pool: LivePool, questions: Questions, budgets: Budgets | None = None,
     ) -> None:
         self.record, self.project_dir, self.session, self.relay = record, project_dir, session, relay
         self.store, self.pool, self.questions = store, pool, questions
+        self.budgets = budgets or Budgets()
+        self.payer = record.started_by  # whose message started the current turn: its cost is theirs
+        # The UTC day a used-up budget last held this thread's replies (the reaper wakes
+        # the thread when the day changes).
+        self.held_on: str | None = None
         self.worker: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
         self.accepting = True  # false once the bot is shutting down
@@ -99,6 +105,8 @@ class Conversation:
                 if self.wake.is_set():
                     continue
                 return
+            if await self._held(batch):
+                return  # the replies stay stored: answered once the budget allows
             self.queued = True
             try:
                 await self.pool.acquire(self, self._queued)
@@ -117,6 +125,28 @@ class Conversation:
             finally:
                 self.pool.release(self)
 
+    async def _held(self, batch: list[PendingReply]) -> bool:
+        """Whether a used-up budget stops the next model call; the thread is told once."""
+        if not self.budgets.any:
+            return False
+        held = await self.budgets.held(self.store, self.record, batch[-1].user_id)
+        if held is None:
+            self.held_on = None
+            await self._warn()
+            return False
+        self.held_on = utc_day()
+        # Said once per budget (and day, and person, for daily ones), also across restarts.
+        if await self.store.note_once(self.record.channel, self.record.thread_ts, "held:" + ":".join(held.key)):
+            log.info("interview %s paused: budget %s used up", self.record.name, held.key[0])
+            await self.relay.note(held.sentence)
+        return True
+
+    async def _warn(self) -> None:
+        """Tell the thread, once (also across restarts), that 80 % of its budget is used."""
+        for note, sentence in self.budgets.warnings(self.record):
+            if await self.store.note_once(self.record.channel, self.record.thread_ts, note):
+                await self.relay.note(sentence)
+
     async def _queued(self, ahead: int) -> None:
         place = "you're next" if ahead == 0 else f"{ahead} ahead of you"
         self.relay.queued_note = await self.relay.note(
@@ -132,6 +162,7 @@ class Conversation:
         attachments = await self.store.reply_files([r.id for r in batch])
         events = self._observe(self.session.send(merge(batch), attachments), outcome, batch)
         recipient = Recipient(batch[-1].user_id, batch[-1].user_team)
+        self.payer = batch[-1].user_id
         await self.relay.render(events, recipient, on_unshown=self._unshown)
         for question in outcome.asked:  # the turn is over: its open questions are too
             await self.questions.withdraw(self, question)
@@ -142,6 +173,7 @@ class Conversation:
         written, reported = self.session.tracker.snapshot()
         status = Status.FAILED if outcome.failed else Status.COMPLETE if reported else Status.WAITING
         await self.save(status=status, spec_written=written, spec_reported=reported)
+        await self._warn()
 
     async def _unshown(self) -> None:
         """Slack refused to show a question: nobody can answer it, so Claude stops
@@ -178,6 +210,8 @@ class Conversation:
         # drop means a new conversation began.
         total = record.session_cost_usd if event.cost_usd is None else event.cost_usd
         spent = total - record.session_cost_usd if total >= record.session_cost_usd else total
+        if spent > 0:  # charged to the person whose message started the turn, on today's UTC date
+            await self.store.add_spend(record.channel, record.thread_ts, self.payer, utc_day(), spent)
         await self.save(
             cost_usd=record.cost_usd + spent,
             session_cost_usd=total,
@@ -215,7 +249,10 @@ class Conversation:
         except OSError:
             log.warning("no spec to summarise for %s", record.name)
             return
-        usage = Usage(record.model_turns, record.input_tokens, record.output_tokens, record.cost_usd)
+        usage = Usage(
+            record.model_turns, record.input_tokens, record.output_tokens, record.cost_usd,
+            budget_usd=self.budgets.per_interview,
+        )
         report = check_spec(self.project_dir)
         names = [str(feature["name"]) for feature in report.features]
         before = await self.store.last_delivery(record.name)

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from .budget import Budgets, utc_day
 from .config import Settings
 from .conversation import Conversation
 from .events import Attachment
@@ -80,6 +81,7 @@ class Interviews:
         self._accepting = True
         self._reaper: asyncio.Task[None] | None = None
         self._session_settings = SessionSettings.for_bot(settings)
+        self.budgets = Budgets.from_settings(settings)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -134,6 +136,7 @@ class Interviews:
         while True:
             try:
                 await self.pool.evict_idle(idle)
+                self._wake_held()
                 if time.monotonic() >= next_expiry:  # a directory walk: at most hourly
                     next_expiry = time.monotonic() + min(3_600.0, retention / 4)
                     live = [c.session.config_dir for c in self._cache.values() if c.busy]
@@ -141,6 +144,14 @@ class Interviews:
             except Exception:
                 log.exception("closing idle sessions failed")
             await asyncio.sleep(max(0.5, min(idle / 4, 30.0)))
+
+    def _wake_held(self) -> None:
+        """Threads a daily budget held: a new UTC day may let their replies through."""
+        today = utc_day()
+        for conversation in self._cache.values():
+            if conversation.held_on is not None and conversation.held_on != today:
+                conversation.held_on = None
+                conversation.wake_up()
 
     # -- lookups -------------------------------------------------------------------
 
@@ -177,7 +188,8 @@ class Interviews:
             streaming=self.streaming, min_interval=self.min_interval,
         )
         conversation = Conversation(
-            record, folder, session, relay, store=self.store, pool=self.pool, questions=self.questions
+            record, folder, session, relay, store=self.store, pool=self.pool, questions=self.questions,
+            budgets=self.budgets,
         )
         conversation.accepting = self._accepting
         return conversation

@@ -17,3 +17,8 @@ def escape(text: object) -> str:
 def code(text: object) -> str:
     """An inline code span around an escaped value (backticks inside are dropped)."""
     return f"`{escape(text).replace('`', chr(39))}`"
+
+
+def usd(amount: float) -> str:
+    """A budget in dollars: to the cent, unless it is set finer."""
+    return f"${amount:,.2f}" if round(amount, 2) == amount else f"${amount:,.4f}"

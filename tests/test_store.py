@@ -118,3 +118,22 @@ async def test_files_queued_by_an_older_version_are_moved_on_open(tmp_path):
         assert (file.name, file.data) == ("n.md", b"hello")
     finally:
         await store.close()
+
+
+async def test_spend_is_summed_by_day_person_and_thread_across_a_reopen(store):
+    await store.add_interview(InterviewRecord("C1", "claiming:x", "shop", "U1"))
+    await store.add_spend("C1", "claiming:x", "U1", "2026-01-01", 0.5)
+    await store.move_interview("C1", "claiming:x", "1.0")  # spend follows the interview to its thread
+    await store.add_spend("C1", "1.0", "U2", "2026-01-01", 0.25)
+    await store.add_spend("C2", "2.0", "U1", "2026-01-02", 1.0)
+    assert await store.note_once("C1", "1.0", "warn-cost:1.0")
+    store = await reopen(store)
+    assert await store.spent() == pytest.approx(1.75)
+    assert await store.spent(day="2026-01-01") == pytest.approx(0.75)
+    assert await store.spent(day="2026-01-01", user_id="U1") == pytest.approx(0.5)
+    assert await store.spent(user_id="U1") == pytest.approx(1.5)
+    assert await store.spent(thread=("C1", "1.0")) == pytest.approx(0.75)
+    assert await store.spent(day="2026-01-03") == 0.0
+    assert not await store.note_once("C1", "1.0", "warn-cost:1.0")  # said once, also after a reopen
+    assert await store.note_once("C1", "1.0", "warn-cost:2.0")
+    await store.close()

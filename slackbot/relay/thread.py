@@ -13,7 +13,7 @@ from ..blocks import answered_blocks, question_blocks, shorten, update_text, wit
 from ..events import Question, QuestionItem, SessionEvent
 from ..handoff import FeatureChanges, Handoff
 from ..scheduler import Priority, SlackScheduler
-from ..slack_text import escape
+from ..slack_text import escape, usd
 from ..spec import SpecSummary, prompts_dir
 from ..validate import Problem
 from .errors import SLACK_ERRORS, slack_error
@@ -32,6 +32,12 @@ class Usage:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    budget_usd: float | None = None  # the interview's spend limit, if one is set
+
+    @property
+    def cost(self) -> str:
+        spent = f"${self.cost_usd:.4f}"
+        return spent if self.budget_usd is None else f"{spent} of {usd(self.budget_usd)}"
 
 
 class ThreadRelay:
@@ -141,7 +147,7 @@ class ThreadRelay:
             ("Validation", checked),
             ("Model turns", f"{usage.model_turns:,}"),
             ("Tokens", f"{usage.input_tokens:,} in · {usage.output_tokens:,} out"),
-            ("Cost", f"${usage.cost_usd:.4f}"),
+            ("Cost", usage.cost),
         ]
         saved = f"Saved in `{escape(prompts_dir(project_dir))}`"
         blocks: list[dict[str, Any]] = [

@@ -97,4 +97,27 @@ MIGRATIONS: list[str] = [
         delivered_at REAL NOT NULL
     );
     """,
+    # Model spend per turn, with the person whose message started the turn and the
+    # UTC day (YYYY-MM-DD), so budgets hold across restarts; and the budget notes an
+    # interview was already given (the 80 % warning is said once).
+    """
+    CREATE TABLE spend (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        cost_usd REAL NOT NULL,
+        spent_at REAL NOT NULL
+    );
+    CREATE INDEX spend_by_day ON spend (day, user_id);
+    CREATE INDEX spend_by_thread ON spend (channel, thread_ts);
+    CREATE TABLE budget_notes (
+        channel TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        note TEXT NOT NULL,
+        noted_at REAL NOT NULL,
+        PRIMARY KEY (channel, thread_ts, note)
+    );
+    """,
 ]

@@ -128,6 +128,10 @@ class SqliteStore:
         await self.db.execute(
             "UPDATE interviews SET thread_ts = ? WHERE channel = ? AND thread_ts = ?", (new_ts, channel, old_ts)
         )
+        for table in ("spend", "budget_notes"):
+            await self.db.execute(
+                f"UPDATE {table} SET thread_ts = ? WHERE channel = ? AND thread_ts = ?", (new_ts, channel, old_ts)
+            )
         await self.db.commit()
 
     async def remove_interview(self, channel: str, thread_ts: str) -> None:
@@ -314,6 +318,45 @@ class SqliteStore:
             "DELETE FROM pending_replies WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
         )
         await self.db.commit()
+
+    # -- spend -----------------------------------------------------------------
+
+    async def add_spend(self, channel: str, thread_ts: str, user_id: str, day: str, cost_usd: float) -> None:
+        """One turn's cost, charged to the person whose message started it, on a UTC day."""
+        await self.db.execute(
+            "INSERT INTO spend (channel, thread_ts, user_id, day, cost_usd, spent_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (channel, thread_ts, user_id, day, cost_usd, time.time()),
+        )
+        await self.db.commit()
+
+    async def spent(
+        self, *, day: str | None = None, user_id: str | None = None, thread: tuple[str, str] | None = None
+    ) -> float:
+        """Total cost in USD, narrowed to a UTC day, a person and/or a thread."""
+        conditions: list[str] = []
+        params: list[str] = []
+        if day is not None:
+            conditions.append("day = ?")
+            params.append(day)
+        if user_id is not None:
+            conditions.append("user_id = ?")
+            params.append(user_id)
+        if thread is not None:
+            conditions.append("channel = ? AND thread_ts = ?")
+            params.extend(thread)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        async with self.db.execute(f"SELECT COALESCE(SUM(cost_usd), 0) FROM spend {where}", params) as cursor:
+            (total,) = await cursor.fetchone()  # type: ignore[misc]
+        return float(total)
+
+    async def note_once(self, channel: str, thread_ts: str, note: str) -> bool:
+        """Record that a thread was told `note`; False if it had been told already."""
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO budget_notes (channel, thread_ts, note, noted_at) VALUES (?, ?, ?, ?)",
+            (channel, thread_ts, note, time.time()),
+        )
+        await self.db.commit()
+        return cursor.rowcount == 1
 
     # -- questions -------------------------------------------------------------
 
