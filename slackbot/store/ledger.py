@@ -1,0 +1,70 @@
+"""The store's ledger: what each turn cost and whom it was charged to, which budget
+notes a thread has had, and what each project's spec held when last delivered."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import aiosqlite
+
+
+class Ledger:
+    """Queries of `SqliteStore` about money and deliveries (it provides `db`)."""
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        raise NotImplementedError
+
+    async def add_spend(self, channel: str, thread_ts: str, user_id: str, day: str, cost_usd: float) -> None:
+        """One turn's cost, charged to the person whose message started it, on a UTC day."""
+        await self.db.execute(
+            "INSERT INTO spend (channel, thread_ts, user_id, day, cost_usd, spent_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (channel, thread_ts, user_id, day, cost_usd, time.time()),
+        )
+        await self.db.commit()
+
+    async def spent(
+        self, *, day: str | None = None, user_id: str | None = None, thread: tuple[str, str] | None = None
+    ) -> float:
+        """Total cost in USD, narrowed to a UTC day, a person and/or a thread."""
+        conditions: list[str] = []
+        params: list[str] = []
+        if day is not None:
+            conditions.append("day = ?")
+            params.append(day)
+        if user_id is not None:
+            conditions.append("user_id = ?")
+            params.append(user_id)
+        if thread is not None:
+            conditions.append("channel = ? AND thread_ts = ?")
+            params.extend(thread)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        async with self.db.execute(f"SELECT COALESCE(SUM(cost_usd), 0) FROM spend {where}", params) as cursor:
+            (total,) = await cursor.fetchone()  # type: ignore[misc]
+        return float(total)
+
+    async def note_once(self, channel: str, thread_ts: str, note: str) -> bool:
+        """Record that a thread was told `note`; False if it had been told already."""
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO budget_notes (channel, thread_ts, note, noted_at) VALUES (?, ?, ?, ?)",
+            (channel, thread_ts, note, time.time()),
+        )
+        await self.db.commit()
+        return cursor.rowcount == 1
+
+
+    async def last_delivery(self, project: str) -> list[str] | None:
+        """The project's feature names as last delivered (None before its first delivery)."""
+        async with self.db.execute(
+            "SELECT features FROM deliveries WHERE project = lower(?)", (project,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else list(json.loads(row[0]))
+
+    async def record_delivery(self, project: str, features: list[str]) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO deliveries (project, features, delivered_at) VALUES (lower(?), ?, ?)",
+            (project, json.dumps(features), time.time()),
+        )
+        await self.db.commit()
