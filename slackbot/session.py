@@ -41,21 +41,12 @@ from .events import (
 from .private import private_folder
 from .prompt import Message, compose, neutralize
 from .spec import SpecTracker, prompts_dir
-from .translate import EventTranslator, parse_question
+from .translate import CLI_FAILED, CLI_START_FAILED, TRANSCRIPT_LOST, EventTranslator, parse_question, timed_out
 
 log = logging.getLogger(__name__)
 
 SESSION_TOOLS = sorted(ALLOWED_TOOLS)
 MAX_MESSAGE_BYTES = 128 * 2**20
-
-_CLI_FAILED = "The Claude process stopped unexpectedly. Reply here to pick up where we left off."
-_TRANSCRIPT_LOST = (
-    "I couldn't find the earlier part of this conversation, so Claude starts afresh here; "
-    "files already in the project folder are kept."
-)
-_CLI_START_FAILED = (
-    "I couldn't start Claude for this interview. Reply here to try again, or ask an admin to check the bot's logs."
-)
 
 
 @dataclass(frozen=True)
@@ -228,7 +219,7 @@ class SpecSession:
                 self._client = await self._connect_or_start_over(emit)
             except Exception as exc:  # the CLI is missing, broken or refused to start
                 log.exception("could not start Claude for %s", self.project_dir)
-                emit(Failed(_CLI_START_FAILED, detail=repr(exc)))
+                emit(Failed(CLI_START_FAILED, detail=repr(exc)))
                 return
         self._translator.streamed = ""
         failed = False  # report at most one failure per turn
@@ -258,12 +249,12 @@ class SpecSession:
                 self._unanswered.clear()  # the transcript has the message
             else:
                 await self._disconnect()
-            emit(Failed(_timed_out(timeout), detail="turn timeout"))
+            emit(Failed(timed_out(timeout), detail="turn timeout"))
         except Exception as exc:
             log.exception("Claude turn failed for %s (session %s)", self.project_dir, self.session_id)
             await self._disconnect()  # the next message reconnects with resume
             if not failed:
-                emit(Failed(_CLI_FAILED, detail=repr(exc)))
+                emit(Failed(CLI_FAILED, detail=repr(exc)))
         finally:
             self._in_turn, self._emit, self._deadline = False, None, None
 
@@ -292,7 +283,7 @@ class SpecSession:
                 raise
             log.warning("transcript of session %s is missing; starting over", self.session_id)
             self.session_id = None
-            emit(Notice(_TRANSCRIPT_LOST))
+            emit(Notice(TRANSCRIPT_LOST))
             return await self._connect()
 
     async def _connect(self) -> ClaudeSDKClient:
@@ -391,11 +382,3 @@ class SpecSession:
         if answers is None:
             return PermissionResultDeny(message="The team stopped this question.", interrupt=True)
         return PermissionResultAllow(updated_input={**tool_input, "answers": answers})
-
-
-def _timed_out(seconds: float) -> str:
-    count, unit = (round(seconds / 60), "minute") if seconds >= 90 else (round(seconds), "second")
-    span = f"{count} {unit}{'' if count == 1 else 's'}"
-    return f"Claude went quiet for {span}, so I stopped this turn. Reply here to continue."
-
-

@@ -51,6 +51,21 @@ _MODEL_ERRORS = {
 _GENERIC_MODEL_ERROR = "Claude hit an error answering that. Reply here to try again."
 _STOPPED = "Stopped. Reply here when you're ready to go on."
 
+CLI_FAILED = "The Claude process stopped unexpectedly. Reply here to pick up where we left off."
+TRANSCRIPT_LOST = (
+    "I couldn't find the earlier part of this conversation, so Claude starts afresh here; "
+    "files already in the project folder are kept."
+)
+CLI_START_FAILED = (
+    "I couldn't start Claude for this interview. Reply here to try again, or ask an admin to check the bot's logs."
+)
+
+
+def timed_out(seconds: float) -> str:
+    count, unit = (round(seconds / 60), "minute") if seconds >= 90 else (round(seconds), "second")
+    span = f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"Claude went quiet for {span}, so I stopped this turn. Reply here to continue."
+
 
 class EventTranslator:
     def __init__(self, project_dir: Path, tracker: SpecTracker, session_id: str | None) -> None:

@@ -1,0 +1,85 @@
+"""Slack's rate limits as the scheduler counts them: per-minute budgets per method
+(Slack's published tiers, overridable) and the per-method accounting."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+TIER_2, TIER_3, TIER_4 = 20, 50, 100  # calls per minute, per workspace
+
+# Methods the bot writes with, by Slack's published tiers.
+DEFAULT_PER_MINUTE: dict[str, int] = {
+    "chat.postMessage": 300,  # workspace-wide; the per-channel limit is the tighter one
+    "chat.update": TIER_3,
+    "chat.delete": TIER_3,
+    "chat.postEphemeral": TIER_4,
+    "chat.startStream": TIER_2,
+    "chat.stopStream": TIER_2,
+    "chat.appendStream": TIER_4,
+    "files.upload": TIER_4 // 2,  # files_upload_v2 makes two Tier 4 calls per upload
+}
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    per_minute: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PER_MINUTE))
+    default_per_minute: int = TIER_3
+    channel_post_interval: float = 1.05  # seconds; Slack allows ~1 post/s per channel
+    window: float = 60.0  # seconds the per-minute budgets are counted over
+
+    def __post_init__(self) -> None:
+        # A zero, negative, nan or inf budget would divide by zero or never release
+        # a call; refuse it here rather than let it stop every Slack write later.
+        for method, count in {**self.per_minute, "default": self.default_per_minute}.items():
+            if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
+                raise ValueError(f"rate limit for {method} must be a positive whole number, not {count!r}")
+        for name in ("channel_post_interval", "window"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a positive finite number of seconds, not {value!r}")
+
+    def limit(self, method: str) -> int:
+        return self.per_minute.get(method, self.default_per_minute)
+
+    def faster(self, factor: float) -> RateLimits:
+        """The same budgets over a shorter window (for tests and benchmarks)."""
+        return RateLimits(
+            dict(self.per_minute), self.default_per_minute, self.channel_post_interval / factor,
+            self.window / factor,
+        )
+
+
+
+class MethodBudget:
+    """Sliding-window log (the hard limit) plus a token bucket (the pacing)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        # One [time] per call: the dispatch time, moved to the completion time when
+        # the call returns, so a call is never forgotten before Slack counted it.
+        self.calls: deque[list[float]] = deque()
+        self.rate = limit / window * 0.95
+        self.capacity = max(1.0, limit / 5)  # bursts up to a fifth of the window's budget
+        self.tokens = self.capacity
+        self.refilled = time.monotonic()
+        self.paused_until = 0.0
+
+    def wait(self, now: float) -> float:
+        """Seconds until one more call fits (0: now)."""
+        while self.calls and self.calls[0][0] <= now - self.window:
+            self.calls.popleft()
+        self.tokens = min(self.capacity, self.tokens + (now - self.refilled) * self.rate)
+        self.refilled = now
+        waits = [self.paused_until - now, (1 - self.tokens) / self.rate]
+        if len(self.calls) >= self.limit:
+            waits.append(self.calls[0][0] + self.window - now + 0.01)
+        return max(0.0, *waits)
+
+    def spend(self, now: float) -> list[float]:
+        entry = [now]
+        self.calls.append(entry)
+        self.tokens -= 1
+        return entry
