@@ -5,7 +5,9 @@ fakes in tests/fakes, with the fake Slack enforcing Slack's documented rate tier
 (per minute, per workspace; chat.postMessage once per second per channel) and
 the fake model streaming about 50 tokens a second per thread. Prints:
 
-- slash-command ack latency p50/p99 while 1, 10 and 50 interviews stream;
+- per size (1, 10, 50 interviews streaming): slash-command ack latency p50/p99,
+  Slack writes per answered turn, and "whole answer visible" (the answer's last
+  token in Slack, after the model emitted it) p50/p99;
 - time from /newspec to the first message in the thread, and to the first words;
 - relay lag, model token emitted -> the text visible in Slack, p50/p99;
 - Slack calls per answered turn by method, the most chat.update calls any one
@@ -119,7 +121,19 @@ async def run(sizes: list[int]) -> None:
                 first_token.append(
                     min(at for _, text, at in model.emitted if text.startswith(f"{name}_0000")) - started[name]
                 )
-            rows.append((size, percentile(acks, 50), percentile(acks, 99), len(acks)))
+            channels = {f"C{size}X{n}" for n in range(size)}
+            writes = sum(
+                1 for c in slack.calls
+                if c.ok and c.method.startswith(("chat.", "files.")) and c.args.get("channel") in channels
+            )
+            # Whole answer visible: the answer's last token in Slack, after the model emitted it.
+            last = [f"{name}_{TOKENS - 1:04d}" for name in names]
+            whole = [
+                first_text_time(slack, token) - max(at for _, text, at in model.emitted if text.startswith(token))
+                for token in last
+            ]
+            rows.append((size, percentile(acks, 50), percentile(acks, 99), len(acks), writes / size,
+                         percentile(whole, 50), percentile(whole, 99)))
 
         # Idle sessions close their CLI after NEWSPEC_IDLE_MINUTES.
         try:
@@ -137,10 +151,13 @@ async def run(sizes: list[int]) -> None:
 
     python = sys.version.split()[0]
     print(f"machine: {os.cpu_count()} cores; Python {python}; answers of {TOKENS} tokens at ~50 tokens/s")
-    print("\nslash-command ack latency while N interviews stream")
-    print(f"{'N':>4} {'p50':>10} {'p99':>10} {'samples':>8}")
-    for size, p50, p99, count in rows:
-        print(f"{size:>4} {ms(p50):>10} {ms(p99):>10} {count:>8}")
+    print("\nper size: slash-command ack latency while N interviews stream; Slack writes per turn;")
+    print("whole answer visible = the answer's last token in Slack, after the model emitted it")
+    heads = ("ack p50", "ack p99", "samples", "writes/turn", "whole p50", "whole p99")
+    print(f"{'N':>4} " + " ".join(f"{head:>11}" for head in heads))
+    for size, p50, p99, count, per_turn, whole50, whole99 in rows:
+        cells = (ms(p50), ms(p99), str(count), f"{per_turn:.1f}", ms(whole50), ms(whole99))
+        print(f"{size:>4} " + " ".join(f"{cell:>11}" for cell in cells))
     print(f"\n/newspec -> first message in the thread: p50 {ms(percentile(first_message, 50))}, "
           f"p99 {ms(percentile(first_message, 99))}, max {ms(max(first_message))}")
     print(f"/newspec -> first words of the answer:   p50 {ms(percentile(first_words, 50))}, "
