@@ -23,11 +23,11 @@ COMMAND_WORDS = frozenset({"list", "help", "usage"})
 DEVICE_NAMES = frozenset(
     {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 )
-RESERVED_NAMES = COMMAND_WORDS | DEVICE_NAMES
 
-APP_SPEC = Path("prompts/app_spec.txt")
-INITIALIZER_PROMPT = Path("prompts/initializer_prompt.md")
-SPEC_FILES: tuple[Path, ...] = (APP_SPEC, INITIALIZER_PROMPT)
+# The two spec files by name: their folder is wherever AutoForge keeps prompts (prompts_dir).
+APP_SPEC = "app_spec.txt"
+INITIALIZER_PROMPT = "initializer_prompt.md"
+SPEC_FILES = (APP_SPEC, INITIALIZER_PROMPT)
 # Where AutoForge looks for a project's prompts, in its order; its first run moves
 # `prompts/` to `.autoforge/prompts/`. New specs go to `prompts/`, which every
 # AutoForge version reads.
@@ -42,7 +42,7 @@ def prompts_dir(project: Path) -> Path:
 def spec_paths(project: Path) -> tuple[Path, ...]:
     """The two spec files where they live now: the only files Claude may write."""
     folder = prompts_dir(project)
-    return tuple(folder / rel.name for rel in SPEC_FILES)
+    return tuple(folder / name for name in SPEC_FILES)
 
 # Tools whose success means a file's content was (re)written.
 WRITING_TOOLS = frozenset({"Write", "Edit", "MultiEdit"})

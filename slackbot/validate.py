@@ -28,8 +28,8 @@ from .spec_reader import EXPECTED_SECTIONS, REQUIRED_SECTIONS, Spec, read_spec
 
 __all__ = ["EXPECTED_SECTIONS", "REQUIRED_SECTIONS", "Problem", "Report", "check_spec", "validate_spec"]
 
-SPEC_FILE = APP_SPEC.name
-PROMPT_FILE = INITIALIZER_PROMPT.name
+SPEC_FILE = APP_SPEC
+PROMPT_FILE = INITIALIZER_PROMPT
 
 # {{FEATURE_COUNT}}, [FEATURE_COUNT], $ARGUMENTS, <PROJECT_NAME>: template leftovers.
 PLACEHOLDER = re.compile(
