@@ -12,7 +12,8 @@ at scale, so every write is queued here and released only within budget:
 - fair: within a priority, threads take turns (round robin);
 - coalescing: a refresh of the same message that is already queued is not
   queued twice; its thunk runs once and reads the latest text when it runs;
-- a 429 pauses the whole method for its Retry-After, then the call is retried.
+- a 429 (or HTTP 200 `ratelimited`) pauses the whole method for its Retry-After,
+  then the call is retried.
 """
 
 from __future__ import annotations
@@ -295,7 +296,7 @@ class SlackScheduler:
         try:
             return await job.thunk()
         except SlackApiError as exc:
-            if exc.response.status_code != 429 or self._closed:
+            if not _rate_limited(exc) or self._closed:
                 raise
             retry_after = _retry_after(exc.response.headers.get("Retry-After"))
             self.rate_limited += 1
@@ -325,6 +326,15 @@ def _pop_head(by_priority: dict[Priority, OrderedDict[str, deque[_Job]]], priori
     if not lanes:
         del by_priority[priority]
     return job
+
+
+# Slack answers a rate limit with HTTP 429, and some methods also with HTTP 200 and
+# one of these errors: either way the method pauses and the call is retried.
+RATE_LIMIT_ERRORS = frozenset({"ratelimited", "rate_limited"})
+
+
+def _rate_limited(exc: SlackApiError) -> bool:
+    return exc.response.status_code == 429 or exc.response.get("error") in RATE_LIMIT_ERRORS
 
 
 class _Retry(Exception):

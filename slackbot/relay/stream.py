@@ -14,14 +14,11 @@ confirmed it: a retried call sends exactly what Slack has not yet shown.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
-
-from slack_sdk.errors import SlackApiError
+from typing import TYPE_CHECKING
 
 from ..blocks import markdown_blocks
 from ..scheduler import Priority
@@ -32,7 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 # Slack renders up to 12,000 chars of markdown per message, but long messages
 # read badly in a thread; keep each one under Slack's ~4,000 readability mark.
@@ -55,8 +51,6 @@ STREAM_ENDED_ERRORS = frozenset({"message_not_in_streaming_state", "stopped_by_u
 # Slack's word when the user stopped a stream (reported by others, not documented):
 # the message stays as they left it and the rest of the answer goes below it.
 STOPPED_BY_USER = "stopped_by_user"
-# Rate limits Slack answers with HTTP 200 instead of 429: retried like a 429.
-RATE_LIMIT_ERRORS = frozenset({"ratelimited", "rate_limited"})
 
 
 def split_point(text: str, start: int, limit: int) -> int:
@@ -194,7 +188,7 @@ class GrowingMessage:
                 self._streaming = False
 
         await relay.scheduler.run(
-            "chat.stopStream", _rate_limits_as_429(stop), fair_key=relay.thread_ts, priority=priority
+            "chat.stopStream", stop, fair_key=relay.thread_ts, priority=priority
         )
 
     async def _pace(self) -> None:
@@ -253,7 +247,7 @@ class GrowingMessage:
         if priority is None:
             priority = Priority.FIRST if starting else Priority.REFRESH
         await relay.scheduler.run(
-            "chat.startStream" if starting else "chat.appendStream", _rate_limits_as_429(write),
+            "chat.startStream" if starting else "chat.appendStream", write,
             fair_key=relay.thread_ts, priority=priority, coalesce_key=f"reply:{id(self)}",
         )
 
@@ -307,7 +301,7 @@ class GrowingMessage:
 
             try:
                 await relay.scheduler.run(
-                    "chat.update", _rate_limits_as_429(update), fair_key=relay.thread_ts, priority=Priority.REFRESH,
+                    "chat.update", update, fair_key=relay.thread_ts, priority=Priority.REFRESH,
                     coalesce_key=f"reply:{id(self)}",
                 )
                 return
@@ -327,28 +321,9 @@ class GrowingMessage:
             self._sent = end
 
         await relay.scheduler.run(
-            "chat.postMessage", _rate_limits_as_429(post), fair_key=relay.thread_ts, channel=relay.channel,
+            "chat.postMessage", post, fair_key=relay.thread_ts, channel=relay.channel,
             priority=Priority.FIRST,
         )
-
-
-def _rate_limits_as_429(call: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
-    """Slack sometimes answers a rate limit with HTTP 200 and `"error": "ratelimited"`;
-    the scheduler retries only 429s, so such an answer is passed on as a 429 (Retry-After
-    as Slack sent it, else the scheduler's default) and the call is retried, not given up."""
-
-    async def run() -> T:
-        try:
-            return await call()
-        except SlackApiError as exc:
-            response = exc.response
-            if response.status_code == 429 or response.get("error") not in RATE_LIMIT_ERRORS:
-                raise
-            as_429 = copy.copy(response)
-            as_429.status_code = 429
-            raise SlackApiError(str(exc), as_429) from exc
-
-    return run
 
 
 def _log_unexpected(task: asyncio.Task[None]) -> None:
