@@ -79,6 +79,8 @@ class Settings:
     max_cost_per_user_day: float | None = None  # USD per person per UTC day
     max_cost_per_day: float | None = None  # USD for the whole workspace per UTC day
     max_turns_per_interview: int | None = None  # model turns over a whole interview
+    admins: frozenset[str] = frozenset()  # see everyone's spend and set budgets, besides workspace admins
+    quick_model: str | None = None  # the model for interviews in quick mode (None: claude_model)
 
     @property
     def skill_file(self) -> Path:
@@ -206,6 +208,8 @@ class Settings:
             max_turns_per_interview=_whole_or_none(
                 limit("NEWSPEC_MAX_TURNS_PER_INTERVIEW", "model turns one interview may take", whole=True)
             ),
+            admins=ids("NEWSPEC_ADMINS", "U012AB3CD"),
+            quick_model=get("NEWSPEC_QUICK_MODEL"),
             thread_owner_only=owner_only in ("1", "true", "yes"),
             rate_limits=tuple(rate_limits),
             allowed_users=ids("NEWSPEC_ALLOWED_USERS", "U012AB3CD"),

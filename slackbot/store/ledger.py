@@ -53,6 +53,18 @@ class Ledger:
         await self.db.commit()
         return cursor.rowcount == 1
 
+    async def budget_overrides(self) -> dict[str, float | None]:
+        """Budgets an admin set in Slack, by name (value None: no limit)."""
+        async with self.db.execute("SELECT name, value FROM budget_limits") as cursor:
+            return {name: value for name, value in await cursor.fetchall()}
+
+    async def set_budget(self, name: str, value: float | None, set_by: str) -> None:
+        """Override one budget's setting from now on (None: no limit), across restarts."""
+        await self.db.execute(
+            "INSERT OR REPLACE INTO budget_limits (name, value, set_by, set_at) VALUES (?, ?, ?, ?)",
+            (name, value, set_by, time.time()),
+        )
+        await self.db.commit()
 
     async def last_delivery(self, project: str) -> list[str] | None:
         """The project's feature names as last delivered (None before its first delivery)."""

@@ -120,4 +120,16 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (channel, thread_ts, note)
     );
     """,
+    # The model an interview runs on (None: CLAUDE_MODEL; quick mode may pick a cheaper
+    # one), and budgets an admin set in Slack, which override the settings without a
+    # restart (value NULL: no limit).
+    """
+    ALTER TABLE interviews ADD COLUMN model TEXT;
+    CREATE TABLE budget_limits (
+        name TEXT PRIMARY KEY,
+        value REAL,
+        set_by TEXT NOT NULL,
+        set_at REAL NOT NULL
+    );
+    """,
 ]

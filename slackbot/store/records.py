@@ -38,6 +38,7 @@ class InterviewRecord:
     output_tokens: int = 0
     model_turns: int = 0
     session_cost_usd: float = 0.0  # the CLI's running total for the current conversation
+    model: str | None = None  # the model this interview runs on; None: the configured default
 
 
 @dataclass(frozen=True)
@@ -108,3 +109,5 @@ class StateStore(Protocol):
         self, *, day: str | None = None, user_id: str | None = None, thread: tuple[str, str] | None = None
     ) -> float: ...
     async def note_once(self, channel: str, thread_ts: str, note: str) -> bool: ...
+    async def budget_overrides(self) -> dict[str, float | None]: ...
+    async def set_budget(self, name: str, value: float | None, set_by: str) -> None: ...
