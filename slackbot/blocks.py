@@ -131,12 +131,12 @@ def update_text(text: str) -> str:
     return shorten(text, UPDATE_TEXT - 100)
 
 
-def status_blocks(activity: str, thread_ts: str) -> list[dict[str, Any]]:
-    """The status line: what Claude is doing, and a Stop button."""
-    return _dicts([
-        ContextBlock(elements=[MarkdownTextObject(text=f":hourglass_flowing_sand: _{activity}…_")]),
-        ActionsBlock(elements=[ButtonElement(text="Stop", action_id=STOP_ACTION, value=thread_ts)]),
-    ])
+def status_blocks(activity: str | None, thread_ts: str) -> list[dict[str, Any]]:
+    """Below a message Claude is still writing: what it is doing (if not just writing),
+    and a Stop button."""
+    line = [ContextBlock(elements=[MarkdownTextObject(text=f":hourglass_flowing_sand: _{escape(activity)}…_")])]
+    stop = ActionsBlock(elements=[ButtonElement(text="Stop", action_id=STOP_ACTION, value=thread_ts)])
+    return _dicts([*(line if activity else []), stop])
 
 
 def root_blocks(text: str) -> list[dict[str, Any]]:

@@ -74,7 +74,7 @@ class Settings:
     transcript_retention_days: float = 30.0  # then an idle interview's transcript is deleted
     messages_per_minute: int = 20  # per person: more are not passed on to Claude
     starts_per_hour: int = 10  # `/newspec <name>` per person
-    # Spend limits (None: no limit). Checked before each model call, never mid-answer.
+    # Spend limits (None: no limit). Checked before each model call (see budget.py).
     max_cost_per_interview: float | None = None  # USD over a whole interview
     max_cost_per_user_day: float | None = None  # USD per person per UTC day
     max_cost_per_day: float | None = None  # USD for the whole workspace per UTC day

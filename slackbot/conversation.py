@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .budget import Budgets, utc_day
-from .events import Failed, Question, SessionEvent, SpecComplete, TurnDone
+from .events import Attachment, Failed, OverBudget, Question, QuestionItem, SessionEvent, SpecComplete, TurnDone
 from .flood import take_batch
 from .handoff import Handoff, build_command, by_category, compare
 from .pool import LivePool
@@ -36,6 +37,12 @@ RESTART_NOTE = (
     "Your last message is saved; I'll answer it when I'm back."
 )
 TURN_FAILED = ":warning: Something went wrong on my side. Reply here to try again."
+# Sent for the person whose turn the spend limit cut short, once the budget allows more.
+CUT_SHORT = (
+    "(The bot's spend limit stopped your previous answer before it finished; a tool call it "
+    "cut off did not run. The budget now allows more: carry on from where you stopped.)"
+)
+MODE_HEADER = "mode"  # the skill's quick-or-detailed question
 
 
 @dataclass
@@ -43,16 +50,22 @@ class TurnOutcome:
     failed: bool = False
     complete: bool = False
     asked: list[Question] = field(default_factory=list)
+    over_budget: OverBudget | None = None  # the CLI's spend limit stopped the turn
 
 
 class Conversation:
     def __init__(
         self, record: InterviewRecord, project_dir: Path, session: SpecSession, relay: ThreadRelay, *,
         store: StateStore, pool: LivePool, questions: Questions, budgets: Budgets | None = None,
+        quick_model: str | None = None,
     ) -> None:
         self.record, self.project_dir, self.session, self.relay = record, project_dir, session, relay
         self.store, self.pool, self.questions = store, pool, questions
-        self.budgets = budgets or Budgets()
+        self.budgets = budgets or Budgets()  # as set at start-up; overridden by those set in Slack
+        self.default_model, self.quick_model = session.model, quick_model
+        if record.model:  # chosen earlier (quick mode): kept across restarts
+            session.use_model(record.model)
+        self.cut_short = False  # the spend limit stopped the last turn: the thread hears why, again
         self.payer = record.started_by  # whose message started the current turn: its cost is theirs
         # The UTC day a used-up budget last held this thread's replies (the reaper wakes
         # the thread when the day changes).
@@ -127,25 +140,35 @@ class Conversation:
 
     async def _held(self, batch: list[PendingReply]) -> bool:
         """Whether a used-up budget stops the next model call; the thread is told once."""
-        if not self.budgets.any:
-            return False
-        held = await self.budgets.held(self.store, self.record, batch[-1].user_id)
+        budgets = await self.budgets.current(self.store)
+        cut_short, self.cut_short = self.cut_short, False
+        held = await budgets.held(self.store, self.record, batch[-1].user_id)
         if held is None:
             self.held_on = None
-            await self._warn()
+            await self._warn(budgets, batch[-1].user_id)
             return False
         self.held_on = utc_day()
-        # Said once per budget (and day, and person, for daily ones), also across restarts.
-        if await self.store.note_once(self.record.channel, self.record.thread_ts, "held:" + ":".join(held.key)):
+        # Said once per budget (and day, and person, for daily ones), also across restarts;
+        # and again after a turn the spend limit cut short (people saw it stop).
+        first = await self.store.note_once(self.record.channel, self.record.thread_ts, "held:" + ":".join(held.key))
+        if first or cut_short:
             log.info("interview %s paused: budget %s used up", self.record.name, held.key[0])
             await self.relay.note(held.sentence)
         return True
 
-    async def _warn(self) -> None:
-        """Tell the thread, once (also across restarts), that 80 % of its budget is used."""
-        for note, sentence in self.budgets.warnings(self.record):
+    async def _warn(self, budgets: Budgets, user_id: str) -> None:
+        """Tell the thread, once (also across restarts; daily budgets once a day), that 80 %
+        of a budget is used."""
+        for note, sentence in await budgets.warnings(self.store, self.record, user_id):
             if await self.store.note_once(self.record.channel, self.record.thread_ts, note):
                 await self.relay.note(sentence)
+
+    async def _send(self, text: str, attachments: tuple[Attachment, ...] = ()) -> AsyncIterator[SessionEvent]:
+        """Send to Claude, with what the budgets in force leave as the CLI's own spend limit."""
+        budgets = await self.budgets.current(self.store)
+        limit = await budgets.headroom(self.store, self.record, self.payer)
+        async for event in self.session.send(text, attachments, spend_limit=limit, spent=self.record.session_cost_usd):
+            yield event
 
     async def _queued(self, ahead: int) -> None:
         place = "you're next" if ahead == 0 else f"{ahead} ahead of you"
@@ -160,24 +183,41 @@ class Conversation:
         await self.save(status=Status.INTERVIEWING)
         outcome = TurnOutcome()
         attachments = await self.store.reply_files([r.id for r in batch])
-        events = self._observe(self.session.send(merge(batch), attachments), outcome, batch)
         recipient = Recipient(batch[-1].user_id, batch[-1].user_team)
         self.payer = batch[-1].user_id
-        await self.relay.render(events, recipient, on_unshown=self._unshown)
+        events = self._observe(self._send(merge(batch), attachments), outcome, batch)
+        await self.relay.render(events, recipient, stop_claude=self._stop_claude)
         for question in outcome.asked:  # the turn is over: its open questions are too
             await self.questions.withdraw(self, question)
         if outcome.complete:
             await self._deliver(recipient)
-        # Only now is the batch answered: a crash before this line re-sends it.
-        await self.store.remove_replies([r.id for r in batch])
+        stopped = outcome.over_budget
+        if stopped is None or stopped.reached:
+            # Only now is the batch answered: a crash before this line re-sends it.
+            await self.store.remove_replies([r.id for r in batch])
+        if stopped is not None:  # what is left waits (stored) until the budget allows
+            await self._stopped_by_budget(stopped, recipient)
         written, reported = self.session.tracker.snapshot()
         status = Status.FAILED if outcome.failed else Status.COMPLETE if reported else Status.WAITING
         await self.save(status=status, spec_written=written, spec_reported=reported)
-        await self._warn()
+        await self._warn(await self.budgets.current(self.store), self.payer)
 
-    async def _unshown(self) -> None:
-        """Slack refused to show a question: nobody can answer it, so Claude stops
-        waiting (the turn ends; the next message is a message, not an answer)."""
+    async def _stopped_by_budget(self, stopped: OverBudget, recipient: Recipient) -> None:
+        """The CLI's spend limit stopped the turn. A batch that never reached Claude stays
+        stored; one Claude began answering is taken up, and Claude is asked to finish once
+        the budget allows (on the payer's account). The serve loop then holds the thread."""
+        log.info("interview %s: the spend limit stopped a turn (reached Claude: %s)", self.record.name, stopped.reached)
+        self.cut_short = True
+        if stopped.reached:
+            record = self.record
+            await self.store.queue_claimed_reply(
+                record.channel, record.thread_ts, self.payer, CUT_SHORT, f"budget:{uuid.uuid4().hex}", None,
+                recipient.team_id,
+            )
+
+    async def _stop_claude(self) -> None:
+        """Nobody can go on with this turn: Slack refused to show a question (the next
+        message is a message, not an answer), or the person stopped the stream in Slack."""
         await self.session.interrupt()
 
     async def _observe(
@@ -201,6 +241,9 @@ class Conversation:
                 await self._count(event)
             elif isinstance(event, SpecComplete):
                 outcome.complete = True  # delivered after the turn, once checked
+                continue
+            elif isinstance(event, OverBudget):
+                outcome.over_budget = event  # the thread hears why once the turn is over
                 continue
             yield event
 
@@ -231,8 +274,8 @@ class Conversation:
             count = len(problems)
             await self.relay.note(f":mag: Checking the spec… fixing {count} problem{'s' if count != 1 else ''}.")
             outcome = TurnOutcome()
-            events = self._observe(self.session.send(repair_request(problems)), outcome, [])
-            await self.relay.render(events, recipient, on_unshown=self._unshown)
+            events = self._observe(self._send(repair_request(problems)), outcome, [])
+            await self.relay.render(events, recipient, stop_claude=self._stop_claude)
             problems = validate_spec(self.project_dir)
         written, _ = self.session.tracker.snapshot()
         # Recorded before the upload, so a restart never uploads it twice.
@@ -249,9 +292,10 @@ class Conversation:
         except OSError:
             log.warning("no spec to summarise for %s", record.name)
             return
+        budgets = await self.budgets.current(self.store)
         usage = Usage(
             record.model_turns, record.input_tokens, record.output_tokens, record.cost_usd,
-            budget_usd=self.budgets.per_interview,
+            budget_usd=budgets.per_interview, models=self._models(),
         )
         report = check_spec(self.project_dir)
         names = [str(feature["name"]) for feature in report.features]
@@ -260,6 +304,22 @@ class Conversation:
         await self.store.record_delivery(record.name, names)
         handoff = Handoff(build_command(self.project_dir), by_category(report.features), changes)
         await self.relay.post_summary(summary, usage, self.project_dir, problems, handoff)
+
+    def _models(self) -> tuple[str, ...]:
+        """The models that ran: the interview began on the default; quick mode moves it on."""
+        later = self.record.model
+        return (self.default_model,) if later in (None, self.default_model) else (self.default_model, str(later))
+
+    async def picked(self, item: QuestionItem, answer: str) -> None:
+        """An item of a question was answered (clicked or typed). Quick mode moves the
+        interview to the quick model, if one is set: from Claude's next model call on,
+        and after restarts (the record keeps it)."""
+        quick = self.quick_model
+        if quick is None or self.record.model == quick or not picks_quick(item, answer):
+            return
+        log.info("interview %s: quick mode, switching to %s", self.record.name, quick)
+        await self.save(model=quick)
+        self.session.use_model(quick)
 
     async def save(self, **changes: object) -> None:
         record = self.record
@@ -281,6 +341,13 @@ def repair_request(problems: list[Problem]) -> str:
         f"{listed}\n\nFix them in the files (Read them, then Edit or Write), keep everything "
         "else as it is, and reply in one short line saying what you fixed."
     )
+
+
+def picks_quick(item: QuestionItem, answer: str) -> bool:
+    """Whether this answers the skill's Mode question with quick mode: the option
+    labelled "Quick…" clicked, or a typed answer whose first word is "quick"."""
+    words = answer.strip().lower().split(maxsplit=1)
+    return item.header.strip().lower() == MODE_HEADER and bool(words) and words[0].strip("*.,:;!()") == "quick"
 
 
 def merge(batch: list[PendingReply]) -> str:

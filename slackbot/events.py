@@ -99,6 +99,15 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class OverBudget:
+    """The spend limit the session was given stopped Claude's turn (the CLI's own check).
+    `reached`: Claude had begun answering the message and was stopped before it finished
+    (the message is in its transcript); otherwise the message never reached Claude."""
+
+    reached: bool
+
+
+@dataclass(frozen=True)
 class TurnDone:
     """Claude finished answering this message."""
 
@@ -110,5 +119,6 @@ class TurnDone:
 
 
 SessionEvent = (
-    TextDelta | TextDone | ToolActivity | Question | FileWritten | SpecComplete | Failed | Notice | TurnDone
+    TextDelta | TextDone | ToolActivity | Question | FileWritten | SpecComplete | Failed | Notice | OverBudget
+    | TurnDone
 )

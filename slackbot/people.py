@@ -1,15 +1,50 @@
-"""Display names for Slack users, cached, so Claude can tell teammates apart."""
+"""Display names for Slack users, cached, so Claude can tell teammates apart; and who
+counts as an admin of newspec's spend."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 
-from slack_sdk.errors import SlackApiError
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
+
+# users.info flags that make someone a workspace admin, for newspec's purposes.
+ADMIN_FLAGS = ("is_admin", "is_owner", "is_primary_owner")
+
+
+async def is_admin(
+    client: AsyncWebClient, user_id: str, admins: frozenset[str], home: Iterable[str | None]
+) -> bool:
+    """Whether `user_id` may see everyone's spend and change budgets: listed in
+    NEWSPEC_ADMINS, or by users.info an admin or owner of `home` (the bot's own
+    workspace and/or Enterprise Grid organisation): an admin of another
+    organisation, in a Slack Connect channel, is no admin here.
+
+    Asked afresh each time (not from the name cache): it is rare, and someone whose
+    admin role was removed loses these rights at once. When Slack can't say, the
+    answer is no (fail closed).
+    """
+    if user_id in admins:
+        return True
+    try:
+        user = (await client.users_info(user=user_id)).get("user") or {}
+    except SlackClientError as exc:
+        error = getattr(exc, "response", None)
+        log.warning("users.info for %s failed: %s", user_id, error.get("error") if error else exc)
+        return False
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        log.warning("users.info for %s failed: %r", user_id, exc)
+        return False
+    if not any(user.get(flag) is True for flag in ADMIN_FLAGS):
+        return False
+    theirs = {user.get("team_id"), (user.get("enterprise_user") or {}).get("enterprise_id")}
+    return bool(theirs & {place for place in home if place})
 
 
 class DisplayNames:

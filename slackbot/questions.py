@@ -83,6 +83,7 @@ class Questions:
         if not await self.store.claim_answer(question_id, index):
             return Accepted.STALE
         record = conversation.record
+        await conversation.picked(item, value)
         await self.store.queue_claimed_reply(
             record.channel, record.thread_ts, user_id, f'My answer to "{item.question}": {value}',
             f"{question_id}:{index}", author, user_team,
@@ -100,6 +101,7 @@ class Questions:
         if not await self.store.claim_answer(question.id, index):
             return False
         item = question.items[index]
+        await conversation.picked(item, shown)  # before Claude goes on: the choice may change its model
         conversation.session.answer(question.id, {item.question: answer})
         if conversation.session.pending_question is None:
             conversation.waiting_on_people = False  # Claude carries on: not to be parked now

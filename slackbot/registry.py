@@ -153,6 +153,18 @@ class Interviews:
                 conversation.held_on = None
                 conversation.wake_up()
 
+    def budgets_changed(self) -> int:
+        """An admin changed a budget in Slack: every thread a budget held checks again now,
+        whatever day it was held on (a used-up budget holds it again, saying so only if
+        that budget is new). Returns how many threads were woken."""
+        woken = 0
+        for conversation in self._cache.values():
+            if conversation.held_on is not None:
+                conversation.held_on = None
+                conversation.wake_up()
+                woken += 1
+        return woken
+
     # -- lookups -------------------------------------------------------------------
 
     async def find(self, channel: str, thread_ts: str) -> Conversation | None:
@@ -189,7 +201,7 @@ class Interviews:
         )
         conversation = Conversation(
             record, folder, session, relay, store=self.store, pool=self.pool, questions=self.questions,
-            budgets=self.budgets,
+            budgets=self.budgets, quick_model=self.settings.quick_model,
         )
         conversation.accepting = self._accepting
         return conversation

@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from claude_agent_sdk import (
-    ClaudeAgentOptions,
     ClaudeSDKClient,
     HookContext,
     HookInput,
     HookJSONOutput,
-    HookMatcher,
     PermissionResultAllow,
     PermissionResultDeny,
     ResultError,
@@ -28,16 +26,9 @@ from claude_agent_sdk import (
     ToolPermissionContext,
 )
 
-from .cli_process import bundled_cli, write_launcher
-from .config import Settings
-from .confine import ALLOWED_TOOLS, ASK_TOOL, check_tool
-from .events import (
-    Attachment,
-    Failed,
-    Notice,
-    Question,
-    SessionEvent,
-)
+from .cli_options import OVER_BUDGET, SessionSettings, SpendCap, build_options
+from .confine import ASK_TOOL, check_tool
+from .events import Attachment, Failed, Notice, Question, SessionEvent
 from .private import private_folder
 from .prompt import Message, compose, neutralize
 from .spec import SpecTracker, prompts_dir
@@ -45,42 +36,19 @@ from .translate import CLI_FAILED, CLI_START_FAILED, TRANSCRIPT_LOST, EventTrans
 
 log = logging.getLogger(__name__)
 
-SESSION_TOOLS = sorted(ALLOWED_TOOLS)
-MAX_MESSAGE_BYTES = 128 * 2**20
-
-
-@dataclass(frozen=True)
-class SessionSettings:
-    """What every session needs from the bot's configuration."""
-
-    model: str
-    skill_file: Path
-    templates_dir: Path
-    max_turns: int
-    turn_timeout: float = 600.0  # seconds without any output before a turn is interrupted
-    # The launcher that starts the CLI without the bot's secrets (see cli_process);
-    # None runs the SDK's default (only for tests of the session alone).
-    cli_path: Path | None = None
-
-    @classmethod
-    def for_bot(cls, settings: Settings) -> SessionSettings:
-        """The bot's sessions: its model and skill, and a CLI launcher in its state folder."""
-        launcher = write_launcher(settings.state_dir / "bin", bundled_cli(), settings.cli_niceness)
-        return cls(
-            model=settings.claude_model,
-            skill_file=settings.skill_file,
-            templates_dir=settings.templates_dir,
-            max_turns=settings.max_turns,
-            turn_timeout=settings.turn_timeout_seconds,
-            cli_path=launcher,
-        )
-
+__all__ = ["SessionSettings", "SpecSession"]
 
 _END = object()
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One message for the worker, and what the budgets allow for answering it."""
 
-
+    message: Message
+    out: asyncio.Queue[Any]
+    spend_limit: float | None
+    spent: float
 
 
 class SpecSession:
@@ -101,7 +69,7 @@ class SpecSession:
         self.config_dir = config_dir
         self.tracker = tracker or SpecTracker(self.project_dir)
         self._translator = EventTranslator(self.project_dir, self.tracker, session_id)
-        self._jobs: asyncio.Queue[tuple[Message, asyncio.Queue[Any]] | None] = asyncio.Queue()
+        self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._lifecycle = asyncio.Lock()
         self._worker: asyncio.Task[None] | None = None
         self._client: ClaudeSDKClient | None = None
@@ -111,6 +79,9 @@ class SpecSession:
         self._asking: dict[str, tuple[Question, dict[str, str], asyncio.Future[dict[str, str] | None]]] = {}
         self._emit: Callable[[SessionEvent], None] | None = None
         self._deadline: asyncio.Timeout | None = None
+        self.model = settings.model  # for the next model call (see use_model)
+        self._live_model: str | None = None  # the live process's
+        self._cap = SpendCap()  # the live process's spend limit
 
     # -- public API -------------------------------------------------------
 
@@ -123,17 +94,29 @@ class SpecSession:
     def session_id(self, value: str | None) -> None:
         self._translator.session_id = value
 
-    async def send(self, text: str, attachments: tuple[Attachment, ...] = ()) -> AsyncIterator[SessionEvent]:
+    async def send(
+        self, text: str, attachments: tuple[Attachment, ...] = (), *, spend_limit: float | None = None,
+        spent: float = 0.0,
+    ) -> AsyncIterator[SessionEvent]:
         """Send one user message (with any attached images or text files); yield events
-        until Claude's turn is over."""
+        until Claude's turn is over.
+
+        `spend_limit` is what Claude may spend from now on (None: no limit), enforced by
+        the CLI itself (an `OverBudget` event says it stopped the turn); `spent` is the
+        conversation's running total as the CLI last reported it."""
         out: asyncio.Queue[Any] = asyncio.Queue()
         # Under the lock, so a close in progress finishes before a new worker starts.
         async with self._lifecycle:
             if self._worker is None or self._worker.done():
                 self._worker = asyncio.create_task(self._work(), name=f"session:{self.project_dir.name}")
-            self._jobs.put_nowait((Message(text, attachments), out))
+            self._jobs.put_nowait(_Job(Message(text, attachments), out, spend_limit, spent))
         while (event := await out.get()) is not _END:
             yield event
+
+    def use_model(self, model: str) -> None:
+        """Run Claude on `model` from its next model call on (also mid-turn, once a
+        pending question is answered), and in every process started later."""
+        self.model = model
 
     @property
     def pending_question(self) -> Question | None:
@@ -198,29 +181,40 @@ class SpecSession:
     async def _work(self) -> None:
         try:
             while (job := await self._jobs.get()) is not None:
-                message, out = job
                 try:
-                    await self._turn(message, out.put_nowait)
+                    await self._turn(job, job.out.put_nowait)
                 finally:
-                    out.put_nowait(_END)
+                    job.out.put_nowait(_END)
         finally:
             # Nobody may wait forever on a job this worker will not run.
             while not self._jobs.empty():
                 if (job := self._jobs.get_nowait()) is not None:
-                    job[1].put_nowait(_END)
+                    job.out.put_nowait(_END)
             await self._disconnect()
 
-    async def _turn(self, message: Message, emit: Any) -> None:
-        # Messages whose turn died with the CLI (or never started) may be missing
-        # from the transcript the next process resumes; send them with this one.
-        self._unanswered.append(message)
+    async def _ready(self, job: _Job, emit: Any) -> ClaudeSDKClient | None:
+        """The live client, started (or restarted) with what the budgets allow; None if
+        the CLI could not start (people were told)."""
+        if self._client is not None and self._cap.outdated(job.spend_limit, job.spent):
+            log.info("restarting Claude for %s: its spend limit changed", self.project_dir)
+            await self._disconnect()  # the limit is fixed at the start of a process
         if self._client is None:
             try:
-                self._client = await self._connect_or_start_over(emit)
+                self._client = await self._connect_or_start_over(emit, job)
             except Exception as exc:  # the CLI is missing, broken or refused to start
                 log.exception("could not start Claude for %s", self.project_dir)
                 emit(Failed(CLI_START_FAILED, detail=repr(exc)))
-                return
+                return None
+        await self._switch_model()
+        return self._client
+
+    async def _turn(self, job: _Job, emit: Any) -> None:
+        # Messages whose turn died with the CLI (or never started) may be missing
+        # from the transcript the next process resumes; send them with this one.
+        self._unanswered.append(job.message)
+        client = await self._ready(job, emit)
+        if client is None:
+            return
         self._translator.streamed = ""
         failed = False  # report at most one failure per turn
         loop = asyncio.get_running_loop()
@@ -230,8 +224,8 @@ class SpecSession:
             # The deadline moves with every message: only silence times out.
             async with asyncio.timeout(timeout) as deadline:
                 self._deadline = deadline
-                await self._client.query(compose(self._unanswered))
-                async for sdk_message in self._client.receive_response():
+                await client.query(compose(self._unanswered))
+                async for sdk_message in client.receive_response():
                     deadline.reschedule(loop.time() + timeout)
                     for event in self._translator.translate(sdk_message):
                         if isinstance(event, Failed):
@@ -240,7 +234,7 @@ class SpecSession:
                             failed = True
                         emit(event)
                     if isinstance(sdk_message, ResultMessage):
-                        self._unanswered.clear()
+                        await self._turn_ended(sdk_message)
                         return
             raise RuntimeError("the Claude CLI ended the turn without a result")
         except TimeoutError:
@@ -258,6 +252,29 @@ class SpecSession:
         finally:
             self._in_turn, self._emit, self._deadline = False, None, None
 
+    async def _turn_ended(self, result: ResultMessage) -> None:
+        if result.subtype != OVER_BUDGET:
+            self._unanswered.clear()
+            return
+        if result.stop_reason is None:  # no model call: the caller sends this message again
+            self._unanswered.pop()
+        else:
+            self._unanswered.clear()
+        # This process may spend no more: the next message starts one with what the budgets then allow.
+        await self._disconnect()
+
+    async def _switch_model(self) -> None:
+        """Put the live process on the model asked for, if it isn't already."""
+        client = self._client
+        if client is None or self._live_model == self.model:
+            return
+        try:
+            await client.set_model(self.model)
+            self._live_model = self.model
+            log.info("Claude for %s now runs on %s", self.project_dir, self.model)
+        except Exception:  # the next call tries again; the process keeps its model meanwhile
+            log.warning("could not switch %s to %s", self.project_dir, self.model, exc_info=True)
+
     async def _interrupt(self) -> bool:
         """Interrupt the running turn and wait for its end; False if the CLI did not respond."""
         client = self._client
@@ -274,46 +291,34 @@ class SpecSession:
             log.warning("interrupt failed for %s", self.project_dir, exc_info=True)
         return False
 
-    async def _connect_or_start_over(self, emit: Any) -> ClaudeSDKClient:
+    async def _connect_or_start_over(self, emit: Any, job: _Job) -> ClaudeSDKClient:
         """Resume the conversation; if its transcript is gone, start a new one and say so."""
         try:
-            return await self._connect()
+            return await self._connect(job)
         except ResultError as exc:
             if self.session_id is None or "No conversation found" not in str(exc):
                 raise
             log.warning("transcript of session %s is missing; starting over", self.session_id)
             self.session_id = None
             emit(Notice(TRANSCRIPT_LOST))
-            return await self._connect()
+            return await self._connect(job)
 
-    async def _connect(self) -> ClaudeSDKClient:
+    async def _connect(self, job: _Job) -> ClaudeSDKClient:
         # The project folder is the CLI's working directory: it must exist first.
         prompts_dir(self.project_dir).mkdir(parents=True, exist_ok=True)
         env: dict[str, str] = {}
         if self.config_dir is not None:
             private_folder(self.config_dir)
             env["CLAUDE_CONFIG_DIR"] = str(self.config_dir)
-        options = ClaudeAgentOptions(
-            cli_path=self.settings.cli_path,
-            env=env,
-            system_prompt=self._system_prompt(),
-            cwd=str(self.project_dir),
-            model=self.settings.model,
-            tools=list(SESSION_TOOLS),
-            include_partial_messages=True,
-            max_turns=self.settings.max_turns,
-            resume=self.session_id,
-            can_use_tool=self._can_use_tool,
-            hooks={"PreToolUse": [HookMatcher(matcher=None, hooks=[self._guard_hook], on_failure="block")]},
-            # Ignore user/project settings files: they could add hooks or tools.
-            setting_sources=[],
-            # Room for oversized tool calls to be parsed, and then refused by our
-            # guard, instead of killing the session's message reader.
-            max_buffer_size=MAX_MESSAGE_BYTES,
-            stderr=lambda line: log.debug("claude[%s]: %s", self.project_dir.name, line),
+        options = build_options(
+            self.settings, self.project_dir, env=env, session_id=self.session_id, model=self.model,
+            spend_limit=job.spend_limit, can_use_tool=self._can_use_tool, guard_hook=self._guard_hook,
         )
         client = ClaudeSDKClient(options)
         await client.connect()
+        # A new conversation's running total starts at 0; a resumed one goes on from its last.
+        self._cap = SpendCap(job.spend_limit, job.spent if self.session_id is not None else 0.0)
+        self._live_model = self.model
         log.info("Claude session started for %s (resume=%s)", self.project_dir, self.session_id)
         return client
 
@@ -324,12 +329,6 @@ class SpecSession:
                 await client.disconnect()
             except Exception:
                 log.warning("error while closing Claude for %s", self.project_dir, exc_info=True)
-
-    def _system_prompt(self) -> str:
-        skill = self.settings.skill_file.read_text(encoding="utf-8")
-        return skill.replace("$ARGUMENTS", str(self.project_dir)).replace(
-            "$TEMPLATES", str(self.settings.templates_dir)
-        )
 
     async def _can_use_tool(
         self, tool_name: str, tool_input: dict[str, Any], context: ToolPermissionContext
@@ -381,4 +380,5 @@ class SpecSession:
                 self._deadline.reschedule(asyncio.get_running_loop().time() + self.settings.turn_timeout)
         if answers is None:
             return PermissionResultDeny(message="The team stopped this question.", interrupt=True)
+        await self._switch_model()  # an answer may change the model (quick mode): from this turn on
         return PermissionResultAllow(updated_input={**tool_input, "answers": answers})

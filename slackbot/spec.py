@@ -16,10 +16,10 @@ from pathlib import Path
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,50}")
 NAME_RULES = "1–50 characters, only letters A–Z, digits, `-` and `_` (for example `todo-app`)"
 
-# Words of the command itself (`list`, `help`; `usage` kept for a future one),
+# Words of the command itself (`list`, `help`, `usage`, `budget`),
 # and Windows device names: a folder called `con` or `lpt1` can't be opened
 # there. Compared case-insensitively, like everything about names.
-COMMAND_WORDS = frozenset({"list", "help", "usage"})
+COMMAND_WORDS = frozenset({"list", "help", "usage", "budget"})
 DEVICE_NAMES = frozenset(
     {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 )
@@ -58,7 +58,7 @@ def check_name(text: str) -> str:
     lowered = name.lower()
     if lowered in COMMAND_WORDS:
         raise InvalidName(
-            f"`{name}` is one of the command's own words (`list`, `help`, `usage`), so it can't be a "
+            f"`{name}` is one of the command's own words (`list`, `help`, `usage`, `budget`), so it can't be a "
             f"project name. Pick another, for example `{lowered}-app`."
         )
     if lowered in DEVICE_NAMES:

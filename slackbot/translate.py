@@ -22,12 +22,14 @@ from claude_agent_sdk import (
     UserMessage,
 )
 
+from .cli_options import OVER_BUDGET
 from .confine import ASK_TOOL
 from .events import (
     Choice,
     Failed,
     FileWritten,
     Notice,
+    OverBudget,
     Question,
     QuestionItem,
     SessionEvent,
@@ -50,6 +52,7 @@ _MODEL_ERRORS = {
 }
 _GENERIC_MODEL_ERROR = "Claude hit an error answering that. Reply here to try again."
 _STOPPED = "Stopped. Reply here when you're ready to go on."
+_FINISHED = frozenset({"end_turn", "stop_sequence"})  # the answer was whole when the limit was reached
 
 CLI_FAILED = "The Claude process stopped unexpectedly. Reply here to pick up where we left off."
 TRANSCRIPT_LOST = (
@@ -142,6 +145,11 @@ class EventTranslator:
         events: list[SessionEvent] = []
         if self.interrupted:
             events.append(Notice(_STOPPED))
+        elif message.subtype == OVER_BUDGET:
+            # Not an error for people: the bot, which knows the budgets, says why it paused.
+            log.info("spend limit reached in %s (stop reason %s)", self.project_dir, message.stop_reason)
+            if message.stop_reason not in _FINISHED:  # None: no model call was made
+                events.append(OverBudget(reached=message.stop_reason is not None))
         elif message.is_error:
             log.error(
                 "Claude turn ended in error for %s: subtype=%s status=%s errors=%s",

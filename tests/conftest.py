@@ -93,6 +93,19 @@ class Harness:
             if m.user == self.slack.bot_user_id and not is_status_line(m)
         ]
 
+    async def settled(self, channel: str, thread_ts: str, text: str) -> list[Message]:
+        """The thread's answer messages once `text` shows and every message in it is finished:
+        no stream open, no Stop button left under a posted one."""
+        await self.wait_for_text(channel, thread_ts, text)
+
+        def finished() -> list[Message] | None:
+            msgs = self.slack.thread(channel, thread_ts)
+            if any(m.stream_state == "streaming" or is_status_line(m) for m in msgs):
+                return None
+            return self.answers(channel, thread_ts) or None
+
+        return await self.slack.wait_for(finished, what="the answer's messages to be finished")
+
     async def wait_for_text(self, channel: str, thread_ts: str, text: str, timeout: float = 15) -> None:
         await self.slack.wait_for(
             lambda: text in self.slack.thread_text(channel, thread_ts),

@@ -56,7 +56,7 @@ async def test_an_interview_budget_holds_the_next_turn_until_raised(start_bot):
     await h.slack.send_message("C1", "U1", "a bakery app", thread_ts=root_ts)
     await h.wait_for_text("C1", root_ts, PAUSED)
     (sentence,) = said(h, root_ts, PAUSED)
-    assert "$0.0010" in sentence and "NEWSPEC_MAX_COST_PER_INTERVIEW" in sentence
+    assert "$0.0010" in sentence and "`/newspec budget interview <dollars>`" in sentence
     await h.slack.send_message("C1", "U1", "with delivery", thread_ts=root_ts)
 
     async def both_stored() -> bool:

@@ -121,8 +121,7 @@ async def test_falls_back_to_post_and_update_when_streaming_is_refused(start_bot
     h.model.script(str(project), [fa.text(answer, chunk_size=10, delay=0.03), fa.text("Second answer.")])
 
     root_ts = await h.start_interview("shop")
-    await h.wait_for_text("C1", root_ts, "**Done.**")
-    (message,) = h.answers("C1", root_ts)
+    (message,) = await h.settled("C1", root_ts, "**Done.**")
     assert message.text == answer and not message.streamed
     assert message.blocks == [{"type": "markdown", "text": answer}]  # Markdown, not escaped
     assert message.edits >= 1  # it grew by chat.update
@@ -141,8 +140,7 @@ async def test_a_stream_that_dies_is_finished_with_chat_update(start_bot):
     answer = " ".join(f"token{i}" for i in range(80)) + " END"
     h.model.script(str(project), [fa.text(answer, chunk_size=12, delay=0.01)])
     root_ts = await h.start_interview("shop")
-    await h.wait_for_text("C1", root_ts, "END")
-    messages = h.answers("C1", root_ts)
+    messages = await h.settled("C1", root_ts, "END")
     assert "".join(m.text for m in messages).replace(" ", "") == answer.replace(" ", "")
     assert h.slack.calls_to("chat.update")
 

@@ -30,7 +30,7 @@ def test_windows_device_names_are_reserved(text):
     assert check_name(f"{text.strip().lower()}-app")  # the suggested name is a valid one
 
 
-@pytest.mark.parametrize("text", ["list", "help", "usage", "USAGE", "Help"])
+@pytest.mark.parametrize("text", ["list", "help", "usage", "USAGE", "Help", "budget", "Budget"])
 def test_the_commands_own_words_are_reserved(text):
     with pytest.raises(InvalidName) as problem:
         check_name(text)
@@ -38,7 +38,7 @@ def test_the_commands_own_words_are_reserved(text):
 
 
 def test_only_the_exact_words_are_reserved_and_only_for_new_projects(tmp_path):
-    for text in ["con-app", "console", "com10", "lpt0", "com", "nul_", "listing", "helper", "auxx"]:
+    for text in ["con-app", "console", "com10", "lpt0", "com", "nul_", "listing", "helper", "auxx", "budgets"]:
         assert check_name(text) == text
     with pytest.raises(InvalidName):
         check_name("usage")
@@ -131,7 +131,7 @@ async def test_a_name_in_another_case_continues_the_existing_folder(start_bot):
     h.model.verify()
 
 
-@pytest.mark.parametrize("text", ["con", "LPT1", "usage"])
+@pytest.mark.parametrize("text", ["con", "LPT1", "nul"])
 async def test_a_reserved_name_changes_nothing_and_says_why(start_bot, text):
     h = await start_bot()
     delivery = await h.slack.send_slash_command(text, user_id="U1", channel_id="C1")

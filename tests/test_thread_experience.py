@@ -7,11 +7,12 @@ import base64
 import itertools
 import json
 import time
+from collections.abc import Callable
 
 import pytest
 
 from slackbot.blocks import STOP_ACTION
-from slackbot.relay.status import STATUS_DELAY
+from slackbot.relay.turn import STATUS_DELAY
 from slackbot.store import Status
 from tests.conftest import is_status_line
 from tests.fakes import anthropic as fa
@@ -49,66 +50,69 @@ async def test_owner_only_mode_passes_on_only_the_starter(start_bot):
 
 
 def status_said(h, since: int = 0) -> list[str]:
-    """What status lines said (posted, then updated), in order, in Slack calls from index `since` on."""
-    lines: set[str] = set()
+    """What the live status line said, in order, in Slack calls from index `since` on: the
+    context line under a posted message that Claude is still writing."""
     said: list[str] = []
     for call in h.slack.calls[since:]:
-        if not call.ok:
-            continue
-        if call.method == "chat.postMessage" and STOP_ACTION in json.dumps(call.args.get("blocks")):
-            lines.add(call.response["ts"])
-            said.append(call.args["text"])
-        elif call.method == "chat.update" and call.args.get("ts") in lines:
-            said.append(call.args["text"])
+        if call.ok and call.method in ("chat.postMessage", "chat.update"):
+            for block in call.args.get("blocks") or []:
+                text = block["elements"][0].get("text", "") if block.get("type") == "context" else ""
+                if text.startswith(":hourglass_flowing_sand: _"):
+                    line = text.removeprefix(":hourglass_flowing_sand: _").removesuffix("…_")
+                    if not said or said[-1] != line:
+                        said.append(line)
     return said
 
 
-def status_lines_posted(h) -> list[str]:
+def tasks_shown(h, since: int = 0) -> list[tuple[str, str]]:
+    """(title, status) of every task card sent in stream calls from index `since` on."""
     return [
-        c.response["ts"]
-        for c in h.slack.calls_to("chat.postMessage")
-        if c.ok and STOP_ACTION in json.dumps(c.args.get("blocks"))
+        (chunk["title"], chunk["status"])
+        for call in h.slack.calls[since:]
+        if call.ok and call.method.endswith("Stream")
+        for chunk in call.args.get("chunks") or []
+        if chunk.get("type") == "task_update"
     ]
 
 
 async def turn_ended(h, root_ts: str, started: float) -> float:
     """Wait for the turn whose answer already shows to end (its status is saved after the
-    turn, once its status line is cleared); return how long it took at most since `started`."""
+    turn, once its messages are finished); return how long it took at most since `started`."""
 
     async def saved() -> bool:
         return (await h.bot.store.get_interview("C1", root_ts)).status != Status.INTERVIEWING
 
     await h.slack.wait_for(saved, what="the turn to end")
     took = time.monotonic() - started
-    assert not any(is_status_line(m) for m in h.slack.thread("C1", root_ts))  # gone with the turn
+    assert not any(is_status_line(m) for m in h.slack.thread("C1", root_ts))  # no Stop left behind
     return took
 
 
-async def test_status_line_says_what_claude_does_then_goes_away(start_bot):
-    h = await start_bot()
-    project = h.project("shop")
+def slow_file_writing_script(h, project, since: dict[str, int], seen: Callable[[str], bool]):
+    """Greeting, a quick answer, then a turn that thinks for a while and writes both files,
+    each step waiting until Slack shows the activity before (so none is folded away)."""
     spec_step, prompt_step, done_step = write_both(project)
-    since = {"tools": 0}
-    pause = 2 * h.bot.interviews.min_interval  # the status line changes at most once per interval
+    pause = 2 * h.bot.interviews.min_interval  # a message is written at most once per interval
 
-    async def once_status_says(text: str, then: fa.Turn) -> fa.Turn:
-        # Claude takes its time: this step answers only once the status line shows `text`,
-        # and a moment more, so the next activity is not folded into the same update.
-        await h.slack.wait_for(lambda: text in status_said(h, since["tools"]), what=f"status {text!r}")
+    async def once_shown(text: str, then: fa.Turn) -> fa.Turn:
+        await h.slack.wait_for(lambda: seen(text), what=f"activity {text!r}")
         await asyncio.sleep(pause)
         return then
 
     async def slow_start(request: fa.ModelRequest) -> fa.Turn:
-        return await once_status_says("Thinking…", spec_step)  # nothing yet after STATUS_DELAY
+        return await once_shown("Thinking", spec_step)  # nothing yet after STATUS_DELAY
 
     async def after_the_spec(request: fa.ModelRequest) -> fa.Turn:
-        return await once_status_says("Writing app_spec.txt…", prompt_step)
+        return await once_shown("Writing app_spec.txt", prompt_step)
 
-    h.model.script(str(project), [fa.text("Ready?"), fa.text("Quick answer."), slow_start, after_the_spec, done_step])
+    return [fa.text("Ready?"), fa.text("Quick answer."), slow_start, after_the_spec, done_step]
 
-    # Plain answers: no status line, if the turn really ended within STATUS_DELAY (measured
-    # from before the message was sent, so the turn took at most that); a slower one (the
-    # CLI starting, a busy machine) may say "Thinking…" and nothing else.
+
+async def quick_turns_show_no_activity(h, tasks_or_lines: Callable[[int], list]) -> str:
+    """Plain answers show no activity if the turn really ended within STATUS_DELAY (measured
+    from before the message was sent); a slower one (the CLI starting, a busy machine) may
+    say "Thinking" and nothing else. Returns the thread."""
+    root_ts = ""
     for message, answer in [(None, "Ready?"), ("quick question", "Quick answer.")]:
         before, started = len(h.slack.calls), time.monotonic()
         if message is None:
@@ -116,42 +120,102 @@ async def test_status_line_says_what_claude_does_then_goes_away(start_bot):
         else:
             await h.slack.send_message("C1", "U1", message, thread_ts=root_ts)
         await h.wait_for_text("C1", root_ts, answer)
-        took, said = await turn_ended(h, root_ts, started), status_said(h, before)
+        took, said = await turn_ended(h, root_ts, started), tasks_or_lines(before)
         if took < STATUS_DELAY:
             assert said == [], f"a {took:.2f} s turn showed {said}"
         else:
-            assert said in ([], ["Thinking…"])
+            assert {str(x) for x in said} <= {"Thinking", str(("Thinking", "in_progress")),
+                                              str(("Thinking", "complete"))}
+    return root_ts
 
-    # A slow turn that then writes files: the status line says so, step by step.
+
+async def test_what_claude_does_shows_as_task_cards_in_its_streamed_answer(start_bot):
+    h = await start_bot()
+    project = h.project("shop")
+    since = {"tools": 0}
+    h.model.script(str(project), slow_file_writing_script(
+        h, project, since, lambda text: any(title == text for title, _ in tasks_shown(h, since["tools"]))
+    ))
+    root_ts = await quick_turns_show_no_activity(h, lambda before: tasks_shown(h, before))
+
     since["tools"] = len(h.slack.calls)
     await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
     await h.slack.wait_for(lambda: len(h.slack.uploads) == 2 or h.model.step_errors, timeout=30)
     h.model.verify()
     await turn_ended(h, root_ts, time.monotonic())
-    assert status_said(h, since["tools"]) == ["Thinking…", "Writing app_spec.txt…", "Writing initializer_prompt.md…"]
-    # Every status line ever shown was deleted when its turn ended.
-    posted = status_lines_posted(h)
-    assert posted and all(h.slack.message("C1", ts) is None for ts in posted)
+    assert tasks_shown(h, since["tools"]) == [
+        ("Thinking", "in_progress"), ("Thinking", "complete"),
+        ("Writing app_spec.txt", "in_progress"), ("Writing app_spec.txt", "complete"),
+        ("Writing initializer_prompt.md", "in_progress"), ("Writing initializer_prompt.md", "complete"),
+    ]
+    # All of it in the answer itself: no status line of its own was posted, edited or deleted.
+    turn_calls = h.slack.calls[since["tools"]:]
+    assert not [c for c in turn_calls if STOP_ACTION in json.dumps(c.args)]
+    assert not [c for c in turn_calls if c.method == "chat.delete"]
+    answer = next(m for m in h.answers("C1", root_ts) if "Great, writing the spec now." in m.text)
+    assert answer.streamed and [t["title"] for t in answer.tasks.values()] == [
+        "Thinking", "Writing app_spec.txt", "Writing initializer_prompt.md"
+    ]
+    assert "The spec is ready" in h.slack.thread_text("C1", root_ts)
+    assert {t["status"] for t in answer.tasks.values()} == {"complete"}
 
 
-async def test_stop_button_interrupts_the_answer(start_bot):
-    h = await start_bot()
+async def test_without_streams_the_status_line_rides_on_the_answer_and_goes_away(start_bot):
+    h = await start_bot(streaming=False)
+    project = h.project("shop")
+    since = {"tools": 0}
+    h.model.script(str(project), slow_file_writing_script(
+        h, project, since, lambda text: text in status_said(h, since["tools"])
+    ))
+    root_ts = await quick_turns_show_no_activity(h, lambda before: status_said(h, before))
+
+    since["tools"] = len(h.slack.calls)
+    await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
+    await h.slack.wait_for(lambda: len(h.slack.uploads) == 2 or h.model.step_errors, timeout=30)
+    h.model.verify()
+    await turn_ended(h, root_ts, time.monotonic())
+    assert status_said(h, since["tools"]) == ["Thinking", "Writing app_spec.txt", "Writing initializer_prompt.md"]
+    # The status line is part of the answer's message: posted with it, gone with the turn.
+    answer = next(m for m in h.answers("C1", root_ts) if "Great, writing the spec now." in m.text)
+    (posted,) = [c for c in h.slack.calls_to("chat.postMessage") if c.ok and c.response["ts"] == answer.ts]
+    assert posted.args["text"] == "Thinking…" and STOP_ACTION in json.dumps(posted.args["blocks"])
+    assert not is_status_line(answer)
+    assert not [c for c in h.slack.calls[since["tools"]:] if c.method == "chat.delete"]
+
+
+def long_answer_then(h, after: str) -> None:
     long_answer = " ".join(f"word{i}" for i in range(400))
-    h.model.script(
-        str(h.project("shop")),
-        [fa.text(long_answer, chunk_size=8, delay=0.02), fa.text("Carrying on.")],
-    )
-    root_ts = await h.start_interview("shop")
-    status = await h.slack.wait_for(
-        lambda: next((m for m in h.slack.thread("C1", root_ts) if is_status_line(m)), None)
-    )
-    await h.slack.wait_for(lambda: "word20" in h.slack.thread_text("C1", root_ts))
-    await h.slack.send_action("newspec_stop", root_ts, user_id="U1", channel_id="C1", message_ts=status.ts)
+    h.model.script(str(h.project("shop")), [fa.text(long_answer, chunk_size=8, delay=0.02), fa.text(after)])
+
+
+async def stopped_and_goes_on(h, root_ts: str) -> None:
     await h.wait_for_text("C1", root_ts, "Stopped. Reply here when you're ready to go on.")
     assert "word399" not in h.slack.thread_text("C1", root_ts)
     assert "interrupted" not in h.slack.thread_text("C1", root_ts).lower()  # no CLI-internal text
     await h.slack.send_message("C1", "U1", "go on", thread_ts=root_ts)
     await h.wait_for_text("C1", root_ts, "Carrying on.")
+
+
+async def test_stop_button_under_a_posted_answer_interrupts_it(start_bot):
+    h = await start_bot(streaming=False)
+    long_answer_then(h, "Carrying on.")
+    root_ts = await h.start_interview("shop")
+    await h.slack.wait_for(lambda: "word20" in h.slack.thread_text("C1", root_ts))
+    answer = next(m for m in h.slack.thread("C1", root_ts) if is_status_line(m))  # Stop under the text
+    await h.slack.send_action(STOP_ACTION, root_ts, user_id="U1", channel_id="C1", message_ts=answer.ts)
+    await stopped_and_goes_on(h, root_ts)
+
+
+async def test_stopping_the_stream_in_slack_stops_claude(start_bot):
+    h = await start_bot()
+    long_answer_then(h, "Carrying on.")
+    root_ts = await h.start_interview("shop")
+    await h.slack.wait_for(lambda: "word20" in h.slack.thread_text("C1", root_ts))
+    (answer,) = [m for m in h.slack.thread("C1", root_ts) if m.streamed]
+    h.slack.kill_stream(answer.ts, error="stopped_by_user")  # the person pressed stop on the stream
+    await stopped_and_goes_on(h, root_ts)
+    assert h.slack.message("C1", answer.ts).edits == 0  # left as they stopped it
+    assert len([m for m in h.slack.thread("C1", root_ts) if "word" in m.text]) == 1  # nothing went on below
 
 
 async def test_typing_stop_interrupts_and_is_not_sent_to_claude(start_bot):

@@ -9,7 +9,6 @@ import struct
 import zlib
 
 from slackbot.blocks import STOP_ACTION
-from tests.conftest import is_status_line
 from tests.fakes import anthropic as fa
 from tests.test_lifecycle import held
 from tests.test_questions import FEATURES, MODE, ask, click, elements, question_message
@@ -152,8 +151,7 @@ async def test_a_question_withdrawn_by_stop_loses_its_buttons_and_ignores_late_c
     h.model.script(str(h.project("shop")), [ask(MODE), fa.text("Fine, tell me in words.")])
     root_ts = await h.start_interview("shop")
     question = await question_message(h, root_ts, "Quick or detailed interview?")
-    status = next(m for m in h.slack.thread("C1", root_ts) if is_status_line(m))
-    await h.slack.send_action(STOP_ACTION, root_ts, user_id="U1", channel_id="C1", message_ts=status.ts)
+    await h.slack.send_message("C1", "U1", "stop", thread_ts=root_ts)
     await h.wait_for_text("C1", root_ts, "Stopped.")
     await h.slack.wait_for(lambda: not elements(h.slack.message("C1", question.ts)), what="buttons removed")
     assert "No longer open" in h.slack.message("C1", question.ts).visible_text

@@ -1,4 +1,5 @@
-"""`/newspec <name> | list | help`: check the name, open or point to the interview thread."""
+"""`/newspec <name> | list | help`: check the name, open or point to the interview thread.
+`usage` and `budget` are handled in spend.py."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 from dataclasses import dataclass
 
 import aiohttp
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -22,6 +23,8 @@ from ..spec import (
     project_dir,
 )
 from ..store import InterviewRecord, Status
+from ..usage import money
+from . import spend
 from .starting import open_interview, thread_link
 
 log = logging.getLogger(__name__)
@@ -56,9 +59,13 @@ HELP = (
     "• `/newspec <name>` starts an interview in a new thread here; answer Claude in the thread "
     "(anyone in the channel can). When you're done it uploads `app_spec.txt` and "
     "`initializer_prompt.md`.\n"
-    "• `/newspec list` shows the interviews in this channel and in channels you're in.\n"
+    "• `/newspec list` shows the interviews in this channel and in channels you're in, and what each cost.\n"
+    "• `/newspec usage` shows what your messages cost in Claude over the last 30 days (workspace admins "
+    "see everyone's spend).\n"
+    "• `/newspec budget` shows the spend budgets in force; workspace admins change one with "
+    "`/newspec budget <interview|person|workspace|turns> <amount|off>`.\n"
     "• `/newspec help` shows this help.\n"
-    f"Names are {NAME_RULES}; `list`, `help`, `usage` and Windows device names (`con`, `nul`, "
+    f"Names are {NAME_RULES}; `list`, `help`, `usage`, `budget` and Windows device names (`con`, `nul`, "
     "`com1`…) are reserved, and names differing only in case are the same project."
 )
 
@@ -143,7 +150,7 @@ async def look_up(interviews: Interviews, visibility: Visibility, name: str) -> 
 
 def register(app: AsyncApp, interviews: Interviews) -> None:
     async def on_newspec(
-        ack: AsyncAck, command: dict, client: AsyncWebClient, respond: AsyncRespond
+        ack: AsyncAck, command: dict, client: AsyncWebClient, respond: AsyncRespond, context: AsyncBoltContext
     ) -> None:
         refusal = interviews.settings.refusal(command.get("user_id"), command.get("channel_id"))
         if refusal is not None:
@@ -152,6 +159,10 @@ def register(app: AsyncApp, interviews: Interviews) -> None:
         text = str(command.get("text") or "").strip()
         if text.lower() == "help":
             await ack(text=HELP)
+            return
+        words = text.split()
+        if words and words[0].lower() in spend.WORDS:
+            await spend.handle(words, command, ack, client, respond, context, interviews)
             return
         if text.lower() == "list":
             await ack()
@@ -202,8 +213,8 @@ async def render_list(client: AsyncWebClient, records: list[InterviewRecord]) ->
     for record in records[:LIST_LIMIT]:
         when = int(record.updated_at)
         lines.append(
-            f"• *{escape(record.name)}* — {record.status.value} — {await thread_link(client, record)} — "
-            f"last activity <!date^{when}^{{date_short_pretty}} {{time}}|{when}>"
+            f"• *{escape(record.name)}* — {record.status.value} — {money(record.cost_usd)} spent — "
+            f"{await thread_link(client, record)} — last activity <!date^{when}^{{date_short_pretty}} {{time}}|{when}>"
         )
     if len(records) > LIST_LIMIT:
         lines.append(f"…and {len(records) - LIST_LIMIT} older ones.")

@@ -1,5 +1,5 @@
 """Slack out: a session's events rendered into its thread (streamed text,
-questions, the status line, notes, the uploaded spec). Knows Slack, not the SDK."""
+questions, what Claude is doing, notes, the uploaded spec). Knows Slack, not the SDK."""
 
 from .errors import SLACK_ERRORS, slack_error
 from .stream import MESSAGE_LIMIT, Recipient, StreamingSupport, split_point

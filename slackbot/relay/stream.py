@@ -20,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..blocks import markdown_blocks
+from ..blocks import markdown_blocks, status_blocks, update_text
 from ..scheduler import Priority
 from .errors import SLACK_ERRORS, slack_error
+from .tasks import Activity
 
 if TYPE_CHECKING:
     from .thread import ThreadRelay
@@ -49,7 +50,7 @@ NO_STREAMING_ERRORS = frozenset({
 # The stream is over in Slack (expired, or stopped by its user): there is nothing to stop.
 STREAM_ENDED_ERRORS = frozenset({"message_not_in_streaming_state", "stopped_by_user"})
 # Slack's word when the user stopped a stream (reported by others, not documented):
-# the message stays as they left it and the rest of the answer goes below it.
+# they want Claude to stop, as with our Stop button; the message stays as they left it.
 STOPPED_BY_USER = "stopped_by_user"
 
 
@@ -113,12 +114,21 @@ class Recipient:
 
 
 class GrowingMessage:
-    """One Slack message that grows as Claude writes, throttled to one write per interval."""
+    """One Slack message that grows as Claude writes, throttled to one write per interval.
 
-    def __init__(self, relay: ThreadRelay, recipient: Recipient | None) -> None:
+    It also shows what Claude is doing (`activity`): task cards in a stream; while it is
+    posted and updated, a context line and a Stop button, gone when it finishes."""
+
+    def __init__(
+        self, relay: ThreadRelay, recipient: Recipient | None, on_user_stop: Callable[[], None] | None = None,
+    ) -> None:
         self.relay = relay
         self.recipient = recipient or Recipient(None)
+        self.on_user_stop = on_user_stop  # the person stopped the stream in Slack
         self.text = ""
+        self.tasks = Activity()
+        self.finished = False
+        self.halted = False  # stopped by the person: nothing more is written
         self.ts: str | None = None
         # Streams need their recipient in channels; without one (e.g. a reply stored
         # before teams were recorded) this message posts and updates instead.
@@ -126,6 +136,7 @@ class GrowingMessage:
         self._native = recipient_known and relay.streaming.usable()
         self._streaming = False  # a stream of ours is open in Slack at self.ts
         self._sent = 0  # chars of self.text Slack confirmed showing
+        self._live_shown = False  # post-and-update: Slack shows our status line and Stop button
         self._last_write = 0.0
         self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one write at a time for this message
@@ -133,22 +144,40 @@ class GrowingMessage:
     async def add(self, text: str) -> None:
         """Take more text; it reaches Slack from a background flusher, so a slow or
         rate-limited Slack never holds up reading Claude's answer."""
+        if self.halted:
+            return
+        self.tasks.settle(len(self.text))
         self.text += text
+        self._kick()
+
+    def activity(self, title: str) -> None:
+        """Claude is now doing `title`: shown with the message's next write."""
+        if not self.halted:
+            self.tasks.start(title, len(self.text))
+            self._kick()
+
+    @property
+    def unsent(self) -> bool:
+        return not self.halted and (self._sent < len(self.text) or self.tasks.unsent)
+
+    def _kick(self) -> None:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_loop())
             self._flusher.add_done_callback(_log_unexpected)
 
     async def _flush_loop(self) -> None:
         try:
-            while self._sent < len(self.text):
+            while self.unsent:
                 await self._pace()
                 async with self._lock:
-                    if self._sent < len(self.text):
+                    if self.unsent:
                         await self._write()
         except SLACK_ERRORS as exc:  # finish() retries whatever is still unsent
             log.warning("update failed in %s: %s", self.relay.thread_ts, slack_error(exc))
 
     async def finish(self) -> None:
+        self.finished = True
+        self.tasks.settle(len(self.text))
         if self._flusher is not None and not self._flusher.done():
             if self._lock.locked():
                 await asyncio.gather(self._flusher, return_exceptions=True)  # let a write land
@@ -156,9 +185,9 @@ class GrowingMessage:
                 self._flusher.cancel()  # only sleeping: the final write below covers it
                 await asyncio.gather(self._flusher, return_exceptions=True)
         async with self._lock:
-            if self._sent < len(self.text):
+            if self.unsent:
                 await self._pace()  # the last words too: at most one write per interval
-            if self._native and self.ts is None and self.text:
+            if self._native and self.ts is None and self.unsent:
                 await self._write()  # starts a stream, or posts when streams are scarce
             if self._native and self._streaming:
                 try:
@@ -166,14 +195,24 @@ class GrowingMessage:
                     return
                 except SLACK_ERRORS as exc:
                     await self._fall_back(exc)
-            if self._sent < len(self.text):
-                await self._post_or_update()
+            if self.halted:
+                return
+            if not self.text and self.ts is not None and not self._streaming:
+                await self._remove_status_only()
+            elif self.unsent or self._live_shown:
+                await self._post_or_update()  # the last words, and the Stop button goes
+
+    async def _remove_status_only(self) -> None:
+        """A posted message that only ever said what Claude was doing goes with the turn."""
+        ts, self.ts = self.ts, None
+        if ts is not None:
+            await self.relay.scheduler.delete(channel=self.relay.channel, ts=ts)
 
     async def _stop_native(self) -> None:
         # The last words go out as an append (the larger Tier 4 budget); the stop
         # itself (Tier 2) only closes the stream, so it runs in the background and
         # never holds up the thread's next turn.
-        if self._sent < len(self.text):
+        if self.unsent:
             await self._append_native(priority=Priority.FIRST)
         if self.ts is not None:
             self.relay.background(self._close_stream(self.ts, Priority.REFRESH))
@@ -217,6 +256,8 @@ class GrowingMessage:
                 return
             except SLACK_ERRORS as exc:
                 await self._fall_back(exc)
+                if self.halted:
+                    return
         await self._post_or_update()
 
     async def _append_native(self, priority: Priority | None = None) -> None:
@@ -228,21 +269,22 @@ class GrowingMessage:
         async def write() -> None:
             # Runs when the scheduler releases it (again, after a rate limit): it
             # sends what is unconfirmed by then, and counts it sent once Slack says so.
-            end = len(self.text)
+            # Always as chunks: a stream keeps the kind of content it started with,
+            # and task cards may come later.
+            end, marks = len(self.text), len(self.tasks.marks)
+            chunks = self.tasks.chunks(self.text, self._sent, end, marks)
             if self.ts is None:
                 response = await client.chat_startStream(
                     channel=relay.channel,
                     thread_ts=relay.thread_ts,
                     recipient_team_id=self.recipient.team_id,
                     recipient_user_id=self.recipient.user_id,
-                    markdown_text=self.text[self._sent : end],
+                    chunks=chunks,
                 )
                 self.ts, self._streaming = str(response["ts"]), True
-            elif end > self._sent:
-                await client.chat_appendStream(
-                    channel=relay.channel, ts=self.ts, markdown_text=self.text[self._sent : end]
-                )
-            self._sent = end
+            elif chunks:
+                await client.chat_appendStream(channel=relay.channel, ts=self.ts, chunks=chunks)
+            self._sent, self.tasks.sent = end, marks
 
         if priority is None:
             priority = Priority.FIRST if starting else Priority.REFRESH
@@ -265,26 +307,51 @@ class GrowingMessage:
             if error in NO_STREAMING_ERRORS:
                 relay.streaming.refused(error)
             return  # nothing shown yet: the next write posts
+        if error == STOPPED_BY_USER:
+            self._user_stopped()
+            return
         if error in STREAM_ENDED_ERRORS:
             self._streaming = False
         elif self._streaming:
             try:
                 await self._close_stream(self.ts, Priority.FIRST)
             except SLACK_ERRORS as stop_exc:
+                if slack_error(stop_exc) == STOPPED_BY_USER:
+                    self._user_stopped()
+                    return
                 if slack_error(stop_exc) in STREAM_ENDED_ERRORS:
                     self._streaming = False
-                    error = slack_error(stop_exc)
                 else:
                     # Still open, so it can't be edited: the text goes on below it, and
                     # the stop is tried once more in the background.
                     log.warning("could not stop the stream %s: %s", self.ts, slack_error(stop_exc))
                     relay.background(self._close_stream(self.ts, Priority.REFRESH))
-        if error == STOPPED_BY_USER or self._streaming:
+        if self._streaming:
             self._continue_below()
+
+    def _user_stopped(self) -> None:
+        """The person stopped the stream in Slack: what it shows stays, nothing more is
+        written, and Claude is stopped as with the Stop button."""
+        log.info("the stream %s was stopped by its user in %s", self.ts, self.relay.thread_ts)
+        self.halted, self._streaming = True, False
+        if self.on_user_stop is not None:
+            self.on_user_stop()
 
     def _continue_below(self) -> None:
         """What Slack shows stays; the rest of the text goes in a new message."""
+        self.tasks.shift(self._sent)
         self.text, self._sent, self.ts, self._streaming = self.text[self._sent :], 0, None, False
+
+    def _rendered(self) -> tuple[int, str, list[dict], bool]:
+        """The message as posted or updated now: (text end, text, blocks, shows Stop). While
+        Claude is still at it, a status line with Stop sits below the text."""
+        end = len(self.text)
+        text = self.text[:end]
+        blocks = markdown_blocks(text) if text else []
+        live = not self.finished
+        if live:
+            blocks += status_blocks(self.tasks.title, self.relay.thread_ts)
+        return end, text or update_text(f"{self.tasks.title or 'Working'}…"), blocks, live
 
     async def _post_or_update(self) -> None:
         relay = self.relay
@@ -292,12 +359,10 @@ class GrowingMessage:
             ts = self.ts
 
             async def update() -> None:
-                end = len(self.text)
-                text = self.text[:end]
-                await relay.scheduler.client.chat_update(
-                    channel=relay.channel, ts=ts, text=text, blocks=markdown_blocks(text)
-                )
-                self._sent = end
+                end, text, blocks, live = self._rendered()
+                await relay.scheduler.client.chat_update(channel=relay.channel, ts=ts, text=text, blocks=blocks)
+                self._sent, self._live_shown = end, live
+                self.tasks.all_sent()
 
             try:
                 await relay.scheduler.run(
@@ -311,14 +376,13 @@ class GrowingMessage:
                 self._continue_below()
 
         async def post() -> None:
-            end = len(self.text)
-            text = self.text[:end]
+            end, text, blocks, live = self._rendered()
             response = await relay.scheduler.client.chat_postMessage(
-                channel=relay.channel, thread_ts=relay.thread_ts, text=text, blocks=markdown_blocks(text),
+                channel=relay.channel, thread_ts=relay.thread_ts, text=text, blocks=blocks,
                 unfurl_links=False, unfurl_media=False,
             )
-            self.ts = response["ts"]
-            self._sent = end
+            self.ts, self._sent, self._live_shown = response["ts"], end, live
+            self.tasks.all_sent()
 
         await relay.scheduler.run(
             "chat.postMessage", post, fair_key=relay.thread_ts, channel=relay.channel,

@@ -17,8 +17,7 @@ from ..slack_text import escape, usd
 from ..spec import SpecSummary, prompts_dir
 from ..validate import Problem
 from .errors import SLACK_ERRORS, slack_error
-from .status import STATUS_DELAY, THINKING
-from .stream import FENCE, MESSAGE_LIMIT, GrowingMessage, Recipient, StreamingSupport, split_point
+from .stream import MESSAGE_LIMIT, Recipient, StreamingSupport
 from .turn import TurnView
 
 log = logging.getLogger(__name__)
@@ -33,6 +32,7 @@ class Usage:
     output_tokens: int
     cost_usd: float
     budget_usd: float | None = None  # the interview's spend limit, if one is set
+    models: tuple[str, ...] = ()  # the models that ran, in order
 
     @property
     def cost(self) -> str:
@@ -149,6 +149,8 @@ class ThreadRelay:
             ("Tokens", f"{usage.input_tokens:,} in · {usage.output_tokens:,} out"),
             ("Cost", usage.cost),
         ]
+        if usage.models:
+            fields.append(("Model" if len(usage.models) == 1 else "Models", escape(", then ".join(usage.models))))
         saved = f"Saved in `{escape(prompts_dir(project_dir))}`"
         blocks: list[dict[str, Any]] = [
             {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields]},
@@ -176,43 +178,18 @@ class ThreadRelay:
 
     async def render(
         self, events: AsyncIterator[SessionEvent], recipient: Recipient | None,
-        on_unshown: Callable[[], Awaitable[object]] | None = None,
+        stop_claude: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         """Show one turn in the thread, to its end: a Slack error in one write is logged
         and reported once, and the turn goes on being shown (never left running
-        unobserved). A question Slack refuses to show calls `on_unshown`, so Claude
-        stops waiting for an answer nobody can give."""
-        view = TurnView(self, recipient, on_unshown)
-        # Quick answers need no status line: it appears only once Claude has been
-        # at it for a moment (or uses a tool), below the answer as it streams.
-        view.status.show_later(THINKING, STATUS_DELAY)
+        unobserved). `stop_claude` is called when nobody can go on with the turn: a
+        question Slack refused to show, or the person stopped the stream in Slack."""
+        view = TurnView(self, recipient, stop_claude)
         try:
             async for event in events:
                 await view.show(event)
         finally:
             await view.close()
-
-    async def _add_text(
-        self, reply: GrowingMessage | None, text: str, recipient: Recipient | None
-    ) -> GrowingMessage:
-        """Add text to the current message, continuing in new ones past the size limit."""
-        while True:
-            if reply is None:
-                reply = GrowingMessage(self, recipient)
-            combined = reply.text + text
-            if len(combined) <= self.message_limit:
-                await reply.add(text)
-                return reply
-            # Leave room to close a code fence that the cut would leave open.
-            cut = split_point(combined, len(reply.text), self.message_limit - len(FENCE) - 1)
-            head, text = combined[len(reply.text) : cut], combined[cut:]
-            if (reply.text + head).count(FENCE) % 2:
-                head += "\n" + FENCE
-                text = FENCE + "\n" + text
-            if head:
-                await reply.add(head)
-            await reply.finish()
-            reply = None
 
     async def upload_spec(self, project_dir: Path, files: tuple[Path, ...], problems: list[Problem]) -> None:
         names = " and ".join(f"`{f.name}`" for f in files)

@@ -1,7 +1,8 @@
-"""One turn as people see it: Claude's text, questions, notes and the status line."""
+"""One turn as people see it: Claude's text, what it is doing, questions and notes."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -19,44 +20,61 @@ from ..events import (
 )
 from ..slack_text import escape
 from .errors import SLACK_ERRORS, slack_error
-from .status import WAITING, StatusLine
+from .stream import FENCE, GrowingMessage, split_point
 
 if TYPE_CHECKING:
-    from .stream import GrowingMessage, Recipient
+    from .stream import Recipient
     from .thread import ThreadRelay
 
 log = logging.getLogger(__name__)
 
+THINKING = "Thinking"
+STATUS_DELAY = 1.0  # seconds before a turn that has shown nothing says Claude is thinking
+
 
 class TurnView:
-    """What one turn has shown so far: the message growing with Claude's text, the
-    status line, and the first Slack error (reported once, at the end)."""
+    """What one turn has shown so far: the message growing with Claude's text (which
+    also shows what Claude is doing), and the first Slack error (reported once, at the end)."""
 
     def __init__(
         self, relay: ThreadRelay, recipient: Recipient | None,
-        on_unshown: Callable[[], Awaitable[object]] | None,
+        stop_claude: Callable[[], Awaitable[object]] | None,
     ) -> None:
-        self.relay, self.recipient, self.on_unshown = relay, recipient, on_unshown
+        self.relay, self.recipient, self.stop_claude = relay, recipient, stop_claude
         self.reply: GrowingMessage | None = None
         self.separator = ""
-        self.status = StatusLine(relay)
         self.error: str | None = None
+        self.stopped = False  # the person stopped the stream: the rest of the turn isn't shown
+        # Quick answers show no activity: "Thinking" appears only once Claude has been at
+        # it for a moment with nothing to show.
+        self.started = False
+        self._thinking = asyncio.create_task(self._think_later())
+
+    async def _think_later(self) -> None:
+        await asyncio.sleep(STATUS_DELAY)
+        if not self.started:
+            self._activity(THINKING)
 
     async def show(self, event: SessionEvent) -> None:
         relay = self.relay
+        if self.stopped and isinstance(event, (TextDelta, TextDone, ToolActivity, Question)):
+            return
         try:
             if isinstance(event, TextDelta):
+                self.started = True
                 # Claude's words show as written: never a mention, a ping or a masked link.
-                self.reply = await relay._add_text(self.reply, self.separator + escape(event.text), self.recipient)
+                await self._add_text(self.separator + escape(event.text))
                 self.separator = ""
             elif isinstance(event, TextDone):
                 self.separator = "\n\n" if self.reply is not None and self.reply.text else ""
             elif isinstance(event, ToolActivity):
+                self.started = True
                 log.info("%s/%s: %s", relay.channel, relay.thread_ts, event.summary)
-                await self.status.show(event.summary)
+                self._activity(event.summary)
             elif isinstance(event, FileWritten):
                 log.info("%s/%s: wrote %s", relay.channel, relay.thread_ts, event.path)
             elif isinstance(event, Question):
+                self.started = True
                 await self._finish_text()  # the text before the question stays above it
                 await self._ask(event)
             elif isinstance(event, Notice):
@@ -70,15 +88,50 @@ class TurnView:
             self._failed(exc)
             self.reply, self.separator = None, ""  # later text starts a new message
 
+    def _new_message(self) -> GrowingMessage:
+        return GrowingMessage(self.relay, self.recipient, on_user_stop=self._user_stopped)
+
+    def _activity(self, title: str) -> None:
+        """Claude is doing `title`: shown in the message it is writing (started if need be)."""
+        if self.reply is None:
+            self.reply = self._new_message()
+        self.reply.activity(title)
+
+    async def _add_text(self, text: str) -> None:
+        """Add text to the current message, continuing in new ones past the size limit."""
+        limit = self.relay.message_limit
+        while True:
+            reply = self.reply = self.reply or self._new_message()
+            combined = reply.text + text
+            if len(combined) <= limit:
+                await reply.add(text)
+                return
+            # Leave room to close a code fence that the cut would leave open.
+            cut = split_point(combined, len(reply.text), limit - len(FENCE) - 1)
+            head, text = combined[len(reply.text) : cut], combined[cut:]
+            if (reply.text + head).count(FENCE) % 2:
+                head += "\n" + FENCE
+                text = FENCE + "\n" + text
+            if head:
+                await reply.add(head)
+            self.reply = None
+            await reply.finish()
+
+    def _user_stopped(self) -> None:
+        """The person stopped the stream in Slack: they want Claude to stop, as with Stop."""
+        if self.stopped:
+            return
+        self.stopped = True
+        if self.stop_claude is not None:
+            self.relay.background(self.stop_claude())
+
     async def _ask(self, question: Question) -> None:
         try:
             await self.relay.post_question(question)
         except SLACK_ERRORS as exc:
             self._failed(exc)
-            if self.on_unshown is not None:
-                await self.on_unshown()
-            return
-        await self.status.show(WAITING)
+            if self.stop_claude is not None:
+                await self.stop_claude()
 
     async def _finish_text(self) -> None:
         reply, self.reply, self.separator = self.reply, None, ""
@@ -91,11 +144,12 @@ class TurnView:
         self.error = self.error or slack_error(exc)
 
     async def close(self) -> None:
+        self._thinking.cancel()
+        await asyncio.gather(self._thinking, return_exceptions=True)
         try:
             await self._finish_text()
         except SLACK_ERRORS as exc:
             self._failed(exc)
-        await self.status.clear()
         if self.error is not None:
             await self.relay.note(
                 f":warning: Slack refused part of my answer ({self.error}). Reply here and I'll try again."

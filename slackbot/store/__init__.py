@@ -2,7 +2,7 @@
 already seen. `StateStore` is the interface the bot uses; `SqliteStore` the
 embedded implementation."""
 
-from .records import InterviewRecord, PendingReply, StateStore, Status, StoredQuestion
+from .records import InterviewRecord, PendingReply, SpendRow, StateStore, Status, StoredQuestion
 from .sqlite import SqliteStore
 
-__all__ = ["InterviewRecord", "PendingReply", "SqliteStore", "StateStore", "Status", "StoredQuestion"]
+__all__ = ["InterviewRecord", "PendingReply", "SpendRow", "SqliteStore", "StateStore", "Status", "StoredQuestion"]

@@ -8,6 +8,8 @@ import time
 
 import aiosqlite
 
+from .records import SpendRow
+
 
 class Ledger:
     """Queries of `SqliteStore` about money and deliveries (it provides `db`)."""
@@ -43,6 +45,22 @@ class Ledger:
         async with self.db.execute(f"SELECT COALESCE(SUM(cost_usd), 0) FROM spend {where}", params) as cursor:
             (total,) = await cursor.fetchone()  # type: ignore[misc]
         return float(total)
+
+    async def spend_report(self, since_day: str, user_id: str | None = None) -> list[SpendRow]:
+        """Spend from a UTC day on (inclusive), summed per day, person and project (named by
+        its interview, case-insensitively like every project name), oldest day first;
+        only one person's when `user_id` is given."""
+        where, params = "WHERE s.day >= ?", [since_day]
+        if user_id is not None:
+            where += " AND s.user_id = ?"
+            params.append(user_id)
+        async with self.db.execute(
+            "SELECT s.day, s.user_id, MIN(i.name), SUM(s.cost_usd) FROM spend s "
+            "LEFT JOIN interviews i ON i.channel = s.channel AND i.thread_ts = s.thread_ts "
+            f"{where} GROUP BY s.day, s.user_id, lower(i.name) ORDER BY s.day, s.user_id",
+            params,
+        ) as cursor:
+            return [SpendRow(day, user, name, float(cost)) for day, user, name, cost in await cursor.fetchall()]
 
     async def note_once(self, channel: str, thread_ts: str, note: str) -> bool:
         """Record that a thread was told `note`; False if it had been told already."""

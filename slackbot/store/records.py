@@ -60,6 +60,16 @@ class PendingReply:
 
 
 @dataclass(frozen=True)
+class SpendRow:
+    """Model spend summed per UTC day, person and project (None: its interview is no longer stored)."""
+
+    day: str  # YYYY-MM-DD
+    user_id: str
+    project: str | None
+    cost_usd: float
+
+
+@dataclass(frozen=True)
 class StoredQuestion:
     id: str
     channel: str
@@ -108,6 +118,7 @@ class StateStore(Protocol):
     async def spent(
         self, *, day: str | None = None, user_id: str | None = None, thread: tuple[str, str] | None = None
     ) -> float: ...
+    async def spend_report(self, since_day: str, user_id: str | None = None) -> list[SpendRow]: ...
     async def note_once(self, channel: str, thread_ts: str, note: str) -> bool: ...
     async def budget_overrides(self) -> dict[str, float | None]: ...
     async def set_budget(self, name: str, value: float | None, set_by: str) -> None: ...

@@ -321,6 +321,32 @@ def control_sequences(value: Any) -> list[str]:
     return []
 
 
+_TASK_STATUSES = frozenset({"pending", "in_progress", "complete", "error"})
+
+
+def _check_chunk(chunk: Any) -> None:
+    """Refuse a stream chunk the way Slack documents them: a known type with its
+    required fields (a task card needs an id, a title and one of four statuses)."""
+    if not isinstance(chunk, dict):
+        raise SlackError("invalid_chunks")
+    kind = chunk.get("type")
+    if kind == "markdown_text":
+        ok = isinstance(chunk.get("text"), str)
+    elif kind == "task_update":
+        ok = (
+            bool(chunk.get("id")) and isinstance(chunk.get("title"), str) and bool(chunk["title"].strip())
+            and chunk.get("status") in _TASK_STATUSES
+        )
+    elif kind == "plan_update":
+        ok = isinstance(chunk.get("title"), str)
+    elif kind == "blocks":
+        ok = isinstance(chunk.get("blocks"), list)
+    else:
+        ok = False
+    if not ok:
+        raise SlackError("invalid_chunks")
+
+
 def _short(value: Any, limit: int = 300) -> str:
     text = json.dumps(value, default=repr, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -675,7 +701,8 @@ class FakeSlack:
         user = {
             "id": user_id, "team_id": team_id or self.team_id, "name": name, "deleted": False, "real_name": real_name,
             "tz": "Europe/London", "tz_label": "Greenwich Mean Time", "tz_offset": 0, "is_bot": is_bot,
-            "is_admin": False, "is_app_user": False, "updated": 1700000000,
+            "is_admin": False, "is_owner": False, "is_primary_owner": False, "is_app_user": False,
+            "updated": 1700000000,
             "profile": {
                 "display_name": display_name if display_name is not None else name,
                 "display_name_normalized": display_name if display_name is not None else name,
@@ -1252,6 +1279,8 @@ class FakeSlack:
             return
         if markdown is not None and chunks:
             raise SlackError("invalid_arguments")
+        for chunk in chunks or []:
+            _check_chunk(chunk)
         mode = "text" if markdown is not None else "chunks"
         if self.strict_stream_mode and message.stream_mode not in (None, mode):
             raise SlackError("streaming_mode_mismatch")
@@ -1384,6 +1413,11 @@ class FakeSlack:
         if not args.get("user"):
             raise SlackError("user_not_found")
         return {"user": self._user(args["user"])}
+
+    def make_admin(self, user_id: str, role: str = "is_admin") -> None:
+        """users.info will say ``user_id`` is a workspace admin: ``role`` (``is_admin``,
+        ``is_owner`` or ``is_primary_owner``) turns true, and only that flag."""
+        self._user(user_id)[role] = True
 
     def _assistant_set_status(self, args: JSON, call: ApiCall) -> JSON:
         self.statuses[(args.get("channel_id", ""), args.get("thread_ts", ""))] = args.get("status", "")
