@@ -8,9 +8,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+
+from .relay import SLACK_ERRORS, slack_error
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,8 @@ async def is_admin(
         return True
     try:
         user = (await client.users_info(user=user_id)).get("user") or {}
-    except SlackClientError as exc:
-        error = getattr(exc, "response", None)
-        log.warning("users.info for %s failed: %s", user_id, error.get("error") if error else exc)
-        return False
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        log.warning("users.info for %s failed: %r", user_id, exc)
+    except (*SLACK_ERRORS, OSError) as exc:
+        log.warning("users.info for %s failed: %s", user_id, slack_error(exc))
         return False
     if not any(user.get(flag) is True for flag in ADMIN_FLAGS):
         return False

@@ -129,6 +129,15 @@ async def quick_turns_show_no_activity(h, tasks_or_lines: Callable[[int], list])
     return root_ts
 
 
+async def the_file_writing_turn(h, root_ts: str, since: dict[str, int]) -> None:
+    """The team says yes; the slow turn writes both files and ends."""
+    since["tools"] = len(h.slack.calls)
+    await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
+    await h.slack.wait_for(lambda: len(h.slack.uploads) == 2 or h.model.step_errors, timeout=30)
+    h.model.verify()
+    await turn_ended(h, root_ts, time.monotonic())
+
+
 async def test_what_claude_does_shows_as_task_cards_in_its_streamed_answer(start_bot):
     h = await start_bot()
     project = h.project("shop")
@@ -138,11 +147,7 @@ async def test_what_claude_does_shows_as_task_cards_in_its_streamed_answer(start
     ))
     root_ts = await quick_turns_show_no_activity(h, lambda before: tasks_shown(h, before))
 
-    since["tools"] = len(h.slack.calls)
-    await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
-    await h.slack.wait_for(lambda: len(h.slack.uploads) == 2 or h.model.step_errors, timeout=30)
-    h.model.verify()
-    await turn_ended(h, root_ts, time.monotonic())
+    await the_file_writing_turn(h, root_ts, since)
     assert tasks_shown(h, since["tools"]) == [
         ("Thinking", "in_progress"), ("Thinking", "complete"),
         ("Writing app_spec.txt", "in_progress"), ("Writing app_spec.txt", "complete"),
@@ -169,11 +174,7 @@ async def test_without_streams_the_status_line_rides_on_the_answer_and_goes_away
     ))
     root_ts = await quick_turns_show_no_activity(h, lambda before: status_said(h, before))
 
-    since["tools"] = len(h.slack.calls)
-    await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
-    await h.slack.wait_for(lambda: len(h.slack.uploads) == 2 or h.model.step_errors, timeout=30)
-    h.model.verify()
-    await turn_ended(h, root_ts, time.monotonic())
+    await the_file_writing_turn(h, root_ts, since)
     assert status_said(h, since["tools"]) == ["Thinking", "Writing app_spec.txt", "Writing initializer_prompt.md"]
     # The status line is part of the answer's message: posted with it, gone with the turn.
     answer = next(m for m in h.answers("C1", root_ts) if "Great, writing the spec now." in m.text)

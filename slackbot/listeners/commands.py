@@ -6,13 +6,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
-from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..blocks import existing_spec_blocks
 from ..registry import Interviews
+from ..relay import SLACK_ERRORS, slack_error
 from ..slack_text import escape
 from ..spec import (
     NAME_RULES,
@@ -86,12 +85,8 @@ async def member_channels(client: AsyncWebClient, user: str) -> frozenset[str] |
                 break
         else:
             log.warning("users.conversations for %s: stopped after %d pages", user, MEMBERSHIP_MAX_PAGES)
-    except SlackClientError as exc:
-        error = getattr(exc, "response", None)
-        log.warning("users.conversations for %s failed: %s", user, error.get("error") if error else exc)
-        return None
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        log.warning("users.conversations for %s failed: %r", user, exc)
+    except (*SLACK_ERRORS, OSError) as exc:
+        log.warning("users.conversations for %s failed: %s", user, slack_error(exc))
         return None
     return frozenset(found)
 
