@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.sessions import tree_rss_mib, wait_for
 from slackbot.scheduler import DEFAULT_PER_MINUTE
 from tests.fakes import anthropic as fa
-from tests.fakes.slack import EnforcedLimits, FakeSlack
+from tests.fakes.slack import ApiCall, EnforcedLimits, FakeSlack
 
 TOKENS = 150  # per answer; ~3 s at 50 tokens/s
 IDLE_MINUTES = 0.5
@@ -76,6 +76,7 @@ async def run(sizes: list[int]) -> None:
             SLACK_BOT_TOKEN="xoxb-load", SLACK_APP_TOKEN="xapp-load", SLACK_API_URL=slack.api_url,
             GENERATIONS_DIR=str(tmp / "generations"), NEWSPEC_STATE_DIR=str(tmp / "state"),
             NEWSPEC_MAX_LIVE_SESSIONS=str(max(sizes) + 10), NEWSPEC_IDLE_MINUTES=str(IDLE_MINUTES),
+            NEWSPEC_STARTS_PER_HOUR=str(sum(sizes)),  # every interview is started by U1
             LOG_LEVEL="WARNING",
         )
         bot = await asyncio.create_subprocess_exec(sys.executable, "-m", "slackbot", env=env)
@@ -121,17 +122,8 @@ async def run(sizes: list[int]) -> None:
                 first_token.append(
                     min(at for _, text, at in model.emitted if text.startswith(f"{name}_0000")) - started[name]
                 )
-            channels = {f"C{size}X{n}" for n in range(size)}
-            writes = sum(
-                1 for c in slack.calls
-                if c.ok and c.method.startswith(("chat.", "files.")) and c.args.get("channel") in channels
-            )
-            # Whole answer visible: the answer's last token in Slack, after the model emitted it.
-            last = [f"{name}_{TOKENS - 1:04d}" for name in names]
-            whole = [
-                first_text_time(slack, token) - max(at for _, text, at in model.emitted if text.startswith(token))
-                for token in last
-            ]
+            writes = len(slack_writes(slack, {f"C{size}X{n}" for n in range(size)}))
+            whole = whole_answer_visible(model, slack, names)
             rows.append((size, percentile(acks, 50), percentile(acks, 99), len(acks), writes / size,
                          percentile(whole, 50), percentile(whole, 99)))
 
@@ -152,12 +144,7 @@ async def run(sizes: list[int]) -> None:
     python = sys.version.split()[0]
     print(f"machine: {os.cpu_count()} cores; Python {python}; answers of {TOKENS} tokens at ~50 tokens/s")
     print("\nper size: slash-command ack latency while N interviews stream; Slack writes per turn;")
-    print("whole answer visible = the answer's last token in Slack, after the model emitted it")
-    heads = ("ack p50", "ack p99", "samples", "writes/turn", "whole p50", "whole p99")
-    print(f"{'N':>4} " + " ".join(f"{head:>11}" for head in heads))
-    for size, p50, p99, count, per_turn, whole50, whole99 in rows:
-        cells = (ms(p50), ms(p99), str(count), f"{per_turn:.1f}", ms(whole50), ms(whole99))
-        print(f"{size:>4} " + " ".join(f"{cell:>11}" for cell in cells))
+    print_size_rows(rows)
     print(f"\n/newspec -> first message in the thread: p50 {ms(percentile(first_message, 50))}, "
           f"p99 {ms(percentile(first_message, 99))}, max {ms(max(first_message))}")
     print(f"/newspec -> first words of the answer:   p50 {ms(percentile(first_words, 50))}, "
@@ -174,6 +161,35 @@ async def run(sizes: list[int]) -> None:
     print("\nbot + children RSS")
     for label, mib, processes in rss:
         print(f"  {label:<22} {mib:8,.0f} MiB  ({processes} processes)")
+
+
+def print_size_rows(rows: list[tuple[int, float, float, int, float, float, float]]) -> None:
+    """The per-size table: (N, ack p50, ack p99, ack samples, writes per turn, whole p50, whole p99)."""
+    print("whole answer visible = the answer's last token in Slack, after the model emitted it")
+    heads = ("ack p50", "ack p99", "samples", "writes/turn", "whole p50", "whole p99")
+    print(f"{'N':>4} " + " ".join(f"{head:>11}" for head in heads))
+    for size, p50, p99, count, per_turn, whole50, whole99 in rows:
+        cells = (ms(p50), ms(p99), str(count), f"{per_turn:.1f}", ms(whole50), ms(whole99))
+        print(f"{size:>4} " + " ".join(f"{cell:>11}" for cell in cells))
+
+
+def slack_writes(slack: FakeSlack, channels: set[str]) -> list[ApiCall]:
+    """The bot's successful Slack writes (chat.*, files.*) in these channels."""
+    return [
+        c for c in slack.calls
+        if c.ok and c.method.startswith(("chat.", "files.")) and c.args.get("channel") in channels
+    ]
+
+
+def whole_answer_visible(model: fa.FakeAnthropic, slack: FakeSlack, names: list[str]) -> list[float]:
+    """Per answer whose last token reached Slack: when it first did, minus when the model emitted it."""
+    lags = []
+    for name in names:
+        token = f"{name}_{TOKENS - 1:04d}"
+        seen = [c.ts_received for c in slack.calls if c.ok and token in str(c.args)]
+        if seen:
+            lags.append(min(seen) - max(at for _, text, at in model.emitted if text.startswith(token)))
+    return lags
 
 
 def root_of(slack: FakeSlack, name: str) -> str | None:

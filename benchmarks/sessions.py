@@ -76,6 +76,8 @@ async def run(threads: int, samples: int) -> None:
             NEWSPEC_STATE_DIR=str(tmp / "state"),
             NEWSPEC_IDLE_MINUTES=str(IDLE_MINUTES),
             NEWSPEC_MAX_LIVE_SESSIONS="10",
+            NEWSPEC_STARTS_PER_HOUR="1000",  # every thread is started by the same person
+            NEWSPEC_MESSAGES_PER_MINUTE="1000",
             LOG_LEVEL="WARNING",
         )
         bot = await asyncio.create_subprocess_exec(sys.executable, "-m", "slackbot", env=env)

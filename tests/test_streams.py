@@ -163,3 +163,18 @@ async def test_a_workspace_that_cannot_stream_uses_post_and_update_then_tries_ag
     await h.slack.send_message("C1", "U1", "more", thread_ts=root_ts)
     *_, message = await settled(h, "C1", root_ts, "Four.")
     assert message.streamed and message.text == "Four."
+
+
+async def test_when_refreshes_are_scarce_an_answer_is_posted_once_whole(start_bot):
+    # chat.update at 2 a minute for the whole workspace: once the first answer's refresh
+    # has used the burst, the next would wait ~30 s behind it.
+    h = await start_bot(streaming=False, env={"NEWSPEC_RATE_LIMITS": "chat.update=2"})
+    h.model.script(str(h.project("shop")), [fa.text("Hello."), streamed_answer()])
+    root_ts = await h.start_interview("shop")
+    await h.settled("C1", root_ts, "Hello.")
+    updates = len(h.slack.calls_to("chat.update"))
+
+    await h.slack.send_message("C1", "U1", "go on", thread_ts=root_ts)
+    *_, message = await h.settled("C1", root_ts, "END")  # not held back ~30 s by the refresh budget
+    assert message.visible_text == ANSWER and message.edits == 0  # every word, in one post
+    assert len(h.slack.calls_to("chat.update")) == updates

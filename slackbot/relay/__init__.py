@@ -2,7 +2,8 @@
 questions, what Claude is doing, notes, the uploaded spec). Knows Slack, not the SDK."""
 
 from .errors import SLACK_ERRORS, slack_error
-from .stream import MESSAGE_LIMIT, Recipient, StreamingSupport, split_point
+from .stream import MESSAGE_LIMIT, split_point
+from .support import Recipient, StreamingSupport
 from .thread import ThreadRelay, Usage
 
 __all__ = [

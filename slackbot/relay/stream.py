@@ -17,12 +17,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..blocks import markdown_blocks, status_blocks, update_text
 from ..scheduler import Priority
 from .errors import SLACK_ERRORS, slack_error
+from .support import NO_STREAMING_ERRORS, Recipient
 from .tasks import Activity
 
 if TYPE_CHECKING:
@@ -35,18 +35,12 @@ log = logging.getLogger(__name__)
 # read badly in a thread; keep each one under Slack's ~4,000 readability mark.
 MESSAGE_LIMIT = 3_900
 FIRST_WORDS_WAIT = 1.0  # seconds an answer's first words may wait for a native stream
+# Refresh intervals a refresh of a posted message may wait before it is not worth it:
+# when `chat.update` (one budget for the whole workspace) is that busy, a message is
+# posted once, whole, when it is done, so its last words don't queue behind refreshes.
+UPDATES_SCARCE_AFTER = 3
 FENCE = "```"
-STREAMING_PROBE_AFTER = 600.0  # seconds before streaming is tried again where Slack refused it for the app
 
-# Refusals that mean this app cannot stream in this workspace at all: streaming
-# is off for every thread until STREAMING_PROBE_AFTER has passed. Any other
-# refusal (not_in_channel, is_archived, missing_recipient_*, a transient error)
-# belongs to one channel or one call, and only that message falls back.
-NO_STREAMING_ERRORS = frozenset({
-    "missing_scope", "not_allowed_token_type", "unknown_method", "feature_not_enabled",
-    "method_deprecated", "deprecated_endpoint", "enterprise_is_restricted", "accesslimited", "is_bot",
-    "not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired",
-})
 # The stream is over in Slack (expired, or stopped by its user): there is nothing to stop.
 STREAM_ENDED_ERRORS = frozenset({"message_not_in_streaming_state", "stopped_by_user"})
 # Slack's word when the user stopped a stream (reported by others, not documented):
@@ -68,49 +62,6 @@ def split_point(text: str, start: int, limit: int) -> int:
         if at > start:
             return at + len(sep)
     return start if start > 0 else limit
-
-
-@dataclass
-class StreamingSupport:
-    """Whether native streaming works for this app in this workspace, shared by all threads.
-
-    Only a refusal that means the app cannot stream at all (`NO_STREAMING_ERRORS`)
-    turns it off, and only for `probe_after` seconds: then one more message tries.
-    """
-
-    native: bool = True
-    probe_after: float = STREAMING_PROBE_AFTER
-    clock: Callable[[], float] = time.monotonic
-    off_until: float = field(default=0.0, init=False)
-
-    def __post_init__(self) -> None:
-        if not self.native:
-            self.off_until = self.clock() + self.probe_after
-
-    def usable(self) -> bool:
-        """Whether a new message should stream; once the pause is over, it probes again."""
-        if not self.native and self.clock() >= self.off_until:
-            log.info("trying native streaming again")
-            self.native = True
-        return self.native
-
-    def refused(self, error: str) -> None:
-        """Slack said this app can't stream here: use post-and-update everywhere for a while."""
-        log.warning(
-            "native streaming refused for the app (%s); every thread uses chat.update for %.0fs",
-            error, self.probe_after,
-        )
-        self.native = False
-        self.off_until = self.clock() + self.probe_after
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """Whom an answer is for: a stream in a channel is addressed to one person, in
-    their own workspace (for Slack Connect and Grid users, not the bot's)."""
-
-    user_id: str | None
-    team_id: str | None = None
 
 
 class GrowingMessage:
@@ -137,6 +88,7 @@ class GrowingMessage:
         self._streaming = False  # a stream of ours is open in Slack at self.ts
         self._sent = 0  # chars of self.text Slack confirmed showing
         self._live_shown = False  # post-and-update: Slack shows our status line and Stop button
+        self._whole = False  # refreshes are scarce: posted once, when finished
         self._last_write = 0.0
         self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one write at a time for this message
@@ -167,10 +119,10 @@ class GrowingMessage:
 
     async def _flush_loop(self) -> None:
         try:
-            while self.unsent:
+            while self.unsent and not self._whole:
                 await self._pace()
                 async with self._lock:
-                    if self.unsent:
+                    if self.unsent and not self._whole:
                         await self._write()
         except SLACK_ERRORS as exc:  # finish() retries whatever is still unsent
             log.warning("update failed in %s: %s", self.relay.thread_ts, slack_error(exc))
@@ -185,8 +137,10 @@ class GrowingMessage:
                 self._flusher.cancel()  # only sleeping: the final write below covers it
                 await asyncio.gather(self._flusher, return_exceptions=True)
         async with self._lock:
-            if self.unsent:
-                await self._pace()  # the last words too: at most one write per interval
+            if self.unsent and not self._streaming:
+                # The last words of a posted message too: at most one update per interval.
+                # A stream's go out at once: appends have no per-message pace to keep.
+                await self._pace()
             if self._native and self.ts is None and self.unsent:
                 await self._write()  # starts a stream, or posts when streams are scarce
             if self._native and self._streaming:
@@ -197,7 +151,9 @@ class GrowingMessage:
                     await self._fall_back(exc)
             if self.halted:
                 return
-            if not self.text and self.ts is not None and not self._streaming:
+            if not self.text and self.ts is None:
+                return  # only ever what Claude was doing, never shown: nothing to post now
+            if not self.text and not self._streaming:
                 await self._remove_status_only()
             elif self.unsent or self._live_shown:
                 await self._post_or_update()  # the last words, and the Stop button goes
@@ -250,6 +206,11 @@ class GrowingMessage:
             # Streams are scarce (Tier 2, shared by every thread): when one would
             # keep people waiting, this message uses post-and-update instead.
             self._native = False
+        if not self._native and self.ts is None and not self.finished and self.relay.scheduler.estimated_wait(
+            "chat.update"
+        ) > UPDATES_SCARCE_AFTER * self.relay.min_interval:
+            self._whole = True  # finish() posts it
+            return
         if self._native:
             try:
                 await self._append_native()

@@ -17,7 +17,8 @@ from ..slack_text import escape, usd
 from ..spec import SpecSummary, prompts_dir
 from ..validate import Problem
 from .errors import SLACK_ERRORS, slack_error
-from .stream import MESSAGE_LIMIT, Recipient, StreamingSupport
+from .stream import MESSAGE_LIMIT
+from .support import Recipient, StreamingSupport
 from .turn import TurnView
 
 log = logging.getLogger(__name__)

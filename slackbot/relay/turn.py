@@ -23,7 +23,7 @@ from .errors import SLACK_ERRORS, slack_error
 from .stream import FENCE, GrowingMessage, split_point
 
 if TYPE_CHECKING:
-    from .stream import Recipient
+    from .support import Recipient
     from .thread import ThreadRelay
 
 log = logging.getLogger(__name__)

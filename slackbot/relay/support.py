@@ -1,0 +1,64 @@
+"""Whether native streaming works for this app, and whom a stream is addressed to."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+STREAMING_PROBE_AFTER = 600.0  # seconds before streaming is tried again where Slack refused it for the app
+
+# Refusals that mean this app cannot stream in this workspace at all: streaming
+# is off for every thread until STREAMING_PROBE_AFTER has passed. Any other
+# refusal (not_in_channel, is_archived, missing_recipient_*, a transient error)
+# belongs to one channel or one call, and only that message falls back.
+NO_STREAMING_ERRORS = frozenset({
+    "missing_scope", "not_allowed_token_type", "unknown_method", "feature_not_enabled",
+    "method_deprecated", "deprecated_endpoint", "enterprise_is_restricted", "accesslimited", "is_bot",
+    "not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired",
+})
+
+@dataclass
+class StreamingSupport:
+    """Whether native streaming works for this app in this workspace, shared by all threads.
+
+    Only a refusal that means the app cannot stream at all (`NO_STREAMING_ERRORS`)
+    turns it off, and only for `probe_after` seconds: then one more message tries.
+    """
+
+    native: bool = True
+    probe_after: float = STREAMING_PROBE_AFTER
+    clock: Callable[[], float] = time.monotonic
+    off_until: float = field(default=0.0, init=False)
+
+    def __post_init__(self) -> None:
+        if not self.native:
+            self.off_until = self.clock() + self.probe_after
+
+    def usable(self) -> bool:
+        """Whether a new message should stream; once the pause is over, it probes again."""
+        if not self.native and self.clock() >= self.off_until:
+            log.info("trying native streaming again")
+            self.native = True
+        return self.native
+
+    def refused(self, error: str) -> None:
+        """Slack said this app can't stream here: use post-and-update everywhere for a while."""
+        log.warning(
+            "native streaming refused for the app (%s); every thread uses chat.update for %.0fs",
+            error, self.probe_after,
+        )
+        self.native = False
+        self.off_until = self.clock() + self.probe_after
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Whom an answer is for: a stream in a channel is addressed to one person, in
+    their own workspace (for Slack Connect and Grid users, not the bot's)."""
+
+    user_id: str | None
+    team_id: str | None = None
