@@ -178,3 +178,23 @@ async def test_when_refreshes_are_scarce_an_answer_is_posted_once_whole(start_bo
     *_, message = await h.settled("C1", root_ts, "END")  # not held back ~30 s by the refresh budget
     assert message.visible_text == ANSWER and message.edits == 0  # every word, in one post
     assert len(h.slack.calls_to("chat.update")) == updates
+
+
+async def test_when_refreshes_are_scarce_a_thinking_line_gives_way_to_the_whole_answer(start_bot):
+    h = await start_bot(streaming=False, env={"NEWSPEC_RATE_LIMITS": "chat.update=2"})
+
+    async def after_thinking(request: fa.ModelRequest) -> fa.Turn:
+        await h.slack.wait_for(lambda: any("Thinking" in m.text for m in h.slack.messages), what="Thinking…")
+        return streamed_answer()
+
+    h.model.script(str(h.project("shop")), [fa.text("Hello."), after_thinking])
+    root_ts = await h.start_interview("shop")
+    await h.settled("C1", root_ts, "Hello.")
+    updates = len(h.slack.calls_to("chat.update"))
+
+    await h.slack.send_message("C1", "U1", "go on", thread_ts=root_ts)
+    *_, message = await h.settled("C1", root_ts, "END")
+    assert message.visible_text == ANSWER and message.edits == 0  # posted once, whole
+    assert len(h.slack.calls_to("chat.update")) == updates  # the Thinking line was never refreshed
+    await h.slack.wait_for(lambda: not any("Thinking" in m.text for m in h.slack.thread("C1", root_ts)),
+                           what="the Thinking line to go")

@@ -89,6 +89,7 @@ class GrowingMessage:
         self._sent = 0  # chars of self.text Slack confirmed showing
         self._live_shown = False  # post-and-update: Slack shows our status line and Stop button
         self._whole = False  # refreshes are scarce: posted once, when finished
+        self._status_ts: str | None = None  # a status line it showed before that: removed then
         self._last_write = 0.0
         self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one write at a time for this message
@@ -157,6 +158,12 @@ class GrowingMessage:
                 await self._remove_status_only()
             elif self.unsent or self._live_shown:
                 await self._post_or_update()  # the last words, and the Stop button goes
+            if self._status_ts is not None:
+                self.relay.background(self.relay.scheduler.delete(channel=self.relay.channel, ts=self._status_ts))
+
+    def _updates_scarce(self) -> bool:
+        wait = self.relay.scheduler.estimated_wait("chat.update")
+        return wait > UPDATES_SCARCE_AFTER * self.relay.min_interval
 
     async def _remove_status_only(self) -> None:
         """A posted message that only ever said what Claude was doing goes with the turn."""
@@ -206,10 +213,10 @@ class GrowingMessage:
             # Streams are scarce (Tier 2, shared by every thread): when one would
             # keep people waiting, this message uses post-and-update instead.
             self._native = False
-        if not self._native and self.ts is None and not self.finished and self.relay.scheduler.estimated_wait(
-            "chat.update"
-        ) > UPDATES_SCARCE_AFTER * self.relay.min_interval:
-            self._whole = True  # finish() posts it
+        if not self._native and self._sent == 0 and self.text and not self.finished and self._updates_scarce():
+            # Its words would queue behind other threads' refreshes: finish() posts it whole,
+            # below the status line it may show (that goes once the answer is there).
+            self._whole, self._status_ts, self.ts = True, self.ts, None
             return
         if self._native:
             try:
