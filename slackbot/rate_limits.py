@@ -53,6 +53,9 @@ class RateLimits:
 
 
 
+REFRESH_RESERVE = 0.25  # of a method's burst, kept for calls people wait on
+
+
 class MethodBudget:
     """Sliding-window log (the hard limit) plus a token bucket (the pacing)."""
 
@@ -67,15 +70,22 @@ class MethodBudget:
         self.refilled = time.monotonic()
         self.paused_until = 0.0
 
-    def wait(self, now: float) -> float:
-        """Seconds until one more call fits (0: now)."""
+    @property
+    def reserve(self) -> float:
+        """Calls kept back from refreshes, so what people wait to see (an answer's last
+        words, a question) never waits behind refreshes of text already shown."""
+        return math.floor(self.capacity * REFRESH_RESERVE)
+
+    def wait(self, now: float, *, reserve: float = 0.0) -> float:
+        """Seconds until one more call fits (0: now), leaving `reserve` calls unspent."""
         while self.calls and self.calls[0][0] <= now - self.window:
             self.calls.popleft()
         self.tokens = min(self.capacity, self.tokens + (now - self.refilled) * self.rate)
         self.refilled = now
-        waits = [self.paused_until - now, (1 - self.tokens) / self.rate]
-        if len(self.calls) >= self.limit:
-            waits.append(self.calls[0][0] + self.window - now + 0.01)
+        waits = [self.paused_until - now, (1 + reserve - self.tokens) / self.rate]
+        over = len(self.calls) - int(self.limit - reserve)  # calls that must leave the window first, less one
+        if over >= 0:
+            waits.append(self.calls[over][0] + self.window - now + 0.01)
         return max(0.0, *waits)
 
     def spend(self, now: float) -> list[float]:

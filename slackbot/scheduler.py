@@ -234,21 +234,29 @@ class SlackScheduler:
         while True:
             now = time.monotonic()
             wait = budget.wait(now)
-            job, channel_wait = self._next_job(by_priority, now) if wait == 0 else (None, 0.0)
+            # Refreshes leave the budget's reserve to what people wait to see.
+            refresh_wait = budget.wait(now, reserve=budget.reserve) if wait == 0 else wait
+            lowest = Priority.REFRESH if refresh_wait == 0 else Priority.FIRST
+            job, channel_wait = self._next_job(by_priority, now, lowest) if wait == 0 else (None, 0.0)
             if job is None:
                 pending = any(lanes for lanes in by_priority.values())
-                return (wait if wait > 0 else channel_wait) if pending else None
+                if not pending:
+                    return None
+                if wait == 0 and any(by_priority.get(Priority.REFRESH) or ()) and refresh_wait > 0:
+                    channel_wait = min(channel_wait or refresh_wait, refresh_wait)
+                return wait if wait > 0 else channel_wait
             entry = budget.spend(now)
             if job.method == "chat.postMessage" and job.channel is not None:
                 self._posting.add(job.channel)
             self._start(job, entry)
 
     def _next_job(
-        self, by_priority: dict[Priority, OrderedDict[str, deque[_Job]]], now: float
+        self, by_priority: dict[Priority, OrderedDict[str, deque[_Job]]], now: float, lowest: Priority,
     ) -> tuple[_Job | None, float]:
-        """The next job, by priority then round robin between threads; skips blocked channels."""
+        """The next job of at most `lowest` priority, by priority then round robin between
+        threads; skips blocked channels."""
         blocked_for: float | None = None
-        for priority in sorted(by_priority):
+        for priority in sorted(p for p in by_priority if p <= lowest):
             lanes = by_priority[priority]
             for key in list(lanes):
                 job = lanes[key][0]

@@ -45,16 +45,22 @@ async def with_settings(h, **changes: object) -> None:
     await h.restart()
 
 
-async def test_an_interview_budget_holds_the_next_turn_until_raised(start_bot):
-    h = await start_bot(env={"NEWSPEC_MAX_COST_PER_INTERVIEW": "0.001"})
+async def paused_bakery(h) -> str:
+    """An interview whose first turn used up its budget (NEWSPEC_MAX_COST_PER_INTERVIEW
+    0.001), and the team's reply, held; returns the thread."""
     h.model.script(str(h.project("shop")), [fa.text("What are we building?"), fa.text("A bakery app, got it.")])
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "What are we building?")
     await waiting(h, root_ts)
     assert (await record(h, root_ts)).cost_usd > 0.000001  # the first turn used it all up
-
     await h.slack.send_message("C1", "U1", "a bakery app", thread_ts=root_ts)
     await h.wait_for_text("C1", root_ts, PAUSED)
+    return root_ts
+
+
+async def test_an_interview_budget_holds_the_next_turn_until_raised(start_bot):
+    h = await start_bot(env={"NEWSPEC_MAX_COST_PER_INTERVIEW": "0.001"})
+    root_ts = await paused_bakery(h)
     (sentence,) = said(h, root_ts, PAUSED)
     assert "$0.0010" in sentence and "`/newspec budget interview <dollars>`" in sentence
     await h.slack.send_message("C1", "U1", "with delivery", thread_ts=root_ts)

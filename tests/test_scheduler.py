@@ -53,6 +53,33 @@ async def test_firsts_go_before_refreshes_and_threads_take_turns():
     assert order == ["opening", "c-first", "a-refresh-0", "b-refresh", "a-refresh-1", "a-refresh-2"]
 
 
+async def test_refreshes_leave_room_for_what_people_wait_to_see():
+    """Refreshes of text already shown stop short of the budget's last calls, so an answer's
+    last words (or a question) that come later go at once, not after the budget refills."""
+    limits = RateLimits(per_minute={"m": 40}, window=600)  # bursts of 8, then one call a 16 s
+    scheduler = offline_scheduler(limits)
+    order: list[str] = []
+
+    def job(name: str):
+        async def thunk() -> str:
+            order.append(name)
+            return name
+        return thunk
+
+    refreshes = [
+        asyncio.create_task(scheduler.run("m", job(f"refresh-{n}"), fair_key=f"t{n}", priority=Priority.REFRESH))
+        for n in range(10)
+    ]
+    while len(order) < 6:  # the refreshes the burst allows them
+        await asyncio.sleep(0.005)
+    last_words = scheduler.run("m", job("last-words"), fair_key="t0", priority=Priority.FIRST)
+    assert await asyncio.wait_for(last_words, 5) == "last-words"
+    assert order.index("last-words") == 6  # the 7th call, ahead of the refreshes still queued
+    for task in refreshes:
+        task.cancel()
+    await scheduler.close()
+
+
 async def test_refreshes_queued_behind_a_spent_budget_become_one_call_with_the_latest_text():
     """Twenty refreshes of one message while the budget is spent reach Slack as one
     call carrying the newest text; a refresh made once that call is under way gets
@@ -132,12 +159,14 @@ async def test_fifty_interviews_streaming_in_one_channel_get_no_429s(native):
             assert [m.text for m in visible] == ["".join(pieces)], ts
         if not native:  # updates were batched (relay interval, scheduler coalescing): far fewer than deltas
             assert len(slack.calls_to("chat.update")) < 50 * 41 / 4
-        # Each message was written at most once per interval, as Slack received them.
+        # Each message was written at most once per interval, as Slack received them; only a
+        # stream's last words go out at once (appends have no per-message pace to keep).
         writes: dict[str, list[float]] = {}
         for call in slack.calls:
             if call.ok and call.method in ("chat.update", "chat.appendStream"):
                 writes.setdefault(str(call.args["ts"]), []).append(call.ts_received)
-        gaps = [b - a for times in writes.values() for a, b in itertools.pairwise(times)]
+        paced = {ts: times[:-1] if native else times for ts, times in writes.items()}
+        gaps = [b - a for times in paced.values() for a, b in itertools.pairwise(times)]
         assert gaps and min(gaps) >= 1 / SPEED
 
 

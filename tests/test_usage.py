@@ -14,7 +14,7 @@ from slackbot.store import InterviewRecord, Status
 from slackbot.usage import ADMINS_SEE_ALL, money
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import Ephemeral, _check_content
-from tests.test_budgets import PAUSED, record, said, waiting
+from tests.test_budgets import PAUSED, paused_bakery, record, said, waiting
 
 ADMIN = "U9"
 NOT_ADMIN = "Only workspace admins and the people in `NEWSPEC_ADMINS` can change budgets"
@@ -152,12 +152,7 @@ async def test_anyone_sees_the_budgets_in_force(start_bot):
 
 async def test_an_admin_raises_a_used_up_budget_and_the_held_reply_is_answered(start_bot):
     h = await start_bot(env={"NEWSPEC_MAX_COST_PER_INTERVIEW": "0.001"})
-    h.model.script(str(h.project("shop")), [fa.text("What are we building?"), fa.text("A bakery app, got it.")])
-    root_ts = await h.start_interview("shop")
-    await h.wait_for_text("C1", root_ts, "What are we building?")
-    await waiting(h, root_ts)
-    await h.slack.send_message("C1", "U1", "a bakery app", thread_ts=root_ts)
-    await h.wait_for_text("C1", root_ts, PAUSED)
+    root_ts = await paused_bakery(h)
 
     h.slack.make_admin(ADMIN)
     await h.slack.send_slash_command("budget interview 5", user_id=ADMIN, channel_id="C1")
