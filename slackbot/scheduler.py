@@ -102,11 +102,12 @@ class SlackScheduler:
         self._wake.set()
         return await asyncio.shield(job.future)
 
-    def estimated_wait(self, method: str) -> float:
-        """Roughly how long a call of `method` queued now would wait, in seconds."""
+    def estimated_wait(self, method: str, *, ahead: int = 0) -> float:
+        """Roughly how long a call of `method` queued now would wait, in seconds, behind the
+        calls already queued and `ahead` more that are sure to come first."""
         budget = self._budget(method)
         queued = sum(len(lane) for lanes in self._queues.get(method, {}).values() for lane in lanes.values())
-        return budget.wait(time.monotonic()) + queued / budget.rate
+        return max(budget.wait(time.monotonic()), (1 + queued + ahead - budget.tokens) / budget.rate)
 
     async def close(self, grace: float = CLOSE_GRACE) -> None:
         """Drop queued calls (their callers get SchedulerClosed) and give the calls

@@ -90,6 +90,7 @@ class GrowingMessage:
         self._live_shown = False  # post-and-update: Slack shows our status line and Stop button
         self._whole = False  # refreshes are scarce: posted once, when finished
         self._status_ts: str | None = None  # a status line it showed before that: removed then
+        self._counted = False  # in `streaming.growing_posts`
         self._last_write = 0.0
         self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one write at a time for this message
@@ -129,6 +130,12 @@ class GrowingMessage:
             log.warning("update failed in %s: %s", self.relay.thread_ts, slack_error(exc))
 
     async def finish(self) -> None:
+        try:
+            await self._finish()
+        finally:
+            self._count(False)  # its last update is written, or will never be
+
+    async def _finish(self) -> None:
         self.finished = True
         self.tasks.settle(len(self.text))
         if self._flusher is not None and not self._flusher.done():
@@ -162,8 +169,18 @@ class GrowingMessage:
                 self.relay.background(self.relay.scheduler.delete(channel=self.relay.channel, ts=self._status_ts))
 
     def _updates_scarce(self) -> bool:
-        wait = self.relay.scheduler.estimated_wait("chat.update")
+        wait = self.relay.scheduler.estimated_wait("chat.update", ahead=self.relay.streaming.growing_posts)
         return wait > UPDATES_SCARCE_AFTER * self.relay.min_interval
+
+    def _finals_short(self) -> bool:
+        """Whether the refresh budget no longer holds a last update for every posted answer
+        still growing (this one's included) after one more refresh."""
+        return self.relay.scheduler.estimated_wait("chat.update", ahead=self.relay.streaming.growing_posts) > 0
+
+    def _count(self, growing: bool) -> None:
+        if growing != self._counted:
+            self._counted = growing
+            self.relay.streaming.growing_posts += 1 if growing else -1
 
     async def _remove_status_only(self) -> None:
         """A posted message that only ever said what Claude was doing goes with the turn."""
@@ -218,6 +235,11 @@ class GrowingMessage:
             # below the status line it may show (that goes once the answer is there).
             self._whole, self._status_ts, self.ts = True, self.ts, None
             return
+        if self.ts is not None and not self._native and not self.finished and self._finals_short():
+            # Another refresh now would leave some posted answer's last words waiting:
+            # this one shows the rest when it is done.
+            self._whole = True
+            return
         if self._native:
             try:
                 await self._append_native()
@@ -226,6 +248,7 @@ class GrowingMessage:
                 await self._fall_back(exc)
                 if self.halted:
                     return
+        self._count(not self.finished)  # from now on it owes a last update
         await self._post_or_update()
 
     async def _append_native(self, priority: Priority | None = None) -> None:
@@ -334,7 +357,9 @@ class GrowingMessage:
 
             try:
                 await relay.scheduler.run(
-                    "chat.update", update, fair_key=relay.thread_ts, priority=Priority.REFRESH,
+                    # The last update is what people wait for: it may use the budget's reserve.
+                    "chat.update", update, fair_key=relay.thread_ts,
+                    priority=Priority.FIRST if self.finished else Priority.REFRESH,
                     coalesce_key=f"reply:{id(self)}",
                 )
                 return

@@ -31,6 +31,9 @@ class StreamingSupport:
 
     native: bool = True
     probe_after: float = STREAMING_PROBE_AFTER
+    # Answers posted and still growing, in every thread: each owes Slack one last
+    # `chat.update` (its last words, or taking its Stop button away).
+    growing_posts: int = field(default=0, init=False)
     clock: Callable[[], float] = time.monotonic
     off_until: float = field(default=0.0, init=False)
 
