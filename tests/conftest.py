@@ -47,8 +47,11 @@ def session_settings() -> SessionSettings:
 class Harness:
     """The bot as in production (its own Settings and Bot), wired to both fakes."""
 
-    def __init__(self, slack: FakeSlack, model: fa.FakeAnthropic, settings: Settings) -> None:
+    def __init__(
+        self, slack: FakeSlack, model: fa.FakeAnthropic, settings: Settings, limits_window: float | None = None
+    ) -> None:
         self.slack, self.model, self.settings = slack, model, settings
+        self.limits_window = limits_window or FAST_LIMITS.window  # seconds the budgets are counted over
         self.generations = settings.generations_dir
         self.bot: Bot | None = None
 
@@ -60,7 +63,7 @@ class Harness:
         # minute keep the suite fast; production uses 1 s and Slack's tiers. A
         # budget set in NEWSPEC_RATE_LIMITS is taken as it is.
         per_minute = {**FAST_LIMITS.per_minute, **dict(self.settings.rate_limits)}
-        limits = dataclasses.replace(FAST_LIMITS, per_minute=per_minute)
+        limits = dataclasses.replace(FAST_LIMITS, per_minute=per_minute, window=self.limits_window)
         self.bot = Bot(self.settings, min_interval=0.05, rate_limits=limits)
         connections = self.slack.connections_opened
         await self.bot.start_socket_mode()
@@ -154,10 +157,13 @@ async def start_bot(
     """
     started: list[Harness] = []
 
-    async def start(env: dict[str, str] | None = None, **slack_options: object) -> Harness:
+    async def start(
+        env: dict[str, str] | None = None, *, limits_window: float | None = None, **slack_options: object
+    ) -> Harness:
         slack = FakeSlack(**slack_options)  # type: ignore[arg-type]
         await slack.start()
-        harness = Harness(slack, model, Settings.from_env(bot_env(slack, tmp_path, **(env or {}))))
+        settings = Settings.from_env(bot_env(slack, tmp_path, **(env or {})))
+        harness = Harness(slack, model, settings, limits_window)
         started.append(harness)
         await harness.start()
         return harness

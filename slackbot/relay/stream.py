@@ -168,14 +168,17 @@ class GrowingMessage:
             if self._status_ts is not None:
                 self.relay.background(self.relay.scheduler.delete(channel=self.relay.channel, ts=self._status_ts))
 
+    def _update_wait(self) -> float:
+        """How long an update now would wait, with the last update of every posted answer
+        still growing (each owes one) counted ahead of it."""
+        return self.relay.scheduler.estimated_wait("chat.update", ahead=self.relay.streaming.growing_posts)
+
     def _updates_scarce(self) -> bool:
-        wait = self.relay.scheduler.estimated_wait("chat.update", ahead=self.relay.streaming.growing_posts)
-        return wait > UPDATES_SCARCE_AFTER * self.relay.min_interval
+        return self._update_wait() > UPDATES_SCARCE_AFTER * self.relay.min_interval
 
     def _finals_short(self) -> bool:
-        """Whether the refresh budget no longer holds a last update for every posted answer
-        still growing (this one's included) after one more refresh."""
-        return self.relay.scheduler.estimated_wait("chat.update", ahead=self.relay.streaming.growing_posts) > 0
+        """Whether one more refresh now would leave some posted answer's last update waiting."""
+        return self._update_wait() > 0
 
     def _count(self, growing: bool) -> None:
         if growing != self._counted:
