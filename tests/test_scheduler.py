@@ -29,15 +29,23 @@ def offline_scheduler(limits: RateLimits) -> SlackScheduler:
     return SlackScheduler(AsyncWebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/api/"), limits)
 
 
-async def test_firsts_go_before_refreshes_and_threads_take_turns():
-    scheduler = offline_scheduler(RateLimits(per_minute={"m": 1}, window=0.2))
-    order: list[str] = []
+def recorder(order: list[str]):
+    """Jobs that note their name in `order` when Slack would have received them."""
 
     def job(name: str):
         async def thunk() -> str:
             order.append(name)
             return name
         return thunk
+
+    return job
+
+
+async def test_firsts_go_before_refreshes_and_threads_take_turns():
+    scheduler = offline_scheduler(RateLimits(per_minute={"m": 1}, window=0.2))
+    order: list[str] = []
+
+    job = recorder(order)
 
     first = asyncio.create_task(scheduler.run("m", job("opening"), fair_key="t0"))
     await asyncio.sleep(0.01)  # the budget (one call per 0.2 s) is now spent
@@ -60,11 +68,7 @@ async def test_refreshes_leave_room_for_what_people_wait_to_see():
     scheduler = offline_scheduler(limits)
     order: list[str] = []
 
-    def job(name: str):
-        async def thunk() -> str:
-            order.append(name)
-            return name
-        return thunk
+    job = recorder(order)
 
     refreshes = [
         asyncio.create_task(scheduler.run("m", job(f"refresh-{n}"), fair_key=f"t{n}", priority=Priority.REFRESH))
