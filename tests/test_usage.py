@@ -13,7 +13,7 @@ from slackbot.budget import utc_day
 from slackbot.store import InterviewRecord, Status
 from slackbot.usage import ADMINS_SEE_ALL, money
 from tests.fakes import anthropic as fa
-from tests.fakes.slack import Ephemeral, _check_content
+from tests.fakes.slack import Ephemeral
 from tests.test_budgets import PAUSED, paused_bakery, record, said, waiting
 
 ADMIN = "U9"
@@ -29,8 +29,7 @@ async def command(h, text: str, user: str, channel: str = "C1") -> Ephemeral:
     before = len(h.slack.ephemerals(user=user))
     await h.slack.send_slash_command(text, user_id=user, channel_id=channel)
     shown = await h.slack.wait_for(lambda: h.slack.ephemerals(user=user)[before:], what=f"an answer to {text!r}")
-    _check_content(shown[-1].text, shown[-1].blocks)  # within every Block Kit limit
-    return shown[-1]
+    return shown[-1]  # the fake refuses what is past Slack's limits
 
 
 async def interview(h, name: str = "shop", user: str = "U1") -> float:

@@ -1129,8 +1129,10 @@ class FakeSlack:
         return f"{self.base_url}/response/{rid}"
 
     def _show_response(self, body: JSON, target: _ResponseTarget, source: str) -> None:
-        """Render a command ack or response_url post the way Slack shows it."""
+        """Render a command ack or response_url post the way Slack shows it; past Slack's
+        limits it is refused, as a chat.postMessage would be."""
         text, blocks, thread_ts = body.get("text", ""), body.get("blocks"), body.get("thread_ts")
+        _check_content(text, blocks)
         if body.get("delete_original") and target.message_ts:
             self._find(target.channel, target.message_ts).deleted = True
         elif body.get("replace_original") and target.message_ts:
