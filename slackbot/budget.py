@@ -60,11 +60,6 @@ class Budgets:
             settings.max_turns_per_interview,
         )
 
-    @property
-    def any(self) -> bool:
-        return any(v is not None for v in (self.per_interview, self.per_user_day, self.per_day,
-                                           self.turns_per_interview))
-
     def overridden(self, overrides: Mapping[str, float | None]) -> Budgets:
         """These budgets with those an admin set in Slack (by field name; None: no limit)."""
         changes: dict[str, float | int | None] = {}

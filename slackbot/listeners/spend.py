@@ -61,7 +61,7 @@ async def handle(
 
 
 async def _budgets(interviews: Interviews) -> tuple[Budgets, frozenset[str]]:
-    return in_force(Budgets.from_settings(interviews.settings), await interviews.store.budget_overrides())
+    return in_force(interviews.budgets, await interviews.store.budget_overrides())
 
 
 async def usage(asker: Asker, ack: AsyncAck, respond: AsyncRespond, interviews: Interviews) -> None:
