@@ -49,15 +49,16 @@ def origin(url: str) -> str | None:
 
 def may_send_token(url: str, api_origin: str | None = None) -> bool:
     """Whether the bot token may go to `url`: https on Slack's file host, or exactly
-    the origin of the configured Slack API (its token already goes there)."""
+    the origin of the configured Slack API (its token already goes there). A URL
+    yarl can't take apart (a host that is no valid IDN, a bad port) gets no token."""
     try:
         parsed = URL(url)
-    except (ValueError, TypeError):
+        if not parsed.is_absolute() or parsed.user is not None or parsed.password is not None:
+            return False
+        if parsed.scheme == "https" and (parsed.host or "").lower() in SLACK_FILE_HOSTS and parsed.port == 443:
+            return True
+    except (ValueError, TypeError):  # UnicodeError (IDNA) is a ValueError
         return False
-    if not parsed.is_absolute() or parsed.user is not None or parsed.password is not None:
-        return False
-    if parsed.scheme == "https" and (parsed.host or "").lower() in SLACK_FILE_HOSTS and parsed.port == 443:
-        return True
     allowed = origin(api_origin) if api_origin is not None else None
     return allowed is not None and origin(url) == allowed
 
@@ -100,48 +101,55 @@ async def fetch_attachments(
 
     `api_origin` is the origin of the Slack API the bot talks to (see `origin`): besides
     Slack's file host, the only place the token may be sent (tests point it at a fake).
+    One file's failure, whatever it is, costs only that file (and says so).
     """
     attachments: list[Attachment] = []
     notes: list[str] = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
         for file in files:
-            name = code(file.get("name") or "file")
-            kind = _kind(file)
-            limit = MAX_IMAGE_BYTES if kind == "image" else MAX_TEXT_BYTES
-            too_large = f"{name}: too large (the limit is {limit // 2**10:,} KB for this kind of file)"
-            if _is_external(file):  # a Google Doc and the like: its URL is not Slack's
-                notes.append(f"{name}: it's stored outside Slack, so I can't pass it on")
-                continue
-            if kind is None:
-                notes.append(f"{name}: I can only pass on images (PNG, JPEG, GIF, WebP) and text files")
-                continue
             try:
-                size = int(file.get("size") or 0)
-            except (TypeError, ValueError):
-                size = 0
-            if size > limit:
-                notes.append(too_large)
-                continue
-            url = file.get("url_private_download")
-            if not isinstance(url, str) or not may_send_token(url, api_origin):
-                log.warning("not downloading %r: its URL %r is not Slack's file host", file.get("name"), url)
-                notes.append(f"{name}: its link doesn't point at Slack, so I didn't download it")
-                continue
-            try:
-                data = await _download(http, url, token, limit)
-            except _TooLarge:
-                notes.append(too_large)
-                continue
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                log.warning("could not download %r: %s", file.get("name"), exc)
-                notes.append(f"{name}: I couldn't download it (does the app have the files:read scope?)")
-                continue
-            mime = str(file.get("mimetype")) if kind == "image" else "text/plain"
-            if kind == "text":
-                try:
-                    data.decode("utf-8")
-                except UnicodeDecodeError:
-                    notes.append(f"{name}: not readable as text")
-                    continue
-            attachments.append(Attachment(str(file.get("name") or "file"), mime, data))
+                got = await _fetch_one(http, file, token, api_origin)
+            except Exception:  # a URL or a response nothing above foresaw
+                log.exception("could not pass on %r", file.get("name"))
+                got = f"{code(file.get('name') or 'file')}: I couldn't download it (its link didn't work)"
+            if isinstance(got, Attachment):
+                attachments.append(got)
+            else:
+                notes.append(got)
     return attachments, notes
+
+
+async def _fetch_one(http: aiohttp.ClientSession, file: dict, token: str, api_origin: str | None) -> Attachment | str:
+    """The file as an `Attachment`, or the note saying why not."""
+    name = code(file.get("name") or "file")
+    kind = _kind(file)
+    limit = MAX_IMAGE_BYTES if kind == "image" else MAX_TEXT_BYTES
+    too_large = f"{name}: too large (the limit is {limit // 2**10:,} KB for this kind of file)"
+    if _is_external(file):  # a Google Doc and the like: its URL is not Slack's
+        return f"{name}: it's stored outside Slack, so I can't pass it on"
+    if kind is None:
+        return f"{name}: I can only pass on images (PNG, JPEG, GIF, WebP) and text files"
+    try:
+        size = int(file.get("size") or 0)
+    except (TypeError, ValueError):
+        size = 0
+    if size > limit:
+        return too_large
+    url = file.get("url_private_download")
+    if not isinstance(url, str) or not may_send_token(url, api_origin):
+        log.warning("not downloading %r: its URL %r is not Slack's file host", file.get("name"), url)
+        return f"{name}: its link doesn't point at Slack, so I didn't download it"
+    try:
+        data = await _download(http, url, token, limit)
+    except _TooLarge:
+        return too_large
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        log.warning("could not download %r: %s", file.get("name"), exc)
+        return f"{name}: I couldn't download it (does the app have the files:read scope?)"
+    if kind == "text":
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"{name}: not readable as text"
+    mime = str(file.get("mimetype")) if kind == "image" else "text/plain"
+    return Attachment(str(file.get("name") or "file"), mime, data)

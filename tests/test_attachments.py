@@ -212,6 +212,8 @@ def test_token_may_go_to_slack(url):
         "/files-pri/F1/a.png",
         "",
         "not a url",
+        "https://xn--/files-pri/F1/a.png",  # a host yarl cannot decode
+        "https://files.slack.com:99999/a.png",
     ],
 )
 def test_token_goes_nowhere_else(url):
@@ -224,3 +226,26 @@ def test_without_a_configured_api_only_slack_file_hosts_are_allowed():
     assert not may_send_token("http://127.0.0.1:5555/x", None)
     assert origin("https://slack.com/api/") == "https://slack.com"
 
+
+
+# --------------------------------------------------------------------------- links that don't parse
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://fïles.slack.com/x",  # an internationalised host name
+        "https://xn--/x",  # an A-label that does not decode
+        "https://files.slack.com:99999/x",  # a port past 65535
+        "http://[::1/x",  # an unclosed IPv6 literal
+    ],
+)
+async def test_a_file_whose_link_does_not_parse_is_refused_and_the_others_still_reach_claude(start_bot, url):
+    h = await start_bot()
+    good = h.slack.add_file("THE GOOD NOTES\n", "good.txt", mimetype="text/plain")
+    odd = h.slack.add_file("THE ODD NOTES\n", "odd.txt", mimetype="text/plain")
+    odd["url_private_download"] = url
+    root_ts = await interview_with_files(h, [odd, good])
+    text = said_to_claude(h)
+    assert "THE GOOD NOTES" in text and "THE ODD NOTES" not in text
+    assert "`odd.txt`: its link" in h.slack.thread_text("C1", root_ts)
