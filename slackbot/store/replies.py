@@ -1,0 +1,152 @@
+"""The store's replies: people's messages (and their files) waiting for Claude, in
+arrival order, and the events already seen, so a retried delivery is queued once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiosqlite
+
+from ..events import Attachment
+from .records import PendingReply
+
+
+class Replies:
+    """Queries of `SqliteStore` about waiting replies (it provides `db`)."""
+
+    _accept_lock: asyncio.Lock  # check-then-insert of seen keys must not interleave
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        raise NotImplementedError
+
+    async def accept_reply(
+        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
+        author: str | None = None, attachments: tuple[Attachment, ...] = (), *, ready: bool = True,
+        user_team: str | None = None,
+    ) -> PendingReply | None:
+        """Queue a reply unless its event or its message was seen before (Slack retries).
+
+        With `ready=False` the reply holds its place in the thread's order while
+        its files and author are still being fetched (`complete_reply`)."""
+        async with self._accept_lock:
+            if not await self._mark_seen(channel, ts, event_id):
+                return None
+            return await self._insert_reply(
+                channel, thread_ts, user_id, text, ts, author, attachments, ready, user_team
+            )
+
+    async def queue_claimed_reply(
+        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, author: str | None,
+        user_team: str | None = None,
+    ) -> PendingReply:
+        """Queue a reply already claimed (seen) as a question's answer that came too late."""
+        async with self._accept_lock:
+            return await self._insert_reply(channel, thread_ts, user_id, text, ts, author, (), True, user_team)
+
+    async def complete_reply(
+        self, reply_id: int, text: str, author: str | None, attachments: tuple[Attachment, ...]
+    ) -> None:
+        """The reply's files and author are known: it may now be sent to Claude."""
+        await self.db.execute(
+            "UPDATE pending_replies SET text = ?, author = ?, file_count = ?, file_text_bytes = ?, ready = 1 "
+            "WHERE id = ?",
+            (text, author, len(attachments), _text_bytes(attachments), reply_id),
+        )
+        await self._insert_files(reply_id, attachments)
+        await self.db.commit()
+
+    async def claim(self, channel: str, ts: str, event_id: str | None) -> bool:
+        """Record a message as handled; False if it (or its event) was seen before."""
+        async with self._accept_lock:
+            fresh = await self._mark_seen(channel, ts, event_id)
+            await self.db.commit()
+            return fresh
+
+    async def _mark_seen(self, channel: str, ts: str, event_id: str | None) -> bool:
+        keys = [f"msg:{channel}:{ts}"] + ([f"event:{event_id}"] if event_id else [])
+        async with self.db.execute(
+            f"SELECT 1 FROM seen WHERE key IN ({', '.join('?' * len(keys))})", keys
+        ) as cursor:
+            if await cursor.fetchone() is not None:
+                return False
+        now = time.time()
+        await self.db.executemany("INSERT INTO seen (key, seen_at) VALUES (?, ?)", [(k, now) for k in keys])
+        return True
+
+    async def _insert_reply(
+        self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, author: str | None,
+        attachments: tuple[Attachment, ...], ready: bool, user_team: str | None = None,
+    ) -> PendingReply:
+        cursor = await self.db.execute(
+            "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author, "
+            "file_count, file_text_bytes, ready, user_team) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (channel, thread_ts, user_id, text, ts, time.time(), author, len(attachments),
+             _text_bytes(attachments), int(ready), user_team),
+        )
+        reply_id = cursor.lastrowid or 0
+        await self._insert_files(reply_id, attachments)
+        await self.db.commit()
+        return PendingReply(
+            reply_id, channel, thread_ts, user_id, text, ts, author, len(attachments), _text_bytes(attachments),
+            ready, user_team,
+        )
+
+    async def _insert_files(self, reply_id: int, files: tuple[Attachment, ...]) -> None:
+        await self.db.executemany(
+            "INSERT INTO reply_files (reply_id, position, name, mime, data) VALUES (?, ?, ?, ?, ?)",
+            [(reply_id, n, f.name, f.mime, f.data) for n, f in enumerate(files)],
+        )
+
+    async def reply_files(self, reply_ids: list[int]) -> tuple[Attachment, ...]:
+        """The files of these replies, in reply order: loaded for the turn that sends them."""
+        if not reply_ids:
+            return ()
+        async with self.db.execute(
+            f"SELECT name, mime, data FROM reply_files WHERE reply_id IN ({', '.join('?' * len(reply_ids))}) "
+            "ORDER BY reply_id, position",
+            reply_ids,
+        ) as cursor:
+            return tuple(Attachment(name, mime, bytes(data)) for name, mime, data in await cursor.fetchall())
+
+    async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]:
+        async with self.db.execute(
+            "SELECT id, channel, thread_ts, user_id, text, ts, author, file_count, file_text_bytes, ready, user_team "
+            "FROM pending_replies WHERE channel = ? AND thread_ts = ? ORDER BY id",
+            (channel, thread_ts),
+        ) as cursor:
+            return [
+                PendingReply(
+                    id=row[0], channel=row[1], thread_ts=row[2], user_id=row[3], text=row[4], ts=row[5],
+                    author=row[6], file_count=row[7], file_text_bytes=row[8], ready=bool(row[9]), user_team=row[10],
+                )
+                for row in await cursor.fetchall()
+            ]
+
+    async def threads_with_pending(self) -> list[tuple[str, str]]:
+        async with self.db.execute(
+            "SELECT channel, thread_ts FROM pending_replies GROUP BY channel, thread_ts ORDER BY MIN(id)"
+        ) as cursor:
+            return [(row[0], row[1]) for row in await cursor.fetchall()]
+
+    async def remove_replies(self, ids: list[int]) -> None:
+        await self.db.executemany("DELETE FROM pending_replies WHERE id = ?", [(i,) for i in ids])
+        await self.db.executemany("DELETE FROM reply_files WHERE reply_id = ?", [(i,) for i in ids])
+        await self.db.commit()
+
+    async def drop_pending(self, channel: str, thread_ts: str) -> None:
+        """Forget a thread's unanswered replies (the interview was cancelled)."""
+        await self.db.execute(
+            "DELETE FROM reply_files WHERE reply_id IN "
+            "(SELECT id FROM pending_replies WHERE channel = ? AND thread_ts = ?)",
+            (channel, thread_ts),
+        )
+        await self.db.execute(
+            "DELETE FROM pending_replies WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
+        )
+        await self.db.commit()
+
+
+def _text_bytes(files: tuple[Attachment, ...]) -> int:
+    return sum(f.size for f in files if not f.is_image)
