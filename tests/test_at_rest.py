@@ -8,7 +8,11 @@ import stat
 import time
 from pathlib import Path
 
+import pytest
+
+from slackbot.events import Attachment
 from slackbot.retention import expire_transcripts, transcript_dir, transcripts_root
+from slackbot.store import SqliteStore
 from tests.fakes import anthropic as fa
 
 
@@ -43,6 +47,53 @@ async def test_an_answered_reply_leaves_no_trace_in_the_database(start_bot, tmp_
     await h.stop()  # closing checkpoints the write-ahead log into the database file
     on_disk = b"".join(p.read_bytes() for p in (tmp_path / "state").glob("newspec.db*"))
     assert marker.encode() not in on_disk
+
+
+def on_disk(folder: Path) -> bytes:
+    """The database, its write-ahead log and its shared-memory index, byte for byte."""
+    return b"".join(p.read_bytes() for p in sorted(folder.glob("newspec.db*")))
+
+
+async def test_an_answered_reply_and_its_file_are_gone_from_disk_while_the_bot_runs(start_bot, tmp_path):
+    h = await start_bot()
+    h.model.script(str(h.project("shop")), [fa.text("Hello!"), fa.text("Noted.")])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Hello!")
+    marker, in_file = "our-launch-codes-" + "q" * 400, "the-vault-combination-" + "w" * 400
+    notes = h.slack.add_file(in_file + "\n", "notes.txt", mimetype="text/plain")
+    await h.slack.send_message("C1", "U1", marker, thread_ts=root_ts, files=[notes])
+    await h.wait_for_text("C1", root_ts, "Noted.")
+    assert in_file in h.model.requests[-1].last_user_text  # it was stored, and delivered
+
+    async def answered() -> bool:
+        return await h.bot.store.pending_replies("C1", root_ts) == []
+
+    await h.slack.wait_for(answered, what="the reply to be taken up")
+    disk = on_disk(tmp_path / "state")  # the store is still open: no close has checkpointed it
+    assert marker.encode() not in disk and in_file.encode() not in disk
+
+
+@pytest.mark.parametrize("removal", ["answered", "cancelled"])
+async def test_a_removed_reply_leaves_neither_the_database_nor_its_log(tmp_path, removal):
+    store = SqliteStore(tmp_path / "newspec.db")
+    await store.open()
+    try:
+        marker = "our-launch-codes-" + "q" * 400
+        kept = await store.accept_reply("C1", "1.0", "U1", "still waiting " + "k" * 400, "2.0", None)
+        gone = await store.accept_reply(
+            "C1", "3.0", "U1", marker, "4.0", None, attachments=(Attachment("a.txt", "text/plain", b"F" * 9000),)
+        )
+        assert kept is not None and gone is not None
+        assert marker.encode() in on_disk(tmp_path)
+        if removal == "answered":
+            await store.remove_replies([gone.id])
+        else:
+            await store.drop_pending("C1", "3.0")
+        disk = on_disk(tmp_path)
+        assert marker.encode() not in disk and b"F" * 9000 not in disk
+        assert b"still waiting " + b"k" * 400 in disk  # what is still waiting is kept
+    finally:
+        await store.close()
 
 
 def test_transcripts_untouched_for_the_retention_period_are_deleted(tmp_path):

@@ -4,12 +4,15 @@ arrival order, and the events already seen, so a retried delivery is queued once
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import aiosqlite
 
 from ..events import Attachment
 from .records import PendingReply
+
+log = logging.getLogger(__name__)
 
 
 class Replies:
@@ -134,6 +137,7 @@ class Replies:
         await self.db.executemany("DELETE FROM pending_replies WHERE id = ?", [(i,) for i in ids])
         await self.db.executemany("DELETE FROM reply_files WHERE reply_id = ?", [(i,) for i in ids])
         await self.db.commit()
+        await self._empty_log()
 
     async def drop_pending(self, channel: str, thread_ts: str) -> None:
         """Forget a thread's unanswered replies (the interview was cancelled)."""
@@ -146,6 +150,18 @@ class Replies:
             "DELETE FROM pending_replies WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
         )
         await self.db.commit()
+        await self._empty_log()
+
+    async def _empty_log(self) -> None:
+        """Move the write-ahead log into the database and truncate it to nothing.
+
+        `secure_delete` zeroes a removed row in the database's pages, but the log still
+        holds the row's earlier versions (the pages written when it was stored) until it
+        is checkpointed and truncated; only then is a removed reply gone from disk."""
+        async with self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+            row = await cursor.fetchone()
+        if row is not None and row[0]:  # busy: a reader held it back (there is none but ours)
+            log.warning("the write-ahead log could not be emptied; it is on the next removal")
 
 
 def _text_bytes(files: tuple[Attachment, ...]) -> int:
