@@ -1,8 +1,11 @@
 """What the bot hands the `claude` CLI as a person's message.
 
-The CLI reads `@path` in a prompt (in content blocks too) into the model's
-context before any tool permission runs, so every word-initial `@` in people's
-text is neutralized here, and messages go as content blocks.
+The CLI has features of its own that no tool permission sees, and both are
+closed here, for every turn whatever it carries:
+- it reads `@path` in a prompt (in content blocks too) into the model's context,
+  so every word-initial `@` in people's text is neutralized;
+- it runs a turn whose text starts with `/` as one of its commands (`/clear`,
+  `/model`, `/heapdump`, skills), so every turn starts with a lead of ours.
 """
 
 from __future__ import annotations
@@ -37,8 +40,14 @@ def neutralize(text: str) -> str:
     return _FILE_REFERENCE.sub(WORD_JOINER + "@", text)
 
 
+# The first words of every turn: ours, so nothing a person types, is named or
+# attaches is ever the first character the CLI sees (a leading `/` is a command).
+TURN_LEAD = "Message from the team:"
+
+
 def compose(messages: list[Message]) -> AsyncIterator[dict[str, Any]]:
-    """One user message for the CLI, as content blocks, with every `@` neutralized."""
+    """One user message for the CLI, as content blocks, led by our own words, with
+    every `@` neutralized."""
     parts = [neutralize(m.text) for m in messages if m.text]
     images: list[dict[str, Any]] = []
     for attachment in (a for m in messages for a in m.attachments):
@@ -49,7 +58,8 @@ def compose(messages: list[Message]) -> AsyncIterator[dict[str, Any]]:
         else:
             body = neutralize(attachment.data.decode("utf-8"))
             parts.append(f"Attached file `{neutralize(attachment.name)}`:\n```\n{body}\n```")
-    content = [{"type": "text", "text": "\n\n".join(parts) or "(no text)"}, *images]
+    text = "\n\n".join([TURN_LEAD, *parts]) if parts else f"{TURN_LEAD} (no text)"
+    content = [{"type": "text", "text": text}, *images]
 
     async def one_message() -> AsyncIterator[dict[str, Any]]:
         yield {"type": "user", "message": {"role": "user", "content": content}, "parent_tool_use_id": None}

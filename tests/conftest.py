@@ -13,6 +13,7 @@ import pytest
 from slackbot.app import Bot
 from slackbot.blocks import STOP_ACTION
 from slackbot.config import Settings
+from slackbot.prompt import TURN_LEAD
 from slackbot.scheduler import RateLimits
 from slackbot.session import SessionSettings
 from tests.fakes import anthropic as fa
@@ -172,3 +173,10 @@ async def start_bot(
     for harness in reversed(started):
         await harness.stop(grace=0)
         await harness.slack.stop()
+
+
+def people_said(request: fa.ModelRequest) -> str:
+    """What people said in a turn, as the model got it: after the lead every turn starts with."""
+    text = request.last_user_text
+    assert text.startswith(TURN_LEAD + "\n\n"), text[:200]
+    return text.removeprefix(TURN_LEAD + "\n\n")

@@ -9,6 +9,7 @@ import logging
 import aiohttp
 import pytest
 
+from tests.conftest import people_said
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import AckTimeout, form_body, signed_headers
 from tests.test_http_mode import (  # noqa: F401  (fixture + helper)
@@ -79,7 +80,7 @@ async def test_the_bots_own_messages_and_other_bots_are_never_relayed(start_bot)
     await h.slack.send_message("C1", "U9", "another bot", thread_ts=root_ts, subtype="bot_message", bot_id="B9")
     await h.slack.send_message("C1", "U1", "human", thread_ts=root_ts)
     await h.wait_for_text("C1", root_ts, "Only the human.")
-    assert [r.last_user_text for r in h.model.requests[1:]] == ["u1: human"]
+    assert [people_said(r) for r in h.model.requests[1:]] == ["u1: human"]
 
 
 # -- HTTP mode -------------------------------------------------------------------
@@ -122,7 +123,7 @@ async def test_enormous_and_empty_replies(start_bot):
     await h.wait_for_text("C1", root_ts, "That was long.")
     # Told privately, to the one who sent it.
     assert any("passed on its first 20,000 characters" in e.text for e in h.slack.ephemerals(user="U1"))
-    said = h.model.requests[-1].last_user_text
+    said = people_said(h.model.requests[-1])
     assert said == "u1: " + "y" * 20_000 and len(h.model.requests) == 2
 
 

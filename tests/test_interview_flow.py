@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, people_said
 from tests.fakes import anthropic as fa
 
 EXAMPLE_SPEC = (REPO / ".claude/templates/app_spec_example.txt").read_text()
@@ -211,8 +211,8 @@ async def test_two_threads_at_once_do_not_mix(start_bot):
     for name, other in (("alpha", "BETA"), ("beta", "ALPHA")):
         assert other not in h.slack.thread_text("C1", roots[name])
     # Each reply reaches its own session, with its author's display name.
-    assert [r.last_user_text for r in h.model.requests_for(str(alpha))][-1] == "u1: alpha answer"
-    assert [r.last_user_text for r in h.model.requests_for(str(beta))][-1] == "u2: beta answer"
+    assert [people_said(r) for r in h.model.requests_for(str(alpha))][-1] == "u1: alpha answer"
+    assert [people_said(r) for r in h.model.requests_for(str(beta))][-1] == "u2: beta answer"
 
 
 async def test_messages_outside_interviews_and_from_bots_are_ignored(start_bot):
@@ -228,7 +228,7 @@ async def test_messages_outside_interviews_and_from_bots_are_ignored(start_bot):
     await h.slack.send_message("C1", "U1", "the real answer", thread_ts=root_ts)
     await h.wait_for_text("C1", root_ts, "Answer to the human.")
     seen = [r.last_user_text for r in h.model.requests]
-    assert seen[-1] == "u1: the real answer" and len(seen) == 2
+    assert people_said(h.model.requests[-1]) == "u1: the real answer" and len(seen) == 2
     h.model.verify()
 
 
@@ -244,5 +244,5 @@ async def test_a_retried_event_reaches_claude_once(start_bot):
     )
     await h.slack.send_message("C1", "U1", "only once", thread_ts=root_ts, event_id="Ev2", ts=first.ts)
     await h.wait_for_text("C1", root_ts, "Once.")
-    assert sum(r.last_user_text == "u1: only once" for r in h.model.requests) == 1
+    assert sum(people_said(r) == "u1: only once" for r in h.model.requests) == 1
     h.model.verify()

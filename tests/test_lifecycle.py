@@ -8,6 +8,7 @@ import json
 import os
 import threading
 
+from tests.conftest import people_said
 from tests.fakes import anthropic as fa
 from tests.test_faults import claude_processes
 from tests.test_interview_flow import prompt_for, spec_for, write_both
@@ -168,7 +169,7 @@ async def test_two_quick_replies_are_answered_in_order_never_interleaved(start_b
     await h.wait_for_text("C1", root_ts, "Answer to second.")
     texts = [m.text for m in h.answers("C1", root_ts)]
     assert texts == ["Question one?", "Answer to first.", "Answer to second."]
-    assert [r.last_user_text for r in h.model.requests][1:] == ["u1: first reply", "u1: second reply"]
+    assert [people_said(r) for r in h.model.requests][1:] == ["u1: first reply", "u1: second reply"]
 
 
 async def test_a_retry_after_restart_is_still_a_duplicate(start_bot):
@@ -188,7 +189,7 @@ async def test_a_retry_after_restart_is_still_a_duplicate(start_bot):
     # Claude has answered it, the duplicates have been dealt with (alone, or merged into it).
     await h.slack.send_message("C1", "U1", "a later reply", thread_ts=root_ts)
     await h.wait_for_text("C1", root_ts, "Later, answered.")
-    assert [r.last_user_text for r in h.model.requests[1:]] == ["u1: only once", "u1: a later reply"]
+    assert [people_said(r) for r in h.model.requests[1:]] == ["u1: only once", "u1: a later reply"]
     h.model.verify()
 
 

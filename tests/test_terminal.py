@@ -6,7 +6,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from tests.conftest import process_env
+from tests.conftest import people_said, process_env
 from tests.fakes import anthropic as fa
 from tests.test_interview_flow import write_both
 from tests.test_questions import MODE, ask
@@ -64,7 +64,7 @@ async def test_terminal_chat_streams_asks_by_number_and_writes_the_spec(model, t
     assert '"Quick or detailed interview?"="Quick"' in chosen[0]
     assert (project / "prompts/app_spec.txt").is_file() and (project / "prompts/initializer_prompt.md").is_file()
     assert "(Writing app_spec.txt)" in output
-    assert model.requests[1].last_user_text == "A bakery shop"
+    assert people_said(model.requests[1]) == "A bakery shop"
 
 
 async def test_ctrl_d_during_a_question_ends_the_chat(model, tmp_path: Path):

@@ -14,7 +14,7 @@ import pytest
 from slackbot.blocks import STOP_ACTION
 from slackbot.relay.turn import STATUS_DELAY
 from slackbot.store import Status
-from tests.conftest import is_status_line
+from tests.conftest import is_status_line, people_said
 from tests.fakes import anthropic as fa
 from tests.test_interview_flow import write_both
 from tests.test_lifecycle import held
@@ -31,7 +31,7 @@ async def test_several_people_answer_and_claude_sees_who_said_what(start_bot):
     await h.wait_for_text("C1", root_ts, "Hi Ana, hi Ben.")
     await h.slack.send_message("C1", "U2", "I do the deliveries", thread_ts=root_ts)
     await h.slack.wait_for(lambda: len(h.model.requests) == 3 or h.model.unscripted)
-    said = [r.last_user_text for r in h.model.requests[1:]]
+    said = [people_said(r) for r in h.model.requests[1:]]
     assert said == ["Ana: I run the bakery", "Ben: I do the deliveries"]
 
 
@@ -46,7 +46,7 @@ async def test_owner_only_mode_passes_on_only_the_starter(start_bot):
     assert "Only <@U1>" in note.text and "not passed on" in note.text
     await h.slack.send_message("C1", "U1", "answer from Ana", thread_ts=root_ts)
     await h.wait_for_text("C1", root_ts, "Thanks, Ana.")
-    assert [r.last_user_text for r in h.model.requests[1:]] == ["Ana: answer from Ana"]
+    assert [people_said(r) for r in h.model.requests[1:]] == ["Ana: answer from Ana"]
 
 
 def status_said(h, since: int = 0) -> list[str]:
@@ -334,5 +334,5 @@ async def test_unsupported_and_oversized_files_get_a_note(start_bot):
     await h.wait_for_text("C1", root_ts, "Noted.")
     thread = h.slack.thread_text("C1", root_ts)
     assert "`brief.pdf`: I can only pass on images" in thread and "`huge.txt`: too large" in thread
-    said = h.model.requests[-1].last_user_text
+    said = people_said(h.model.requests[-1])
     assert said.startswith("u1: see attached") and "brief.pdf" in said and "x" * 100 not in said

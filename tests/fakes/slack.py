@@ -527,6 +527,7 @@ class FakeSlack:
         self._files: dict[str, _PendingFile] = {}
         self._file_meta: dict[str, JSON] = {}
         self._fail_next: dict[str, list[tuple[str, int | None]]] = {}  # method -> [(error, HTTP status)]
+        self._disconnect_next: dict[str, int] = {}  # method -> calls still to be cut off
         self._fail_matching: list[list[Any]] = []  # [method, error, predicate, times left]
         self._response_targets: dict[str, _ResponseTarget] = {}
         self._tickets: set[str] = set()
@@ -759,6 +760,12 @@ class FakeSlack:
         Retry-After: 1). ``status=200`` with ``"ratelimited"`` is Slack's other way of saying it:
         ``{"ok": false, "error": "ratelimited"}`` in an HTTP 200, which slack_sdk does not retry."""
         self._fail_next.setdefault(method, []).extend([(error, status)] * times)
+
+    def disconnect_next(self, method: str, times: int = 1) -> None:
+        """Cut the connection of the next ``times`` calls of ``method`` without an answer, as a
+        network failure would: the client gets no HTTP response at all (slack_sdk retries a
+        connection error once, so a lasting fault needs ``times`` of 2 or more)."""
+        self._disconnect_next[method] = self._disconnect_next.get(method, 0) + times
 
     def fail_when(self, method: str, error: str, matches: Callable[[JSON], bool], times: int = 1) -> None:
         """Make the next ``times`` calls of ``method`` whose arguments ``matches`` fail with
@@ -1030,6 +1037,12 @@ class FakeSlack:
 
         if delay := self.delays.get(method):
             await asyncio.sleep(delay)
+        if self._disconnect_next.get(method):
+            self._disconnect_next[method] -= 1
+            call.response = {"ok": False, "error": "(connection cut)"}
+            if request.transport is not None:
+                request.transport.abort()
+            raise ConnectionResetError("fake slack: connection cut")
         headers = {"x-oauth-scopes": self.scopes}
         if self.rate_limits is not None and (retry_after := self.rate_limits.check(method, args, time.monotonic())):
             self.rate_limited.append(call)
