@@ -151,9 +151,11 @@ def root_blocks(text: str) -> list[dict[str, Any]]:
     return _dicts([SectionBlock(text=MarkdownTextObject(text=text)), ActionsBlock(elements=[cancel])])
 
 
-def existing_spec_blocks(name: str, channel: str) -> list[dict[str, Any]]:
-    """The offer for a project whose folder already holds a finished spec."""
-    value = json.dumps({"name": name, "channel": channel})
+def existing_spec_blocks(name: str) -> list[dict[str, Any]]:
+    """The offer for a project whose folder already holds a finished spec. The buttons
+    carry only the name: a click acts in the channel it came from, and the name is
+    checked again as if typed (a value is the clicker's to change)."""
+    value = json.dumps({"name": name})
     text = (
         f"*{escape(name)}* already has a finished spec from an earlier interview. Continue editing it "
         "in a new thread, or start over? Starting over keeps the old files in a dated backup folder."

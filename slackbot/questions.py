@@ -63,7 +63,11 @@ class Questions:
     ) -> Accepted:
         """Options `picked` (by index) for item `index`: Claude gets their full labels."""
         stored = await self.store.get_question(question_id)
-        if stored is None or stored.answered:
+        record = conversation.record
+        # The id comes from the button's value: it must name a question of the thread
+        # the click happened in, never one of another thread.
+        elsewhere = stored is not None and (stored.channel, stored.thread_ts) != (record.channel, record.thread_ts)
+        if stored is None or stored.answered or elsewhere:
             return Accepted.STALE
         question = question_from_dict(stored.payload)
         if not 0 <= index < len(question.items):
@@ -82,7 +86,6 @@ class Questions:
         # people thought): the choice goes on as a reply, and resumes the conversation.
         if not await self.store.claim_answer(question_id, index):
             return Accepted.STALE
-        record = conversation.record
         await conversation.picked(item, value)
         await self.store.queue_claimed_reply(
             record.channel, record.thread_ts, user_id, f'My answer to "{item.question}": {value}',

@@ -30,6 +30,9 @@ from .starting import open_interview, thread_link
 
 log = logging.getLogger(__name__)
 
+CLICKER_GONE = "You're not in this channel any more, so this button does nothing for you."
+CLICK_CHECK_FAILED = "Slack couldn't tell me whether you're in this channel, so I did nothing. Try again in a moment."
+
 
 def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None:
     async def refused(body: dict, respond: AsyncRespond) -> bool:
@@ -47,16 +50,25 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
         action = body["actions"][0]
         user = body["user"]["id"]
         team_id = (body.get("team") or {}).get("id")
+        # The button's value is carried by the clicker's client: only the project name is
+        # read from it, and that name is checked as if typed. The channel is where the
+        # click happened, never the value's.
+        channel = str((body.get("channel") or {}).get("id") or "")
         try:
-            choice = json.loads(action.get("value") or "{}")
-            name, channel = check_name(str(choice.get("name", ""))), str(choice["channel"])
-        except (ValueError, KeyError, InvalidName):
+            name = check_name(str(json.loads(action.get("value") or "{}").get("name", "")))
+        except (ValueError, AttributeError, InvalidName):
             await respond("That button is out of date. Run `/newspec <name>` again.", replace_original=True)
             return
 
-        # The choice may be stale: someone else may have acted on this project meanwhile,
-        # perhaps in a channel this person can't see (then nothing of it is shown or touched).
-        project = await look_up(interviews, Visibility(client, user, channel), name)
+        # The offer may be old: the clicker may have left this channel since, and someone
+        # else may have acted on the project meanwhile, perhaps in a channel this person
+        # can't see (then nothing of it is shown or touched).
+        visibility = Visibility(client, user, channel, here_vouched=False)
+        if not await visibility.can_see(channel):
+            await respond(f":no_entry: {CLICKER_GONE if not visibility.failed else CLICK_CHECK_FAILED}",
+                          replace_original=True)
+            return
+        project = await look_up(interviews, visibility, name)
         if project.refusal is not None:
             await respond(f":no_entry: {project.refusal}", replace_original=True)
             return
@@ -101,7 +113,9 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
 
     async def on_stop(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
         await ack()
-        conversation = await in_thread(body, str(body["actions"][0].get("value") or ""), respond)
+        # The thread the Stop was clicked in (the button sits in an answer there), never its value's.
+        message = body.get("message") or {}
+        conversation = await in_thread(body, str(message.get("thread_ts") or ""), respond)
         if conversation is not None and not await interviews.stop(conversation):
             await respond("That answer has already finished.", response_type="ephemeral", replace_original=False)
 

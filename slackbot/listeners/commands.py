@@ -95,17 +95,20 @@ class Visibility:
     """Which channels' interviews one person may hear about: the channel they are
     in now, plus the channels Slack says they are a member of.
 
-    Slack is asked at most once, and only when another channel comes up. If
-    Slack can't say, only this channel counts (fail closed).
+    `here` counts without asking when Slack vouches for it (`here_vouched`: a command
+    typed there just now); a click may come from an old message, so then Slack is
+    asked about `here` too. Slack is asked at most once, and only when a channel not
+    vouched for comes up. If Slack can't say, only a vouched-for `here` counts (fail
+    closed).
     """
 
-    def __init__(self, client: AsyncWebClient, user: str, here: str) -> None:
-        self.client, self.user, self.here = client, user, here
+    def __init__(self, client: AsyncWebClient, user: str, here: str, *, here_vouched: bool = True) -> None:
+        self.client, self.user, self.here, self.here_vouched = client, user, here, here_vouched
         self._member_of: frozenset[str] | None = None
         self._asked = False
 
     async def can_see(self, channel: str) -> bool:
-        if channel == self.here:
+        if channel == self.here and self.here_vouched:
             return True
         if not self._asked:
             self._asked = True
@@ -192,7 +195,7 @@ def register(app: AsyncApp, interviews: Interviews) -> None:
         if has_spec(project_dir(interviews.settings.generations_dir, name)):
             await respond(
                 text=f"*{name}* already has a finished spec from an earlier interview.",
-                blocks=existing_spec_blocks(name, channel),
+                blocks=existing_spec_blocks(name),
             )
             return
         await open_interview(client, respond, interviews, name=name, channel=channel, user=user, team_id=team_id)

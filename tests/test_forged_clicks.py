@@ -1,0 +1,114 @@
+"""A click acts only where it was clicked, and only for someone who can see that
+channel now. A button's `value` is written by us but carried by the clicker's
+client, so it is treated as untrusted: the channel and the thread come from the
+clicked message, never from the value.
+
+Run through the real bot, the fake Slack (with channel membership) and the fake
+model. G9 is a private channel whose only member is U9.
+"""
+
+from __future__ import annotations
+
+import json
+
+from slackbot.blocks import CONTINUE_ACTION, START_OVER_ACTION, STOP_ACTION
+from tests.fakes import anthropic as fa
+from tests.test_interview_flow import prompt_for, spec_for
+from tests.test_privacy import reply_to, shown
+from tests.test_questions import MODE, answer_result, ask, click, elements, question_message
+
+PRIVATE = {"G9": {"U9"}}
+
+
+async def cancelled_private_project(h) -> None:
+    """`vault`: interviewed in private G9 by U9, with a finished spec, then cancelled."""
+    project = h.project("vault")
+    h.model.script(str(project), [fa.text("What are we building?")])
+    root_ts = await h.start_interview("vault", user="U9", channel="G9")
+    await h.wait_for_text("G9", root_ts, "What are we building?")
+    (project / "prompts").mkdir(parents=True, exist_ok=True)
+    (project / "prompts/app_spec.txt").write_text(spec_for("vault"))
+    (project / "prompts/initializer_prompt.md").write_text(prompt_for("vault"))
+    await h.slack.send_action("newspec_cancel", user_id="U9", channel_id="G9", message_ts=root_ts)
+    await h.wait_for_text("G9", root_ts, "cancelled this interview")
+
+
+async def test_a_forged_start_over_cannot_reach_a_private_channel(start_bot):
+    h = await start_bot(members=PRIVATE)
+    await cancelled_private_project(h)
+    project = h.project("vault")
+    before, requests = shown(h), len(h.model.requests)
+
+    # U1 clicks in C1 with a value naming G9: before the fix this moved G9's spec to a
+    # backup, deleted its transcripts and opened a new thread in G9.
+    forged = json.dumps({"name": "vault", "channel": "G9"})
+    await h.slack.send_action(START_OVER_ACTION, forged, user_id="U1", channel_id="C1")
+    await reply_to(h, "U1", "belongs to a channel you're not in")
+    await h.slack.send_action(CONTINUE_ACTION, forged, user_id="U1", channel_id="C1")
+    await reply_to(h, "U1", "belongs to a channel you're not in", count=2)
+
+    assert shown(h) <= before  # no thread opened anywhere
+    assert len(h.model.requests) == requests
+    assert (project / "prompts/app_spec.txt").read_text() == spec_for("vault")
+    assert list(project.glob("prompts.backup-*")) == []
+
+
+async def test_an_old_button_does_nothing_for_someone_no_longer_in_the_channel(start_bot):
+    h = await start_bot()
+    project = h.project("shop")
+    (project / "prompts").mkdir(parents=True)
+    (project / "prompts/app_spec.txt").write_text(spec_for("shop"))
+    (project / "prompts/initializer_prompt.md").write_text(prompt_for("shop"))
+    await h.slack.send_slash_command("shop", user_id="U1", channel_id="C1")
+    offer = await reply_to(h, "U1", "already has a finished spec")
+    value = next(e["value"] for b in offer.blocks for e in b.get("elements", []) if e.get("action_id"))
+    before = shown(h)
+
+    h.slack.members["C1"] = {"U2"}  # U1 has left C1 since (or was removed)
+    await h.slack.send_action(START_OVER_ACTION, value, user_id="U1", channel_id="C1")
+    await reply_to(h, "U1", "not in this channel")
+    assert shown(h) <= before
+    assert (project / "prompts/app_spec.txt").read_text() == spec_for("shop")
+    assert list(project.glob("prompts.backup-*")) == []
+
+
+async def test_a_click_answers_only_a_question_of_its_own_thread(start_bot):
+    h = await start_bot()
+    step, seen = answer_result("Shop answer noted.")
+    h.model.script(str(h.project("shop")), [ask(MODE), step])
+    h.model.script(str(h.project("blog")), [fa.text("Hello blog!")])
+    shop_ts = await h.start_interview("shop")
+    question = await question_message(h, shop_ts, "Quick or detailed interview?")
+    blog_ts = await h.start_interview("blog")
+    await h.wait_for_text("C1", blog_ts, "Hello blog!")
+    (greeting,) = [m for m in h.slack.thread("C1", blog_ts)]
+
+    # A click on a message of the blog thread, carrying the shop question's value.
+    _, button = next((b, e) for b, e in elements(question) if e["text"]["text"] == "Detailed")
+    await h.slack.send_action(button["action_id"], button["value"], user_id="U2", channel_id="C1",
+                              message_ts=greeting.ts)
+    await reply_to(h, "U2", "changes nothing")
+    assert elements(h.slack.message("C1", question.ts))  # the shop question is still open
+    # Nothing queued for Claude in the blog thread either.
+    assert not [r for r in await h.bot.store.pending_replies("C1", blog_ts) if "Detailed" in r.text]
+    assert "Detailed" not in h.slack.thread_text("C1", blog_ts)
+
+    await click(h, question, "Quick")
+    await h.wait_for_text("C1", shop_ts, "Shop answer noted.")
+    assert '"Quick or detailed interview?"="Quick"' in seen[0]
+
+
+async def test_a_stop_click_stops_only_its_own_thread(start_bot):
+    h = await start_bot()
+    h.model.script(str(h.project("shop")), [ask(MODE)])
+    h.model.script(str(h.project("blog")), [ask({**MODE, "question": "Blog or vlog?"})])
+    shop_ts = await h.start_interview("shop")
+    shop_question = await question_message(h, shop_ts, "Quick or detailed interview?")
+    blog_ts = await h.start_interview("blog")
+    await question_message(h, blog_ts, "Blog or vlog?")
+
+    # Stop clicked under the shop question, with a value naming the blog thread.
+    await h.slack.send_action(STOP_ACTION, blog_ts, user_id="U1", channel_id="C1", message_ts=shop_question.ts)
+    await h.slack.wait_for(lambda: not elements(h.slack.message("C1", shop_question.ts)), what="shop stopped")
+    blog_question = next(m for m in h.slack.thread("C1", blog_ts) if "Blog or vlog?" in m.text)
+    assert elements(blog_question)  # the blog question is still open
