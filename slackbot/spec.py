@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from .feature_rules import NUMBER
+
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,50}")
 NAME_RULES = "1–50 characters, only letters A–Z, digits, `-` and `_` (for example `todo-app`)"
 
@@ -238,4 +240,6 @@ def summarize_spec(path: Path) -> SpecSummary:
         name, count_text = find("project_name").strip(), find("feature_count").strip()
         parts = [find("framework"), find("runtime"), find("database")]
     stack = " · ".join(" ".join(p.split()) for p in parts if p.strip()) or "not stated"
-    return SpecSummary(name or path.parent.parent.name, stack, int(count_text) if count_text.isdigit() else None)
+    # ASCII digits only: str.isdigit() takes "²", which int() refuses.
+    count = int(count_text) if NUMBER.fullmatch(count_text) else None
+    return SpecSummary(name or path.parent.parent.name, stack, count)

@@ -144,6 +144,10 @@ async def test_the_cli_gets_none_of_the_bots_secrets(start_bot, monkeypatch, tmp
         "SLACK_SIGNING_SECRET": "signing-secret-0005",
         "NEWSPEC_ADMIN_NOTE": "newspec-setting-0006",
         "DATABASE_URL": "postgresql://bot:pw-0007@db/newspec",
+        # The CLI's own prefixes, but no name the CLI documents: an operator's, not the CLI's.
+        "CLAUDE_SLACK_WEBHOOK": "https://hooks.example/T0/B0/secret-0008",
+        "ANTHROPIC_ADMIN_KEY": "sk-ant-admin-0009",
+        "DISABLE_SAFETY_NET": "0010",
     }
     for name, value in bot_secrets.items():
         monkeypatch.setenv(name, value)
@@ -183,3 +187,14 @@ def test_cloud_credentials_reach_the_cli_only_when_it_uses_that_cloud():
     bedrock = cli_environment({**base, "CLAUDE_CODE_USE_BEDROCK": "1"})
     assert bedrock["AWS_SECRET_ACCESS_KEY"] == "a" and "GOOGLE_APPLICATION_CREDENTIALS" not in bedrock
     assert "SLACK_BOT_TOKEN" not in bedrock
+
+
+def test_only_variables_the_cli_documents_pass_under_its_prefixes():
+    sdk = {"CLAUDE_CODE_ENTRYPOINT": "sdk-py", "CLAUDE_AGENT_SDK_VERSION": "0.2", "CLAUDE_CONFIG_DIR": "/c"}
+    operator = {
+        "CLAUDE_CODE_MAX_RETRIES": "0", "ANTHROPIC_BASE_URL": "http://gw", "DISABLE_TELEMETRY": "1",
+        "CLAUDE_SLACK_WEBHOOK": "w", "CLAUDE_TOKEN": "t", "ANTHROPIC_ADMIN_KEY": "a", "DISABLE_CHECKS": "d",
+    }
+    assert cli_environment({**sdk, **operator}) == {
+        **sdk, "CLAUDE_CODE_MAX_RETRIES": "0", "ANTHROPIC_BASE_URL": "http://gw", "DISABLE_TELEMETRY": "1",
+    }

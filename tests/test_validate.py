@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from slackbot.slack_text import escape
+from slackbot.spec import summarize_spec
 from slackbot.validate import EXPECTED_SECTIONS, REQUIRED_SECTIONS, check_spec, validate_spec
 from tests.test_interview_flow import EXAMPLE_SPEC, prompt_for, spec_for
 
@@ -199,7 +200,7 @@ def test_wrong_feature_count_with_a_right_prompt(tmp_path):
     assert found == ["app_spec.txt: <feature_count> is 12 but <core_features> lists 8 <feature> elements"]
 
 
-@pytest.mark.parametrize("value", ["0", "-3", "eight", ""])
+@pytest.mark.parametrize("value", ["0", "-3", "eight", "", "²", "٣"])
 def test_feature_count_must_be_a_positive_number(tmp_path, value):
     spec = spec_for("shop").replace("<feature_count>8</feature_count>", f"<feature_count>{value}</feature_count>")
     found = messages(make(tmp_path, spec, prompt_for("shop")))
@@ -719,3 +720,14 @@ async def test_gives_up_after_two_rounds_and_uploads_with_a_warning(start_bot):
     assert ":warning: 1 problem" in card.visible_text
     assert len(h.slack.uploads) == 2  # uploaded once, with the warning
     h.model.verify()
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "8 "])
+def test_the_summary_card_survives_a_count_that_only_looks_like_a_number(tmp_path, value):
+    """str.isdigit() takes "²" and "٣", which int() refuses: the card must still be made."""
+    spec = spec_for("shop").replace("<feature_count>8</feature_count>", f"<feature_count>{value}</feature_count>")
+    path = tmp_path / "prompts" / "app_spec.txt"
+    path.parent.mkdir()
+    path.write_text(spec)
+    summary = summarize_spec(path)
+    assert summary.name == "shop" and summary.feature_count == (8 if value == "8 " else None)
