@@ -1,7 +1,15 @@
 """Limits on how much one person, or one merged batch, can push at Claude.
 
-Pure logic: a sliding-window limit per person, and the rule for how many
-waiting replies one turn takes.
+Pure logic: a sliding-window limit per person, the files of one reply that one
+turn can take, and the rule for how many waiting replies one turn takes.
+
+A turn takes at most MAX_BATCH_CHARS characters of people's text and text files
+(counted as the characters Claude reads), at most MAX_BATCH_FILES files, and at
+most MAX_BATCH_IMAGE_BYTES of images (images count by their bytes: Claude's cost
+for a picture follows its pixels, but what the request carries, and every later
+turn's context keeps, is its bytes). Replies that don't fit wait for the next
+turn; a reply that alone can never fit keeps the files that do, in order, and the
+others are refused with a note.
 """
 
 from __future__ import annotations
@@ -9,12 +17,27 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .events import Attachment
+from .slack_text import code
 from .store import PendingReply
+from .store.records import text_chars
 
 MAX_BATCH_CHARS = 60_000  # text and attached text files Claude gets in one turn
 MAX_BATCH_FILES = 10  # what one Slack message can carry
+# Two pictures at the per-image limit; as base64 about 13 MB, well inside the
+# Messages API's request size even with the conversation's earlier context.
+MAX_BATCH_IMAGE_BYTES = 10 * 2**20
+TOO_LONG = (
+    f"too long for one turn: Claude takes at most {MAX_BATCH_CHARS:,} characters of messages and "
+    "text files at a time, so paste the part that matters"
+)
+TOO_MANY_IMAGES = (
+    f"one turn takes at most {MAX_BATCH_IMAGE_BYTES // 2**20} MB of images, "
+    "so send it again in a message of its own"
+)
+TOO_MANY_FILES = f"one turn takes at most {MAX_BATCH_FILES} files, so send it again in a message of its own"
 
 
 @dataclass
@@ -57,22 +80,84 @@ class PerPersonLimit:
                 del self._people[person]  # the table never outgrows the people active right now
 
 
-def reply_weight(reply: PendingReply) -> tuple[int, int]:
-    """(characters, files) a reply adds to a turn."""
-    return len(reply.text) + reply.file_text_bytes, reply.file_count
+@dataclass(frozen=True)
+class Weight:
+    """What a reply adds to a turn."""
+
+    chars: int = 0
+    files: int = 0
+    image_bytes: int = 0
+
+    def __add__(self, other: Weight) -> Weight:
+        return Weight(self.chars + other.chars, self.files + other.files, self.image_bytes + other.image_bytes)
+
+    @property
+    def fits(self) -> bool:
+        return (
+            self.chars <= MAX_BATCH_CHARS and self.files <= MAX_BATCH_FILES
+            and self.image_bytes <= MAX_BATCH_IMAGE_BYTES
+        )
+
+
+def reply_weight(reply: PendingReply) -> Weight:
+    return Weight(len(reply.text) + reply.file_text_chars, reply.file_count, reply.file_image_bytes)
 
 
 def take_batch(pending: Sequence[PendingReply]) -> list[PendingReply]:
     """The replies one turn answers: in order, up to the first not yet ready, within
     the caps (at least one, if the first is ready)."""
     batch: list[PendingReply] = []
-    chars = files = 0
+    total = Weight()
     for reply in pending:
         if not reply.ready:  # its files are still on the way: later ones wait behind it
             break
-        more_chars, more_files = reply_weight(reply)
-        if batch and (chars + more_chars > MAX_BATCH_CHARS or files + more_files > MAX_BATCH_FILES):
+        more = total + reply_weight(reply)
+        if batch and not more.fits:
             break
         batch.append(reply)
-        chars, files = chars + more_chars, files + more_files
+        total = more
     return batch
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A reply made to fit one turn."""
+
+    text: str  # for Claude: what the person wrote, and a line for each file it doesn't get
+    files: tuple[Attachment, ...]  # the files it gets
+    notes: list[str] = field(default_factory=list)  # for people: each file not passed on, and why
+
+
+def fit_reply(text: str, files: Sequence[Attachment], notes: Sequence[str] = ()) -> Fitted:
+    """Keep, in order, the files one turn can take with `text` (and the lines telling
+    Claude of the files it doesn't get, `notes` and those refused here); refuse the rest."""
+    sized = [(f, text_chars((f,))) for f in files]
+    room = MAX_BATCH_CHARS
+    while True:
+        kept, refused, weight = _pick(sized, room - len(text))
+        told = [*notes, *refused]
+        # Claude hears of them too, so it doesn't assume it saw them.
+        said = "\n".join([text, *(f"(A file was not passed on: {note})" for note in told)]).strip()
+        over = len(said) + weight.chars - MAX_BATCH_CHARS
+        if over <= 0 or all(f.is_image for f in kept):
+            return Fitted(said, tuple(kept), told)
+        room -= over  # the lines about refused files took room: refuse more
+
+
+def _pick(sized: list[tuple[Attachment, int]], room: int) -> tuple[list[Attachment], list[str], Weight]:
+    """The files, in order, that fit with `room` characters left; a note for each other."""
+    kept: list[Attachment] = []
+    refused: list[str] = []
+    total = Weight()
+    for file, chars in sized:
+        more = total + Weight(chars, 1, file.size if file.is_image else 0)
+        if more.files > MAX_BATCH_FILES:
+            refused.append(f"{code(file.name)}: {TOO_MANY_FILES}")
+        elif more.image_bytes > MAX_BATCH_IMAGE_BYTES:
+            refused.append(f"{code(file.name)}: {TOO_MANY_IMAGES}")
+        elif not file.is_image and more.chars > room:
+            refused.append(f"{code(file.name)}: {TOO_LONG}")
+        else:
+            kept.append(file)
+            total = more
+    return kept, refused, total

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from .budget import Budgets, utc_day
 from .config import Settings
 from .conversation import Conversation
 from .events import Attachment
-from .flood import PerPersonLimit
+from .flood import PerPersonLimit, fit_reply
 from .pool import LivePool
 from .questions import Accepted, Questions
 from .relay import StreamingSupport, ThreadRelay
@@ -289,12 +290,20 @@ class Interviews:
         return pending
 
     async def complete(
-        self, conversation: Conversation, held: PendingReply, text: str, author: str | None,
-        attachments: tuple[Attachment, ...],
+        self, conversation: Conversation, held: PendingReply, author: str | None,
+        attachments: Sequence[Attachment], notes: Sequence[str] = (),
     ) -> None:
-        """The held reply is ready: Claude gets it (with any replies waiting behind it)."""
-        await self.store.complete_reply(held.id, text, author, attachments)
-        conversation.wake_up()
+        """The held reply is ready: it is stored with the files one turn can take, the
+        thread hears of every file not passed on (`notes`: those not fetched), and
+        Claude gets it (with any replies waiting behind it)."""
+        fitted = fit_reply(held.text, attachments, notes)
+        await self.store.complete_reply(held.id, fitted.text, author, fitted.files)
+        try:
+            if fitted.notes:
+                listed = "\n".join(f"• {note}" for note in fitted.notes)
+                await conversation.relay.note(f"I couldn't pass on every file:\n{listed}")
+        finally:
+            conversation.wake_up()
 
     async def answer_click(
         self, conversation: Conversation, question_id: str, index: int, picked: list[int],

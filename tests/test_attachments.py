@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 
 from slackbot.attachments import may_send_token, origin
+from slackbot.flood import MAX_BATCH_CHARS
 from tests.fakes import anthropic as fa
 from tests.test_thread_experience import content_of
 
@@ -103,9 +104,9 @@ async def test_large_image_and_text_reach_claude_whole(start_bot):
     h = await start_bot()
     image = png(600, 600)
     assert len(image) > 2**20
-    lines = [f"line {i:05d}: the bakery delivers bread, cakes and pastries every morning" for i in range(2000)]
+    lines = [f"line {i:05d}: the bakery delivers bread, cakes and pastries every morning" for i in range(700)]
     notes = "\n".join([*lines, "THE LAST LINE"]) + "\n"
-    assert 140 * 2**10 < len(notes) < 200 * 2**10
+    assert 6 * h.slack.download_piece < len(notes) < MAX_BATCH_CHARS  # many pieces, and one turn takes it
     files = [
         h.slack.add_file(image, "storefront.png", mimetype="image/png"),
         h.slack.add_file(notes, "notes.txt", mimetype="text/plain"),
@@ -117,7 +118,7 @@ async def test_large_image_and_text_reach_claude_whole(start_bot):
     # this large as JPEG; a cut-off PNG it cannot decode, so it would pass those bytes on.)
     assert whole_picture(base64.b64decode(sent["source"]["data"]), image) == (600, 600)
     text = said_to_claude(h)
-    assert "line 01999:" in text and "THE LAST LINE" in text
+    assert "line 00699:" in text and "THE LAST LINE" in text
     assert "couldn't pass on" not in h.slack.thread_text("C1", root_ts)
 
 

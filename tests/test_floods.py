@@ -3,15 +3,28 @@ a bounded batch; what doesn't fit waits for the next turn instead of being lost.
 
 from __future__ import annotations
 
-from slackbot.flood import MAX_BATCH_CHARS, MAX_BATCH_FILES, PerPersonLimit, take_batch
+from slackbot import flood
+from slackbot.events import Attachment
+from slackbot.flood import MAX_BATCH_CHARS, MAX_BATCH_FILES, PerPersonLimit, fit_reply, take_batch
 from slackbot.store import PendingReply
 from tests.fakes import anthropic as fa
+from tests.test_thread_experience import content_of
 
 SLOW_GREETING = fa.text("Hello! " + "Let me set things up for us. " * 12, chunk_size=8, delay=0.05)
 
 
-def reply(n: int, text: str = "x", files: int = 0) -> PendingReply:
-    return PendingReply(n, "C1", "1.0", "U1", text, f"{n}.0", file_count=files, file_text_bytes=files)
+def reply(n: int, text: str = "x", files: int = 0, image_bytes: int = 0) -> PendingReply:
+    return PendingReply(
+        n, "C1", "1.0", "U1", text, f"{n}.0", file_count=files, file_text_chars=files, file_image_bytes=image_bytes
+    )
+
+
+def text_file(name: str, chars: int, letter: str = "z") -> Attachment:
+    return Attachment(name, "text/plain", (letter * chars).encode())
+
+
+def image(name: str, size: int) -> Attachment:
+    return Attachment(name, "image/png", bytes(size))
 
 
 def test_a_person_over_the_limit_is_refused_and_told_once_per_window():
@@ -41,6 +54,71 @@ def test_a_batch_stops_at_the_character_and_file_caps_but_always_takes_one():
     assert [r.id for r in take_batch([reply(1, "a" * (MAX_BATCH_CHARS + 5)), reply(2)])] == [1]
     half = MAX_BATCH_FILES // 2 + 1
     assert [r.id for r in take_batch([reply(1, files=half), reply(2, files=half)])] == [1]
+    big = flood.MAX_BATCH_IMAGE_BYTES // 2 + 1  # images count by their bytes, against a cap of their own
+    assert [r.id for r in take_batch([reply(1, files=1, image_bytes=big), reply(2, files=1, image_bytes=big)])] == [1]
+
+
+def test_a_reply_keeps_the_files_one_turn_can_take_and_says_which_it_refused():
+    fitted = fit_reply("see these", [
+        text_file("a.txt", 25_000), text_file("huge.txt", 200_000), text_file("b.txt", 25_000),
+        text_file("c.txt", 25_000),  # would pass the cap with a.txt and b.txt
+        image("one.png", 5 * 2**20), image("two.png", 5 * 2**20), image("three.png", 1),
+    ], ["`x.pdf`: I can only pass on images"])
+    assert [f.name for f in fitted.files] == ["a.txt", "b.txt", "one.png", "two.png"]
+    assert fitted.notes[0] == "`x.pdf`: I can only pass on images"
+    assert [n.split(":")[0] for n in fitted.notes[1:]] == ["`huge.txt`", "`c.txt`", "`three.png`"]
+    assert f"at most {MAX_BATCH_CHARS:,} characters" in fitted.notes[1]
+    assert "paste the part that matters" in fitted.notes[1]
+    # Claude hears of every file it didn't get, and the turn stays within the cap, notes and all.
+    assert fitted.text.startswith("see these\n")
+    assert all(f"(A file was not passed on: {note})" in fitted.text for note in fitted.notes)
+    chars = len(fitted.text) + sum(len(f.data) for f in fitted.files if not f.is_image)
+    assert chars <= MAX_BATCH_CHARS
+    assert len(take_batch([reply(1, fitted.text), reply(2)])) == 2  # and it leaves room for others
+
+
+def test_what_a_reply_says_counts_against_its_files():
+    fitted = fit_reply("q" * 20_000, [text_file("a.txt", 39_000), text_file("b.txt", 39_000)])
+    assert [f.name for f in fitted.files] == ["a.txt"]
+    assert len(fitted.text) + 39_000 <= MAX_BATCH_CHARS
+
+
+async def test_a_reply_with_more_file_text_than_one_turn_takes_reaches_claude_within_the_cap(start_bot):
+    h = await start_bot()
+    h.model.script(str(h.project("shop")), [fa.text("Go ahead."), fa.text("Read them.")])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Go ahead.")
+    files = [
+        h.slack.add_file(f"PART{n}:" + "z" * (200 * 2**10 - 10), f"part{n}.txt", mimetype="text/plain")
+        for n in range(10)
+    ]
+    await h.slack.send_message("C1", "U1", "all my notes", thread_ts=root_ts, files=files)
+    await h.wait_for_text("C1", root_ts, "Read them.", timeout=30)
+    sent = " ".join(b.get("text", "") for b in content_of(h.model.requests[-1]) if b["type"] == "text")
+    assert "all my notes" in sent and not any(f"PART{n}:" in sent for n in range(10))
+    assert len(sent) <= MAX_BATCH_CHARS
+    posted = h.slack.thread_text("C1", root_ts)
+    for n in range(10):
+        assert f"`part{n}.txt`: too long for one turn" in posted
+    assert f"at most {MAX_BATCH_CHARS:,} characters" in posted and "paste the part that matters" in posted
+
+
+async def test_text_files_that_fit_reach_claude_and_the_rest_are_refused(start_bot):
+    h = await start_bot()
+    h.model.script(str(h.project("shop")), [fa.text("Go ahead."), fa.text("Read them.")])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Go ahead.")
+    files = [
+        h.slack.add_file(f"PART{n}:" + "z" * 24_000, f"part{n}.txt", mimetype="text/plain") for n in range(4)
+    ]
+    await h.slack.send_message("C1", "U1", "four parts", thread_ts=root_ts, files=files)
+    await h.wait_for_text("C1", root_ts, "Read them.", timeout=30)
+    sent = " ".join(b.get("text", "") for b in content_of(h.model.requests[-1]) if b["type"] == "text")
+    assert [n for n in range(4) if f"PART{n}:" in sent] == [0, 1]
+    assert len(sent) <= MAX_BATCH_CHARS + 200  # the bot's labels around each file
+    posted = h.slack.thread_text("C1", root_ts)
+    assert "`part2.txt`: too long for one turn" in posted and "`part3.txt`: too long" in posted
+    assert "`part0.txt`" not in posted and "`part1.txt`" not in posted
 
 
 async def test_messages_past_a_persons_limit_are_not_passed_on(start_bot):

@@ -81,11 +81,12 @@ async def test_files_wait_in_their_own_table_and_leave_with_their_reply(store):
     from slackbot.events import Attachment
 
     sketch = Attachment("sketch.png", "image/png", b"\x89PNG" + b"\0" * 100)
-    notes = Attachment("notes.md", "text/plain", b"# Notes\n" * 10)
+    notes = Attachment("notes.md", "text/plain", "# Notës\n".encode() * 10)
     first = await store.accept_reply("C1", "1.0", "U1", "see attached", "1.1", None, attachments=(sketch, notes))
     second = await store.accept_reply("C1", "1.0", "U1", "and this", "1.2", None, attachments=(notes,))
     (a, b) = await store.pending_replies("C1", "1.0")
-    assert (a.file_count, a.file_text_bytes, b.file_count) == (2, notes.size, 1)
+    # A turn counts text by the characters Claude reads, images by their bytes.
+    assert (a.file_count, a.file_text_chars, a.file_image_bytes, b.file_count) == (2, 80, sketch.size, 1)
     assert await store.reply_files([first.id, second.id]) == (sketch, notes, notes)
     await store.remove_replies([first.id])
     assert await store.reply_files([first.id]) == ()
@@ -113,7 +114,7 @@ async def test_files_queued_by_an_older_version_are_moved_on_open(tmp_path):
     await store.open()
     try:
         (reply,) = await store.pending_replies("C1", "1.0")
-        assert (reply.file_count, reply.file_text_bytes) == (1, 5)
+        assert (reply.file_count, reply.file_text_chars) == (1, 5)
         (file,) = await store.reply_files([reply.id])
         assert (file.name, file.data) == ("n.md", b"hello")
     finally:

@@ -93,20 +93,14 @@ async def enrich(
 ) -> None:
     """Fetch what the held reply needs (its author's name, its files), then release it
     to Claude. It is released whatever happens here, so it can never block the thread."""
-    text, author = held.text, None
-    attachments: tuple[Attachment, ...] = ()
+    author = None
+    attachments: list[Attachment] = []
+    notes: list[str] = []
     try:
         author = await names.get(held.user_id)
         if files:
-            fetched, notes = await fetch_attachments(
+            attachments, notes = await fetch_attachments(
                 files, client.token or "", api_origin=origin(interviews.settings.slack_api_url)
             )
-            attachments = tuple(fetched)
-            if notes:
-                await conversation.relay.note(
-                    "I couldn't pass on every file:\n" + "\n".join(f"• {n}" for n in notes)
-                )
-                # Claude hears about them too, so it doesn't assume it saw them.
-                text = "\n".join([text, *(f"(A file was not passed on: {n})" for n in notes)]).strip()
     finally:
-        await interviews.complete(conversation, held, text, author, attachments)
+        await interviews.complete(conversation, held, author, attachments, notes)

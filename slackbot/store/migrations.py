@@ -132,4 +132,10 @@ MIGRATIONS: list[str] = [
         set_at REAL NOT NULL
     );
     """,
+    # A turn counts text files by the characters Claude reads (an older version
+    # counted their bytes: never fewer) and images by their bytes.
+    """
+    ALTER TABLE pending_replies RENAME COLUMN file_text_bytes TO file_text_chars;
+    ALTER TABLE pending_replies ADD COLUMN file_image_bytes INTEGER NOT NULL DEFAULT 0;
+    """,
 ]

@@ -52,7 +52,8 @@ class PendingReply:
     author: str | None = None  # display name, so Claude can tell teammates apart
     # Attached files stay in the database (loaded only for the turn that sends them).
     file_count: int = 0
-    file_text_bytes: int = 0  # of attached text files: Claude reads them as text
+    file_text_chars: int = 0  # of attached text files: Claude reads them as text
+    file_image_bytes: int = 0  # of attached images: a turn's images are capped by their bytes
     # Stored the moment it arrives (its place in the thread is kept); ready once
     # its files are downloaded and its author known. A turn stops at one not ready.
     ready: bool = True
@@ -76,6 +77,15 @@ class StoredQuestion:
     thread_ts: str
     payload: dict[str, Any]
     answered: bool
+
+
+def text_chars(files: tuple[Attachment, ...]) -> int:
+    """The characters Claude reads in these files (images are not read as text)."""
+    return sum(len(f.data.decode("utf-8", "replace")) for f in files if not f.is_image)
+
+
+def image_bytes(files: tuple[Attachment, ...]) -> int:
+    return sum(f.size for f in files if f.is_image)
 
 
 class StateStore(Protocol):

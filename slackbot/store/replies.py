@@ -10,7 +10,7 @@ import time
 import aiosqlite
 
 from ..events import Attachment
-from .records import PendingReply
+from .records import PendingReply, image_bytes, text_chars
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,9 @@ class Replies:
     ) -> None:
         """The reply's files and author are known: it may now be sent to Claude."""
         await self.db.execute(
-            "UPDATE pending_replies SET text = ?, author = ?, file_count = ?, file_text_bytes = ?, ready = 1 "
-            "WHERE id = ?",
-            (text, author, len(attachments), _text_bytes(attachments), reply_id),
+            "UPDATE pending_replies SET text = ?, author = ?, file_count = ?, file_text_chars = ?, "
+            "file_image_bytes = ?, ready = 1 WHERE id = ?",
+            (text, author, len(attachments), text_chars(attachments), image_bytes(attachments), reply_id),
         )
         await self._insert_files(reply_id, attachments)
         await self.db.commit()
@@ -84,16 +84,17 @@ class Replies:
     ) -> PendingReply:
         cursor = await self.db.execute(
             "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author, "
-            "file_count, file_text_bytes, ready, user_team) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "file_count, file_text_chars, file_image_bytes, ready, user_team) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (channel, thread_ts, user_id, text, ts, time.time(), author, len(attachments),
-             _text_bytes(attachments), int(ready), user_team),
+             text_chars(attachments), image_bytes(attachments), int(ready), user_team),
         )
         reply_id = cursor.lastrowid or 0
         await self._insert_files(reply_id, attachments)
         await self.db.commit()
         return PendingReply(
-            reply_id, channel, thread_ts, user_id, text, ts, author, len(attachments), _text_bytes(attachments),
-            ready, user_team,
+            reply_id, channel, thread_ts, user_id, text, ts, author, len(attachments), text_chars(attachments),
+            image_bytes(attachments), ready, user_team,
         )
 
     async def _insert_files(self, reply_id: int, files: tuple[Attachment, ...]) -> None:
@@ -115,14 +116,15 @@ class Replies:
 
     async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]:
         async with self.db.execute(
-            "SELECT id, channel, thread_ts, user_id, text, ts, author, file_count, file_text_bytes, ready, user_team "
-            "FROM pending_replies WHERE channel = ? AND thread_ts = ? ORDER BY id",
+            "SELECT id, channel, thread_ts, user_id, text, ts, author, file_count, file_text_chars, file_image_bytes, "
+            "ready, user_team FROM pending_replies WHERE channel = ? AND thread_ts = ? ORDER BY id",
             (channel, thread_ts),
         ) as cursor:
             return [
                 PendingReply(
                     id=row[0], channel=row[1], thread_ts=row[2], user_id=row[3], text=row[4], ts=row[5],
-                    author=row[6], file_count=row[7], file_text_bytes=row[8], ready=bool(row[9]), user_team=row[10],
+                    author=row[6], file_count=row[7], file_text_chars=row[8], file_image_bytes=row[9],
+                    ready=bool(row[10]), user_team=row[11],
                 )
                 for row in await cursor.fetchall()
             ]
@@ -162,7 +164,3 @@ class Replies:
             row = await cursor.fetchone()
         if row is not None and row[0]:  # busy: a reader held it back (there is none but ours)
             log.warning("the write-ahead log could not be emptied; it is on the next removal")
-
-
-def _text_bytes(files: tuple[Attachment, ...]) -> int:
-    return sum(f.size for f in files if not f.is_image)

@@ -21,8 +21,8 @@ from ..events import Attachment
 from ..private import private_folder
 from .ledger import Ledger
 from .migrations import MIGRATIONS
-from .records import InterviewRecord, Status, StoredQuestion
-from .replies import Replies, _text_bytes
+from .records import InterviewRecord, Status, StoredQuestion, image_bytes, text_chars
+from .replies import Replies
 
 # Slack retries within minutes; a week of keys is plenty and keeps the table small.
 SEEN_RETENTION_SECONDS = 7 * 24 * 3600
@@ -96,8 +96,9 @@ class SqliteStore(Replies, Ledger):
             files = _load_attachments(raw)
             await self._insert_files(reply_id, files)
             await self.db.execute(
-                "UPDATE pending_replies SET attachments = '[]', file_count = ?, file_text_bytes = ? WHERE id = ?",
-                (len(files), _text_bytes(files), reply_id),
+                "UPDATE pending_replies SET attachments = '[]', file_count = ?, file_text_chars = ?, "
+                "file_image_bytes = ? WHERE id = ?",
+                (len(files), text_chars(files), image_bytes(files), reply_id),
             )
 
     # -- interviews --------------------------------------------------------
