@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..blocks import markdown_blocks, status_blocks, update_text
 from ..scheduler import Priority
+from ..slack_text import escape
 from .errors import SLACK_ERRORS, slack_error
 from .support import NO_STREAMING_ERRORS, Recipient
 from .tasks import Activity
@@ -345,7 +346,8 @@ class GrowingMessage:
         live = not self.finished
         if live:
             blocks += status_blocks(self.tasks.title, self.relay.thread_ts)
-        return end, text or update_text(f"{self.tasks.title or 'Working'}…"), blocks, live
+        # status_blocks escapes the title itself; the notification text escapes it here.
+        return end, text or update_text(f"{escape(self.tasks.title or 'Working')}…"), blocks, live
 
     async def _post_or_update(self) -> None:
         relay = self.relay

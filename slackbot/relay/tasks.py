@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..blocks import shorten
+from ..slack_text import escape
 
 TASK_TITLE = 120  # characters of a task card's title shown (Slack documents no limit)
 
@@ -20,7 +21,7 @@ class TaskMark:
 
     at: int  # offset in the message's text where it happened
     id: str
-    title: str
+    title: str  # as Claude's tool input made it (shortened, not escaped): escaped where it is posted
     status: str  # "in_progress" or "complete"
 
 
@@ -68,7 +69,9 @@ class Activity:
             if at > position:
                 chunks.append({"type": "markdown_text", "text": text[position:at]})
                 position = at
-            chunks.append({"type": "task_update", "id": mark.id, "title": mark.title, "status": mark.status})
+            # The title carries Claude's tool input (a Glob pattern): shown as typed, never a ping.
+            title = escape(mark.title)
+            chunks.append({"type": "task_update", "id": mark.id, "title": title, "status": mark.status})
         if end > position:
             chunks.append({"type": "markdown_text", "text": text[position:end]})
         return chunks
