@@ -15,7 +15,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .config import Settings
-from .http_mode import build_web_app
+from .http_mode import DEFAULT_LIMITS, HttpLimits, build_web_app
 from .listeners import register_all
 from .registry import Interviews
 from .scheduler import DEFAULT_PER_MINUTE, RateLimits, SlackScheduler
@@ -72,15 +72,15 @@ class Bot:
         await self._socket.connect_async()
         log.info("connected to Slack over Socket Mode")
 
-    def web_app(self) -> web.Application:
+    def web_app(self, limits: HttpLimits = DEFAULT_LIMITS) -> web.Application:
         """Slack's requests at /slack/events (signature and replay checked before parsing,
         bodies capped), and /healthz for load balancers; see http_mode."""
-        return build_web_app(self.app, self.settings.slack_signing_secret or "")
+        return build_web_app(self.app, self.settings.slack_signing_secret or "", limits)
 
-    async def start_http(self, host: str, port: int) -> int:
-        """Serve Slack's requests at /slack/events; returns the bound port."""
+    async def start_http(self, host: str, port: int, limits: HttpLimits = DEFAULT_LIMITS) -> int:
+        """Serve Slack's requests at /slack/events (slow clients bounded by `limits`); returns the bound port."""
         await self._open()
-        self._runner = web.AppRunner(self.web_app())
+        self._runner = web.AppRunner(self.web_app(limits))
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

@@ -1,12 +1,18 @@
 """HTTP mode's front door: Slack's signature and replay checks run on the raw body,
-before anything parses it, and only then does Bolt see the request."""
+before anything parses it, and only then does Bolt see the request.
+
+Slow clients are bounded before any of that: a request's head and its body must each
+arrive in time (see HttpLimits).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -23,6 +29,34 @@ SLACK_WINDOW_SECONDS = 5 * 60
 # Remember a pair a little past the window, so it is never forgotten while the
 # verifier, having read the clock a moment earlier, could still accept it.
 _REMEMBER_MARGIN_SECONDS = 60
+# After refusing a request whose body is still coming, aiohttp reads and drops the rest for
+# this long before closing (so the client sees the answer, not a reset); keep that short.
+_LINGER_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """How long a client may take to send a request.
+
+    Slack sends each request in one go and wants an answer within 3 s, so the defaults
+    leave it ample room and a slow client none to hold connections for long.
+    """
+
+    # Seconds for a request's head (request line and headers) to arrive, counted from the
+    # connection opening or from the previous response; so also how long an idle kept-alive
+    # connection stays open. (aiohttp's keep-alive timer: it runs from the connection's start
+    # and is not put off by bytes of a head that is still incomplete.)
+    head_timeout: float = 10.0
+    # Seconds to read a /slack/events body once its head is in (at most MAX_REQUEST_BYTES).
+    body_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        # aiohttp takes a head timeout of 0 as "never": refuse it rather than run unbounded.
+        if min(self.head_timeout, self.body_timeout) <= 0:
+            raise ValueError(f"HTTP limits must be positive: {self}")
+
+
+DEFAULT_LIMITS = HttpLimits()
 
 
 class ReplayGuard:
@@ -69,18 +103,32 @@ def _refuse(reason: str) -> web.Response:
     return web.Response(status=401, text="invalid request")
 
 
-def build_web_app(app: AsyncApp, signing_secret: str) -> web.Application:
+async def _read_body(request: web.Request, timeout: float) -> bytes | None:
+    """The raw body, or None if it did not all arrive within `timeout` seconds."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await request.read()  # capped by client_max_size (413 beyond it)
+    except TimeoutError:
+        return None
+
+
+def build_web_app(app: AsyncApp, signing_secret: str, limits: HttpLimits = DEFAULT_LIMITS) -> web.Application:
     """Slack's requests at POST /slack/events and GET /healthz for load balancers.
 
-    A request reaches Bolt only if its raw body carries a valid signature within
-    Slack's 5-minute window and was not accepted before; Bolt checks the
-    signature again (defence in depth).
+    A request reaches Bolt only if its raw body arrived within the body timeout and carries a
+    valid signature within Slack's 5-minute window and was not accepted before; Bolt checks
+    the signature again (defence in depth).
     """
     verifier = SignatureVerifier(signing_secret)  # raises on an empty secret: fail closed
     guard = ReplayGuard()
 
     async def events(request: web.Request) -> web.Response:
-        raw = await request.read()  # capped by client_max_size (413 beyond it)
+        raw = await _read_body(request, limits.body_timeout)
+        if raw is None:  # nothing of it reaches Bolt
+            log.info("refused a request to /slack/events: body not received within %ss", limits.body_timeout)
+            response = web.Response(status=408, text="request timeout")
+            response.force_close()
+            return response
         try:
             body = raw.decode("utf-8")
         except UnicodeDecodeError:  # Slack sends UTF-8; such a body cannot be verified
@@ -105,7 +153,11 @@ def build_web_app(app: AsyncApp, signing_secret: str) -> web.Application:
         # Up or not, nothing more: load balancers need no more, strangers should learn no more.
         return web.json_response({"ok": True})
 
-    web_app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    web_app = web.Application(
+        client_max_size=MAX_REQUEST_BYTES,
+        # aiohttp's keep-alive timer closes a connection still waiting for a complete head.
+        handler_args={"keepalive_timeout": limits.head_timeout, "lingering_time": _LINGER_SECONDS},
+    )
     web_app.router.add_post("/slack/events", events)
     web_app.router.add_get("/healthz", healthz)
     return web_app
