@@ -15,7 +15,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .config import Settings
-from .http_mode import DEFAULT_LIMITS, HttpLimits, build_web_app
+from .http_mode import DEFAULT_LIMITS, HttpLimits, build_web_app, start_server
 from .listeners import register_all
 from .registry import Interviews
 from .scheduler import DEFAULT_PER_MINUTE, RateLimits, SlackScheduler
@@ -80,11 +80,7 @@ class Bot:
     async def start_http(self, host: str, port: int, limits: HttpLimits = DEFAULT_LIMITS) -> int:
         """Serve Slack's requests at /slack/events (slow clients bounded by `limits`); returns the bound port."""
         await self._open()
-        self._runner = web.AppRunner(self.web_app(limits))
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, bound = await start_server(self.web_app(limits), host, port)
         log.info("serving Slack requests on http://%s:%s/slack/events", host, bound)
         return bound
 

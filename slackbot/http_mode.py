@@ -2,7 +2,7 @@
 before anything parses it, and only then does Bolt see the request.
 
 Slow clients are bounded before any of that: a request's head and its body must each
-arrive in time (see HttpLimits).
+arrive in time, and only so many connections are open at once (see HttpLimits).
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import resource
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -36,7 +38,7 @@ _LINGER_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class HttpLimits:
-    """How long a client may take to send a request.
+    """How long a client may take to send a request, and how many may be connected at once.
 
     Slack sends each request in one go and wants an answer within 3 s, so the defaults
     leave it ample room and a slow client none to hold connections for long.
@@ -49,10 +51,12 @@ class HttpLimits:
     head_timeout: float = 10.0
     # Seconds to read a /slack/events body once its head is in (at most MAX_REQUEST_BYTES).
     body_timeout: float = 10.0
+    # Connections open at once; lowered to half the open-files limit if that is less.
+    max_connections: int = 256
 
     def __post_init__(self) -> None:
         # aiohttp takes a head timeout of 0 as "never": refuse it rather than run unbounded.
-        if min(self.head_timeout, self.body_timeout) <= 0:
+        if min(self.head_timeout, self.body_timeout, self.max_connections) <= 0:
             raise ValueError(f"HTTP limits must be positive: {self}")
 
 
@@ -97,6 +101,159 @@ class ReplayGuard:
             self._seen.discard(pair)
 
 
+def connection_limit(wanted: int) -> int:
+    """`wanted`, or half this process's open-files limit if that is lower.
+
+    Past that limit accept() fails for everyone, /healthz and Slack included, and the store,
+    the CLI's pipes and the Slack client's connections need descriptors too.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or wanted <= soft // 2:
+        return wanted
+    log.warning("at most %d HTTP connections at once: the open-files limit (ulimit -n) is %d", soft // 2, soft)
+    return max(1, soft // 2)
+
+
+class _Counted(asyncio.Protocol):
+    """aiohttp's protocol for one connection, passed everything once the cap admits it."""
+
+    def __init__(self, inner: asyncio.Protocol, cap: ConnectionCap) -> None:
+        self.inner, self._cap = inner, cap
+        self.transport: asyncio.Transport | None = None
+        self.admitted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Counted once connected, not when accepted: a connection that never gets this far
+        # (its transport failed) then holds no place.
+        self.transport = cast(asyncio.Transport, transport)
+        self.admitted = self._cap.admit(self)
+        if self.admitted:
+            self.inner.connection_made(transport)
+        else:  # no room: aiohttp never sees it
+            transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cap.forget(self)
+        if self.admitted:
+            self.inner.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+class ConnectionCap:
+    """At most `limit` connections open at once, so slow clients cannot use up file descriptors.
+
+    A connection past the limit closes the oldest one that is not in a request (still sending
+    its head, or idle between requests): a flood of slow connections cannot lock /healthz or
+    Slack out, and a request being read or handled is never cut off. Only while every
+    connection is in a request (each bounded by the body timeout) is the new one closed at once.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[_Counted, None] = {}  # oldest first
+        self._busy: set[object] = set()  # aiohttp protocols whose request is being handled
+        self._full = False  # to log once per flood, not once per connection
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def protocol_factory(self, make: Callable[[], asyncio.Protocol]) -> Callable[[], asyncio.Protocol]:
+        return lambda: _Counted(make(), self)
+
+    def admit(self, connection: _Counted) -> bool:
+        if len(self._open) >= self.limit and not self._close_oldest_idle():
+            return False
+        self._open[connection] = None
+        return True
+
+    def forget(self, connection: _Counted) -> None:
+        self._open.pop(connection, None)
+        if len(self._open) < self.limit:
+            self._full = False
+
+    def _close_oldest_idle(self) -> bool:
+        if not self._full:
+            self._full = True
+            log.warning(
+                "%d HTTP connections open, the limit: each new one closes the oldest idle one, or itself if none is",
+                self.limit,
+            )
+        idle = next((c for c in self._open if c.inner not in self._busy), None)
+        if idle is None or idle.transport is None:
+            return False
+        del self._open[idle]  # counted out now; its connection_lost comes a little later
+        idle.transport.close()
+        return True
+
+    @web.middleware
+    async def track_requests(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """A connection is in a request (not to be closed for room) from its head until its handler returns."""
+        protocol = request.protocol
+        self._busy.add(protocol)
+        try:
+            return await handler(request)
+        finally:
+            self._busy.discard(protocol)
+
+
+_CAP = web.AppKey("connection cap", ConnectionCap)
+
+
+class _CappedSite(web.BaseSite):
+    """aiohttp's TCPSite, with every connection admitted through the app's ConnectionCap."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int) -> None:
+        super().__init__(runner)
+        self._cap = runner.app[_CAP]
+        self._host, self._port = host, port
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    @property
+    def port(self) -> int:
+        """The bound port, once started."""
+        return self._port
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None  # the runner is set up before a site is made
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._cap.protocol_factory(server), self._host, self._port)
+        self._port = self._server.sockets[0].getsockname()[1]
+
+
+async def start_server(web_app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve an app from build_web_app on host:port (0: any free port).
+
+    Returns the runner (its cleanup() stops everything) and the bound port.
+    """
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    try:
+        site = _CappedSite(runner, host, port)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, site.port
+
+
 def _refuse(reason: str) -> web.Response:
     # Nothing of the request (body, signature) is logged: it is untrusted input.
     log.info("refused a request to /slack/events: %s", reason)
@@ -117,7 +274,7 @@ def build_web_app(app: AsyncApp, signing_secret: str, limits: HttpLimits = DEFAU
 
     A request reaches Bolt only if its raw body arrived within the body timeout and carries a
     valid signature within Slack's 5-minute window and was not accepted before; Bolt checks
-    the signature again (defence in depth).
+    the signature again (defence in depth). Serve it with start_server (the connection cap).
     """
     verifier = SignatureVerifier(signing_secret)  # raises on an empty secret: fail closed
     guard = ReplayGuard()
@@ -153,11 +310,14 @@ def build_web_app(app: AsyncApp, signing_secret: str, limits: HttpLimits = DEFAU
         # Up or not, nothing more: load balancers need no more, strangers should learn no more.
         return web.json_response({"ok": True})
 
+    cap = ConnectionCap(connection_limit(limits.max_connections))
     web_app = web.Application(
         client_max_size=MAX_REQUEST_BYTES,
+        middlewares=[cap.track_requests],
         # aiohttp's keep-alive timer closes a connection still waiting for a complete head.
         handler_args={"keepalive_timeout": limits.head_timeout, "lingering_time": _LINGER_SECONDS},
     )
+    web_app[_CAP] = cap
     web_app.router.add_post("/slack/events", events)
     web_app.router.add_get("/healthz", healthz)
     return web_app

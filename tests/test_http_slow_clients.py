@@ -1,10 +1,15 @@
-"""HTTP mode and slow clients: a request's head and body must arrive in time.
+"""HTTP mode and slow clients: a request's head and body must arrive in time, and a flood of
+slow connections can neither use up the bot's file descriptors nor lock out /healthz or Slack.
 
 Clients here are raw sockets on 127.0.0.1, so they can be as slow as an attacker."""
 
 from __future__ import annotations
 
 import asyncio
+import re
+import shlex
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -15,7 +20,7 @@ import pytest
 from slackbot.app import Bot
 from slackbot.config import Settings
 from slackbot.http_mode import HttpLimits
-from tests.conftest import FAST_LIMITS, bot_env
+from tests.conftest import FAST_LIMITS, bot_env, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, form_body, signed_headers
 
@@ -134,3 +139,88 @@ async def test_a_body_that_does_not_arrive_in_time_is_cut_off_and_never_reaches_
     await _start_interview(slack, model, port, settings, "cafe")
     assert not any("*shop*" in m.text for m in slack.messages)
     assert not (settings.generations_dir / "shop").exists()
+
+
+# -- many connections ------------------------------------------------------------------------------------------
+
+
+async def test_a_flood_of_slow_connections_cannot_lock_out_healthz_or_slack(start_http, model):
+    # A long head timeout: the flood is not simply waited out here.
+    slack, port, settings = await start_http(HttpLimits(max_connections=20, head_timeout=60))
+    flood = [await _connect(port) for _ in range(60)]
+    for _, writer in flood:
+        writer.write(PARTIAL_HEAD)
+    closed = [asyncio.create_task(_until_closed(reader, 60)) for reader, _ in flood]
+    try:
+        assert await _healthz(port) == 200
+        await _start_interview(slack, model, port, settings, "shop")
+        # The server keeps at most 20 connections: it has closed at least 40 of the 60.
+        await slack.wait_for(lambda: sum(task.done() for task in closed) >= 40, what="the flood cut down")
+    finally:
+        for task in closed:
+            task.cancel()
+        for _, writer in flood:
+            writer.close()
+
+
+async def test_a_request_under_way_is_not_cut_off_by_new_connections(start_http, model):
+    """Past the cap, the connections closed are those still sending a head; one whose request is
+    being read or handled is kept, and while every connection is in a request, new ones are refused."""
+    slack, port, settings = await start_http(HttpLimits(max_connections=2, body_timeout=3))
+    model.script(str(settings.generations_dir / "shop"), [fa.text("Hello shop.")])
+    body = form_body(slack.slash_command_payload("shop")).encode()
+    slow_reader, slow_writer = await _connect(port)  # a real request, its body still coming
+    slow_writer.write(_raw_post(body, signed_headers(SECRET, body)) + body[:10])
+    stuck_reader, stuck_writer = await _connect(port)  # a body that never comes
+    stuck_writer.write(_raw_post(b"{}", signed_headers(SECRET, b"{}")))
+    await asyncio.sleep(0.2)  # both heads in: both connections are in a request
+    for _ in range(5):
+        reader, writer = await _connect(port)
+        assert await _until_closed(reader, SLACK_TIME) == b""  # refused: every connection is busy
+        writer.close()
+    slow_writer.write(body[10:])
+    assert (await slow_reader.readuntil(b"\r\n")).startswith(b"HTTP/1.1 200")
+    root = await slack.wait_for(lambda: next((m for m in slack.messages if "*shop*" in m.text), None))
+    await slack.wait_for(lambda: "Hello shop." in slack.thread_text("C1", root.ts), what="the greeting")
+    assert (await _until_closed(stuck_reader, 3 + SLACK_TIME)).startswith(b"HTTP/1.1 408")
+    assert await _healthz(port) == 200  # slots free again
+    slow_writer.close()
+    stuck_writer.close()
+
+
+async def test_slow_connections_cannot_use_up_the_file_descriptors(model, tmp_path):
+    """The bot as an operator runs it, on a host with a low open-files limit: a flood of
+    slow connections past that limit must not stop it accepting /healthz."""
+    async with FakeSlack() as slack:
+        env = process_env(**bot_env(slack, tmp_path), SLACK_SIGNING_SECRET=SECRET)
+        bot = f"{shlex.quote(sys.executable)} -m slackbot --http --host 127.0.0.1 --port 0"
+        process = await asyncio.create_subprocess_exec(
+            "sh", "-c", f"ulimit -n 128 && exec {bot}", env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert process.stderr is not None
+        flood: list[asyncio.StreamWriter] = []
+        try:
+            port = await asyncio.wait_for(_bound_port(process.stderr), 30)
+            drain = asyncio.create_task(process.stderr.read())  # keep reading, so logging never blocks
+            for _ in range(200):
+                _, writer = await _connect(port)
+                writer.write(PARTIAL_HEAD)
+                flood.append(writer)
+            assert await _healthz(port) == 200
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.wait(), 30)
+            assert b"Traceback" not in await drain
+        finally:
+            for writer in flood:
+                writer.close()
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+async def _bound_port(stderr: asyncio.StreamReader) -> int:
+    while line := await stderr.readline():
+        if found := re.search(rb"serving Slack requests on http://127\.0\.0\.1:(\d+)/", line):
+            return int(found.group(1))
+    raise AssertionError("the bot stopped before serving")
