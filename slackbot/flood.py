@@ -10,6 +10,11 @@ for a picture follows its pixels, but what the request carries, and every later
 turn's context keeps, is its bytes). Replies that don't fit wait for the next
 turn; a reply that alone can never fit keeps the files that do, in order, and the
 others are refused with a note.
+
+Files waiting for Claude (stored, while a budget pauses a thread or it waits for a
+slot) are capped too: MAX_HELD_BYTES_PER_THREAD in one thread, and
+MAX_HELD_BYTES_PER_PERSON of one person's across threads. A reply past either keeps
+its text; its files are refused with a note.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ TOO_MANY_IMAGES = (
     "so send it again in a message of its own"
 )
 TOO_MANY_FILES = f"one turn takes at most {MAX_BATCH_FILES} files, so send it again in a message of its own"
+MAX_HELD_BYTES_PER_THREAD = 20 * 2**20  # two turns' worth of images
+MAX_HELD_BYTES_PER_PERSON = 10 * 2**20  # one turn's worth, across all of a person's threads
 
 
 @dataclass
@@ -120,6 +127,32 @@ def take_batch(pending: Sequence[PendingReply]) -> list[PendingReply]:
 
 
 @dataclass(frozen=True)
+class Room:
+    """Bytes of files a reply may still add to those waiting for Claude, and why no more."""
+
+    bytes: float = float("inf")
+    reason: str = ""
+
+
+def held_room(thread: int, person: int) -> Room:
+    """The room left by the files already waiting in the thread, and the person's everywhere."""
+    for_thread, for_person = MAX_HELD_BYTES_PER_THREAD - thread, MAX_HELD_BYTES_PER_PERSON - person
+    if for_person <= for_thread:
+        return Room(for_person, (
+            f"not kept: you already have {_mb(person)} of files waiting for Claude (at most "
+            f"{_mb(MAX_HELD_BYTES_PER_PERSON)} across your interviews), so send it again once Claude has answered"
+        ))
+    return Room(for_thread, (
+        f"not kept: this interview already has {_mb(thread)} of files waiting for Claude (at most "
+        f"{_mb(MAX_HELD_BYTES_PER_THREAD)}), so send it again once Claude has answered"
+    ))
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.0f} MB" if size >= 2**20 else f"{size / 2**20:.1f} MB"
+
+
+@dataclass(frozen=True)
 class Fitted:
     """A reply made to fit one turn."""
 
@@ -128,36 +161,41 @@ class Fitted:
     notes: list[str] = field(default_factory=list)  # for people: each file not passed on, and why
 
 
-def fit_reply(text: str, files: Sequence[Attachment], notes: Sequence[str] = ()) -> Fitted:
+def fit_reply(text: str, files: Sequence[Attachment], notes: Sequence[str] = (), room: Room = Room()) -> Fitted:
     """Keep, in order, the files one turn can take with `text` (and the lines telling
-    Claude of the files it doesn't get, `notes` and those refused here); refuse the rest."""
+    Claude of the files it doesn't get, `notes` and those refused here), within the
+    `room` left for files waiting; refuse the rest."""
     sized = [(f, text_chars((f,))) for f in files]
-    room = MAX_BATCH_CHARS
+    chars = MAX_BATCH_CHARS
     while True:
-        kept, refused, weight = _pick(sized, room - len(text))
+        kept, refused, weight = _pick(sized, chars - len(text), room)
         told = [*notes, *refused]
         # Claude hears of them too, so it doesn't assume it saw them.
         said = "\n".join([text, *(f"(A file was not passed on: {note})" for note in told)]).strip()
         over = len(said) + weight.chars - MAX_BATCH_CHARS
         if over <= 0 or all(f.is_image for f in kept):
             return Fitted(said, tuple(kept), told)
-        room -= over  # the lines about refused files took room: refuse more
+        chars -= over  # the lines about refused files took room: refuse more
 
 
-def _pick(sized: list[tuple[Attachment, int]], room: int) -> tuple[list[Attachment], list[str], Weight]:
-    """The files, in order, that fit with `room` characters left; a note for each other."""
+def _pick(
+    sized: list[tuple[Attachment, int]], chars_left: int, room: Room
+) -> tuple[list[Attachment], list[str], Weight]:
+    """The files, in order, that fit with `chars_left` characters and `room` left; a note for each other."""
     kept: list[Attachment] = []
     refused: list[str] = []
-    total = Weight()
+    total, size = Weight(), 0
     for file, chars in sized:
         more = total + Weight(chars, 1, file.size if file.is_image else 0)
-        if more.files > MAX_BATCH_FILES:
+        if size + file.size > room.bytes:
+            refused.append(f"{code(file.name)}: {room.reason}")
+        elif more.files > MAX_BATCH_FILES:
             refused.append(f"{code(file.name)}: {TOO_MANY_FILES}")
         elif more.image_bytes > MAX_BATCH_IMAGE_BYTES:
             refused.append(f"{code(file.name)}: {TOO_MANY_IMAGES}")
-        elif not file.is_image and more.chars > room:
+        elif not file.is_image and more.chars > chars_left:
             refused.append(f"{code(file.name)}: {TOO_LONG}")
         else:
             kept.append(file)
-            total = more
+            total, size = more, size + file.size
     return kept, refused, total

@@ -20,7 +20,7 @@ from .budget import Budgets, utc_day
 from .config import Settings
 from .conversation import Conversation
 from .events import Attachment
-from .flood import PerPersonLimit, fit_reply
+from .flood import PerPersonLimit, fit_reply, held_room
 from .pool import LivePool
 from .questions import Accepted, Questions
 from .relay import StreamingSupport, ThreadRelay
@@ -79,6 +79,7 @@ class Interviews:
         self.message_limit = PerPersonLimit(settings.messages_per_minute, 60.0)
         self.start_limit = PerPersonLimit(settings.starts_per_hour, 3600.0)
         self._cache: dict[ThreadKey, Conversation] = {}
+        self._storing = asyncio.Lock()  # files waiting are measured and stored as one step
         self._accepting = True
         self._reaper: asyncio.Task[None] | None = None
         self._session_settings = SessionSettings.for_bot(settings)
@@ -293,11 +294,13 @@ class Interviews:
         self, conversation: Conversation, held: PendingReply, author: str | None,
         attachments: Sequence[Attachment], notes: Sequence[str] = (),
     ) -> None:
-        """The held reply is ready: it is stored with the files one turn can take, the
-        thread hears of every file not passed on (`notes`: those not fetched), and
-        Claude gets it (with any replies waiting behind it)."""
-        fitted = fit_reply(held.text, attachments, notes)
-        await self.store.complete_reply(held.id, fitted.text, author, fitted.files)
+        """The held reply is ready: it is stored with the files one turn can take and the
+        caps on files waiting leave room for, the thread hears of every file not passed
+        on (`notes`: those not fetched), and Claude gets it (with any replies behind it)."""
+        async with self._storing:  # the room measured is the room used
+            room = held_room(*await self.store.held_bytes(held.channel, held.thread_ts, held.user_id))
+            fitted = fit_reply(held.text, attachments, notes, room)
+            await self.store.complete_reply(held.id, fitted.text, author, fitted.files)
         try:
             if fitted.notes:
                 listed = "\n".join(f"• {note}" for note in fitted.notes)

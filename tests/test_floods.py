@@ -3,6 +3,8 @@ a bounded batch; what doesn't fit waits for the next turn instead of being lost.
 
 from __future__ import annotations
 
+import random
+
 from slackbot import flood
 from slackbot.events import Attachment
 from slackbot.flood import MAX_BATCH_CHARS, MAX_BATCH_FILES, PerPersonLimit, fit_reply, take_batch
@@ -174,3 +176,51 @@ async def test_newspec_past_a_persons_hourly_limit_starts_nothing(start_bot):
     h.model.script(str(h.project("four")), [fa.text("Hello four!")])
     root_ts = await h.start_interview("four", user="U2")
     await h.wait_for_text("C1", root_ts, "Hello four!")
+
+
+async def test_files_held_for_a_paused_interview_stop_at_a_ceiling_and_the_database_stays_small(start_bot, tmp_path):
+    from tests.test_budgets import paused_bakery
+
+    h = await start_bot(env={"NEWSPEC_MAX_COST_PER_INTERVIEW": "0.001"})
+    root_ts = await paused_bakery(h)  # the budget holds every reply from here on
+    picture = random.Random(7).randbytes(1_000_000)  # doesn't compress
+    state = tmp_path / "state"
+
+    async def send(user: str, n: int) -> None:
+        files = [h.slack.add_file(picture, f"{user}-{n}-{k}.png", mimetype="image/png") for k in range(10)]
+        await h.slack.send_message("C1", user, f"screens {user} {n}", thread_ts=root_ts, files=files)
+
+        async def stored() -> bool:
+            pending = await h.bot.store.pending_replies("C1", root_ts)
+            return any(r.text.startswith(f"screens {user} {n}") and r.ready for r in pending)
+
+        await h.slack.wait_for(stored, what=f"{user}'s reply {n} stored")
+
+    for user, n in [("U1", 1), ("U1", 2), ("U2", 1), ("U3", 1), ("U3", 2), ("U1", 3)]:
+        await send(user, n)
+    pending = await h.bot.store.pending_replies("C1", root_ts)
+    held = {r.text.split("\n")[0]: r.file_count for r in pending if r.file_count}
+    assert held == {"screens U1 1": 10, "screens U2 1": 10}  # 20 MB: the thread is full
+    assert len(pending) == 7  # every reply's text is kept, for when the budget allows
+    assert len(h.model.requests) == 1  # nothing reached Claude meanwhile
+
+    posted = h.slack.thread_text("C1", root_ts)
+    assert "`U1-2-0.png`: not kept: you already have 10 MB of files waiting for Claude (at most 10 MB" in posted
+    assert "`U3-1-9.png`: not kept: this interview already has 19 MB of files waiting for Claude" in posted
+    assert "(at most 20 MB), so send it again once Claude has answered" in posted
+    assert "`U1-3-0.png`: not kept" in posted and "`U1-1-0.png`" not in posted
+    # What is on disk is what is held, and the write-ahead log does not pile up beside it.
+    assert (state / "newspec.db").stat().st_size < 22 * 2**20
+    assert (state / "newspec.db-wal").stat().st_size <= 4 * 2**20
+
+
+def test_files_past_what_may_wait_are_refused_and_the_tighter_cap_is_named():
+    room = flood.held_room(thread=15 * 2**20, person=2**20)
+    assert room.bytes == flood.MAX_HELD_BYTES_PER_THREAD - 15 * 2**20
+    assert "this interview already has 15 MB" in room.reason
+    room = flood.held_room(thread=9 * 2**20, person=9 * 2**20)
+    assert room.bytes == 2**20 and "you already have 9 MB" in room.reason
+    fitted = fit_reply("screens", [image("a.png", 600_000), image("b.png", 600_000), text_file("c.txt", 10)], (), room)
+    assert [f.name for f in fitted.files] == ["a.png", "c.txt"]  # the text is kept, and what still fits
+    assert fitted.notes == [f"`b.png`: {room.reason}"]
+    assert f"(A file was not passed on: `b.png`: {room.reason})" in fitted.text

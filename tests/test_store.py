@@ -138,3 +138,18 @@ async def test_spend_is_summed_by_day_person_and_thread_across_a_reopen(store):
     assert not await store.note_once("C1", "1.0", "warn-cost:1.0")  # said once, also after a reopen
     assert await store.note_once("C1", "1.0", "warn-cost:2.0")
     await store.close()
+
+
+async def test_files_waiting_are_measured_per_thread_and_per_person_across_threads(store):
+    from slackbot.events import Attachment
+
+    def files(size: int) -> tuple[Attachment, ...]:
+        return (Attachment("a.png", "image/png", bytes(size)),)
+
+    await store.accept_reply("C1", "1.0", "U1", "one", "1.1", None, attachments=files(100))
+    await store.accept_reply("C1", "1.0", "U2", "two", "1.2", None, attachments=files(20))
+    answered = await store.accept_reply("C2", "2.0", "U1", "three", "2.1", None, attachments=files(3))
+    assert await store.held_bytes("C1", "1.0", "U1") == (120, 103)
+    assert await store.held_bytes("C2", "2.0", "U2") == (3, 20)
+    await store.remove_replies([answered.id])  # delivered: no longer waiting
+    assert await store.held_bytes("C2", "2.0", "U1") == (0, 100)

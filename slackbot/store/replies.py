@@ -59,6 +59,8 @@ class Replies:
         )
         await self._insert_files(reply_id, attachments)
         await self.db.commit()
+        if attachments:  # their pages go to the database now, not into a growing log
+            await self._empty_log()
 
     async def claim(self, channel: str, ts: str, event_id: str | None) -> bool:
         """Record a message as handled; False if it (or its event) was seen before."""
@@ -92,6 +94,8 @@ class Replies:
         reply_id = cursor.lastrowid or 0
         await self._insert_files(reply_id, attachments)
         await self.db.commit()
+        if attachments:  # their pages go to the database now, not into a growing log
+            await self._empty_log()
         return PendingReply(
             reply_id, channel, thread_ts, user_id, text, ts, author, len(attachments), text_chars(attachments),
             image_bytes(attachments), ready, user_team,
@@ -128,6 +132,17 @@ class Replies:
                 )
                 for row in await cursor.fetchall()
             ]
+
+    async def held_bytes(self, channel: str, thread_ts: str, user_id: str) -> tuple[int, int]:
+        """Bytes of files waiting for Claude: in this thread, and this person's in every thread."""
+        async with self.db.execute(
+            "SELECT COALESCE(SUM(CASE WHEN p.channel = ? AND p.thread_ts = ? THEN length(f.data) END), 0), "
+            "COALESCE(SUM(CASE WHEN p.user_id = ? THEN length(f.data) END), 0) "
+            "FROM reply_files f JOIN pending_replies p ON p.id = f.reply_id",
+            (channel, thread_ts, user_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
     async def threads_with_pending(self) -> list[tuple[str, str]]:
         async with self.db.execute(

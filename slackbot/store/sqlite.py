@@ -26,6 +26,9 @@ from .replies import Replies
 
 # Slack retries within minutes; a week of keys is plenty and keeps the table small.
 SEEN_RETENTION_SECONDS = 7 * 24 * 3600
+# The write-ahead log is cut back to this after each checkpoint (files stored, replies
+# removed and SQLite's own every 1,000 pages), so it can't keep a flood's high-water mark.
+WAL_SIZE_LIMIT = 4 * 2**20
 _COLUMNS = (
     "channel, thread_ts, name, started_by, team_id, session_id, status, created_at, "
     "updated_at, spec_written, spec_reported, uploads, cost_usd, input_tokens, output_tokens, model_turns, "
@@ -62,6 +65,7 @@ class SqliteStore(Replies, Ledger):
         # Deleted rows (answers, attachments) are overwritten, not left in free pages.
         await self.db.execute("PRAGMA secure_delete=ON")
         await self.db.execute("PRAGMA journal_mode=WAL")
+        await self.db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         await self.db.execute("PRAGMA synchronous=FULL")
         await self._migrate()
         await self._move_legacy_files()
