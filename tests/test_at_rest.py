@@ -96,6 +96,30 @@ async def test_a_removed_reply_leaves_neither_the_database_nor_its_log(tmp_path,
         await store.close()
 
 
+async def test_a_removal_while_another_read_is_open_never_fails_and_the_next_one_empties_the_log(tmp_path):
+    """The connection is shared: a cursor another coroutine is reading makes SQLite refuse
+    the checkpoint ("database table is locked"). The removal still succeeds (a turn must
+    not fail over it), and the log is emptied by the next removal."""
+    store = SqliteStore(tmp_path / "newspec.db")
+    await store.open()
+    try:
+        first_marker, second_marker = "first-secret-" + "a" * 400, "second-secret-" + "b" * 400
+        first = await store.accept_reply("C1", "1.0", "U1", first_marker, "2.0", None)
+        second = await store.accept_reply("C1", "1.0", "U1", second_marker, "3.0", None)
+        for n in range(50):
+            await store.accept_reply("C2", "1.0", "U2", f"other {n}", f"9.{n}", None)
+        assert first is not None and second is not None
+        async with store.db.execute("SELECT id FROM pending_replies") as reading:
+            await reading.fetchone()  # a read under way, as another coroutine's would be
+            await store.remove_replies([first.id])  # raised before
+        assert await store.pending_replies("C1", "1.0") == [second]
+        await store.remove_replies([second.id])
+        disk = on_disk(tmp_path)
+        assert first_marker.encode() not in disk and second_marker.encode() not in disk
+    finally:
+        await store.close()
+
+
 def test_transcripts_untouched_for_the_retention_period_are_deleted(tmp_path):
     old, fresh, live = (transcript_dir(tmp_path, "C1", ts) for ts in ("1.0", "2.0", "3.0"))
     for folder in (old, fresh, live):

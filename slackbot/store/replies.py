@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 
 import aiosqlite
@@ -13,6 +14,9 @@ from ..events import Attachment
 from .records import PendingReply, image_bytes, text_chars
 
 log = logging.getLogger(__name__)
+
+CHECKPOINT_TRIES = 5
+CHECKPOINT_RETRY_SECONDS = 0.05
 
 
 class Replies:
@@ -174,8 +178,20 @@ class Replies:
 
         `secure_delete` zeroes a removed row in the database's pages, but the log still
         holds the row's earlier versions (the pages written when it was stored) until it
-        is checkpointed and truncated; only then is a removed reply gone from disk."""
-        async with self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
-            row = await cursor.fetchone()
-        if row is not None and row[0]:  # busy: a reader held it back (there is none but ours)
-            log.warning("the write-ahead log could not be emptied; it is on the next removal")
+        is checkpointed and truncated; only then is a removed reply gone from disk.
+
+        Never raises: the connection is shared, and a statement another coroutine has
+        open (a cursor being read) makes SQLite refuse the checkpoint ("database table
+        is locked"). That is retried briefly; failing that, the next removal empties it."""
+        for attempt in range(CHECKPOINT_TRIES):
+            try:
+                async with self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+                    row = await cursor.fetchone()
+                if row is None or not row[0]:
+                    return
+            except sqlite3.OperationalError as exc:
+                if attempt == CHECKPOINT_TRIES - 1:
+                    log.warning("the write-ahead log could not be emptied (%s); it is on the next removal", exc)
+                    return
+            await asyncio.sleep(CHECKPOINT_RETRY_SECONDS)
+        log.warning("the write-ahead log could not be emptied (busy); it is on the next removal")
