@@ -13,7 +13,7 @@ import json
 
 from slackbot.blocks import CONTINUE_ACTION, START_OVER_ACTION, STOP_ACTION
 from tests.fakes import anthropic as fa
-from tests.test_interview_flow import prompt_for, spec_for
+from tests.test_interview_flow import finished_spec, spec_for
 from tests.test_privacy import reply_to, shown
 from tests.test_questions import MODE, answer_result, ask, click, elements, question_message
 
@@ -26,9 +26,7 @@ async def cancelled_private_project(h) -> None:
     h.model.script(str(project), [fa.text("What are we building?")])
     root_ts = await h.start_interview("vault", user="U9", channel="G9")
     await h.wait_for_text("G9", root_ts, "What are we building?")
-    (project / "prompts").mkdir(parents=True, exist_ok=True)
-    (project / "prompts/app_spec.txt").write_text(spec_for("vault"))
-    (project / "prompts/initializer_prompt.md").write_text(prompt_for("vault"))
+    finished_spec(project)
     await h.slack.send_action("newspec_cancel", user_id="U9", channel_id="G9", message_ts=root_ts)
     await h.wait_for_text("G9", root_ts, "cancelled this interview")
 
@@ -56,9 +54,7 @@ async def test_a_forged_start_over_cannot_reach_a_private_channel(start_bot):
 async def test_an_old_button_does_nothing_for_someone_no_longer_in_the_channel(start_bot):
     h = await start_bot()
     project = h.project("shop")
-    (project / "prompts").mkdir(parents=True)
-    (project / "prompts/app_spec.txt").write_text(spec_for("shop"))
-    (project / "prompts/initializer_prompt.md").write_text(prompt_for("shop"))
+    finished_spec(project)
     await h.slack.send_slash_command("shop", user_id="U1", channel_id="C1")
     offer = await reply_to(h, "U1", "already has a finished spec")
     value = next(e["value"] for b in offer.blocks for e in b.get("elements", []) if e.get("action_id"))

@@ -24,6 +24,13 @@ def prompt_for(name: str, count: int = 8) -> str:
     return TEMPLATE.replace("{{PROJECT_NAME}}", name).replace("{{FEATURE_COUNT}}", str(count))
 
 
+def finished_spec(project: Path) -> None:
+    """The project folder as an earlier interview left it: both spec files written."""
+    (project / "prompts").mkdir(parents=True, exist_ok=True)
+    (project / "prompts/app_spec.txt").write_text(spec_for(project.name))
+    (project / "prompts/initializer_prompt.md").write_text(prompt_for(project.name))
+
+
 def write_both(project: Path) -> list[fa.Step]:
     """The model's turn after the team confirms: write the spec, then the prompt."""
     return [

@@ -12,7 +12,7 @@ from slackbot.blocks import CONTINUE_ACTION
 from slackbot.spec import InvalidName, check_name, existing_spelling, project_dir
 from slackbot.store import InterviewRecord, SqliteStore, Status
 from tests.fakes import anthropic as fa
-from tests.test_interview_flow import prompt_for, spec_for
+from tests.test_interview_flow import finished_spec
 
 DEVICES = ["con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))]
 
@@ -110,9 +110,7 @@ async def test_a_name_in_another_case_points_to_the_existing_interview(start_bot
 async def test_a_name_in_another_case_continues_the_existing_folder(start_bot):
     h = await start_bot()
     project = h.project("shop")
-    (project / "prompts").mkdir(parents=True)
-    (project / "prompts/app_spec.txt").write_text(spec_for("shop"))
-    (project / "prompts/initializer_prompt.md").write_text(prompt_for("shop"))
+    finished_spec(project)
 
     def reads_existing(request: fa.ModelRequest) -> fa.Turn:
         assert "already has a spec" in request.last_user_text

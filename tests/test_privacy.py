@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slackbot.blocks import CANCEL_ACTION, CONTINUE_ACTION, START_OVER_ACTION
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack
-from tests.test_interview_flow import prompt_for, spec_for
+from tests.test_interview_flow import finished_spec, spec_for
 
 PRIVATE = {"G1": {"U1"}}
 NOT_YOURS = "belongs to a channel you're not in"
@@ -131,9 +131,7 @@ async def test_a_cancelled_private_project_cannot_be_continued_from_elsewhere(st
     h.model.script(str(project), [fa.text("What are we building?")])
     root_ts = await h.start_interview("secret", user="U1", channel="G1")
     await h.wait_for_text("G1", root_ts, "What are we building?")
-    (project / "prompts").mkdir(parents=True, exist_ok=True)
-    (project / "prompts/app_spec.txt").write_text(spec_for("secret"))
-    (project / "prompts/initializer_prompt.md").write_text(prompt_for("secret"))
+    finished_spec(project)
     await h.slack.send_action(CANCEL_ACTION, user_id="U1", channel_id="G1", message_ts=root_ts)
     await h.wait_for_text("G1", root_ts, "cancelled this interview")
     before, requests = shown(h), len(h.model.requests)
