@@ -55,14 +55,18 @@ def split_point(text: str, start: int, limit: int) -> int:
     The cut never falls before `start` (text up to there is already visible and
     can't be taken back). It prefers a paragraph break, then a line break, then
     a space; with none in reach it cuts at `start` when something is already
-    visible (so the next message starts cleanly), else hard at `limit`.
+    visible (so the next message starts cleanly), else hard at `limit`, or just
+    before it if the next message would start with a `[`: a line starts there, and
+    a `[` after a word must not start a reference definition (see links.py).
     """
     window = text[:limit]
     for sep in ("\n\n", "\n", " "):
         at = window.rfind(sep, start)
         if at > start:
             return at + len(sep)
-    return start if start > 0 else limit
+    if start > 0:
+        return start
+    return limit - 1 if limit > 1 and text[limit] == "[" else limit
 
 
 class GrowingMessage:

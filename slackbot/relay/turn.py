@@ -20,6 +20,7 @@ from ..events import (
 )
 from ..slack_text import escape
 from .errors import SLACK_ERRORS, slack_error
+from .links import LinkFilter
 from .stream import FENCE, GrowingMessage, split_point
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class TurnView:
         self.separator = ""
         self.error: str | None = None
         self.stopped = False  # the person stopped the stream: the rest of the turn isn't shown
+        self.links = LinkFilter()  # Claude's links show their targets, even cut across deltas
         # Quick answers show no activity: "Thinking" appears only once Claude has been at
         # it for a moment with nothing to show.
         self.started = False
@@ -62,13 +64,14 @@ class TurnView:
         try:
             if isinstance(event, TextDelta):
                 self.started = True
-                # Claude's words show as written: never a mention, a ping or a masked link.
-                await self._add_text(self.separator + escape(event.text))
+                await self._show_text(self.links.feed(self.separator + event.text))
                 self.separator = ""
             elif isinstance(event, TextDone):
+                await self._show_text(self.links.flush())
                 self.separator = "\n\n" if self.reply is not None and self.reply.text else ""
             elif isinstance(event, ToolActivity):
                 self.started = True
+                await self._show_text(self.links.flush())  # the text before it stays above its card
                 log.info("%s/%s: %s", relay.channel, relay.thread_ts, event.summary)
                 self._activity(event.summary)
             elif isinstance(event, FileWritten):
@@ -96,6 +99,12 @@ class TurnView:
         if self.reply is None:
             self.reply = self._new_message()
         self.reply.activity(title)
+
+    async def _show_text(self, text: str) -> None:
+        """Claude's words (its links already made to show their targets) as written: never
+        a mention, a ping or a masked link."""
+        if text and not self.stopped:
+            await self._add_text(escape(text))
 
     async def _add_text(self, text: str) -> None:
         """Add text to the current message, continuing in new ones past the size limit."""
@@ -134,6 +143,7 @@ class TurnView:
                 await self.stop_claude()
 
     async def _finish_text(self) -> None:
+        await self._show_text(self.links.flush())  # what was held back for a possible link
         reply, self.reply, self.separator = self.reply, None, ""
         if reply is not None:
             await reply.finish()
