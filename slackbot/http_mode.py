@@ -24,6 +24,10 @@ from slack_sdk.signature import SignatureVerifier
 
 log = logging.getLogger(__name__)
 
+# asyncio accepts up to `backlog` connections per wake-up, each holding a descriptor before
+# the connection cap sees it; it is also the kernel's queue of connections not yet accepted.
+ACCEPT_BURST = 64
+
 # Slack's payloads are a few KB; a large body is not from Slack (aiohttp answers 413).
 MAX_REQUEST_BYTES = 1024 * 1024
 # SignatureVerifier accepts timestamps up to 5 minutes either side of now.
@@ -51,7 +55,7 @@ class HttpLimits:
     head_timeout: float = 10.0
     # Seconds to read a /slack/events body once its head is in (at most MAX_REQUEST_BYTES).
     body_timeout: float = 10.0
-    # Connections open at once; lowered to half the open-files limit if that is less.
+    # Connections open at once; lowered to fit the open-files limit if that is less.
     max_connections: int = 256
 
     def __post_init__(self) -> None:
@@ -102,16 +106,20 @@ class ReplayGuard:
 
 
 def connection_limit(wanted: int) -> int:
-    """`wanted`, or half this process's open-files limit if that is lower.
+    """`wanted`, or half of what this process's open-files limit leaves after an accept
+    burst, if that is lower.
 
     Past that limit accept() fails for everyone, /healthz and Slack included, and the store,
-    the CLI's pipes and the Slack client's connections need descriptors too.
+    the CLI's pipes and the Slack client's connections need descriptors too. asyncio accepts
+    up to ACCEPT_BURST connections at a time before any of them reaches the cap (which then
+    closes the excess), so those descriptors are set aside as well.
     """
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or wanted <= soft // 2:
+    room = (soft - ACCEPT_BURST) // 2
+    if soft == resource.RLIM_INFINITY or wanted <= room:
         return wanted
-    log.warning("at most %d HTTP connections at once: the open-files limit (ulimit -n) is %d", soft // 2, soft)
-    return max(1, soft // 2)
+    log.warning("at most %d HTTP connections at once: the open-files limit (ulimit -n) is %d", max(1, room), soft)
+    return max(1, room)
 
 
 class _Counted(asyncio.Protocol):
@@ -234,7 +242,9 @@ class _CappedSite(web.BaseSite):
         server = self._runner.server
         assert server is not None  # the runner is set up before a site is made
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._cap.protocol_factory(server), self._host, self._port)
+        self._server = await loop.create_server(
+            self._cap.protocol_factory(server), self._host, self._port, backlog=ACCEPT_BURST
+        )
         self._port = self._server.sockets[0].getsockname()[1]
 
 
