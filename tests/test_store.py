@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from slackbot.store import InterviewRecord, SqliteStore, Status
@@ -153,3 +155,34 @@ async def test_files_waiting_are_measured_per_thread_and_per_person_across_threa
     assert await store.held_bytes("C2", "2.0", "U2") == (3, 20)
     await store.remove_replies([answered.id])  # delivered: no longer waiting
     assert await store.held_bytes("C2", "2.0", "U1") == (0, 100)
+
+
+async def test_reads_and_writes_from_many_coroutines_at_once_never_trip_over_each_other(store):
+    """All coroutines share one connection: a statement left open across an await (a
+    checkpoint or a read between its execute and its fetch) made another coroutine's
+    commit fail with "SQL statements in progress" (a turn failed over it)."""
+    from slackbot.events import Attachment
+
+    await store.add_question("q1", "C1", "1.0", {"id": "q1", "items": []})
+
+    async def one(n: int) -> None:
+        person = f"U{n % 3}"
+        reply = await store.accept_reply(
+            "C1", "1.0", person, f"reply {n}", f"1.{n:04d}", f"Ev{n}",
+            attachments=(Attachment("a.txt", "text/plain", b"x" * 5000),), ready=False,
+        )
+        assert reply is not None
+        await store.pending_replies("C1", "1.0")
+        await store.threads_with_pending()
+        await store.complete_reply(reply.id, f"reply {n}", "Ana", ())
+        await store.reply_files([reply.id])
+        await store.held_bytes("C1", "1.0", person)
+        await store.get_question("q1")
+        await store.add_spend("C1", "1.0", person, "2026-01-01", 0.01)
+        await store.spent(user_id=person)
+        assert not await store.claim("C1", f"1.{n:04d}", None)  # seen: a duplicate
+        await store.remove_replies([reply.id])
+
+    await asyncio.gather(*(one(n) for n in range(100)))
+    assert await store.pending_replies("C1", "1.0") == []
+    assert await store.spent() == pytest.approx(1.0)

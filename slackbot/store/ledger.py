@@ -42,8 +42,7 @@ class Ledger:
             conditions.append("channel = ? AND thread_ts = ?")
             params.extend(thread)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        async with self.db.execute(f"SELECT COALESCE(SUM(cost_usd), 0) FROM spend {where}", params) as cursor:
-            (total,) = await cursor.fetchone()  # type: ignore[misc]
+        ((total,),) = await self.db.execute_fetchall(f"SELECT COALESCE(SUM(cost_usd), 0) FROM spend {where}", params)
         return float(total)
 
     async def spend_report(self, since_day: str, user_id: str | None = None) -> list[SpendRow]:
@@ -54,13 +53,13 @@ class Ledger:
         if user_id is not None:
             where += " AND s.user_id = ?"
             params.append(user_id)
-        async with self.db.execute(
+        rows = await self.db.execute_fetchall(
             "SELECT s.day, s.user_id, MIN(i.name), SUM(s.cost_usd) FROM spend s "
             "LEFT JOIN interviews i ON i.channel = s.channel AND i.thread_ts = s.thread_ts "
             f"{where} GROUP BY s.day, s.user_id, lower(i.name) ORDER BY s.day, s.user_id",
             params,
-        ) as cursor:
-            return [SpendRow(day, user, name, float(cost)) for day, user, name, cost in await cursor.fetchall()]
+        )
+        return [SpendRow(day, user, name, float(cost)) for day, user, name, cost in rows]
 
     async def note_once(self, channel: str, thread_ts: str, note: str) -> bool:
         """Record that a thread was told `note`; False if it had been told already."""
@@ -73,8 +72,7 @@ class Ledger:
 
     async def budget_overrides(self) -> dict[str, float | None]:
         """Budgets an admin set in Slack, by name (value None: no limit)."""
-        async with self.db.execute("SELECT name, value FROM budget_limits") as cursor:
-            return {name: value for name, value in await cursor.fetchall()}
+        return {name: value for name, value in await self.db.execute_fetchall("SELECT name, value FROM budget_limits")}
 
     async def set_budget(self, name: str, value: float | None, set_by: str) -> None:
         """Override one budget's setting from now on (None: no limit), across restarts."""
@@ -86,10 +84,8 @@ class Ledger:
 
     async def last_delivery(self, project: str) -> list[str] | None:
         """The project's feature names as last delivered (None before its first delivery)."""
-        async with self.db.execute(
-            "SELECT features FROM deliveries WHERE project = lower(?)", (project,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        rows = await self.db.execute_fetchall("SELECT features FROM deliveries WHERE project = lower(?)", (project,))
+        row = next(iter(rows), None)
         return None if row is None else list(json.loads(row[0]))
 
     async def record_delivery(self, project: str, features: list[str]) -> None:

@@ -75,11 +75,8 @@ class Replies:
 
     async def _mark_seen(self, channel: str, ts: str, event_id: str | None) -> bool:
         keys = [f"msg:{channel}:{ts}"] + ([f"event:{event_id}"] if event_id else [])
-        async with self.db.execute(
-            f"SELECT 1 FROM seen WHERE key IN ({', '.join('?' * len(keys))})", keys
-        ) as cursor:
-            if await cursor.fetchone() is not None:
-                return False
+        if await self.db.execute_fetchall(f"SELECT 1 FROM seen WHERE key IN ({', '.join('?' * len(keys))})", keys):
+            return False
         now = time.time()
         await self.db.executemany("INSERT INTO seen (key, seen_at) VALUES (?, ?)", [(k, now) for k in keys])
         return True
@@ -115,44 +112,43 @@ class Replies:
         """The files of these replies, in reply order: loaded for the turn that sends them."""
         if not reply_ids:
             return ()
-        async with self.db.execute(
+        rows = await self.db.execute_fetchall(
             f"SELECT name, mime, data FROM reply_files WHERE reply_id IN ({', '.join('?' * len(reply_ids))}) "
             "ORDER BY reply_id, position",
             reply_ids,
-        ) as cursor:
-            return tuple(Attachment(name, mime, bytes(data)) for name, mime, data in await cursor.fetchall())
+        )
+        return tuple(Attachment(name, mime, bytes(data)) for name, mime, data in rows)
 
     async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]:
-        async with self.db.execute(
+        rows = await self.db.execute_fetchall(
             "SELECT id, channel, thread_ts, user_id, text, ts, author, file_count, file_text_chars, file_image_bytes, "
             "ready, user_team FROM pending_replies WHERE channel = ? AND thread_ts = ? ORDER BY id",
             (channel, thread_ts),
-        ) as cursor:
-            return [
-                PendingReply(
-                    id=row[0], channel=row[1], thread_ts=row[2], user_id=row[3], text=row[4], ts=row[5],
-                    author=row[6], file_count=row[7], file_text_chars=row[8], file_image_bytes=row[9],
-                    ready=bool(row[10]), user_team=row[11],
-                )
-                for row in await cursor.fetchall()
-            ]
+        )
+        return [
+            PendingReply(
+                id=row[0], channel=row[1], thread_ts=row[2], user_id=row[3], text=row[4], ts=row[5],
+                author=row[6], file_count=row[7], file_text_chars=row[8], file_image_bytes=row[9],
+                ready=bool(row[10]), user_team=row[11],
+            )
+            for row in rows
+        ]
 
     async def held_bytes(self, channel: str, thread_ts: str, user_id: str) -> tuple[int, int]:
         """Bytes of files waiting for Claude: in this thread, and this person's in every thread."""
-        async with self.db.execute(
+        ((thread, person),) = await self.db.execute_fetchall(
             "SELECT COALESCE(SUM(CASE WHEN p.channel = ? AND p.thread_ts = ? THEN length(f.data) END), 0), "
             "COALESCE(SUM(CASE WHEN p.user_id = ? THEN length(f.data) END), 0) "
             "FROM reply_files f JOIN pending_replies p ON p.id = f.reply_id",
             (channel, thread_ts, user_id),
-        ) as cursor:
-            row = await cursor.fetchone()
-        return (int(row[0]), int(row[1])) if row is not None else (0, 0)
+        )
+        return int(thread), int(person)
 
     async def threads_with_pending(self) -> list[tuple[str, str]]:
-        async with self.db.execute(
+        rows = await self.db.execute_fetchall(
             "SELECT channel, thread_ts FROM pending_replies GROUP BY channel, thread_ts ORDER BY MIN(id)"
-        ) as cursor:
-            return [(row[0], row[1]) for row in await cursor.fetchall()]
+        )
+        return [(row[0], row[1]) for row in rows]
 
     async def remove_replies(self, ids: list[int]) -> None:
         await self.db.executemany("DELETE FROM pending_replies WHERE id = ?", [(i,) for i in ids])
@@ -185,8 +181,7 @@ class Replies:
         is locked"). That is retried briefly; failing that, the next removal empties it."""
         for attempt in range(CHECKPOINT_TRIES):
             try:
-                async with self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
-                    row = await cursor.fetchone()
+                row = next(iter(await self.db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")), None)
                 if row is None or not row[0]:
                     return
             except sqlite3.OperationalError as exc:

@@ -83,8 +83,7 @@ class SqliteStore(Replies, Ledger):
             self._db = None
 
     async def _migrate(self) -> None:
-        async with self.db.execute("PRAGMA user_version") as cursor:
-            (version,) = await cursor.fetchone()  # type: ignore[misc]
+        ((version,),) = await self.db.execute_fetchall("PRAGMA user_version")
         for number in range(version, len(MIGRATIONS)):
             await self.db.executescript(
                 f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;"
@@ -92,10 +91,7 @@ class SqliteStore(Replies, Ledger):
 
     async def _move_legacy_files(self) -> None:
         """Files queued by an older version (base64 in a JSON column) move to reply_files."""
-        async with self.db.execute(
-            "SELECT id, attachments FROM pending_replies WHERE attachments != '[]'"
-        ) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self.db.execute_fetchall("SELECT id, attachments FROM pending_replies WHERE attachments != '[]'")
         for reply_id, raw in rows:
             files = _load_attachments(raw)
             await self._insert_files(reply_id, files)
@@ -185,8 +181,7 @@ class SqliteStore(Replies, Ledger):
         await self.db.commit()
 
     async def _select(self, where: str, params: tuple[Any, ...]) -> list[InterviewRecord]:
-        async with self.db.execute(f"SELECT {_COLUMNS} FROM interviews {where}", params) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self.db.execute_fetchall(f"SELECT {_COLUMNS} FROM interviews {where}", params)
         return [
             InterviewRecord(
                 channel=row[0], thread_ts=row[1], name=row[2], started_by=row[3], team_id=row[4],
@@ -211,10 +206,10 @@ class SqliteStore(Replies, Ledger):
         await self.db.commit()
 
     async def get_question(self, question_id: str) -> StoredQuestion | None:
-        async with self.db.execute(
+        rows = await self.db.execute_fetchall(
             "SELECT id, channel, thread_ts, payload, answered FROM questions WHERE id = ?", (question_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
+        row = next(iter(rows), None)
         if row is None:
             return None
         return StoredQuestion(row[0], row[1], row[2], json.loads(row[3]), bool(row[4]))
@@ -228,10 +223,8 @@ class SqliteStore(Replies, Ledger):
         return cursor.rowcount == 1
 
     async def answered_items(self, question_id: str) -> set[int]:
-        async with self.db.execute(
-            "SELECT item FROM question_answers WHERE question_id = ?", (question_id,)
-        ) as cursor:
-            return {row[0] for row in await cursor.fetchall()}
+        rows = await self.db.execute_fetchall("SELECT item FROM question_answers WHERE question_id = ?", (question_id,))
+        return {row[0] for row in rows}
 
     async def mark_question_answered(self, question_id: str) -> None:
         await self.db.execute("UPDATE questions SET answered = 1 WHERE id = ?", (question_id,))
