@@ -85,21 +85,27 @@ def test_what_a_reply_says_counts_against_its_files():
     assert len(fitted.text) + 39_000 <= MAX_BATCH_CHARS
 
 
-async def test_a_reply_with_more_file_text_than_one_turn_takes_reaches_claude_within_the_cap(start_bot):
-    h = await start_bot()
+async def send_text_files(h, text: str, sizes: list[int]) -> tuple[str, str]:
+    """One reply carrying text files `partN.txt` of these sizes (each starting "PARTN:"):
+    the text Claude got in that turn, and what the thread shows."""
     h.model.script(str(h.project("shop")), [fa.text("Go ahead."), fa.text("Read them.")])
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "Go ahead.")
     files = [
-        h.slack.add_file(f"PART{n}:" + "z" * (200 * 2**10 - 10), f"part{n}.txt", mimetype="text/plain")
-        for n in range(10)
+        h.slack.add_file(f"PART{n}:" + "z" * (size - 10), f"part{n}.txt", mimetype="text/plain")
+        for n, size in enumerate(sizes)
     ]
-    await h.slack.send_message("C1", "U1", "all my notes", thread_ts=root_ts, files=files)
+    await h.slack.send_message("C1", "U1", text, thread_ts=root_ts, files=files)
     await h.wait_for_text("C1", root_ts, "Read them.", timeout=30)
     sent = " ".join(b.get("text", "") for b in content_of(h.model.requests[-1]) if b["type"] == "text")
+    return sent, h.slack.thread_text("C1", root_ts)
+
+
+async def test_a_reply_with_more_file_text_than_one_turn_takes_reaches_claude_within_the_cap(start_bot):
+    h = await start_bot()
+    sent, posted = await send_text_files(h, "all my notes", [200 * 2**10] * 10)
     assert "all my notes" in sent and not any(f"PART{n}:" in sent for n in range(10))
     assert len(sent) <= MAX_BATCH_CHARS
-    posted = h.slack.thread_text("C1", root_ts)
     for n in range(10):
         assert f"`part{n}.txt`: too long for one turn" in posted
     assert f"at most {MAX_BATCH_CHARS:,} characters" in posted and "paste the part that matters" in posted
@@ -107,18 +113,9 @@ async def test_a_reply_with_more_file_text_than_one_turn_takes_reaches_claude_wi
 
 async def test_text_files_that_fit_reach_claude_and_the_rest_are_refused(start_bot):
     h = await start_bot()
-    h.model.script(str(h.project("shop")), [fa.text("Go ahead."), fa.text("Read them.")])
-    root_ts = await h.start_interview("shop")
-    await h.wait_for_text("C1", root_ts, "Go ahead.")
-    files = [
-        h.slack.add_file(f"PART{n}:" + "z" * 24_000, f"part{n}.txt", mimetype="text/plain") for n in range(4)
-    ]
-    await h.slack.send_message("C1", "U1", "four parts", thread_ts=root_ts, files=files)
-    await h.wait_for_text("C1", root_ts, "Read them.", timeout=30)
-    sent = " ".join(b.get("text", "") for b in content_of(h.model.requests[-1]) if b["type"] == "text")
+    sent, posted = await send_text_files(h, "four parts", [24_010] * 4)
     assert [n for n in range(4) if f"PART{n}:" in sent] == [0, 1]
     assert len(sent) <= MAX_BATCH_CHARS + 200  # the bot's labels around each file
-    posted = h.slack.thread_text("C1", root_ts)
     assert "`part2.txt`: too long for one turn" in posted and "`part3.txt`: too long" in posted
     assert "`part0.txt`" not in posted and "`part1.txt`" not in posted
 
