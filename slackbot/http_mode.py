@@ -25,8 +25,12 @@ from slack_sdk.signature import SignatureVerifier
 log = logging.getLogger(__name__)
 
 # asyncio accepts up to `backlog` connections per wake-up, each holding a descriptor before
-# the connection cap sees it; it is also the kernel's queue of connections not yet accepted.
-ACCEPT_BURST = 64
+# the connection cap sees it, and a connection the cap closes lets go of its descriptor only
+# on the loop's next turn, so several bursts can be open at once (ACCEPT_BURSTS_HELD are set
+# aside). It is also the kernel's queue of connections not yet accepted: small, as the loop
+# accepts at once and a slow-client flood should not queue up in the kernel either.
+ACCEPT_BURST = 16
+ACCEPT_BURSTS_HELD = 4
 
 # Slack's payloads are a few KB; a large body is not from Slack (aiohttp answers 413).
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -112,10 +116,10 @@ def connection_limit(wanted: int) -> int:
     Past that limit accept() fails for everyone, /healthz and Slack included, and the store,
     the CLI's pipes and the Slack client's connections need descriptors too. asyncio accepts
     up to ACCEPT_BURST connections at a time before any of them reaches the cap (which then
-    closes the excess), so those descriptors are set aside as well.
+    closes the excess), so descriptors for a few such bursts are set aside as well.
     """
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    room = (soft - ACCEPT_BURST) // 2
+    room = (soft - ACCEPT_BURST * ACCEPT_BURSTS_HELD) // 2
     if soft == resource.RLIM_INFINITY or wanted <= room:
         return wanted
     log.warning("at most %d HTTP connections at once: the open-files limit (ulimit -n) is %d", max(1, room), soft)
