@@ -195,6 +195,8 @@ async def test_files_held_for_a_paused_interview_stop_at_a_ceiling_and_the_datab
 
     for user, n in [("U1", 1), ("U1", 2), ("U2", 1), ("U3", 1), ("U3", 2), ("U1", 3)]:
         await send(user, n)
+    # The reply is stored before the thread hears about its files: wait for the last note.
+    await h.wait_for_text("C1", root_ts, "`U1-3-9.png`: not kept")
     pending = await h.bot.store.pending_replies("C1", root_ts)
     held = {r.text.split("\n")[0]: r.file_count for r in pending if r.file_count}
     assert held == {"screens U1 1": 10, "screens U2 1": 10}  # 20 MB: the thread is full
