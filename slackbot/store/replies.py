@@ -61,10 +61,7 @@ class Replies:
             "file_image_bytes = ?, ready = 1 WHERE id = ?",
             (text, author, len(attachments), text_chars(attachments), image_bytes(attachments), reply_id),
         )
-        await self._insert_files(reply_id, attachments)
-        await self.db.commit()
-        if attachments:  # their pages go to the database now, not into a growing log
-            await self._empty_log()
+        await self._commit_files(reply_id, attachments)
 
     async def claim(self, channel: str, ts: str, event_id: str | None) -> bool:
         """Record a message as handled; False if it (or its event) was seen before."""
@@ -93,14 +90,18 @@ class Replies:
              text_chars(attachments), image_bytes(attachments), int(ready), user_team),
         )
         reply_id = cursor.lastrowid or 0
-        await self._insert_files(reply_id, attachments)
-        await self.db.commit()
-        if attachments:  # their pages go to the database now, not into a growing log
-            await self._empty_log()
+        await self._commit_files(reply_id, attachments)
         return PendingReply(
             reply_id, channel, thread_ts, user_id, text, ts, author, len(attachments), text_chars(attachments),
             image_bytes(attachments), ready, user_team,
         )
+
+    async def _commit_files(self, reply_id: int, files: tuple[Attachment, ...]) -> None:
+        """Store a reply's files with the reply's own change, in one commit."""
+        await self._insert_files(reply_id, files)
+        await self.db.commit()
+        if files:  # their pages go to the database now, not into a growing log
+            await self._empty_log()
 
     async def _insert_files(self, reply_id: int, files: tuple[Attachment, ...]) -> None:
         await self.db.executemany(
