@@ -131,11 +131,11 @@ def update_text(text: str) -> str:
     return shorten(text, UPDATE_TEXT - 100)
 
 
-def status_blocks(activity: str | None, thread_ts: str) -> list[dict[str, Any]]:
+def status_blocks(activity: str | None) -> list[dict[str, Any]]:
     """Below a message Claude is still writing: what it is doing (if not just writing),
-    and a Stop button."""
+    and a Stop button (it stops the thread it is clicked in: it carries no value)."""
     line = [ContextBlock(elements=[MarkdownTextObject(text=f":hourglass_flowing_sand: _{escape(activity)}…_")])]
-    stop = ActionsBlock(elements=[ButtonElement(text="Stop", action_id=STOP_ACTION, value=thread_ts)])
+    stop = ActionsBlock(elements=[ButtonElement(text="Stop", action_id=STOP_ACTION)])
     return _dicts([*(line if activity else []), stop])
 
 

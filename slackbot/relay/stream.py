@@ -349,7 +349,7 @@ class GrowingMessage:
         blocks = markdown_blocks(text) if text else []
         live = not self.finished
         if live:
-            blocks += status_blocks(self.tasks.title, self.relay.thread_ts)
+            blocks += status_blocks(self.tasks.title)
         # status_blocks escapes the title itself; the notification text escapes it here.
         return end, text or update_text(f"{escape(self.tasks.title or 'Working')}…"), blocks, live
 
