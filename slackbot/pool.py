@@ -39,7 +39,10 @@ class LivePool:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._live: OrderedDict[ThreadKey, Occupant] = OrderedDict()
-        self._waiters: list[asyncio.Future[None]] = []
+        # Turns waiting for a slot, first in line first. Each stays in line (its place
+        # kept) until it has a slot or gives up; only the first may take one, and it is
+        # woken (its event set) whenever a slot may have freed up.
+        self._line: list[asyncio.Event] = []
 
     @property
     def live_count(self) -> int:
@@ -49,26 +52,40 @@ class LivePool:
         return self._live.get(occupant.key) is occupant
 
     async def acquire(self, occupant: Occupant, on_queued: Callable[[int], Awaitable[object]]) -> None:
-        """Take a slot for `occupant` (marked busy), making room or waiting for one."""
+        """Take a slot for `occupant` (marked busy), making room or waiting for one in line."""
         occupant.busy = True
         if occupant.key in self._live:
             self._live.move_to_end(occupant.key)
             return
+        turn = asyncio.Event()
+        self._line.append(turn)
+        try:
+            await self._wait_turn(turn, on_queued)
+            self._live[occupant.key] = occupant
+        except BaseException:  # cancelled (in line, in its note, making room): no process, no turn
+            occupant.busy = False
+            raise
+        finally:
+            # Whether it took a slot or gave up, the next in line now leads: it looks for
+            # a slot too (one may be left, or this turn's wake-up was meant for it).
+            self._line.remove(turn)
+            self._wake_one()
+
+    async def _wait_turn(self, turn: asyncio.Event, on_queued: Callable[[int], Awaitable[object]]) -> None:
+        """Return once `turn` leads the line and a slot is free."""
         queued = False
-        while len(self._live) >= self.limit:
-            if await self._make_room():
-                continue
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
+        while True:
+            turn.clear()  # what follows sees the pool as it is now
+            if self._line[0] is turn:
+                if len(self._live) < self.limit:
+                    return
+                if await self._make_room():
+                    continue
             if not queued:
                 queued = True
-                await on_queued(len(self._waiters) - 1)
-            try:
-                await waiter
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-        self._live[occupant.key] = occupant
+                await on_queued(self._line.index(turn))  # how many are ahead
+                continue  # a slot may have freed up while the note went out
+            await turn.wait()
 
     async def _make_room(self) -> bool:
         idle = next((o for o in self._live.values() if not o.busy), None)
@@ -80,7 +97,6 @@ class LivePool:
             log.info("parking %s: its question waits on people, and another thread needs Claude", waiting.key)
             self._live.pop(waiting.key, None)
             await waiting.park()
-            self._wake_one()
             return True
         return False
 
@@ -107,11 +123,13 @@ class LivePool:
         """Close an occupant's process and free its slot."""
         if self._live.get(occupant.key) is occupant:
             del self._live[occupant.key]
-        await occupant.close_process()
-        self._wake_one()
+        try:
+            await occupant.close_process()
+        finally:  # the slot is free even if closing was cut short
+            self._wake_one()
 
     def _wake_one(self) -> None:
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-                break
+        """Something changed (a slot freed, a process went idle or waits on people):
+        the turn first in line looks again."""
+        if self._line:
+            self._line[0].set()
