@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class LivePool:
         # kept) until it has a slot or gives up; only the first may take one, and it is
         # woken (its event set) whenever a slot may have freed up.
         self._line: list[asyncio.Event] = []
+        self._evicting: set[asyncio.Task[None]] = set()  # closings that outlive a cancelled turn
 
     @property
     def live_count(self) -> int:
@@ -88,17 +89,32 @@ class LivePool:
             await turn.wait()
 
     async def _make_room(self) -> bool:
+        # The slot is freed before any await: a new turn of the evicted one queues for a slot.
         idle = next((o for o in self._live.values() if not o.busy), None)
         if idle is not None:
-            await self.remove(idle)
+            del self._live[idle.key]
+            await self._evict(idle, idle.close_process())
             return True
         waiting = next((o for o in self._live.values() if o.waiting_on_people), None)
         if waiting is not None:
             log.info("parking %s: its question waits on people, and another thread needs Claude", waiting.key)
-            self._live.pop(waiting.key, None)
-            await waiting.park()
+            del self._live[waiting.key]
+            await self._evict(waiting, waiting.park())
             return True
         return False
+
+    async def _evict(self, occupant: Occupant, closing: Coroutine[object, object, None]) -> None:
+        """Close another conversation's process to the end even if the turn that wants its
+        slot is cancelled meanwhile: a process left running would count against no slot."""
+        task = asyncio.create_task(closing, name=f"evict:{occupant.key}")
+        self._evicting.add(task)
+        task.add_done_callback(self._evicted)
+        await asyncio.shield(task)
+
+    def _evicted(self, task: asyncio.Task[None]) -> None:
+        self._evicting.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("%s failed", task.get_name(), exc_info=error)
 
     def release(self, occupant: Occupant) -> None:
         """The turn is over: the process stays live (idle) until evicted."""

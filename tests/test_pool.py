@@ -128,6 +128,28 @@ async def test_a_turn_cancelled_while_making_room_passes_the_slot_on() -> None:
     await cancel(task_a)
     await settle()
     assert task_b.done() and pool.holds(b), "b waits beside a free slot"
+    x.closing.set()
+    await settle()
+    assert x.closed == 1, "x's process was left running"
+
+
+async def test_a_question_parked_for_a_cancelled_turn_is_parked_to_the_end() -> None:
+    pool, notes = LivePool(1), Notes()
+    x, a, b = Fake("x"), Fake("a"), Fake("b")
+    await holding(pool, x, notes)
+    task_a, task_b = queue(pool, a, notes), queue(pool, b, notes)
+    await settle()
+    x.closing = asyncio.Event()  # x's process is slow to end
+    pool.now_waiting_on_people(x)  # a wakes and starts parking x to take its slot
+    await settle()
+    assert not pool.holds(x) and not task_a.done()
+
+    await cancel(task_a)
+    await settle()
+    assert task_b.done() and pool.holds(b), "b waits beside a free slot"
+    x.closing.set()
+    await settle()
+    assert x.parked == 1, "x's process was left running, counted in no slot"
 
 
 async def test_a_newcomer_queues_behind_a_woken_turn() -> None:
