@@ -1,15 +1,17 @@
-"""One conversation per interview thread: its Claude session and its Slack relay.
+"""One conversation per interview thread: the one coordinator of its turns.
 
-It answers the thread's waiting replies one turn at a time, in arrival order,
-persisting what must survive a crash as it happens; delivers the spec once it
-checks out; and keeps the interview's record (status, cost) current. It joins
-the session (SDK side) to the relay (Slack side) without knowing either world's
-types: it hands the session's events to the relay.
+It answers the thread's waiting replies one turn at a time, in arrival order, and
+decides every change of the turn's state (`TurnState`): queued for a process,
+running, asking people, parked, stopping. What it must not lose lives in the store:
+a reply stays there until Claude has it (its turn finished, or the transcript shows
+it), so everything here is a cache that a restart rebuilds. It joins the session
+(SDK side) to the relay (Slack side) without knowing either world's types.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -18,20 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .budget import Budgets, utc_day
-from .events import Attachment, Failed, OverBudget, Question, QuestionItem, SessionEvent, SpecComplete, TurnDone
+from .events import Attachment, Failed, OverBudget, Question, QuestionItem, SessionEvent, SpecComplete, Taken, TurnDone
 from .flood import take_batch
-from .handoff import Handoff, build_command, by_category, compare
 from .pool import LivePool
-from .questions import Questions
-from .relay import Recipient, ThreadRelay, Usage
+from .questions import Questions, written_after
+from .relay import Recipient, ThreadRelay
 from .session import SpecSession
-from .spec import spec_paths, summarize_spec
+from .spec_delivery import deliver
 from .store import InterviewRecord, PendingReply, StateStore, Status
-from .validate import Problem, check_spec, validate_spec
+from .transcript import answer_mark
+from .turn_state import Phase, TurnState
 
 log = logging.getLogger(__name__)
 
-MAX_REPAIR_ROUNDS = 2  # then the spec is delivered with its remaining problems listed
 RESTART_NOTE = (
     ":arrows_counterclockwise: I'm restarting and had to stop mid-answer. "
     "Your last message is saved; I'll answer it when I'm back."
@@ -42,12 +43,16 @@ CUT_SHORT = (
     "(The bot's spend limit stopped your previous answer before it finished; a tool call it "
     "cut off did not run. The budget now allows more: carry on from where you stopped.)"
 )
+# Sent after a restart that cut Claude off mid-answer, when Claude already had everything.
+CUT_OFF = "(The bot restarted while you were answering and cut you off: carry on from where you stopped.)"
 MODE_HEADER = "mode"  # the skill's quick-or-detailed question
+STOP_GRACE = 10.0  # seconds a turn has to wind down once its process is closed at shutdown
 
 
 @dataclass
 class TurnOutcome:
     failed: bool = False
+    ended: bool = False  # the CLI finished the turn (a result came): Claude has what it carried
     complete: bool = False
     asked: list[Question] = field(default_factory=list)
     over_budget: OverBudget | None = None  # the CLI's spend limit stopped the turn
@@ -73,39 +78,112 @@ class Conversation:
         self.worker: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
         self.accepting = True  # false once the bot is shutting down
-        # What the pool knows of it.
-        self.busy = False
-        self.waiting_on_people = False
-        self.last_active = time.monotonic()
-        self.queued = False  # waiting in the pool for a process
-        self.parked = False  # its process is being closed while people think
+        self.state = TurnState(record.name)
+        self.asking: Question | None = None  # the question Claude waits on, once people can see it
+        self._feeder: asyncio.Task[None] | None = None
+        self._queued_note: asyncio.Future[str | None] | None = None
+        relay.question_posted = self._question_posted
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.record.channel, self.record.thread_ts)
 
+    # -- what the pool reads ----------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return not self.state.is_(Phase.IDLE)
+
+    @property
+    def waiting_on_people(self) -> bool:
+        return self.state.is_(Phase.ASKING)
+
+    @property
+    def last_active(self) -> float:
+        return self.state.since
+
     def wake_up(self) -> None:
-        """There is something to answer: serve it (a worker per thread, at most one)."""
+        """There is something to answer: serve it (a worker per thread, at most one), or
+        let it answer the question Claude waits on."""
         self.wake.set()
+        if self.state.is_(Phase.ASKING) and (self._feeder is None or self._feeder.done()):
+            self._feeder = asyncio.create_task(self._feed(), name=f"answers:{self.record.name}")
         if self.accepting and (self.worker is None or self.worker.done()):
             self.worker = asyncio.create_task(self._serve(), name=f"interview:{self.record.name}")
 
-    # -- the pool's side ----------------------------------------------------------
+    # -- transitions others ask for ---------------------------------------------
 
     async def close_process(self) -> None:
         await self.session.close()  # the next reply resumes it
 
     async def park(self) -> None:
-        """End the turn that waits on people and close its process; the question stays
-        stored, so an answer (clicked or typed) resumes the conversation."""
-        self.parked = True
-        try:
-            if self.worker is not None and not self.worker.done():
-                self.worker.cancel()
-                await asyncio.gather(self.worker, return_exceptions=True)
+        """Close the process while Claude waits on people: the question stays stored and
+        open, and an answer (clicked or typed) resumes the conversation. Answered just
+        now: the turn ends first, then the process."""
+        if not self.state.is_(Phase.ASKING):
+            await self.session.close()
+            return
+        self.state.to(Phase.PARKING)
+        self.asking = None
+        await self.session.close(force=True)
+
+    async def shut_down(self, grace: float) -> None:
+        """The bot is stopping: a turn waiting for a slot gives up (its replies are
+        stored), a question is parked, a running turn has `grace` seconds to finish."""
+        self.accepting = False
+        worker = self.worker
+        if worker is None or worker.done():
+            return
+        if self.state.is_(Phase.QUEUED):
+            worker.cancel()
+        elif self.state.is_(Phase.ASKING):
+            await self.park()
+        done, _ = await asyncio.wait({worker}, timeout=grace)
+        if not done and self.state.is_(Phase.RUNNING, Phase.ASKING):
+            self.state.to(Phase.STOPPING)  # the turn winds down and says so; the next run goes on
             await self.session.close(force=True)
-        finally:
-            self.parked = False
+            done, _ = await asyncio.wait({worker}, timeout=STOP_GRACE)
+        if not done:
+            worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+
+    async def cancel(self) -> bool:
+        """End the interview for good (files kept); False if it had already ended."""
+        if self.record.status == Status.CANCELLED:
+            return False
+        await self.save(status=Status.CANCELLED)
+        await self.store.drop_pending(*self.key)
+        worker = self.worker
+        if self.state.is_(Phase.QUEUED) and worker is not None:
+            worker.cancel()  # it only waited for a process: nothing to finish
+        else:
+            await self.session.interrupt()
+        if worker is not None and not worker.done():
+            await asyncio.gather(worker, return_exceptions=True)
+        await self.pool.remove(self)
+        return True
+
+    def recheck_budget(self, today: str | None = None) -> bool:
+        """A budget may let held replies through now (an admin changed one, or with `today`:
+        a new UTC day began). True if the thread was held and looks again."""
+        if self.held_on is None or self.held_on == today:
+            return False
+        self.held_on = None
+        self.wake_up()
+        return True
+
+    async def recover(self) -> None:
+        """The last run stopped mid-turn. What Claude has (its transcript shows it) is
+        dropped, the rest waits again; a turn cut off with everything sent goes on."""
+        carried = [r for r in await self.store.pending_replies(*self.key) if r.sent is not None]
+        rest = await self._undelivered(carried)
+        asked = any(posts for _, posts in await self.questions.open_in(self))
+        if carried and not rest and not asked:
+            last = carried[-1]
+            await self.store.queue_claimed_reply(
+                *self.key, last.user_id, CUT_OFF, f"resume:{uuid.uuid4().hex}", None, last.user_team
+            )
+        self.wake_up()
 
     # -- serving ------------------------------------------------------------------
 
@@ -113,30 +191,51 @@ class Conversation:
         """Replies that arrive while Claude answers are merged into the next turn."""
         while self.accepting and self.record.status != Status.CANCELLED:
             self.wake.clear()
-            batch = take_batch(await self.store.pending_replies(*self.key))
-            if not batch:
-                if self.wake.is_set():
+            await self._settle_questions()
+            batch = await self._next_batch()
+            if not batch or await self._held(batch):
+                if self.wake.is_set():  # something came while this looked: look again
                     continue
                 return
-            if await self._held(batch):
-                return  # the replies stay stored: answered once the budget allows
-            self.queued = True
+            self.state.to(Phase.QUEUED)
             try:
                 await self.pool.acquire(self, self._queued)
-            finally:
-                self.queued = False
+            except BaseException:  # cancelled while queued: nothing ran
+                self.state.to(Phase.IDLE)
+                await self._clear_queued_note()
+                raise
+            self.state.to(Phase.RUNNING)
             try:
                 await self._turn(batch)
-            except asyncio.CancelledError:
-                if not (self.waiting_on_people or self.parked):
-                    await self.relay.note(RESTART_NOTE)
-                raise
             except Exception:  # never let one thread's failure stop the others
                 log.exception("turn failed in interview %s", self.record.name)
-                await self.store.remove_replies([r.id for r in batch])
                 await self.relay.note(TURN_FAILED)
             finally:
+                self.state.to(Phase.IDLE)
+                self.asking = None
                 self.pool.release(self)
+
+    async def _next_batch(self) -> list[PendingReply]:
+        """The replies the next turn carries: waiting ones, in order, with any a turn that
+        did not finish carried and Claude does not have. None unless one is new."""
+        rows = await self.store.pending_replies(*self.key)
+        if not any(r.waiting and r.ready for r in rows):
+            return []
+        carried = await self._undelivered([r for r in rows if r.sent is not None])
+        return take_batch(sorted(carried + [r for r in rows if r.waiting], key=lambda r: r.id))
+
+    async def _undelivered(self, carried: list[PendingReply]) -> list[PendingReply]:
+        """Of replies a turn carried that did not finish: drop those the transcript shows
+        Claude has; the others wait again (returned)."""
+        if not carried:
+            return []
+        have = self.session.delivered({r.sent for r in carried if r.sent})
+        if done := [r.id for r in carried if r.sent in have]:
+            await self.store.remove_replies(done)
+        rest = [r for r in carried if r.sent not in have]
+        if rest:
+            await self.store.unsend([r.id for r in rest])
+        return [dataclasses.replace(r, sent=None) for r in rest]
 
     async def _held(self, batch: list[PendingReply]) -> bool:
         """Whether a used-up budget stops the next model call; the thread is told once."""
@@ -163,44 +262,79 @@ class Conversation:
             if await self.store.note_once(self.record.channel, self.record.thread_ts, note):
                 await self.relay.note(sentence)
 
-    async def _send(self, text: str, attachments: tuple[Attachment, ...] = ()) -> AsyncIterator[SessionEvent]:
-        """Send to Claude, with what the budgets in force leave as the CLI's own spend limit."""
-        budgets = await self.budgets.current(self.store)
-        limit = await budgets.headroom(self.store, self.record, self.payer)
-        async for event in self.session.send(text, attachments, spend_limit=limit, spent=self.record.session_cost_usd):
-            yield event
-
     async def _queued(self, ahead: int) -> None:
         place = "you're next" if ahead == 0 else f"{ahead} ahead of you"
-        self.relay.queued_note = await self.relay.note(
-            f":hourglass_flowing_sand: Queued — {place}. I'll answer as soon as Claude is free."
-        )
+        text = f":hourglass_flowing_sand: Queued — {place}. I'll answer as soon as Claude is free."
+        # Posted to the end even if the wait is cancelled, so it can be taken down.
+        self._queued_note = asyncio.ensure_future(self.relay.note(text))
+        await asyncio.shield(self._queued_note)
+
+    async def _clear_queued_note(self) -> None:
+        note, self._queued_note = self._queued_note, None
+        if note is not None and (ts := await note) is not None:
+            await self.relay.delete_note(ts)
+
+    # -- one turn -------------------------------------------------------------------
 
     async def _turn(self, batch: list[PendingReply]) -> None:
-        await self.relay.clear_queued_note()
+        await self._clear_queued_note()
         if self.record.status == Status.CANCELLED:  # cancelled while this turn waited
             return
         await self.save(status=Status.INTERVIEWING)
-        outcome = TurnOutcome()
-        attachments = await self.store.reply_files([r.id for r in batch])
+        ids = [r.id for r in batch]
+        await self.store.carry(ids)
+        attachments = await self.store.reply_files(ids)
         recipient = Recipient(batch[-1].user_id, batch[-1].user_team)
         self.payer = batch[-1].user_id
-        events = self._observe(self._send(merge(batch), attachments), outcome, batch)
-        await self.relay.render(events, recipient, stop_claude=self._stop_claude)
+        outcome = await self._run(merge(batch), attachments, recipient)
+        if self.state.is_(Phase.PARKING):
+            # Closed cleanly (waited for): what the process took is in its transcript.
+            await self.session.close(force=True)
+            await self._undelivered([r for r in await self.store.pending_replies(*self.key) if r.sent is not None])
+            return
+        if self.state.is_(Phase.STOPPING):
+            await self.relay.note(RESTART_NOTE)  # what it carried stays: the next run finds out what Claude has
+            return
+        await self._after_turn(outcome, recipient, ids)
+
+    async def _after_turn(self, outcome: TurnOutcome, recipient: Recipient, ids: list[int]) -> None:
+        stopped = outcome.over_budget
+        if outcome.ended:  # only now has Claude answered: a crash before this line re-sends
+            if stopped is not None and not stopped.reached:
+                await self.store.unsend(ids)  # never reached Claude: it waits until the budget allows
+            else:
+                await self.store.remove_sent(*self.key)
         for question in outcome.asked:  # the turn is over: its open questions are too
             await self.questions.withdraw(self, question)
         if outcome.complete:
-            await self._deliver(recipient)
-        stopped = outcome.over_budget
-        if stopped is None or stopped.reached:
-            # Only now is the batch answered: a crash before this line re-sends it.
-            await self.store.remove_replies([r.id for r in batch])
+            await deliver(self, recipient)
         if stopped is not None:  # what is left waits (stored) until the budget allows
             await self._stopped_by_budget(stopped, recipient)
         written, reported = self.session.tracker.snapshot()
         status = Status.FAILED if outcome.failed else Status.COMPLETE if reported else Status.WAITING
         await self.save(status=status, spec_written=written, spec_reported=reported)
         await self._warn(await self.budgets.current(self.store), self.payer)
+
+    async def run_request(self, text: str, recipient: Recipient) -> None:
+        """One more turn in the same slot, for the bot's own request (a spec repair)."""
+        outcome = await self._run(text, (), recipient)
+        if outcome.ended:
+            await self.store.remove_sent(*self.key)
+        for question in outcome.asked:
+            await self.questions.withdraw(self, question)
+
+    async def _run(self, text: str, attachments: tuple[Attachment, ...], recipient: Recipient) -> TurnOutcome:
+        outcome = TurnOutcome()
+        events = self._observe(self._send(text, attachments), outcome)
+        await self.relay.render(events, recipient, stop_claude=self._stop_claude)
+        return outcome
+
+    async def _send(self, text: str, attachments: tuple[Attachment, ...] = ()) -> AsyncIterator[SessionEvent]:
+        """Send to Claude, with what the budgets in force leave as the CLI's own spend limit."""
+        budgets = await self.budgets.current(self.store)
+        limit = await budgets.headroom(self.store, self.record, self.payer)
+        async for event in self.session.send(text, attachments, spend_limit=limit, spent=self.record.session_cost_usd):
+            yield event
 
     async def _stopped_by_budget(self, stopped: OverBudget, recipient: Recipient) -> None:
         """The CLI's spend limit stopped the turn. A batch that never reached Claude stays
@@ -209,10 +343,8 @@ class Conversation:
         log.info("interview %s: the spend limit stopped a turn (reached Claude: %s)", self.record.name, stopped.reached)
         self.cut_short = True
         if stopped.reached:
-            record = self.record
             await self.store.queue_claimed_reply(
-                record.channel, record.thread_ts, self.payer, CUT_SHORT, f"budget:{uuid.uuid4().hex}", None,
-                recipient.team_id,
+                *self.key, self.payer, CUT_SHORT, f"budget:{uuid.uuid4().hex}", None, recipient.team_id,
             )
 
     async def _stop_claude(self) -> None:
@@ -220,24 +352,21 @@ class Conversation:
         message is a message, not an answer), or the person stopped the stream in Slack."""
         await self.session.interrupt()
 
-    async def _observe(
-        self, events: AsyncIterator[SessionEvent], outcome: TurnOutcome, batch: list[PendingReply],
-    ) -> AsyncIterator[SessionEvent]:
+    async def _observe(self, events: AsyncIterator[SessionEvent], outcome: TurnOutcome) -> AsyncIterator[SessionEvent]:
         """Pass events through, persisting what must survive a crash as it happens."""
         async for event in events:
             if self.session.session_id != self.record.session_id:
                 await self.save(session_id=self.session.session_id)
+            if isinstance(event, Taken):  # the CLI has the turn's message
+                await self.store.mark_taken(*self.key, event.mark)
+                continue
             if isinstance(event, Question):
-                # The question now waits on people, and it is stored: the replies that
-                # led to it are taken up and must not be re-sent after a restart (an
-                # answer to the stored question carries on instead).
-                await self.questions.record(self, event)
+                await self.questions.record(self, event)  # asked; people see it once posted
                 outcome.asked.append(event)
-                await self.store.remove_replies([r.id for r in batch])
-                self.pool.now_waiting_on_people(self)
             elif isinstance(event, Failed):
                 outcome.failed = True
             elif isinstance(event, TurnDone):
+                outcome.ended = True
                 await self._count(event)
             elif isinstance(event, SpecComplete):
                 outcome.complete = True  # delivered after the turn, once checked
@@ -263,55 +392,63 @@ class Conversation:
             model_turns=record.model_turns + (event.model_turns or 0),
         )
 
-    # -- delivery -----------------------------------------------------------------
+    # -- questions --------------------------------------------------------------------
 
-    async def _deliver(self, recipient: Recipient) -> None:
-        """Check the spec; let Claude fix what is wrong (a few rounds); then upload it once."""
-        problems = validate_spec(self.project_dir)
-        for _ in range(MAX_REPAIR_ROUNDS):
-            if not problems:
-                break
-            count = len(problems)
-            await self.relay.note(f":mag: Checking the spec… fixing {count} problem{'s' if count != 1 else ''}.")
-            outcome = TurnOutcome()
-            events = self._observe(self._send(repair_request(problems)), outcome, [])
-            await self.relay.render(events, recipient, stop_claude=self._stop_claude)
-            problems = validate_spec(self.project_dir)
-        written, _ = self.session.tracker.snapshot()
-        # Recorded before the upload, so a restart never uploads it twice.
-        await self.save(
-            spec_written=written, spec_reported=True, uploads=self.record.uploads + 1, status=Status.COMPLETE
-        )
-        await self.relay.upload_spec(self.project_dir, self.session.tracker.targets, problems)
-        await self._post_summary(problems)
+    async def _question_posted(self, question: Question, index: int, ts: str) -> None:
+        """A part of a question shows in Slack; once all do, Claude waits on people (the
+        pool may park it), and replies typed since answer it."""
+        await self.questions.posted(question, index, ts)
+        if index == len(question.items) - 1 and self.state.is_(Phase.RUNNING) and self.session.waits_on(question.id):
+            self.asking = question
+            self.state.to(Phase.ASKING)
+            self.pool.now_waiting_on_people(self)
+            self.wake_up()
 
-    async def _post_summary(self, problems: list[Problem]) -> None:
-        record = self.record
-        try:
-            summary = summarize_spec(spec_paths(self.project_dir)[0])
-        except OSError:
-            log.warning("no spec to summarise for %s", record.name)
-            return
-        budgets = await self.budgets.current(self.store)
-        usage = Usage(
-            record.model_turns, record.input_tokens, record.output_tokens, record.cost_usd,
-            budget_usd=budgets.per_interview, models=self._models(),
-        )
-        report = check_spec(self.project_dir)
-        names = [str(feature["name"]) for feature in report.features]
-        before = await self.store.last_delivery(record.name)
-        changes = compare(before, names) if before is not None else None
-        await self.store.record_delivery(record.name, names)
-        handoff = Handoff(build_command(self.project_dir), by_category(report.features), changes)
-        await self.relay.post_summary(summary, usage, self.project_dir, problems, handoff)
+    async def answer_live(self, question: Question, answers: dict[str, str]) -> bool:
+        """Give Claude answers to the question it waits on; False if it no longer does
+        (parked, ended): the answers then wait in the store for the next turn."""
+        if not self._asks(question):
+            return False
+        complete = not await self.questions.open_parts(question)
+        if complete:  # recorded as Claude's before it gets them: a kill in between re-sends them
+            await self.store.mark_question_answered(question.id)
+            await self.store.mark_answers_sent(question.id, answer_mark(question.id))
+        if not self._asks(question) or not self.session.answer(question.id, answers):
+            if complete:
+                await self.store.unsend_answers(question.id)
+                self.wake_up()
+            return False
+        if not self.session.waits_on(question.id):
+            self.asking = None
+            self.state.to(Phase.RUNNING)
+        return True
 
-    def _models(self) -> tuple[str, ...]:
-        """The models that ran: the interview began on the default; quick mode moves it on."""
-        later = self.record.model
-        return (self.default_model,) if later in (None, self.default_model) else (self.default_model, str(later))
+    def _asks(self, question: Question) -> bool:
+        return self.asking is not None and self.asking.id == question.id and self.state.is_(Phase.ASKING)
+
+    async def _feed(self) -> None:
+        """Replies typed since the question showed answer it, in arrival order (one still
+        fetching its author or files holds those behind it)."""
+        while (question := self.asking) is not None and self.state.is_(Phase.ASKING):
+            posts = await self.store.question_posts(question.id)
+            reply = _typed_after(await self.store.pending_replies(*self.key), posts.get(0, ""))
+            if reply is None or not await self.questions.answer_typed(self, question, reply, live=True):
+                return
+
+    async def _settle_questions(self) -> None:
+        """Between turns: a stored question Claude no longer waits on (parked, restarted)
+        is closed by a reply typed after it showed; if a turn is about to start without
+        one, it is withdrawn (Claude gets a newer message)."""
+        rows = await self.store.pending_replies(*self.key)
+        for question, posts in await self.questions.open_in(self):
+            reply = _typed_after(rows, posts.get(0, "")) if posts else None
+            if reply is not None:
+                await self.questions.answer_typed(self, question, reply, live=False)
+            elif any(r.waiting and r.ready and not r.question_id for r in rows):
+                await self.questions.withdraw(self, question)
 
     async def picked(self, item: QuestionItem, answer: str) -> None:
-        """An item of a question was answered (clicked or typed). Quick mode moves the
+        """A part of a question was answered (clicked or typed). Quick mode moves the
         interview to the quick model, if one is set: from Claude's next model call on,
         and after restarts (the record keeps it)."""
         quick = self.quick_model
@@ -320,6 +457,11 @@ class Conversation:
         log.info("interview %s: quick mode, switching to %s", self.record.name, quick)
         await self.save(model=quick)
         self.session.use_model(quick)
+
+    def models(self) -> tuple[str, ...]:
+        """The models that ran: the interview began on the default; quick mode moves it on."""
+        later = self.record.model
+        return (self.default_model,) if later in (None, self.default_model) else (self.default_model, str(later))
 
     async def save(self, **changes: object) -> None:
         record = self.record
@@ -334,13 +476,16 @@ class Conversation:
         await self.store.update_interview(record.channel, record.thread_ts, **changes)
 
 
-def repair_request(problems: list[Problem]) -> str:
-    listed = "\n".join(f"- {problem}" for problem in problems)
-    return (
-        "The bot checked the spec files before handing them over and found these problems:\n"
-        f"{listed}\n\nFix them in the files (Read them, then Edit or Write), keep everything "
-        "else as it is, and reply in one short line saying what you fixed."
-    )
+def _typed_after(rows: list[PendingReply], shown_ts: str) -> PendingReply | None:
+    """The first reply typed after a question showed, if the replies before it are ready."""
+    for row in rows:
+        if not row.waiting or row.question_id:
+            continue
+        if not row.ready:
+            return None
+        if shown_ts and written_after(row.ts, shown_ts):
+            return row
+    return None
 
 
 def picks_quick(item: QuestionItem, answer: str) -> bool:

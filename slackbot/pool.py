@@ -22,11 +22,17 @@ ThreadKey = tuple[str, str]  # (channel, thread_ts)
 
 
 class Occupant(Protocol):
-    """What the pool needs of a conversation."""
+    """What the pool needs of a conversation. The pool only reads its state: the
+    conversation alone changes it."""
 
-    busy: bool  # in a turn
-    waiting_on_people: bool  # in a turn, but only waiting for a question's answer
-    last_active: float
+    @property
+    def busy(self) -> bool: ...  # in a turn (or queued for one)
+
+    @property
+    def waiting_on_people(self) -> bool: ...  # in a turn, only waiting for a question's answer
+
+    @property
+    def last_active(self) -> float: ...  # when it last changed (time.monotonic)
 
     @property
     def key(self) -> ThreadKey: ...
@@ -53,8 +59,7 @@ class LivePool:
         return self._live.get(occupant.key) is occupant
 
     async def acquire(self, occupant: Occupant, on_queued: Callable[[int], Awaitable[object]]) -> None:
-        """Take a slot for `occupant` (marked busy), making room or waiting for one in line."""
-        occupant.busy = True
+        """Take a slot for `occupant` (busy by now), making room or waiting for one in line."""
         if occupant.key in self._live:
             self._live.move_to_end(occupant.key)
             return
@@ -63,9 +68,6 @@ class LivePool:
         try:
             await self._wait_turn(turn, on_queued)
             self._live[occupant.key] = occupant
-        except BaseException:  # cancelled (in line, in its note, making room): no process, no turn
-            occupant.busy = False
-            raise
         finally:
             # Whether it took a slot or gave up, the next in line now leads: it looks for
             # a slot too (one may be left, or this turn's wake-up was meant for it).
@@ -118,22 +120,27 @@ class LivePool:
 
     def release(self, occupant: Occupant) -> None:
         """The turn is over: the process stays live (idle) until evicted."""
-        occupant.busy = False
-        occupant.waiting_on_people = False
-        occupant.last_active = time.monotonic()
         self._wake_one()
 
     def now_waiting_on_people(self, occupant: Occupant) -> None:
         """A question went out: a queued turn may take this slot."""
-        occupant.waiting_on_people = True
         self._wake_one()
 
     async def evict_idle(self, idle_seconds: float) -> None:
+        """Close processes idle that long; park those whose question nobody has answered
+        that long (a question may wait a day: its process should not)."""
         now = time.monotonic()
         for occupant in list(self._live.values()):
-            if not occupant.busy and now - occupant.last_active >= idle_seconds:
+            if now - occupant.last_active < idle_seconds or self._live.get(occupant.key) is not occupant:
+                continue
+            if not occupant.busy:
                 log.info("closing idle session for %s", occupant.key)
                 await self.remove(occupant)
+            elif occupant.waiting_on_people:
+                log.info("parking %s: its question has waited %.0fs", occupant.key, now - occupant.last_active)
+                del self._live[occupant.key]
+                await self._evict(occupant, occupant.park())
+                self._wake_one()
 
     async def remove(self, occupant: Occupant) -> None:
         """Close an occupant's process and free its slot."""

@@ -1,22 +1,25 @@
-"""Every question's life, in one place: recorded when Claude asks, answered item by
-item (typed or clicked, while Claude waits or after its process has ended), and
-withdrawn when the turn that asked it ends without an answer.
+"""Every question's life, read from and written to the store: asked (stored when
+Claude asks), posted (each part's message ts), answered part by part (typed or
+clicked, by whom, how; while Claude waits or after its process has ended), and
+closed: every part answered, or withdrawn when the turn that asked it ends.
 
-Each item is answered at most once: the right to answer it is claimed in the
-store (atomic), so a click racing a typed reply, a double click, or a click
-after a restart can never answer twice or be lost.
+Each part is answered at most once: the right to answer it is claimed in the store
+(atomic), so a click racing a typed reply, a double click, or a click after a
+restart can never answer twice. Every answer is stored as a reply of its own before
+Claude gets it, and goes when Claude has it, so a park, a restart or a kill loses none.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from .events import Choice, Question, QuestionItem
 from .slack_text import escape
-from .store import StateStore
+from .store import PendingReply, StateStore, StoredQuestion
 
 if TYPE_CHECKING:
     from .conversation import Conversation
@@ -35,6 +38,19 @@ class Accepted(Enum):
     CANCELLED = "cancelled"
 
 
+def answer_text(item: QuestionItem, value: str) -> str:
+    """An answer as Claude reads it when it comes as a message, not as the tool's result."""
+    return f'My answer to "{item.question}": {value}'
+
+
+def written_after(reply_ts: str, question_ts: str) -> bool:
+    """Whether a reply was written after the question showed (Slack ts order)."""
+    try:
+        return Decimal(reply_ts) > Decimal(question_ts)
+    except InvalidOperation:
+        return False
+
+
 class Questions:
     def __init__(self, store: StateStore) -> None:
         self.store = store
@@ -43,25 +59,14 @@ class Questions:
         record = conversation.record
         await self.store.add_question(question.id, record.channel, record.thread_ts, question_to_dict(question))
 
-    async def answer_typed(self, conversation: Conversation, author: str | None, user_id: str, text: str) -> bool:
-        """A typed reply while Claude waits on a question answers every item still open.
-        False if none was (a click got there first): then the reply is a message."""
-        question = conversation.session.pending_question
-        if question is None:
-            return False
-        who = escape(author) if author else f"<@{user_id}>"
-        answer = f"{author}: {text}" if author else text
-        answered = False
-        for index in range(len(question.items)):
-            if await self._answer_live(conversation, question, index, answer, who, text):
-                answered = True
-        return answered
+    async def posted(self, question: Question, index: int, ts: str) -> None:
+        await self.store.question_posted(question.id, index, ts)
 
     async def answer_click(
         self, conversation: Conversation, question_id: str, index: int, picked: list[int], user_id: str,
-        author: str | None, message_ts: str, user_team: str | None = None,
+        author: str | None, user_team: str | None = None,
     ) -> Accepted:
-        """Options `picked` (by index) for item `index`: Claude gets their full labels."""
+        """Options `picked` (by index) for part `index`: Claude gets their full labels."""
         stored = await self.store.get_question(question_id)
         record = conversation.record
         # The id comes from the button's value: it must name a question of the thread
@@ -77,53 +82,92 @@ class Questions:
         if not labels:
             return Accepted.STALE
         value, who = ", ".join(labels), f"<@{user_id}>"
-        live = conversation.session.pending_question
-        if live is not None and live.id == question_id:
-            if not await self._answer_live(conversation, live, index, value, who, value, message_ts):
-                return Accepted.STALE
-            return Accepted.ANSWERED
-        # Asked by a Claude process that has since ended (a restart, or parked while
-        # people thought): the choice goes on as a reply, and resumes the conversation.
-        if not await self.store.claim_answer(question_id, index):
+        if not await self.store.claim_answer(question_id, index, who, value):
             return Accepted.STALE
-        await conversation.picked(item, value)
-        await self.store.queue_claimed_reply(
-            record.channel, record.thread_ts, user_id, f'My answer to "{item.question}": {value}',
-            f"{question_id}:{index}", author, user_team,
+        # Stored before anyone acts on it: it stays until Claude has it.
+        await self.store.add_answer(
+            record.channel, record.thread_ts, user_id, answer_text(item, value), author, user_team, question_id
         )
-        await conversation.relay.show_answer(question_id, index, item, who, value, message_ts)
-        await self._close_if_complete(question)
-        conversation.wake_up()
-        return Accepted.QUEUED
+        await conversation.picked(item, value)  # before Claude goes on: the choice may change its model
+        await self._show(conversation, question_id, {index: (who, value)}, question)
+        live = await conversation.answer_live(question, {item.question: value})
+        if not live:  # asked by a process that has ended (parked, restarted): the answer resumes it
+            await self.close_if_complete(conversation, question)
+        return Accepted.ANSWERED if live else Accepted.QUEUED
 
-    async def _answer_live(
-        self, conversation: Conversation, question: Question, index: int, answer: str, who: str, shown: str,
-        message_ts: str | None = None,
+    async def answer_typed(
+        self, conversation: Conversation, question: Question, reply: PendingReply, live: bool,
     ) -> bool:
-        """Claim item `index`, give Claude the answer and show who chose what."""
-        if not await self.store.claim_answer(question.id, index):
+        """A reply typed after the question showed answers its open parts (only the part
+        its author chose "Other…" on, if they did). Live, Claude gets it as the tool's
+        result (a reply's files follow as a message); otherwise the reply goes as a message
+        and the question closes. False if a click answered every part first (the reply is
+        then just a message)."""
+        open_parts = await self.open_parts(question)
+        other = await self.store.other_choice(question.id, reply.user_id)
+        if other is not None and other in open_parts:
+            open_parts = [other]
+        who = escape(reply.author) if reply.author else f"<@{reply.user_id}>"
+        words = reply.text.strip() or f"(sent {reply.file_count} file(s) instead of typing an answer)"
+        value = f"{reply.author}: {words}" if reply.author else words
+        claimed = {
+            index: (who, words) for index in open_parts
+            if await self.store.claim_answer(question.id, index, who, words)
+        }
+        if not claimed:
             return False
-        item = question.items[index]
-        await conversation.picked(item, shown)  # before Claude goes on: the choice may change its model
-        conversation.session.answer(question.id, {item.question: answer})
-        if conversation.session.pending_question is None:
-            conversation.waiting_on_people = False  # Claude carries on: not to be parked now
-        await conversation.relay.show_answer(question.id, index, item, who, shown, message_ts)
-        await self._close_if_complete(question)
+        if live and reply.file_count:
+            # The tool's result carries words only: the files follow as a message of their own.
+            first = question.items[min(claimed)]
+            await self.store.add_answer(*conversation.key, reply.user_id, value, None, reply.user_team, question.id)
+            await self.store.files_follow(reply.id, f'(The files I attached to my answer to "{first.question}".)')
+        elif live:
+            await self.store.assign_answer(reply.id, question.id)
+        for index in claimed:
+            await conversation.picked(question.items[index], words)
+        await self._show(conversation, question.id, claimed, question)
+        if live:
+            await conversation.answer_live(question, {question.items[i].question: value for i in claimed})
+        else:
+            await self.close_if_complete(conversation, question, force=True)
         return True
 
-    async def _close_if_complete(self, question: Question) -> None:
-        if len(await self.store.answered_items(question.id)) >= len(question.items):
+    async def close_if_complete(self, conversation: Conversation, question: Question, force: bool = False) -> None:
+        """Close the question once every part is answered (`force`: answered as a whole by
+        a message); its stored answers then go to Claude together."""
+        if force or not await self.open_parts(question):
             await self.store.mark_question_answered(question.id)
+            conversation.wake_up()
 
     async def withdraw(self, conversation: Conversation, question: Question) -> None:
-        """The turn that asked it is over (Stop, a timeout, an error): its open items
-        can no longer be answered, and their buttons go."""
-        answered = await self.store.answered_items(question.id)
+        """The turn that asked it is over (Stop, a timeout, an error, a newer turn): its open
+        parts can no longer be answered, and their buttons go. Answers already given go
+        with the thread's next message."""
+        open_parts = await self.open_parts(question)
         await self.store.mark_question_answered(question.id)
-        for index, item in enumerate(question.items):
-            if index not in answered:
-                await conversation.relay.show_withdrawn(question.id, index, item)
+        await self.store.ride_along(question.id)
+        posts = await self.store.question_posts(question.id)
+        for index in open_parts:
+            if index in posts:
+                await conversation.relay.show_withdrawn(posts[index], question.items[index])
+
+    async def open_in(self, conversation: Conversation) -> list[tuple[Question, dict[int, str]]]:
+        """The thread's open questions, oldest first, each with its parts' message ts."""
+        stored: list[StoredQuestion] = await self.store.open_questions(*conversation.key)
+        return [(question_from_dict(s.payload), await self.store.question_posts(s.id)) for s in stored]
+
+    async def open_parts(self, question: Question) -> list[int]:
+        """The parts nobody has answered yet."""
+        answered = await self.store.answered_items(question.id)
+        return [index for index in range(len(question.items)) if index not in answered]
+
+    async def _show(
+        self, conversation: Conversation, question_id: str, answers: dict[int, tuple[str, str]], question: Question,
+    ) -> None:
+        posts = await self.store.question_posts(question_id)
+        for index, (who, value) in answers.items():
+            if index in posts:
+                await conversation.relay.show_answer(posts[index], question.items[index], who, value)
 
 
 def question_to_dict(question: Question) -> dict[str, Any]:

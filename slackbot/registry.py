@@ -94,6 +94,11 @@ class Interviews:
             if record.thread_ts.startswith(CLAIMING):  # the last run stopped between claim and thread
                 log.info("releasing the name %s, claimed by a thread that was never opened", record.name)
                 await self.store.remove_interview(record.channel, record.thread_ts)
+        for channel, thread_ts in await self.store.threads_in_flight():
+            conversation = await self.find(channel, thread_ts)
+            if conversation is not None:
+                log.info("resuming %s: the last run stopped mid-turn", conversation.record.name)
+                await conversation.recover()
         for channel, thread_ts in await self.store.threads_with_pending():
             conversation = await self.find(channel, thread_ts)
             if conversation is not None:
@@ -106,22 +111,8 @@ class Interviews:
         if self._reaper is not None:
             self._reaper.cancel()
             await asyncio.gather(self._reaper, return_exceptions=True)
-        for conversation in self._cache.values():
-            conversation.accepting = False
-        running = [c for c in self._cache.values() if c.worker is not None and not c.worker.done()]
-        for conversation in running:
-            if conversation.session.pending_question is not None or conversation.queued:
-                # Waiting on people (the question is stored: an answer after the restart
-                # carries on) or on a slot (the replies are stored): nothing to wait for.
-                conversation.waiting_on_people = True
-                conversation.worker.cancel()  # type: ignore[union-attr]
-        workers = [c.worker for c in running if c.worker is not None]
-        if workers:
-            grace = self.settings.shutdown_grace_seconds if grace is None else grace
-            _, unfinished = await asyncio.wait(workers, timeout=grace)
-            for worker in unfinished:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        await asyncio.gather(*(c.shut_down(grace) for c in list(self._cache.values())), return_exceptions=True)
         for conversation in self._cache.values():
             await conversation.session.close(force=True)
         # Streams closing in the background: give them a moment to land.
@@ -151,21 +142,13 @@ class Interviews:
         """Threads a daily budget held: a new UTC day may let their replies through."""
         today = utc_day()
         for conversation in self._cache.values():
-            if conversation.held_on is not None and conversation.held_on != today:
-                conversation.held_on = None
-                conversation.wake_up()
+            conversation.recheck_budget(today)
 
     def budgets_changed(self) -> int:
         """An admin changed a budget in Slack: every thread a budget held checks again now,
         whatever day it was held on (a used-up budget holds it again, saying so only if
         that budget is new). Returns how many threads were woken."""
-        woken = 0
-        for conversation in self._cache.values():
-            if conversation.held_on is not None:
-                conversation.held_on = None
-                conversation.wake_up()
-                woken += 1
-        return woken
+        return sum(conversation.recheck_budget() for conversation in list(self._cache.values()))
 
     # -- lookups -------------------------------------------------------------------
 
@@ -257,25 +240,6 @@ class Interviews:
 
     # -- replies and clicks --------------------------------------------------------
 
-    def asks_now(self, conversation: Conversation) -> bool:
-        """Claude is waiting on a question in this thread (a typed reply answers it)."""
-        return conversation.session.pending_question is not None
-
-    async def answer_typed(self, conversation: Conversation, reply: Reply, author: str | None) -> Accepted:
-        """A typed reply while Claude waits on a question: it answers the question's open
-        items; if a click answered them first, it is queued as a message."""
-        if conversation.record.status == Status.CANCELLED:
-            return Accepted.CANCELLED
-        if not await self.store.claim(reply.channel, reply.ts, reply.event_id):
-            return Accepted.DUPLICATE
-        if await self.questions.answer_typed(conversation, author, reply.user_id, reply.text):
-            return Accepted.ANSWERED
-        await self.store.queue_claimed_reply(
-            reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.ts, author, reply.user_team
-        )
-        conversation.wake_up()
-        return Accepted.QUEUED
-
     async def hold(self, conversation: Conversation, reply: Reply) -> PendingReply | Accepted:
         """Store a reply the moment it arrives, holding its place in the thread's order
         while its files and author are fetched (`complete`); or say why not."""
@@ -310,14 +274,23 @@ class Interviews:
 
     async def answer_click(
         self, conversation: Conversation, question_id: str, index: int, picked: list[int],
-        user_id: str, author: str | None, message_ts: str, user_team: str | None = None,
+        user_id: str, author: str | None, user_team: str | None = None,
     ) -> Accepted:
-        """Options (by index) clicked for item `index` of a question."""
+        """Options (by index) clicked for part `index` of a question."""
         if conversation.record.status == Status.CANCELLED:
             return Accepted.STALE
         return await self.questions.answer_click(
-            conversation, question_id, index, picked, user_id, author, message_ts, user_team
+            conversation, question_id, index, picked, user_id, author, user_team
         )
+
+    async def choose_other(self, conversation: Conversation, question_id: str, index: int, user_id: str) -> bool:
+        """`user_id` chose "Other…" on part `index`: their next typed reply answers that part
+        alone. False if the question is not open in this thread."""
+        stored = await self.store.get_question(question_id)
+        if stored is None or stored.answered or (stored.channel, stored.thread_ts) != conversation.key:
+            return False
+        await self.store.choose_other(question_id, index, user_id)
+        return True
 
     async def stop(self, conversation: Conversation) -> bool:
         """Interrupt Claude's current answer in that thread; False if there is none."""
@@ -325,16 +298,4 @@ class Interviews:
 
     async def cancel(self, conversation: Conversation) -> InterviewRecord | None:
         """End the interview for good (files kept); None if it had already ended."""
-        if conversation.record.status == Status.CANCELLED:
-            return None
-        await conversation.save(status=Status.CANCELLED)
-        await self.store.drop_pending(*conversation.key)
-        worker = conversation.worker
-        if conversation.queued and worker is not None:
-            worker.cancel()  # it only waited for a process: nothing to finish
-        else:
-            await conversation.session.interrupt()
-        if worker is not None and not worker.done():
-            await asyncio.gather(worker, return_exceptions=True)
-        await self.pool.remove(conversation)
-        return conversation.record
+        return conversation.record if await conversation.cancel() else None

@@ -32,6 +32,7 @@ from .events import Attachment, Failed, Notice, Question, SessionEvent
 from .private import private_folder
 from .prompt import Message, compose, neutralize
 from .spec import SpecTracker, prompts_dir
+from .transcript import marks_in
 from .translate import CLI_FAILED, CLI_START_FAILED, TRANSCRIPT_LOST, EventTranslator, parse_question, timed_out
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,6 @@ class SpecSession:
         self._lifecycle = asyncio.Lock()
         self._worker: asyncio.Task[None] | None = None
         self._client: ClaudeSDKClient | None = None
-        self._unanswered: list[Message] = []
         self._in_turn = False
         # AskUserQuestion calls waiting for people: id -> (question, answers so far, future).
         self._asking: dict[str, tuple[Question, dict[str, str], asyncio.Future[dict[str, str] | None]]] = {}
@@ -123,6 +123,17 @@ class SpecSession:
         """The question Claude is waiting on, if any (answered ones no longer count,
         even before the tool call has resumed)."""
         return next((question for question, _, future in self._asking.values() if not future.done()), None)
+
+    def waits_on(self, question_id: str) -> bool:
+        """Whether Claude is still waiting for parts of that question."""
+        entry = self._asking.get(question_id)
+        return entry is not None and not entry[2].done()
+
+    def delivered(self, marks: set[str]) -> set[str]:
+        """Which of these marks (of messages the CLI took, `Taken`, and of answers,
+        `answer_mark`) the conversation's transcript holds: what Claude has even though
+        the turn that carried it did not finish."""
+        return marks & marks_in(self.config_dir, self.session_id) if marks else set()
 
     def answer(self, question_id: str, answers: dict[str, str]) -> bool:
         """Answer items of a pending question (keyed by question text).
@@ -209,13 +220,10 @@ class SpecSession:
         return self._client
 
     async def _turn(self, job: _Job, emit: Any) -> None:
-        # Messages whose turn died with the CLI (or never started) may be missing
-        # from the transcript the next process resumes; send them with this one.
-        self._unanswered.append(job.message)
         client = await self._ready(job, emit)
         if client is None:
             return
-        self._translator.streamed = ""
+        self._translator.streamed, self._translator.taken = "", False
         failed = False  # report at most one failure per turn
         loop = asyncio.get_running_loop()
         timeout = self.settings.turn_timeout
@@ -224,7 +232,7 @@ class SpecSession:
             # The deadline moves with every message: only silence times out.
             async with asyncio.timeout(timeout) as deadline:
                 self._deadline = deadline
-                await client.query(compose(self._unanswered))
+                await client.query(compose([job.message]))
                 async for sdk_message in client.receive_response():
                     deadline.reschedule(loop.time() + timeout)
                     for event in self._translator.translate(sdk_message):
@@ -234,14 +242,15 @@ class SpecSession:
                             failed = True
                         emit(event)
                     if isinstance(sdk_message, ResultMessage):
-                        await self._turn_ended(sdk_message)
+                        if sdk_message.subtype == OVER_BUDGET:
+                            # This process may spend no more: the next message starts one with
+                            # what the budgets then allow.
+                            await self._disconnect()
                         return
             raise RuntimeError("the Claude CLI ended the turn without a result")
         except TimeoutError:
             log.error("Claude was silent for %.0fs in %s; interrupting", timeout, self.project_dir)
-            if await self._interrupt():
-                self._unanswered.clear()  # the transcript has the message
-            else:
+            if not await self._interrupt():
                 await self._disconnect()
             emit(Failed(timed_out(timeout), detail="turn timeout"))
         except Exception as exc:
@@ -251,17 +260,6 @@ class SpecSession:
                 emit(Failed(CLI_FAILED, detail=repr(exc)))
         finally:
             self._in_turn, self._emit, self._deadline = False, None, None
-
-    async def _turn_ended(self, result: ResultMessage) -> None:
-        if result.subtype != OVER_BUDGET:
-            self._unanswered.clear()
-            return
-        if result.stop_reason is None:  # no model call: the caller sends this message again
-            self._unanswered.pop()
-        else:
-            self._unanswered.clear()
-        # This process may spend no more: the next message starts one with what the budgets then allow.
-        await self._disconnect()
 
     async def _switch_model(self) -> None:
         """Put the live process on the model asked for, if it isn't already."""

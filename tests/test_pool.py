@@ -66,12 +66,35 @@ async def settle() -> None:
 
 
 async def holding(pool: LivePool, occupant: Fake, notes: Notes) -> None:
-    await pool.acquire(occupant, notes.for_(occupant))
+    await turn(pool, occupant, notes)
     assert pool.holds(occupant)
 
 
+async def turn(pool: LivePool, occupant: Fake, notes: Notes) -> None:
+    """As a conversation takes a slot: it is busy from the moment it queues (its state
+    is its own; the pool only reads it), and not once it gives up."""
+    occupant.busy = True
+    try:
+        await pool.acquire(occupant, notes.for_(occupant))
+    except BaseException:
+        occupant.busy = False
+        raise
+
+
 def queue(pool: LivePool, occupant: Fake, notes: Notes) -> asyncio.Task[None]:
-    return asyncio.create_task(pool.acquire(occupant, notes.for_(occupant)), name=occupant.name)
+    return asyncio.create_task(turn(pool, occupant, notes), name=occupant.name)
+
+
+def finish(pool: LivePool, occupant: Fake) -> None:
+    """The occupant's turn is over (its process stays live, idle)."""
+    occupant.busy = occupant.waiting_on_people = False
+    pool.release(occupant)
+
+
+def asks(pool: LivePool, occupant: Fake) -> None:
+    """The occupant's question is showing: it waits on people."""
+    occupant.waiting_on_people = True
+    pool.now_waiting_on_people(occupant)
 
 
 async def cancel(task: asyncio.Task[None]) -> None:
@@ -92,11 +115,10 @@ async def test_a_turn_cancelled_during_its_queued_note_passes_the_slot_on() -> N
     await settle()
     assert notes.posted == [("b", 0)], "b is next in line: nobody is ahead of it"
 
-    pool.release(x)
+    finish(pool, x)
     await settle()
     assert task_b.done() and pool.holds(b), "b waits beside a free slot"
     assert x.closed == 1 and not pool.holds(x)
-    assert not a.busy, "a cancelled turn never got a process: it is not in a turn"
 
 
 async def test_a_turn_woken_then_cancelled_passes_the_wake_on() -> None:
@@ -107,7 +129,7 @@ async def test_a_turn_woken_then_cancelled_passes_the_wake_on() -> None:
     await settle()
     assert notes.posted == [("a", 0), ("b", 1)]
 
-    pool.release(x)  # wakes a ...
+    finish(pool, x)  # wakes a ...
     task_a.cancel()  # ... which is cancelled before it gets to run
     await settle()
     assert task_a.cancelled()
@@ -121,7 +143,7 @@ async def test_a_turn_cancelled_while_making_room_passes_the_slot_on() -> None:
     task_a, task_b = queue(pool, a, notes), queue(pool, b, notes)
     await settle()
     x.closing = asyncio.Event()  # x's process is slow to end
-    pool.release(x)  # a wakes and starts closing idle x to take its slot
+    finish(pool, x)  # a wakes and starts closing idle x to take its slot
     await settle()
     assert not pool.holds(x) and not task_a.done()
 
@@ -140,7 +162,7 @@ async def test_a_question_parked_for_a_cancelled_turn_is_parked_to_the_end() -> 
     task_a, task_b = queue(pool, a, notes), queue(pool, b, notes)
     await settle()
     x.closing = asyncio.Event()  # x's process is slow to end
-    pool.now_waiting_on_people(x)  # a wakes and starts parking x to take its slot
+    asks(pool, x)  # a wakes and starts parking x to take its slot
     await settle()
     assert not pool.holds(x) and not task_a.done()
 
@@ -159,12 +181,12 @@ async def test_a_newcomer_queues_behind_a_woken_turn() -> None:
     task_a = queue(pool, a, notes)
     await settle()
     task_c = queue(pool, c, notes)  # a reply arrives in another thread ...
-    pool.release(x)  # ... just as the slot frees: c runs before a, whom this wakes
+    finish(pool, x)  # ... just as the slot frees: c runs before a, whom this wakes
     await settle()
     assert task_a.done() and pool.holds(a), "the turn queued first is served first"
     assert not task_c.done() and notes.posted == [("a", 0), ("c", 1)], "c was told a is ahead of it"
 
-    pool.release(a)
+    finish(pool, a)
     await settle()
     assert task_c.done() and pool.holds(c)
 
@@ -177,12 +199,12 @@ async def test_turns_keep_their_place_in_line_when_a_question_is_parked() -> Non
     await settle()
     assert notes.posted == [("a", 0), ("b", 1), ("c", 2)]
 
-    pool.now_waiting_on_people(x)  # x asked a question: a parks it and takes its slot
+    asks(pool, x)  # x asked a question: a parks it and takes its slot
     await settle()
     assert x.parked == 1 and pool.holds(a) and tasks["a"].done()
 
     for first, then in (("a", "b"), ("b", "c")):
-        pool.release(next(o for o in (a, b, c) if o.name == first))
+        finish(pool, next(o for o in (a, b, c) if o.name == first))
         await settle()
         assert tasks[then].done() and pool.holds(next(o for o in (a, b, c) if o.name == then)), (
             f"{then} is next in line"
@@ -199,8 +221,8 @@ async def test_free_slots_are_shared_out_in_order() -> None:
     tasks = [queue(pool, o, notes) for o in waiting]
     await settle()
 
-    pool.release(x)
-    pool.release(y)
+    finish(pool, x)
+    finish(pool, y)
     await settle()
     assert [t.done() for t in tasks] == [True, True, False]
     assert pool.live_count == 2 and x.closed == y.closed == 1

@@ -169,7 +169,7 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
         # The options' full labels come from the stored question, never from the
         # (possibly shortened) button text.
         outcome = await interviews.answer_click(
-            conversation, question_id, index, picked, user, await names.get(user), str(message.get("ts") or ""),
+            conversation, question_id, index, picked, user, await names.get(user),
             (body.get("user") or {}).get("team_id"),
         )
         if outcome is Accepted.STALE:
@@ -179,8 +179,21 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
     async def on_other(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
         await ack()
         message = body.get("message") or {}
-        if await in_thread(body, str(message.get("thread_ts") or message.get("ts") or ""), respond) is not None:
+        conversation = await in_thread(body, str(message.get("thread_ts") or message.get("ts") or ""), respond)
+        if conversation is None:
+            return
+        try:
+            ref = json.loads(body["actions"][0].get("value") or "{}")
+            question_id, index = str(ref["q"]), int(ref["i"])
+        except (ValueError, KeyError, TypeError):
+            await respond("That button is out of date.", response_type="ephemeral", replace_original=False)
+            return
+        # Their next reply answers this part alone, not every part still open.
+        if await interviews.choose_other(conversation, question_id, index, body["user"]["id"]):
             await respond("Type your answer as a reply in this thread.", response_type="ephemeral",
+                          replace_original=False)
+        else:
+            await respond("That question has already been answered or withdrawn.", response_type="ephemeral",
                           replace_original=False)
 
     async def on_pick(ack: AsyncAck) -> None:

@@ -66,22 +66,21 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
         team = event.get("user_team") or event.get("team")
         reply = Reply(channel, thread_ts, user, text[:MAX_REPLY_CHARS], ts, body.get("event_id"),
                       team if isinstance(team, str) else None)
-        if interviews.asks_now(conversation):
-            outcome = await interviews.answer_typed(conversation, reply, await names.get(user))
+        # Stored first, so its place in the thread is kept while its author's name and
+        # its files are fetched; then it answers the question Claude waits on, if it was
+        # written after the question showed, or waits for the next turn.
+        held = await interviews.hold(conversation, reply)
+        if isinstance(held, Accepted):
+            outcome = held
         else:
-            # Stored first, so its place in the thread is kept while files download.
-            held = await interviews.hold(conversation, reply)
-            if isinstance(held, Accepted):
-                outcome = held
-            else:
-                outcome = Accepted.QUEUED
-                await enrich(interviews, names, client, conversation, held, files)
+            outcome = Accepted.QUEUED
+            await enrich(interviews, names, client, conversation, held, files)
         if outcome is Accepted.CANCELLED:
             await tell(
                 "This interview was cancelled, so I'm not passing that on. Start again with "
                 f"`/newspec {conversation.record.name}` (the project's files are kept)."
             )
-        elif outcome in (Accepted.QUEUED, Accepted.ANSWERED) and len(text) > MAX_REPLY_CHARS:
+        elif outcome is Accepted.QUEUED and len(text) > MAX_REPLY_CHARS:
             await tell(f"That message is very long; I passed on its first {MAX_REPLY_CHARS:,} characters.")
 
     app.event("message")(on_message)

@@ -60,9 +60,10 @@ class ThreadRelay:
         self.streaming = streaming
         self.min_interval = min_interval
         self.message_limit = message_limit
-        self.queued_note: str | None = None  # ts of a "queued" note, deleted when the turn starts
         self._background: set[asyncio.Task[Any]] = set()
-        self.question_messages: dict[tuple[str, int], str] = {}  # (question id, item) -> ts
+        # Told of each part of a question as it shows (question, part, message ts): the
+        # conversation stores it, so the message can be changed after a restart too.
+        self.question_posted: Callable[[Question, int, str], Awaitable[None]] | None = None
 
     def background(self, call: Awaitable[Any]) -> None:
         """Run a Slack call nobody needs to wait for (closing a stream); failures are logged."""
@@ -101,29 +102,18 @@ class ThreadRelay:
             response = await self.post(
                 text=update_text(escape(item.question)), blocks=question_blocks(question.id, index, item)
             )
-            self.question_messages[(question.id, index)] = response["ts"]
+            if self.question_posted is not None:
+                await self.question_posted(question, index, response["ts"])
 
-    async def show_answer(
-        self, question_id: str, index: int, item: QuestionItem, who: str, answer: str,
-        message_ts: str | None = None,
-    ) -> None:
-        """Replace a question's controls with who chose what."""
-        await self._replace_question(
-            question_id, index, message_ts, escape(f"{item.question} {answer}"), answered_blocks(item, who, answer)
-        )
+    async def show_answer(self, ts: str, item: QuestionItem, who: str, answer: str) -> None:
+        """Replace a question part's controls (in message `ts`) with who chose what."""
+        await self._replace_question(ts, escape(f"{item.question} {answer}"), answered_blocks(item, who, answer))
 
-    async def show_withdrawn(self, question_id: str, index: int, item: QuestionItem) -> None:
-        """Take the controls off a question nobody can answer any more."""
-        await self._replace_question(
-            question_id, index, None, escape(f"{item.question} (no longer open)"), withdrawn_blocks(item)
-        )
+    async def show_withdrawn(self, ts: str, item: QuestionItem) -> None:
+        """Take the controls off a question part nobody can answer any more."""
+        await self._replace_question(ts, escape(f"{item.question} (no longer open)"), withdrawn_blocks(item))
 
-    async def _replace_question(
-        self, question_id: str, index: int, message_ts: str | None, text: str, blocks: list[dict]
-    ) -> None:
-        ts = message_ts or self.question_messages.get((question_id, index))
-        if ts is None:
-            return
+    async def _replace_question(self, ts: str, text: str, blocks: list[dict]) -> None:
         try:
             await self.scheduler.update(channel=self.channel, ts=ts, text=update_text(text), blocks=blocks)
         except SLACK_ERRORS as exc:
@@ -168,14 +158,12 @@ class ThreadRelay:
         except SLACK_ERRORS as exc:
             log.error("could not post the summary in %s: %s", self.thread_ts, slack_error(exc))
 
-    async def clear_queued_note(self) -> None:
-        ts, self.queued_note = self.queued_note, None
-        if ts is None:
-            return
+    async def delete_note(self, ts: str) -> None:
+        """Take a note down (one that no longer holds, as "Queued")."""
         try:
             await self.scheduler.delete(channel=self.channel, ts=ts)
         except SLACK_ERRORS as exc:
-            log.warning("could not delete the queued note in %s: %s", self.thread_ts, slack_error(exc))
+            log.warning("could not delete a note in %s: %s", self.thread_ts, slack_error(exc))
 
     async def render(
         self, events: AsyncIterator[SessionEvent], recipient: Recipient | None,

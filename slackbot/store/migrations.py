@@ -138,4 +138,28 @@ MIGRATIONS: list[str] = [
     ALTER TABLE pending_replies RENAME COLUMN file_text_bytes TO file_text_chars;
     ALTER TABLE pending_replies ADD COLUMN file_image_bytes INTEGER NOT NULL DEFAULT 0;
     """,
+    # One home for an interview's state. A reply (or an answer) stays stored until
+    # Claude has it: `sent` is NULL while it waits, '' once a turn carries it, and the
+    # CLI's mark for it once the CLI took it (resolved against the transcript if the
+    # turn did not finish). An answer to a question with parts still open waits for
+    # them (`question_id`). A question's messages (one per part) keep their ts, and each
+    # part who answered it and how; `other_by` is the person who chose "Other…" on a part.
+    """
+    ALTER TABLE pending_replies ADD COLUMN sent TEXT;
+    ALTER TABLE pending_replies ADD COLUMN question_id TEXT;
+    ALTER TABLE question_answers ADD COLUMN who TEXT;
+    ALTER TABLE question_answers ADD COLUMN answer TEXT;
+    CREATE TABLE question_posts (
+        question_id TEXT NOT NULL,
+        item INTEGER NOT NULL,
+        ts TEXT NOT NULL,
+        PRIMARY KEY (question_id, item)
+    );
+    CREATE TABLE question_others (
+        question_id TEXT NOT NULL,
+        item INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        PRIMARY KEY (question_id, user_id)
+    );
+    """,
 ]

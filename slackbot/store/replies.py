@@ -123,14 +123,15 @@ class Replies:
     async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]:
         rows = await self.db.execute_fetchall(
             "SELECT id, channel, thread_ts, user_id, text, ts, author, file_count, file_text_chars, file_image_bytes, "
-            "ready, user_team FROM pending_replies WHERE channel = ? AND thread_ts = ? ORDER BY id",
+            "ready, user_team, sent, question_id, EXISTS (SELECT 1 FROM questions q WHERE q.id = question_id "
+            "AND q.answered = 0) FROM pending_replies WHERE channel = ? AND thread_ts = ? ORDER BY id",
             (channel, thread_ts),
         )
         return [
             PendingReply(
                 id=row[0], channel=row[1], thread_ts=row[2], user_id=row[3], text=row[4], ts=row[5],
                 author=row[6], file_count=row[7], file_text_chars=row[8], file_image_bytes=row[9],
-                ready=bool(row[10]), user_team=row[11],
+                ready=bool(row[10]), user_team=row[11], sent=row[12], question_id=row[13], held=bool(row[14]),
             )
             for row in rows
         ]

@@ -19,6 +19,7 @@ import aiosqlite
 
 from ..events import Attachment
 from ..private import private_folder
+from .delivery import Delivery
 from .ledger import Ledger
 from .migrations import MIGRATIONS
 from .records import InterviewRecord, Status, StoredQuestion, image_bytes, text_chars
@@ -42,7 +43,7 @@ _UPDATABLE = frozenset(
 )
 
 
-class SqliteStore(Replies, Ledger):
+class SqliteStore(Replies, Delivery, Ledger):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db: aiosqlite.Connection | None = None
@@ -214,10 +215,14 @@ class SqliteStore(Replies, Ledger):
             return None
         return StoredQuestion(row[0], row[1], row[2], json.loads(row[3]), bool(row[4]))
 
-    async def claim_answer(self, question_id: str, item: int) -> bool:
-        """Take the right to answer one item of a question; False if it was answered already."""
+    async def claim_answer(
+        self, question_id: str, item: int, who: str | None = None, answer: str | None = None
+    ) -> bool:
+        """Take the right to answer one item of a question (`who` answered it, and how);
+        False if it was answered already."""
         cursor = await self.db.execute(
-            "INSERT OR IGNORE INTO question_answers (question_id, item) VALUES (?, ?)", (question_id, item)
+            "INSERT OR IGNORE INTO question_answers (question_id, item, who, answer) VALUES (?, ?, ?, ?)",
+            (question_id, item, who, answer),
         )
         await self.db.commit()
         return cursor.rowcount == 1

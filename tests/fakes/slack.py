@@ -461,6 +461,16 @@ class EnforcedLimits:
         return 0.0
 
 
+@dataclass
+class Gate:
+    """A call held until the test lets it through (see `FakeSlack.hold_next`)."""
+
+    method: str
+    matches: Callable[[JSON], bool]
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class FakeSlack:
     """One workspace with one bot. See the module docstring for usage."""
 
@@ -506,6 +516,7 @@ class FakeSlack:
         # All knobs are plain attributes: tests may change them while the fake runs.
         self.fail_methods: dict[str, str] = dict(fail_methods or {})
         self.delays: dict[str, float] = dict(delays or {})
+        self._gates: list[Gate] = []
         self.scopes = scopes
         self.rate_limits = rate_limits
         self.rate_limited: list[ApiCall] = []  # calls answered with 429 by the limits
@@ -754,6 +765,13 @@ class FakeSlack:
 
     def is_member(self, channel: str, user: str) -> bool:
         return channel not in self.members or user in self.members[channel]
+
+    def hold_next(self, method: str, matches: Callable[[JSON], bool] = lambda args: True) -> Gate:
+        """The next call of `method` whose arguments match waits for `gate.release` (Slack
+        slow to answer), so a test can act in between; `gate.reached` is set when it arrives."""
+        gate = Gate(method, matches)
+        self._gates.append(gate)
+        return gate
 
     def fail_next(self, method: str, error: str, times: int = 1, *, status: int | None = None) -> None:
         """Make the next ``times`` calls of ``method`` fail (``"ratelimited"`` answers HTTP 429 with
@@ -1037,6 +1055,10 @@ class FakeSlack:
 
         if delay := self.delays.get(method):
             await asyncio.sleep(delay)
+        for gate in [g for g in self._gates if g.method == method and g.matches(args)]:
+            self._gates.remove(gate)
+            gate.reached.set()
+            await gate.release.wait()
         if self._disconnect_next.get(method):
             self._disconnect_next[method] -= 1
             call.response = {"ok": False, "error": "(connection cut)"}

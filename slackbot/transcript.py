@@ -1,0 +1,62 @@
+"""What a conversation's transcript holds: the one witness of what Claude has.
+
+The CLI writes its transcript lazily (within about half a second, and on a clean
+exit); a process killed in that window never wrote what it last took. So a message
+whose turn did not finish counts as delivered only if the transcript shows it. A
+message is known by the uuid the CLI gave it when it took it (it echoes our
+messages back: `--replay-user-messages`); an answer to a question by its tool call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ANSWER_MARK = "answer:"
+
+
+def answer_mark(question_id: str) -> str:
+    """How the answers to a question are known: Claude has them once the transcript holds
+    the question's tool result, given (not refused)."""
+    return ANSWER_MARK + question_id
+
+
+def marks_in(config_dir: Path | None, session_id: str | None) -> set[str]:
+    """The marks of everything the conversation's transcript holds: message uuids, and
+    `answer_mark`s of the questions answered in it."""
+    if config_dir is None or not session_id:
+        return set()
+    marks: set[str] = set()
+    for entry in _entries(config_dir, session_id):
+        uuid = entry.get("uuid")
+        if isinstance(uuid, str):
+            marks.add(uuid)
+        message = entry.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict) and block.get("type") == "tool_result" and not block.get("is_error"):
+                marks.add(answer_mark(str(block.get("tool_use_id"))))
+    return marks
+
+
+def _entries(config_dir: Path, session_id: str) -> Iterator[dict[str, Any]]:
+    # The CLI keeps one folder per working directory under projects/; the session's
+    # file is named by its id, so looking in each avoids copying its folder naming.
+    for path in (config_dir / "projects").glob(f"*/{session_id}.jsonl"):
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError as exc:
+            log.warning("could not read the transcript %s: %s", path, exc)
+            continue
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:  # a line cut short by a kill
+                continue
+            if isinstance(entry, dict):
+                yield entry
