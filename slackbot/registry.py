@@ -218,9 +218,13 @@ class Interviews:
         existing = await self.store.claim_name(record)
         return (record, True) if existing is None else (existing, False)
 
-    async def release(self, claim: InterviewRecord) -> None:
-        """The thread could not be opened: the name is free again."""
-        await self.store.remove_interview(claim.channel, claim.thread_ts)
+    async def release(self, claim: InterviewRecord, thread_ts: str | None = None) -> None:
+        """The thread could not be opened: the name is free again. `thread_ts`, the root
+        message `start` was moving the claim to, is cleared too, wherever it failed."""
+        for key in dict.fromkeys(ts for ts in (claim.thread_ts, thread_ts) if ts):
+            self._cache.pop((claim.channel, key), None)
+            await self.store.remove_interview(claim.channel, key)
+            await self.store.drop_pending(claim.channel, key)  # the queued opening message
 
     async def start(self, claim: InterviewRecord, thread_ts: str, opening: str | None = None) -> Conversation:
         """Begin the claimed interview in its thread (its session creates the folder)."""
