@@ -29,6 +29,7 @@ from .scheduler import SlackScheduler
 from .session import SessionSettings, SpecSession
 from .spec import SpecTracker, project_dir
 from .store import InterviewRecord, PendingReply, StateStore, Status
+from .store.records import ReplyChange
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +276,20 @@ class Interviews:
                 await conversation.relay.note(f"I couldn't pass on every file:\n{listed}")
         finally:
             conversation.wake_up()
+
+    async def edit(
+        self, conversation: Conversation, ts: str, previous: str | None, text: str, event_id: str | None = None
+    ) -> ReplyChange:
+        """A person edited their reply `ts` (from `previous`): if it still waits, Claude gets
+        `text` instead; SENT if Claude already has the earlier version."""
+        if conversation.record.status == Status.CANCELLED:
+            return ReplyChange.NONE  # nothing waits there, and nothing will be sent
+        return await self.store.edit_reply(conversation.record.channel, ts, previous, text, event_id)
+
+    async def forget(self, channel: str, ts: str, event_id: str | None = None) -> ReplyChange:
+        """The message `ts` was deleted: if it waits for Claude, it goes with its files;
+        SENT if Claude already read it."""
+        return await self.store.forget_reply(channel, ts, event_id)
 
     async def answer_click(
         self, conversation: Conversation, question_id: str, index: int, picked: list[int],

@@ -11,18 +11,34 @@ from ..events import Attachment
 from ..people import DisplayNames
 from ..questions import Accepted
 from ..registry import Interviews, Reply
-from ..store import PendingReply
+from ..store import PendingReply, Status
+from ..store.records import ReplyChange
 
-# Subtypes that are still a person talking; edits, deletes, joins etc. are not.
+# Subtypes that are still a person talking; edits and deletes change what they said
+# (see `edited`, `deleted`); joins etc. are not.
 RELAYED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 STOP_WORDS = frozenset({"stop"})
 MAX_REPLY_CHARS = 20_000  # plenty for an answer; beyond is a paste gone wrong
+EDIT_TOO_LATE = (
+    "Claude already has the earlier version of that message, so your edit wasn't passed on: "
+    "reply here with the correction."
+)
+DELETE_TOO_LATE = (
+    "Claude had already read that message before you deleted it; reply here if it should set it aside."
+)
+LONG_REPLY = "That message is very long; I passed on its first {:,} characters."
 
 
 def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None:
     # A catch-all, so every message event (including subtypes we ignore) is
     # acked quietly instead of Bolt warning about unhandled events.
     async def on_message(event: dict, body: dict, context: AsyncBoltContext, client: AsyncWebClient) -> None:
+        if event.get("subtype") == "message_changed":
+            await edited(interviews, event, body.get("event_id"), context.bot_user_id)
+            return
+        if event.get("subtype") == "message_deleted":
+            await deleted(interviews, event, body.get("event_id"), context.bot_user_id)
+            return
         thread_ts, user = event.get("thread_ts"), event.get("user")
         if (
             not thread_ts
@@ -81,9 +97,75 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
                 f"`/newspec {conversation.record.name}` (the project's files are kept)."
             )
         elif outcome is Accepted.QUEUED and len(text) > MAX_REPLY_CHARS:
-            await tell(f"That message is very long; I passed on its first {MAX_REPLY_CHARS:,} characters.")
+            await tell(LONG_REPLY.format(MAX_REPLY_CHARS))
 
     app.event("message")(on_message)
+
+
+def persons_reply(message: object, bot_user_id: str | None) -> tuple[str, str, str] | None:
+    """(author, ts, thread_ts) of a person's reply in a thread, as an edit or delete
+    carries it (`message`, `previous_message`); None for the bot's own messages (it
+    updates them all the time), other bots', thread roots and anything else."""
+    if not isinstance(message, dict):
+        return None
+    user, ts, thread_ts = message.get("user"), message.get("ts"), message.get("thread_ts")
+    if (
+        not isinstance(user, str) or not isinstance(ts, str) or not isinstance(thread_ts, str)
+        or ts == thread_ts
+        or message.get("subtype") not in RELAYED_SUBTYPES
+        or message.get("bot_id")
+        or user == bot_user_id
+    ):
+        return None
+    return user, ts, thread_ts
+
+
+async def edited(interviews: Interviews, event: dict, event_id: str | None, bot_user_id: str | None) -> None:
+    """A person edited a reply: if it waits for Claude, Claude gets the new text; if
+    Claude already has it, they are told to reply with the correction."""
+    message, before, channel = event.get("message"), event.get("previous_message"), event.get("channel")
+    if not isinstance(message, dict) or not isinstance(channel, str) or event.get("bot_id"):
+        return
+    reply = persons_reply(message, bot_user_id)
+    if reply is None:
+        return
+    user, ts, thread_ts = reply
+    text = message.get("text") or ""
+    previous = before.get("text") if isinstance(before, dict) else None
+    if not isinstance(text, str) or text == previous:
+        return  # Slack also says "changed" when it adds a link's preview: the words are the same
+    conversation = await interviews.find(channel, thread_ts)
+    if conversation is None:
+        return  # a thread that is not an interview
+    refusal = interviews.refusal(conversation, user, channel)
+    note: str | None = f":no_entry: {refusal}" if refusal is not None else None
+    if refusal is None:
+        capped = previous[:MAX_REPLY_CHARS] if isinstance(previous, str) else None  # as it was stored
+        change = await interviews.edit(conversation, ts, capped, text[:MAX_REPLY_CHARS], event_id)
+        if change is ReplyChange.SENT:
+            note = EDIT_TOO_LATE
+        elif change is ReplyChange.APPLIED and len(text) > MAX_REPLY_CHARS:
+            note = LONG_REPLY.format(MAX_REPLY_CHARS)
+    if note is not None:
+        await interviews.scheduler.ephemeral(channel=channel, user=user, thread_ts=thread_ts, text=note)
+
+
+async def deleted(interviews: Interviews, event: dict, event_id: str | None, bot_user_id: str | None) -> None:
+    """A message was deleted: if it waits for Claude, it goes (files too), whoever deleted
+    it; if Claude already read it, its author hears so."""
+    channel, ts, before = event.get("channel"), event.get("deleted_ts"), event.get("previous_message")
+    if not isinstance(channel, str) or not isinstance(ts, str):
+        return
+    if isinstance(before, dict) and (before.get("bot_id") or before.get("user") == bot_user_id):
+        return  # the bot's own (a status line, a note): never a reply
+    change = await interviews.forget(channel, ts, event_id)
+    reply = persons_reply(before, bot_user_id)
+    if change is not ReplyChange.SENT or reply is None:
+        return
+    user, _, thread_ts = reply
+    conversation = await interviews.find(channel, thread_ts)
+    if conversation is not None and conversation.record.status != Status.CANCELLED:
+        await interviews.scheduler.ephemeral(channel=channel, user=user, thread_ts=thread_ts, text=DELETE_TOO_LATE)
 
 
 async def enrich(

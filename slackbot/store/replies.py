@@ -7,11 +7,12 @@ import asyncio
 import logging
 import sqlite3
 import time
+from typing import Any
 
 import aiosqlite
 
 from ..events import Attachment
-from .records import PendingReply, image_bytes, text_chars
+from .records import PendingReply, ReplyChange, image_bytes, text_chars
 
 log = logging.getLogger(__name__)
 
@@ -19,10 +20,20 @@ CHECKPOINT_TRIES = 5
 CHECKPOINT_RETRY_SECONDS = 0.05
 
 
+def reword(stored: str, old: str | None, new: str) -> str:
+    """A stored reply with its author's words `old` (at its start) replaced by `new`; the
+    lines after them (telling Claude of files it doesn't get) stay. `old` not there: `new`."""
+    if old is None or not stored.startswith(old):
+        return new
+    rest = stored[len(old):].lstrip("\n")
+    return "\n".join(part for part in (new, rest) if part)
+
+
 class Replies:
     """Queries of `SqliteStore` about waiting replies (it provides `db`)."""
 
     _accept_lock: asyncio.Lock  # check-then-insert of seen keys must not interleave
+    _edited_while_held: dict[int, str]  # see _held_edits
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -55,13 +66,97 @@ class Replies:
     async def complete_reply(
         self, reply_id: int, text: str, author: str | None, attachments: tuple[Attachment, ...]
     ) -> None:
-        """The reply's files and author are known: it may now be sent to Claude."""
-        await self.db.execute(
-            "UPDATE pending_replies SET text = ?, author = ?, file_count = ?, file_text_chars = ?, "
-            "file_image_bytes = ?, ready = 1 WHERE id = ?",
-            (text, author, len(attachments), text_chars(attachments), image_bytes(attachments), reply_id),
-        )
-        await self._commit_files(reply_id, attachments)
+        """The reply's files and author are known: it may now be sent to Claude.
+
+        `text` was made from the text the reply arrived with: an edit made while it was
+        held replaces those words in it. A reply deleted while held stays deleted."""
+        async with self._accept_lock:  # no edit between reading the stored words and the write
+            arrived = self._held_edits().pop(reply_id, None)
+            if arrived is not None:
+                rows = await self.db.execute_fetchall("SELECT text FROM pending_replies WHERE id = ?", (reply_id,))
+                row = next(iter(rows), None)
+                text = reword(text, arrived, row[0]) if row is not None else text
+            cursor = await self.db.execute(
+                "UPDATE pending_replies SET text = ?, author = ?, file_count = ?, file_text_chars = ?, "
+                "file_image_bytes = ?, ready = 1 WHERE id = ?",
+                (text, author, len(attachments), text_chars(attachments), image_bytes(attachments), reply_id),
+            )
+            if cursor.rowcount == 0:  # deleted meanwhile: its files are not stored either
+                await self.db.commit()
+                return
+            await self._commit_files(reply_id, attachments)
+
+    async def edit_reply(
+        self, channel: str, ts: str, previous: str | None, text: str, event_id: str | None = None
+    ) -> ReplyChange:
+        """Its author edited the message `ts` from `previous` to `text`. If it waits for
+        Claude, those words change (the lines after them, on files Claude doesn't get, stay)."""
+        async with self._accept_lock:
+            if not await self._first_delivery(event_id):
+                return ReplyChange.NONE  # a retried delivery: handled the first time
+            rows = await self._waiting(channel, ts, "id, text, ready")
+            if not rows:
+                return await self._not_waiting(channel, ts)
+            for reply_id, stored, ready in rows:
+                if not ready:  # its completion rewrites the text it arrived with: remember that
+                    self._held_edits().setdefault(reply_id, stored)
+                await self.db.execute(
+                    "UPDATE pending_replies SET text = ? WHERE id = ?", (reword(stored, previous, text), reply_id)
+                )
+            await self.db.commit()
+        await self._empty_log()  # the words replaced leave the disk too
+        return ReplyChange.APPLIED
+
+    async def forget_reply(self, channel: str, ts: str, event_id: str | None = None) -> ReplyChange:
+        """The message `ts` was deleted: if it waits for Claude, it goes, with its files."""
+        async with self._accept_lock:
+            if not await self._first_delivery(event_id):
+                return ReplyChange.NONE  # a retried delivery: handled the first time
+            ids = [row[0] for row in await self._waiting(channel, ts, "id")]
+            if not ids:
+                return await self._not_waiting(channel, ts)
+            for reply_id in ids:
+                self._held_edits().pop(reply_id, None)
+            await self.db.executemany("DELETE FROM pending_replies WHERE id = ?", [(i,) for i in ids])
+            await self.db.executemany("DELETE FROM reply_files WHERE reply_id = ?", [(i,) for i in ids])
+            await self.db.commit()
+        await self._empty_log()
+        return ReplyChange.APPLIED
+
+    async def _waiting(self, channel: str, ts: str, columns: str) -> list[tuple[Any, ...]]:
+        """The stored rows of the reply `ts` still waiting: not yet carried by a turn (a
+        thread's opening message is no reply)."""
+        return [tuple(row) for row in await self.db.execute_fetchall(
+            f"SELECT {columns} FROM pending_replies WHERE channel = ? AND ts = ? AND ts != thread_ts "
+            "AND sent IS NULL", (channel, ts)
+        )]
+
+    async def _first_delivery(self, event_id: str | None) -> bool:
+        """Whether this edit or delete event is new (Slack retries a delivery it thinks was
+        missed, and a retried delete must not be taken for one Claude read); it is recorded
+        as seen, committed with what it changes."""
+        if event_id is None:
+            return True
+        key = f"event:{event_id}"
+        if await self.db.execute_fetchall("SELECT 1 FROM seen WHERE key = ?", (key,)):
+            return False
+        await self.db.execute("INSERT INTO seen (key, seen_at) VALUES (?, ?)", (key, time.time()))
+        return True
+
+    async def _not_waiting(self, channel: str, ts: str) -> ReplyChange:
+        """A message not waiting: SENT if it was passed on (seen), else NONE."""
+        seen = await self.db.execute_fetchall("SELECT 1 FROM seen WHERE key = ?", (f"msg:{channel}:{ts}",))
+        await self.db.commit()  # the event, seen
+        return ReplyChange.SENT if seen else ReplyChange.NONE
+
+    def _held_edits(self) -> dict[int, str]:
+        """Held replies edited before their completion: id -> the text they arrived with.
+        In memory only: after a restart no completion comes; such a reply goes to Claude
+        as stored, its edit included."""
+        edits: dict[int, str] | None = getattr(self, "_edited_while_held", None)
+        if edits is None:
+            edits = self._edited_while_held = {}
+        return edits
 
     async def claim(self, channel: str, ts: str, event_id: str | None) -> bool:
         """Record a message as handled; False if it (or its event) was seen before."""

@@ -497,6 +497,9 @@ class FakeSlack:
         scopes: str = DEFAULT_SCOPES,
         rate_limits: EnforcedLimits | None = None,  # enforce Slack's rate limits (429s)
         members: Mapping[str, Iterable[str]] | None = None,  # channel -> its users; unlisted: everyone
+        # Send the app message_changed / message_deleted for its own chat.update and
+        # chat.delete calls, as Slack does to an app subscribed to channel messages.
+        echo_changes: bool = False,
     ) -> None:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -524,6 +527,8 @@ class FakeSlack:
         # has every user as a member, so tests that don't care need no set-up.
         self.members: dict[str, set[str]] = {c: set(users) for c, users in (members or {}).items()}
         self.archived_channels: set[str] = set()
+        self.echo_changes = echo_changes
+        self.echoed: list[Delivery] = []  # message_changed / message_deleted sent for the app's own calls
 
         self.calls: list[ApiCall] = []
         self.acks: list[Ack] = []
@@ -544,6 +549,7 @@ class FakeSlack:
         self._tickets: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
         self._pending_acks: dict[str, asyncio.Future[JSON]] = {}
+        self._echoes: set[asyncio.Task[None]] = set()
         self._ts_us = 1_700_000_000_000_000
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -593,6 +599,9 @@ class FakeSlack:
         return self
 
     async def stop(self) -> None:
+        for task in list(self._echoes):
+            task.cancel()
+        await asyncio.gather(*self._echoes, return_exceptions=True)
         for fut in self._pending_acks.values():
             fut.cancel()
         for ws in list(self._sockets):
@@ -850,6 +859,21 @@ class FakeSlack:
         payload = self.event_payload(event, event_id)
         return await self._deliver("events_api", payload, retry_attempt, retry_reason, None, timeout)
 
+    async def edit_message(
+        self, channel: str, ts: str, text: str, *, event_id: str | None = None, timeout: float = 5.0,
+    ) -> Delivery:
+        """Someone edits a stored message (a person: their own): its text changes and the app
+        gets ``message_changed`` as Slack sends it (the new message and the previous one)."""
+        payload = self.message_changed_payload(channel, ts, text, event_id)
+        return await self._deliver("events_api", payload, 0, "", None, timeout)
+
+    async def delete_message(
+        self, channel: str, ts: str, *, event_id: str | None = None, timeout: float = 5.0,
+    ) -> Delivery:
+        """Someone deletes a stored message: the app gets ``message_deleted`` as Slack sends it."""
+        payload = self.message_deleted_payload(channel, ts, event_id)
+        return await self._deliver("events_api", payload, 0, "", None, timeout)
+
     async def send_action(
         self, action_id: str, value: str | None = None, *, user_id: str = "U1", channel_id: str = "C1",
         message_ts: str | None = None, block_id: str = "actions", action_type: str = "button",
@@ -937,6 +961,66 @@ class FakeSlack:
         if subtype in (None, "file_share", "thread_broadcast", "bot_message") and self.message(channel, ts) is None:
             self._store(Message(channel, ts, text, thread_ts, user, bot_id, subtype=subtype, files=files))
         return self.event_payload(event, event_id)
+
+    def message_changed_payload(self, channel: str, ts: str, text: str, event_id: str | None = None) -> JSON:
+        """Change a stored message's text and build the ``message_changed`` event for it."""
+        message = self._find(channel, ts)
+        previous = self._event_message(message)
+        message.text = text
+        message.edits += 1
+        return self.event_payload(self._changed_event(message, previous), event_id)
+
+    def message_deleted_payload(self, channel: str, ts: str, event_id: str | None = None) -> JSON:
+        """Delete a stored message and build the ``message_deleted`` event for it."""
+        message = self._find(channel, ts)
+        message.deleted = True
+        return self.event_payload(self._deleted_event(message), event_id)
+
+    def _event_message(self, message: Message) -> JSON:
+        """A message as events carry it inside ``message`` / ``previous_message``."""
+        out = message.to_api()
+        if message.bot_id is None and message.user is not None:  # a person's, typed in a client
+            team = self._user(message.user)["team_id"]
+            out.update(team=team, user_team=team, source_team=team)
+            out.setdefault("blocks", [{"type": "rich_text", "block_id": "edit", "elements": [
+                {"type": "rich_text_section", "elements": [{"type": "text", "text": message.text}]}]}])
+        else:
+            out.setdefault("app_id", self.app_id)
+        if message.is_reply:
+            root = self.message(message.channel, message.thread_ts or "")
+            if root is not None and root.user:
+                out["parent_user_id"] = root.user
+        return out
+
+    def _changed_event(self, message: Message, previous: JSON) -> JSON:
+        # The event has its own ts; the message keeps its ts and says who edited it when.
+        now = self._next_ts()
+        current = {**self._event_message(message), "edited": {"user": message.user, "ts": now}}
+        return {
+            "type": "message", "subtype": "message_changed", "hidden": True, "channel": message.channel,
+            "ts": now, "event_ts": now, "channel_type": self._channel_type(message.channel),
+            "message": current, "previous_message": previous,
+        }
+
+    def _deleted_event(self, message: Message) -> JSON:
+        now = self._next_ts()
+        return {
+            "type": "message", "subtype": "message_deleted", "hidden": True, "channel": message.channel,
+            "ts": now, "event_ts": now, "deleted_ts": message.ts, "channel_type": self._channel_type(message.channel),
+            "previous_message": self._event_message(message),
+        }
+
+    def _echo(self, event: JSON) -> None:
+        """Send the app an event about its own Web API call: afterwards, on its own, like Slack."""
+        async def deliver() -> None:
+            try:
+                self.echoed.append(await self.send_event(event))
+            except (AssertionError, ConnectionError) as exc:  # no socket (the app stopped) or no ack
+                log.info("fake slack: could not echo %s: %s", event.get("subtype"), exc)
+
+        task = asyncio.get_running_loop().create_task(deliver())
+        self._echoes.add(task)
+        task.add_done_callback(self._echoes.discard)
 
     def block_actions_payload(
         self, action_id: str, value: str | None = None, *, user_id: str = "U1", channel_id: str = "C1",
@@ -1227,11 +1311,14 @@ class FakeSlack:
             raise SlackError("streaming_state_conflict")
         text = args.get("text", args.get("markdown_text"))
         _check_content(text, args.get("blocks"))
+        previous = self._event_message(message)
         if text is not None:
             message.text = text
         if "blocks" in args:
             message.blocks = args["blocks"] or None
         message.edits += 1
+        if self.echo_changes:
+            self._echo(self._changed_event(message, previous))
         return {"channel": message.channel, "ts": message.ts, "text": message.text, "message": message.to_api()}
 
     def _chat_post_ephemeral(self, args: JSON, call: ApiCall) -> JSON:
@@ -1249,6 +1336,8 @@ class FakeSlack:
         if message.user != self.bot_user_id or message.stream_state == "streaming":
             raise SlackError("cant_delete_message")  # a stream still open can't be deleted either
         message.deleted = True
+        if self.echo_changes:
+            self._echo(self._deleted_event(message))
         return {"channel": message.channel, "ts": message.ts}
 
     def _chat_get_permalink(self, args: JSON, call: ApiCall) -> JSON:
