@@ -105,3 +105,56 @@ async def test_a_move_that_fails_halfway_leaves_the_interview_where_it_was(store
     assert await store.spent(thread=("C1", "claiming:x")) == pytest.approx(0.5)
     assert await store.spent(thread=("C1", "1.0")) == 0.0
     await store.close()
+
+
+class ReadWhileFilesAreStored:
+    """The real connection; as a reply's files are about to be stored, a turn starts
+    reading the thread (and loading its replies' files), and gets as far as it can."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store, self.real = store, store.db.executemany
+        self.reader: asyncio.Task[list[tuple[str, tuple[Attachment, ...]]]] | None = None
+        store.db.executemany = self  # type: ignore[method-assign]
+
+    async def read_the_thread(self) -> list[tuple[str, tuple[Attachment, ...]]]:
+        return [(r.text, await self.store.reply_files([r.id])) for r in await self.store.pending_replies("C1", "1.0")]
+
+    async def __call__(self, sql: str, rows: Any) -> Any:
+        if "reply_files" in sql and self.reader is None:
+            self.reader = asyncio.create_task(self.read_the_thread())
+            await asyncio.sleep(0)  # the reader runs up to its first query (or the store's lock)
+            await self.store.db.execute("SELECT 1")  # queued after that query: it has run
+        return await self.real(sql, rows)
+
+
+async def test_a_turn_reading_the_thread_sees_a_reply_with_its_files_or_not_at_all(store):
+    """With one connection a read saw another coroutine's uncommitted rows: a turn read
+    the reply before its files were stored, and sent it to Claude without them."""
+    notes = Attachment("notes.md", "text/plain", b"# the plan\n")
+    reading = ReadWhileFilesAreStored(store)
+    assert await store.accept_reply("C1", "1.0", "U1", "see attached", "2.0", "Ev1", attachments=(notes,))
+    assert reading.reader is not None
+    assert await reading.reader == [("see attached", (notes,))]
+
+
+async def test_a_cancelled_write_leaves_it_whole_or_absent_and_the_store_working(store):
+    """A write cancelled anywhere (a turn stopped) is rolled back, or committed whole if
+    its commit was already on its way; the next write still gets a transaction of its own."""
+    notes = Attachment("notes.md", "text/plain", b"# the plan\n")
+    for n in range(12):
+        ts, event = f"2.{n}", f"Ev{n}"
+        task = asyncio.create_task(
+            store.accept_reply("C1", "1.0", "U1", f"reply {n}", ts, event, attachments=(notes,))
+        )
+        for _ in range(n):  # cancel at a different point each round
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        # Slack's retry: queued if the cancelled one left nothing, refused if it was stored whole.
+        await store.accept_reply("C1", "1.0", "U1", f"reply {n}", ts, event, attachments=(notes,))
+        stored = [r for r in await store.pending_replies("C1", "1.0") if r.ts == ts]
+        assert len(stored) == 1, f"round {n}: {len(stored)} replies stored"
+        assert await store.reply_files([stored[0].id]) == (notes,)
+    store = await reopen(store)
+    assert len(await store.pending_replies("C1", "1.0")) == 12
+    await store.close()
