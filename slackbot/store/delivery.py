@@ -13,74 +13,66 @@ import json
 import time
 from typing import Any
 
-import aiosqlite
-
 from .records import PendingReply, StoredQuestion
+from .transactions import Transactions
 
 
-class Delivery:
-    """Queries of `SqliteStore` about turns and questions (it provides `db` and `_empty_log`)."""
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        raise NotImplementedError
-
-    async def _empty_log(self) -> None:
-        raise NotImplementedError
+class Delivery(Transactions):
+    """Queries of `SqliteStore` about turns and questions."""
 
     # -- replies in a turn ------------------------------------------------------
 
     async def carry(self, ids: list[int]) -> None:
         """A turn carries these replies (and any answer riding along)."""
-        await self.db.executemany("UPDATE pending_replies SET sent = '' WHERE id = ?", [(i,) for i in ids])
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.executemany("UPDATE pending_replies SET sent = '' WHERE id = ?", [(i,) for i in ids])
 
     async def mark_taken(self, channel: str, thread_ts: str, mark: str) -> None:
         """The CLI took the turn's message: its replies are known by `mark` from now on."""
-        await self.db.execute(
-            "UPDATE pending_replies SET sent = ? WHERE channel = ? AND thread_ts = ? AND sent = ''",
-            (mark, channel, thread_ts),
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE pending_replies SET sent = ? WHERE channel = ? AND thread_ts = ? AND sent = ''",
+                (mark, channel, thread_ts),
+            )
 
     async def mark_answers_sent(self, question_id: str, mark: str) -> None:
         """Claude got the question's answers (the tool call goes on): they are known by `mark`."""
-        await self.db.execute(
-            "UPDATE pending_replies SET sent = ? WHERE question_id = ? AND sent IS NULL", (mark, question_id)
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE pending_replies SET sent = ? WHERE question_id = ? AND sent IS NULL", (mark, question_id)
+            )
 
     async def unsend(self, ids: list[int]) -> None:
         """Claude never got these: they wait again."""
-        await self.db.executemany("UPDATE pending_replies SET sent = NULL WHERE id = ?", [(i,) for i in ids])
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.executemany("UPDATE pending_replies SET sent = NULL WHERE id = ?", [(i,) for i in ids])
 
     async def unsend_answers(self, question_id: str) -> None:
         """Claude did not get the question's answers after all (its process ended first)."""
-        await self.db.execute("UPDATE pending_replies SET sent = NULL WHERE question_id = ?", (question_id,))
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute("UPDATE pending_replies SET sent = NULL WHERE question_id = ?", (question_id,))
 
     async def ride_along(self, question_id: str) -> None:
         """A withdrawn question's answers go with the thread's next message (they start no turn)."""
-        await self.db.execute(
-            "UPDATE pending_replies SET sent = '' WHERE question_id = ? AND sent IS NULL", (question_id,)
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE pending_replies SET sent = '' WHERE question_id = ? AND sent IS NULL", (question_id,)
+            )
 
     async def remove_sent(self, channel: str, thread_ts: str) -> None:
         """The turn finished: Claude has everything it carried."""
         where = "channel = ? AND thread_ts = ? AND sent IS NOT NULL"
-        await self.db.execute(
-            f"DELETE FROM reply_files WHERE reply_id IN (SELECT id FROM pending_replies WHERE {where})",
-            (channel, thread_ts),
-        )
-        await self.db.execute(f"DELETE FROM pending_replies WHERE {where}", (channel, thread_ts))
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute(
+                f"DELETE FROM reply_files WHERE reply_id IN (SELECT id FROM pending_replies WHERE {where})",
+                (channel, thread_ts),
+            )
+            await db.execute(f"DELETE FROM pending_replies WHERE {where}", (channel, thread_ts))
         await self._empty_log()
 
     async def threads_in_flight(self) -> list[tuple[str, str]]:
         """Threads with replies a turn carried when the last run stopped."""
-        rows = await self.db.execute_fetchall(
+        rows = await self.fetch(
             "SELECT DISTINCT channel, thread_ts FROM pending_replies WHERE sent IS NOT NULL"
         )
         return [(row[0], row[1]) for row in rows]
@@ -90,12 +82,12 @@ class Delivery:
         question_id: str,
     ) -> PendingReply:
         """Store a clicked answer as a reply of its own (it waits while its question has parts open)."""
-        cursor = await self.db.execute(
-            "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author, user_team, "
-            "question_id) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?)",
-            (channel, thread_ts, user_id, text, time.time(), author, user_team, question_id),
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author, user_team, "
+                "question_id) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?)",
+                (channel, thread_ts, user_id, text, time.time(), author, user_team, question_id),
+            )
         return PendingReply(
             cursor.lastrowid or 0, channel, thread_ts, user_id, text, "", author, user_team=user_team,
             question_id=question_id,
@@ -104,32 +96,33 @@ class Delivery:
     async def files_follow(self, reply_id: int, text: str) -> None:
         """A reply with files answered a question with its words: what is left is its
         files, sent as a message of their own (`text` says what they are)."""
-        await self.db.execute("UPDATE pending_replies SET text = ?, ts = '' WHERE id = ?", (text, reply_id))
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute("UPDATE pending_replies SET text = ?, ts = '' WHERE id = ?", (text, reply_id))
 
     async def assign_answer(self, reply_id: int, question_id: str) -> None:
         """A typed reply answers the question's open parts."""
-        await self.db.execute("UPDATE pending_replies SET question_id = ? WHERE id = ?", (question_id, reply_id))
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute("UPDATE pending_replies SET question_id = ? WHERE id = ?", (question_id, reply_id))
 
     # -- questions ---------------------------------------------------------------
 
     async def question_posted(self, question_id: str, item: int, ts: str) -> None:
-        await self.db.execute(
-            "INSERT OR REPLACE INTO question_posts (question_id, item, ts) VALUES (?, ?, ?)", (question_id, item, ts)
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO question_posts (question_id, item, ts) VALUES (?, ?, ?)",
+                (question_id, item, ts),
+            )
 
     async def question_posts(self, question_id: str) -> dict[int, str]:
         """The ts of each part's message, by part."""
-        rows = await self.db.execute_fetchall(
+        rows = await self.fetch(
             "SELECT item, ts FROM question_posts WHERE question_id = ?", (question_id,)
         )
         return {row[0]: row[1] for row in rows}
 
     async def open_questions(self, channel: str, thread_ts: str) -> list[StoredQuestion]:
         """The thread's questions with parts still open, oldest first."""
-        rows = await self.db.execute_fetchall(
+        rows = await self.fetch(
             "SELECT id, channel, thread_ts, payload, answered FROM questions "
             "WHERE channel = ? AND thread_ts = ? AND answered = 0 ORDER BY created_at, rowid",
             (channel, thread_ts),
@@ -138,14 +131,14 @@ class Delivery:
 
     async def choose_other(self, question_id: str, item: int, user_id: str) -> None:
         """`user_id` will type their answer to part `item` ("Other…")."""
-        await self.db.execute(
-            "INSERT OR REPLACE INTO question_others (question_id, item, user_id) VALUES (?, ?, ?)",
-            (question_id, item, user_id),
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO question_others (question_id, item, user_id) VALUES (?, ?, ?)",
+                (question_id, item, user_id),
+            )
 
     async def other_choice(self, question_id: str, user_id: str) -> int | None:
-        rows = await self.db.execute_fetchall(
+        rows = await self.fetch(
             "SELECT item FROM question_others WHERE question_id = ? AND user_id = ?", (question_id, user_id)
         )
         return next((row[0] for row in rows), None)

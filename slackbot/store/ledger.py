@@ -6,25 +6,20 @@ from __future__ import annotations
 import json
 import time
 
-import aiosqlite
-
 from .records import SpendRow
+from .transactions import Transactions
 
 
-class Ledger:
-    """Queries of `SqliteStore` about money and deliveries (it provides `db`)."""
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        raise NotImplementedError
+class Ledger(Transactions):
+    """Queries of `SqliteStore` about money and deliveries."""
 
     async def add_spend(self, channel: str, thread_ts: str, user_id: str, day: str, cost_usd: float) -> None:
         """One turn's cost, charged to the person whose message started it, on a UTC day."""
-        await self.db.execute(
-            "INSERT INTO spend (channel, thread_ts, user_id, day, cost_usd, spent_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (channel, thread_ts, user_id, day, cost_usd, time.time()),
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO spend (channel, thread_ts, user_id, day, cost_usd, spent_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (channel, thread_ts, user_id, day, cost_usd, time.time()),
+            )
 
     async def spent(
         self, *, day: str | None = None, user_id: str | None = None, thread: tuple[str, str] | None = None
@@ -42,7 +37,7 @@ class Ledger:
             conditions.append("channel = ? AND thread_ts = ?")
             params.extend(thread)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        ((total,),) = await self.db.execute_fetchall(f"SELECT COALESCE(SUM(cost_usd), 0) FROM spend {where}", params)
+        ((total,),) = await self.fetch(f"SELECT COALESCE(SUM(cost_usd), 0) FROM spend {where}", params)
         return float(total)
 
     async def spend_report(self, since_day: str, user_id: str | None = None) -> list[SpendRow]:
@@ -53,7 +48,7 @@ class Ledger:
         if user_id is not None:
             where += " AND s.user_id = ?"
             params.append(user_id)
-        rows = await self.db.execute_fetchall(
+        rows = await self.fetch(
             "SELECT s.day, s.user_id, MIN(i.name), SUM(s.cost_usd) FROM spend s "
             "LEFT JOIN interviews i ON i.channel = s.channel AND i.thread_ts = s.thread_ts "
             f"{where} GROUP BY s.day, s.user_id, lower(i.name) ORDER BY s.day, s.user_id",
@@ -63,34 +58,34 @@ class Ledger:
 
     async def note_once(self, channel: str, thread_ts: str, note: str) -> bool:
         """Record that a thread was told `note`; False if it had been told already."""
-        cursor = await self.db.execute(
-            "INSERT OR IGNORE INTO budget_notes (channel, thread_ts, note, noted_at) VALUES (?, ?, ?, ?)",
-            (channel, thread_ts, note, time.time()),
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO budget_notes (channel, thread_ts, note, noted_at) VALUES (?, ?, ?, ?)",
+                (channel, thread_ts, note, time.time()),
+            )
         return cursor.rowcount == 1
 
     async def budget_overrides(self) -> dict[str, float | None]:
         """Budgets an admin set in Slack, by name (value None: no limit)."""
-        return {name: value for name, value in await self.db.execute_fetchall("SELECT name, value FROM budget_limits")}
+        return {name: value for name, value in await self.fetch("SELECT name, value FROM budget_limits")}
 
     async def set_budget(self, name: str, value: float | None, set_by: str) -> None:
         """Override one budget's setting from now on (None: no limit), across restarts."""
-        await self.db.execute(
-            "INSERT OR REPLACE INTO budget_limits (name, value, set_by, set_at) VALUES (?, ?, ?, ?)",
-            (name, value, set_by, time.time()),
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO budget_limits (name, value, set_by, set_at) VALUES (?, ?, ?, ?)",
+                (name, value, set_by, time.time()),
+            )
 
     async def last_delivery(self, project: str) -> list[str] | None:
         """The project's feature names as last delivered (None before its first delivery)."""
-        rows = await self.db.execute_fetchall("SELECT features FROM deliveries WHERE project = lower(?)", (project,))
+        rows = await self.fetch("SELECT features FROM deliveries WHERE project = lower(?)", (project,))
         row = next(iter(rows), None)
         return None if row is None else list(json.loads(row[0]))
 
     async def record_delivery(self, project: str, features: list[str]) -> None:
-        await self.db.execute(
-            "INSERT OR REPLACE INTO deliveries (project, features, delivered_at) VALUES (lower(?), ?, ?)",
-            (project, json.dumps(features), time.time()),
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO deliveries (project, features, delivered_at) VALUES (lower(?), ?, ?)",
+                (project, json.dumps(features), time.time()),
+            )

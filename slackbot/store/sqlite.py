@@ -1,12 +1,13 @@
 """`SqliteStore`: the state store in one SQLite file in NEWSPEC_STATE_DIR.
 
 Every write is committed before the call returns, so the bot acts only on state
-that survives a crash.
+that survives a crash. All coroutines share one connection, so each write is one
+explicit transaction under a lock (`transaction()`), and each read waits for that lock
+(`fetch()`): transactions.py explains the choice and the rules for new methods.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
@@ -24,6 +25,7 @@ from .ledger import Ledger
 from .migrations import MIGRATIONS
 from .records import InterviewRecord, Status, StoredQuestion, image_bytes, text_chars
 from .replies import Replies
+from .transactions import Transactions
 
 # Slack retries within minutes; a week of keys is plenty and keeps the table small.
 SEEN_RETENTION_SECONDS = 7 * 24 * 3600
@@ -43,18 +45,10 @@ _UPDATABLE = frozenset(
 )
 
 
-class SqliteStore(Replies, Delivery, Ledger):
+class SqliteStore(Replies, Delivery, Ledger, Transactions):
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
-        self._db: aiosqlite.Connection | None = None
-        # Check-then-insert of seen keys must not interleave between coroutines.
-        self._accept_lock = asyncio.Lock()
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("the state store is not open")
-        return self._db
 
     async def open(self) -> None:
         # People's answers live here: readable by the bot's user only (SQLite gives
@@ -62,86 +56,93 @@ class SqliteStore(Replies, Delivery, Ledger):
         private_folder(self.path.parent)
         os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
         self.path.chmod(0o600)
-        self._db = await aiosqlite.connect(self.path)
-        # Deleted rows (answers, attachments) are overwritten, not left in free pages.
-        await self.db.execute("PRAGMA secure_delete=ON")
-        await self.db.execute("PRAGMA journal_mode=WAL")
-        await self.db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-        await self.db.execute("PRAGMA synchronous=FULL")
+        # Autocommit mode: only `transaction()` opens transactions (never Python's sqlite3).
+        self._db = await aiosqlite.connect(self.path, isolation_level=None)
+        async with self._exclusive():  # outside a transaction: the journal mode can't change in one
+            # Deleted rows (answers, attachments) are overwritten, not left in free pages.
+            await self.db.execute("PRAGMA secure_delete=ON")
+            await self.db.execute("PRAGMA journal_mode=WAL")
+            await self.db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            await self.db.execute("PRAGMA synchronous=FULL")
         await self._migrate()
-        await self._move_legacy_files()
-        # Replies held for enrichment by a run that stopped: nothing will complete them
-        # now, so they go to Claude as they are (their text was stored on arrival).
-        await self.db.execute("UPDATE pending_replies SET ready = 1 WHERE ready = 0")
-        await self.db.execute(
-            "DELETE FROM seen WHERE seen_at < ?", (time.time() - SEEN_RETENTION_SECONDS,)
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            await self._move_legacy_files()
+            # Replies held for enrichment by a run that stopped: nothing will complete them
+            # now, so they go to Claude as they are (their text was stored on arrival).
+            await db.execute("UPDATE pending_replies SET ready = 1 WHERE ready = 0")
+            await db.execute("DELETE FROM seen WHERE seen_at < ?", (time.time() - SEEN_RETENTION_SECONDS,))
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        async with self._exclusive():  # not in the middle of another coroutine's transaction
+            if self._db is not None:
+                await self._db.close()
+                self._db = None
 
     async def _migrate(self) -> None:
-        ((version,),) = await self.db.execute_fetchall("PRAGMA user_version")
-        for number in range(version, len(MIGRATIONS)):
-            await self.db.executescript(
-                f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;"
-            )
+        """Each migration in its own transaction; a script, so not in `transaction()`:
+        executescript commits whatever transaction is open before it runs."""
+        async with self._exclusive():
+            ((version,),) = await self.fetch("PRAGMA user_version")
+            for number in range(version, len(MIGRATIONS)):
+                try:
+                    await self.db.executescript(
+                        f"BEGIN IMMEDIATE; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;"
+                    )
+                except BaseException:
+                    await self._undo("ROLLBACK")  # a failed script stops with its transaction open
+                    raise
 
     async def _move_legacy_files(self) -> None:
         """Files queued by an older version (base64 in a JSON column) move to reply_files."""
-        rows = await self.db.execute_fetchall("SELECT id, attachments FROM pending_replies WHERE attachments != '[]'")
-        for reply_id, raw in rows:
-            files = _load_attachments(raw)
-            await self._insert_files(reply_id, files)
-            await self.db.execute(
-                "UPDATE pending_replies SET attachments = '[]', file_count = ?, file_text_chars = ?, "
-                "file_image_bytes = ? WHERE id = ?",
-                (len(files), text_chars(files), image_bytes(files), reply_id),
-            )
+        async with self.transaction() as db:
+            rows = await self.fetch("SELECT id, attachments FROM pending_replies WHERE attachments != '[]'")
+            for reply_id, raw in rows:
+                files = _load_attachments(raw)
+                await self._insert_files(reply_id, files)
+                await db.execute(
+                    "UPDATE pending_replies SET attachments = '[]', file_count = ?, file_text_chars = ?, "
+                    "file_image_bytes = ? WHERE id = ?",
+                    (len(files), text_chars(files), image_bytes(files), reply_id),
+                )
 
     # -- interviews --------------------------------------------------------
 
     async def add_interview(self, record: InterviewRecord) -> None:
-        await self.db.execute(
-            f"INSERT INTO interviews ({_COLUMNS}) VALUES ({', '.join('?' * 18)})",
-            (
-                record.channel, record.thread_ts, record.name, record.started_by, record.team_id,
-                record.session_id, str(record.status), record.created_at, record.updated_at,
-                json.dumps(list(record.spec_written)), int(record.spec_reported), record.uploads,
-                record.cost_usd, record.input_tokens, record.output_tokens, record.model_turns,
-                record.session_cost_usd, record.model,
-            ),
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute(
+                f"INSERT INTO interviews ({_COLUMNS}) VALUES ({', '.join('?' * 18)})",
+                (
+                    record.channel, record.thread_ts, record.name, record.started_by, record.team_id,
+                    record.session_id, str(record.status), record.created_at, record.updated_at,
+                    json.dumps(list(record.spec_written)), int(record.spec_reported), record.uploads,
+                    record.cost_usd, record.input_tokens, record.output_tokens, record.model_turns,
+                    record.session_cost_usd, record.model,
+                ),
+            )
 
     async def claim_name(self, record: InterviewRecord) -> InterviewRecord | None:
         """Add the interview unless its project already has an open one (atomic: a unique
-        index); then return that one instead."""
-        try:
-            await self.add_interview(record)
-        except sqlite3.IntegrityError:
-            await self.db.rollback()
-            return await self.find_by_name(record.name)
+        index); then return that one instead. One transaction: the insert that failed is
+        undone alone (its savepoint), and the open one can't end before it is read."""
+        async with self.transaction():
+            try:
+                await self.add_interview(record)
+            except sqlite3.IntegrityError:
+                return await self.find_by_name(record.name)
         return None
 
     async def move_interview(self, channel: str, old_ts: str, new_ts: str) -> None:
         """The claimed interview got its thread: key it by the root message's ts."""
-        await self.db.execute(
-            "UPDATE interviews SET thread_ts = ? WHERE channel = ? AND thread_ts = ?", (new_ts, channel, old_ts)
-        )
-        for table in ("spend", "budget_notes"):
-            await self.db.execute(
-                f"UPDATE {table} SET thread_ts = ? WHERE channel = ? AND thread_ts = ?", (new_ts, channel, old_ts)
-            )
-        await self.db.commit()
+        async with self.transaction() as db:
+            for table in ("interviews", "spend", "budget_notes"):
+                await db.execute(
+                    f"UPDATE {table} SET thread_ts = ? WHERE channel = ? AND thread_ts = ?", (new_ts, channel, old_ts)
+                )
 
     async def remove_interview(self, channel: str, thread_ts: str) -> None:
         """Give a claimed name back (its thread could not be opened)."""
-        await self.db.execute("DELETE FROM interviews WHERE channel = ? AND thread_ts = ?", (channel, thread_ts))
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM interviews WHERE channel = ? AND thread_ts = ?", (channel, thread_ts))
 
     async def get_interview(self, channel: str, thread_ts: str) -> InterviewRecord | None:
         rows = await self._select("WHERE channel = ? AND thread_ts = ?", (channel, thread_ts))
@@ -175,14 +176,14 @@ class SqliteStore(Replies, Delivery, Ledger):
         if "status" in changes:
             changes["status"] = str(changes["status"])
         assignments = ", ".join(f"{column} = ?" for column in changes)
-        await self.db.execute(
-            f"UPDATE interviews SET {assignments} WHERE channel = ? AND thread_ts = ?",
-            (*changes.values(), channel, thread_ts),
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute(
+                f"UPDATE interviews SET {assignments} WHERE channel = ? AND thread_ts = ?",
+                (*changes.values(), channel, thread_ts),
+            )
 
     async def _select(self, where: str, params: tuple[Any, ...]) -> list[InterviewRecord]:
-        rows = await self.db.execute_fetchall(f"SELECT {_COLUMNS} FROM interviews {where}", params)
+        rows = await self.fetch(f"SELECT {_COLUMNS} FROM interviews {where}", params)
         return [
             InterviewRecord(
                 channel=row[0], thread_ts=row[1], name=row[2], started_by=row[3], team_id=row[4],
@@ -199,15 +200,15 @@ class SqliteStore(Replies, Delivery, Ledger):
     async def add_question(
         self, question_id: str, channel: str, thread_ts: str, payload: dict[str, Any]
     ) -> None:
-        await self.db.execute(
-            "INSERT OR REPLACE INTO questions (id, channel, thread_ts, payload, answered, created_at) "
-            "VALUES (?, ?, ?, ?, 0, ?)",
-            (question_id, channel, thread_ts, json.dumps(payload), time.time()),
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO questions (id, channel, thread_ts, payload, answered, created_at) "
+                "VALUES (?, ?, ?, ?, 0, ?)",
+                (question_id, channel, thread_ts, json.dumps(payload), time.time()),
+            )
 
     async def get_question(self, question_id: str) -> StoredQuestion | None:
-        rows = await self.db.execute_fetchall(
+        rows = await self.fetch(
             "SELECT id, channel, thread_ts, payload, answered FROM questions WHERE id = ?", (question_id,)
         )
         row = next(iter(rows), None)
@@ -220,20 +221,20 @@ class SqliteStore(Replies, Delivery, Ledger):
     ) -> bool:
         """Take the right to answer one item of a question (`who` answered it, and how);
         False if it was answered already."""
-        cursor = await self.db.execute(
-            "INSERT OR IGNORE INTO question_answers (question_id, item, who, answer) VALUES (?, ?, ?, ?)",
-            (question_id, item, who, answer),
-        )
-        await self.db.commit()
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO question_answers (question_id, item, who, answer) VALUES (?, ?, ?, ?)",
+                (question_id, item, who, answer),
+            )
         return cursor.rowcount == 1
 
     async def answered_items(self, question_id: str) -> set[int]:
-        rows = await self.db.execute_fetchall("SELECT item FROM question_answers WHERE question_id = ?", (question_id,))
+        rows = await self.fetch("SELECT item FROM question_answers WHERE question_id = ?", (question_id,))
         return {row[0] for row in rows}
 
     async def mark_question_answered(self, question_id: str) -> None:
-        await self.db.execute("UPDATE questions SET answered = 1 WHERE id = ?", (question_id,))
-        await self.db.commit()
+        async with self.transaction() as db:
+            await db.execute("UPDATE questions SET answered = 1 WHERE id = ?", (question_id,))
 
 
 def _load_attachments(raw: str) -> tuple[Attachment, ...]:
