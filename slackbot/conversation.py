@@ -19,15 +19,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .budget import Budgets, utc_day
+from .budget import Budgets
 from .events import Attachment, Failed, OverBudget, Question, QuestionItem, SessionEvent, SpecComplete, Taken, TurnDone
 from .flood import take_batch
 from .pool import LivePool
-from .questions import Questions, written_after
+from .questions import Questions
 from .relay import Recipient, ThreadRelay
 from .session import SpecSession
 from .spec_delivery import deliver
 from .store import InterviewRecord, PendingReply, StateStore, Status
+from .thread_spend import ThreadSpend
 from .transcript import answer_mark
 from .turn_state import Phase, TurnState
 
@@ -38,11 +39,6 @@ RESTART_NOTE = (
     "Your last message is saved; I'll answer it when I'm back."
 )
 TURN_FAILED = ":warning: Something went wrong on my side. Reply here to try again."
-# Sent for the person whose turn the spend limit cut short, once the budget allows more.
-CUT_SHORT = (
-    "(The bot's spend limit stopped your previous answer before it finished; a tool call it "
-    "cut off did not run. The budget now allows more: carry on from where you stopped.)"
-)
 # Sent after a restart that cut Claude off mid-answer, when Claude already had everything.
 CUT_OFF = "(The bot restarted while you were answering and cut you off: carry on from where you stopped.)"
 MODE_HEADER = "mode"  # the skill's quick-or-detailed question
@@ -70,11 +66,7 @@ class Conversation:
         self.default_model, self.quick_model = session.model, quick_model
         if record.model:  # chosen earlier (quick mode): kept across restarts
             session.use_model(record.model)
-        self.cut_short = False  # the spend limit stopped the last turn: the thread hears why, again
-        self.payer = record.started_by  # whose message started the current turn: its cost is theirs
-        # The UTC day a used-up budget last held this thread's replies (the reaper wakes
-        # the thread when the day changes).
-        self.held_on: str | None = None
+        self.spend = ThreadSpend(self)
         self.worker: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
         self.accepting = True  # false once the bot is shutting down
@@ -166,9 +158,8 @@ class Conversation:
     def recheck_budget(self, today: str | None = None) -> bool:
         """A budget may let held replies through now (an admin changed one, or with `today`:
         a new UTC day began). True if the thread was held and looks again."""
-        if self.held_on is None or self.held_on == today:
+        if not self.spend.recheck(today):
             return False
-        self.held_on = None
         self.wake_up()
         return True
 
@@ -191,9 +182,9 @@ class Conversation:
         """Replies that arrive while Claude answers are merged into the next turn."""
         while self.accepting and self.record.status != Status.CANCELLED:
             self.wake.clear()
-            await self._settle_questions()
+            await self.questions.settle(self, self.asking)
             batch = await self._next_batch()
-            if not batch or await self._held(batch):
+            if not batch or await self.spend.held(batch):
                 if self.wake.is_set():  # something came while this looked: look again
                     continue
                 return
@@ -237,31 +228,6 @@ class Conversation:
             await self.store.unsend([r.id for r in rest])
         return [dataclasses.replace(r, sent=None) for r in rest]
 
-    async def _held(self, batch: list[PendingReply]) -> bool:
-        """Whether a used-up budget stops the next model call; the thread is told once."""
-        budgets = await self.budgets.current(self.store)
-        cut_short, self.cut_short = self.cut_short, False
-        held = await budgets.held(self.store, self.record, batch[-1].user_id)
-        if held is None:
-            self.held_on = None
-            await self._warn(budgets, batch[-1].user_id)
-            return False
-        self.held_on = utc_day()
-        # Said once per budget (and day, and person, for daily ones), also across restarts;
-        # and again after a turn the spend limit cut short (people saw it stop).
-        first = await self.store.note_once(self.record.channel, self.record.thread_ts, "held:" + ":".join(held.key))
-        if first or cut_short:
-            log.info("interview %s paused: budget %s used up", self.record.name, held.key[0])
-            await self.relay.note(held.sentence)
-        return True
-
-    async def _warn(self, budgets: Budgets, user_id: str) -> None:
-        """Tell the thread, once (also across restarts; daily budgets once a day), that 80 %
-        of a budget is used."""
-        for note, sentence in await budgets.warnings(self.store, self.record, user_id):
-            if await self.store.note_once(self.record.channel, self.record.thread_ts, note):
-                await self.relay.note(sentence)
-
     async def _queued(self, ahead: int) -> None:
         place = "you're next" if ahead == 0 else f"{ahead} ahead of you"
         text = f":hourglass_flowing_sand: Queued — {place}. I'll answer as soon as Claude is free."
@@ -285,7 +251,7 @@ class Conversation:
         await self.store.carry(ids)
         attachments = await self.store.reply_files(ids)
         recipient = Recipient(batch[-1].user_id, batch[-1].user_team)
-        self.payer = batch[-1].user_id
+        self.spend.payer = batch[-1].user_id
         outcome = await self._run(merge(batch), attachments, recipient)
         if self.state.is_(Phase.PARKING):
             # Closed cleanly (waited for): what the process took is in its transcript.
@@ -309,11 +275,11 @@ class Conversation:
         if outcome.complete:
             await deliver(self, recipient)
         if stopped is not None:  # what is left waits (stored) until the budget allows
-            await self._stopped_by_budget(stopped, recipient)
+            await self.spend.stopped(stopped, recipient)
         written, reported = self.session.tracker.snapshot()
         status = Status.FAILED if outcome.failed else Status.COMPLETE if reported else Status.WAITING
         await self.save(status=status, spec_written=written, spec_reported=reported)
-        await self._warn(await self.budgets.current(self.store), self.payer)
+        await self.spend.warn(self.spend.payer)
 
     async def run_request(self, text: str, recipient: Recipient) -> None:
         """One more turn in the same slot, for the bot's own request (a spec repair)."""
@@ -331,21 +297,9 @@ class Conversation:
 
     async def _send(self, text: str, attachments: tuple[Attachment, ...] = ()) -> AsyncIterator[SessionEvent]:
         """Send to Claude, with what the budgets in force leave as the CLI's own spend limit."""
-        budgets = await self.budgets.current(self.store)
-        limit = await budgets.headroom(self.store, self.record, self.payer)
+        limit = await self.spend.headroom()
         async for event in self.session.send(text, attachments, spend_limit=limit, spent=self.record.session_cost_usd):
             yield event
-
-    async def _stopped_by_budget(self, stopped: OverBudget, recipient: Recipient) -> None:
-        """The CLI's spend limit stopped the turn. A batch that never reached Claude stays
-        stored; one Claude began answering is taken up, and Claude is asked to finish once
-        the budget allows (on the payer's account). The serve loop then holds the thread."""
-        log.info("interview %s: the spend limit stopped a turn (reached Claude: %s)", self.record.name, stopped.reached)
-        self.cut_short = True
-        if stopped.reached:
-            await self.store.queue_claimed_reply(
-                *self.key, self.payer, CUT_SHORT, f"budget:{uuid.uuid4().hex}", None, recipient.team_id,
-            )
 
     async def _stop_claude(self) -> None:
         """Nobody can go on with this turn: Slack refused to show a question (the next
@@ -367,7 +321,7 @@ class Conversation:
                 outcome.failed = True
             elif isinstance(event, TurnDone):
                 outcome.ended = True
-                await self._count(event)
+                await self.spend.count(event)
             elif isinstance(event, SpecComplete):
                 outcome.complete = True  # delivered after the turn, once checked
                 continue
@@ -375,22 +329,6 @@ class Conversation:
                 outcome.over_budget = event  # the thread hears why once the turn is over
                 continue
             yield event
-
-    async def _count(self, event: TurnDone) -> None:
-        record = self.record
-        # The CLI reports a running total per conversation (kept across resume); a
-        # drop means a new conversation began.
-        total = record.session_cost_usd if event.cost_usd is None else event.cost_usd
-        spent = total - record.session_cost_usd if total >= record.session_cost_usd else total
-        if spent > 0:  # charged to the person whose message started the turn, on today's UTC date
-            await self.store.add_spend(record.channel, record.thread_ts, self.payer, utc_day(), spent)
-        await self.save(
-            cost_usd=record.cost_usd + spent,
-            session_cost_usd=total,
-            input_tokens=record.input_tokens + event.input_tokens,
-            output_tokens=record.output_tokens + event.output_tokens,
-            model_turns=record.model_turns + (event.model_turns or 0),
-        )
 
     # -- questions --------------------------------------------------------------------
 
@@ -427,25 +365,10 @@ class Conversation:
         return self.asking is not None and self.asking.id == question.id and self.state.is_(Phase.ASKING)
 
     async def _feed(self) -> None:
-        """Replies typed since the question showed answer it, in arrival order (one still
-        fetching its author or files holds those behind it)."""
+        """Replies typed since the question showed answer it, in arrival order."""
         while (question := self.asking) is not None and self.state.is_(Phase.ASKING):
-            posts = await self.store.question_posts(question.id)
-            reply = _typed_after(await self.store.pending_replies(*self.key), posts.get(0, ""))
-            if reply is None or not await self.questions.answer_typed(self, question, reply, live=True):
+            if not await self.questions.answer_from_replies(self, question):
                 return
-
-    async def _settle_questions(self) -> None:
-        """Between turns: a stored question Claude no longer waits on (parked, restarted)
-        is closed by a reply typed after it showed; if a turn is about to start without
-        one, it is withdrawn (Claude gets a newer message)."""
-        rows = await self.store.pending_replies(*self.key)
-        for question, posts in await self.questions.open_in(self):
-            reply = _typed_after(rows, posts.get(0, "")) if posts else None
-            if reply is not None:
-                await self.questions.answer_typed(self, question, reply, live=False)
-            elif any(r.waiting and r.ready and not r.question_id for r in rows):
-                await self.questions.withdraw(self, question)
 
     async def picked(self, item: QuestionItem, answer: str) -> None:
         """A part of a question was answered (clicked or typed). Quick mode moves the
@@ -474,18 +397,6 @@ class Conversation:
             setattr(record, name, value)
         record.updated_at = time.time()
         await self.store.update_interview(record.channel, record.thread_ts, **changes)
-
-
-def _typed_after(rows: list[PendingReply], shown_ts: str) -> PendingReply | None:
-    """The first reply typed after a question showed, if the replies before it are ready."""
-    for row in rows:
-        if not row.waiting or row.question_id:
-            continue
-        if not row.ready:
-            return None
-        if shown_ts and written_after(row.ts, shown_ts):
-            return row
-    return None
 
 
 def picks_quick(item: QuestionItem, answer: str) -> bool:

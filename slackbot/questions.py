@@ -151,6 +151,27 @@ class Questions:
             if index in posts:
                 await conversation.relay.show_withdrawn(posts[index], question.items[index])
 
+    async def answer_from_replies(self, conversation: Conversation, question: Question) -> bool:
+        """The first reply typed since the question Claude waits on showed answers it (one
+        still fetching its author or files holds those behind it). False if none did."""
+        posts = await self.store.question_posts(question.id)
+        reply = typed_after(await self.store.pending_replies(*conversation.key), posts.get(0, ""))
+        return reply is not None and await self.answer_typed(conversation, question, reply, live=True)
+
+    async def settle(self, conversation: Conversation, live: Question | None) -> None:
+        """Between turns: a stored question Claude no longer waits on (parked, restarted)
+        is closed by a reply typed after it showed; if a turn is about to start without
+        one, it is withdrawn (Claude gets a newer message)."""
+        rows = await self.store.pending_replies(*conversation.key)
+        for question, posts in await self.open_in(conversation):
+            if live is not None and question.id == live.id:
+                continue
+            reply = typed_after(rows, posts.get(0, "")) if posts else None
+            if reply is not None:
+                await self.answer_typed(conversation, question, reply, live=False)
+            elif any(r.waiting and r.ready and not r.question_id for r in rows):
+                await self.withdraw(conversation, question)
+
     async def open_in(self, conversation: Conversation) -> list[tuple[Question, dict[int, str]]]:
         """The thread's open questions, oldest first, each with its parts' message ts."""
         stored: list[StoredQuestion] = await self.store.open_questions(*conversation.key)
@@ -168,6 +189,18 @@ class Questions:
         for index, (who, value) in answers.items():
             if index in posts:
                 await conversation.relay.show_answer(posts[index], question.items[index], who, value)
+
+
+def typed_after(rows: list[PendingReply], shown_ts: str) -> PendingReply | None:
+    """The first reply typed after a question showed, if the replies before it are ready."""
+    for row in rows:
+        if not row.waiting or row.question_id:
+            continue
+        if not row.ready:
+            return None
+        if shown_ts and written_after(row.ts, shown_ts):
+            return row
+    return None
 
 
 def question_to_dict(question: Question) -> dict[str, Any]:

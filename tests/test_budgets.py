@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from slackbot import budget, conversation, registry
+from slackbot import budget, registry, thread_spend
 from slackbot.config import ConfigError, Settings
 from slackbot.store import Status
 from tests.fakes import anthropic as fa
@@ -133,7 +133,7 @@ async def test_held_replies_are_answered_on_the_next_utc_day(start_bot, monkeypa
     await waiting(h, root_ts)
     await h.slack.send_message("C1", "U1", "more", thread_ts=root_ts)
     await h.wait_for_text("C1", root_ts, "<@U1> has used today's budget")
-    for module in (budget, conversation, registry):
+    for module in (budget, thread_spend, registry):
         monkeypatch.setattr(module, "utc_day", lambda: "2999-01-01")
     await h.wait_for_text("C1", root_ts, "Good morning!")  # nobody typed anything again
     assert h.model.requests[1].last_user_text.endswith("more")

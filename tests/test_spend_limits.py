@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from claude_agent_sdk import ResultMessage
 
-from slackbot import budget, conversation
+from slackbot import budget, thread_spend
 from slackbot.cli_options import SpendCap
-from slackbot.conversation import CUT_SHORT
 from slackbot.events import Failed, OverBudget, TurnDone
 from slackbot.spec import SpecTracker
 from slackbot.store import Status
+from slackbot.thread_spend import CUT_SHORT
 from slackbot.translate import EventTranslator
 from tests.fakes import anthropic as fa
 from tests.test_budgets import PAUSED, record, said, waiting
@@ -73,7 +73,7 @@ async def test_daily_budgets_warn_at_80_percent_once_a_day(start_bot, monkeypatc
     (warning,) = said(h, root_ts, words)
     assert "$0.85" in warning and "(85%)" in warning and "resets at 00:00 UTC (in " in warning
 
-    for module in (budget, conversation):  # the next UTC day: its own warning
+    for module in (budget, thread_spend):  # the next UTC day: its own warning
         monkeypatch.setattr(module, "utc_day", lambda: "2999-01-01")
     await store.add_spend("C1", "other-thread", "U1", "2999-01-01", 0.9)
     await h.slack.send_message("C1", "U1", "again", thread_ts=root_ts)
