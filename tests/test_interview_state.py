@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from slackbot.store import Status
 from tests.fakes import anthropic as fa
 from tests.test_faults import claude_processes
 from tests.test_questions import FEATURES, MODE, ask, click, elements, question_message
@@ -224,3 +225,47 @@ async def test_an_unanswered_question_does_not_keep_its_process(start_bot):
     await click(h, question, "Detailed")
     await h.wait_for_text("C1", root_ts, "Detailed, noted.")
     assert "Detailed" in seen[0].last_user_text
+
+
+async def test_other_on_one_part_then_typing_answers_that_part_alone(start_bot):
+    h = await start_bot()
+    seen: list[fa.ModelRequest] = []
+    h.model.script(str(h.project("shop")), [ask(MODE, FEATURES), seen_by(seen, "Both noted.")])
+    root_ts = await h.start_interview("shop")
+    mode = await question_message(h, root_ts, "Quick or detailed interview?")
+    features = await question_message(h, root_ts, "Which features matter most?")
+    await click(h, features, "Other…")
+    await h.slack.wait_for(lambda: any("Type your answer" in e.text for e in h.slack.ephemerals(user="U1")))
+    await h.slack.send_message("C1", "U1", "orders and gift cards", thread_ts=root_ts)
+    await h.slack.wait_for(lambda: not elements(h.slack.message("C1", features.ts)), what="part two answered")
+    assert elements(h.slack.message("C1", mode.ts)), "part one still waits for its own answer"
+
+    await click(h, mode, "Detailed")
+    await h.wait_for_text("C1", root_ts, "Both noted.")
+    result = seen[0].tool_results[0].content_text
+    assert '"Quick or detailed interview?"="Detailed"' in result
+    assert "orders and gift cards" in result and result.count("orders and gift cards") == 1
+
+
+async def test_cancelling_a_queued_interview_takes_its_queued_note_down(start_bot):
+    h = await start_bot(env={"NEWSPEC_MAX_LIVE_SESSIONS": "1"})
+    go = asyncio.Event()
+    h.model.script(str(h.project("shop")), [later(go, fa.text("Shop, at last."))])
+    shop_ts = await h.start_interview("shop")
+    await h.model.wait_for_requests(1, key=str(h.project("shop")))
+    note = h.slack.hold_next("chat.postMessage", lambda args: "Queued" in str(args.get("text", "")))
+    blog_ts = await h.start_interview("blog")
+    await asyncio.wait_for(note.reached.wait(), 15)  # the "Queued" note is on its way ...
+    await h.slack.send_action("newspec_cancel", user_id="U1", channel_id="C1", message_ts=blog_ts)
+
+    async def cancelled() -> bool:
+        record = await h.bot.store.get_interview("C1", blog_ts)
+        return record is not None and record.status == Status.CANCELLED
+
+    await h.slack.wait_for(cancelled, what="the cancel taken")
+    await asyncio.sleep(0.2)  # the queued turn is told to stop ...
+    note.release.set()  # ... and the note lands after that
+    await h.wait_for_text("C1", blog_ts, "cancelled this interview")
+    await h.slack.wait_for(lambda: "Queued" not in h.slack.thread_text("C1", blog_ts), what="the note taken down")
+    go.set()
+    await h.wait_for_text("C1", shop_ts, "Shop, at last.")
