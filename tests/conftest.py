@@ -16,6 +16,7 @@ from slackbot.config import Settings
 from slackbot.prompt import TURN_LEAD
 from slackbot.scheduler import RateLimits
 from slackbot.session import SessionSettings
+from slackbot.store import SqliteStore
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, Message
 
@@ -180,3 +181,20 @@ def people_said(request: fa.ModelRequest) -> str:
     text = request.last_user_text
     assert text.startswith(TURN_LEAD + "\n\n"), text[:200]
     return text.removeprefix(TURN_LEAD + "\n\n")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """The real state store in this test's own folder."""
+    store = SqliteStore(tmp_path / "state.db")
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def reopen(store: SqliteStore) -> SqliteStore:
+    """The same database opened anew, as after a restart."""
+    await store.close()
+    again = SqliteStore(store.path)
+    await again.open()
+    return again

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from slackbot.store import Status
 from tests.fakes import anthropic as fa
 from tests.test_faults import claude_processes
@@ -147,23 +149,8 @@ async def test_a_part_answered_before_a_restart_reaches_claude_with_the_other(st
     assert "Detailed" in resumed.last_user_text and "Orders" in resumed.last_user_text
 
 
-async def test_files_sent_as_an_answer_reach_claude(start_bot):
-    h = await start_bot()
-    seen: list[fa.ModelRequest] = []
-    h.model.script(
-        str(h.project("shop")), [ask(MODE), seen_by(seen, "Detailed, noted."), seen_by(seen, "Read your notes.")]
-    )
-    root_ts = await h.start_interview("shop")
-    await question_message(h, root_ts, "Quick or detailed interview?")
-    notes = h.slack.add_file("We need an offline mode.", "notes.txt", mimetype="text/plain")
-    await h.slack.send_message("C1", "U1", "detailed, see my notes", thread_ts=root_ts, files=[notes])
-    await h.wait_for_text("C1", root_ts, "Read your notes.")
-    answer, files = seen
-    assert "detailed, see my notes" in answer.tool_results[0].content_text
-    assert "We need an offline mode." in history(files)
-
-
-async def test_a_file_alone_answers_with_what_it_is(start_bot):
+@pytest.mark.parametrize("words", ["detailed, see my notes", ""], ids=["with words", "file alone"])
+async def test_files_sent_as_an_answer_reach_claude(start_bot, words):
     h = await start_bot()
     seen: list[fa.ModelRequest] = []
     h.model.script(
@@ -172,11 +159,11 @@ async def test_a_file_alone_answers_with_what_it_is(start_bot):
     root_ts = await h.start_interview("shop")
     await question_message(h, root_ts, "Quick or detailed interview?")
     notes = h.slack.add_file("Detailed, and we need an offline mode.", "notes.txt", mimetype="text/plain")
-    await h.slack.send_message("C1", "U1", "", thread_ts=root_ts, files=[notes])
+    await h.slack.send_message("C1", "U1", words, thread_ts=root_ts, files=[notes])
     await h.wait_for_text("C1", root_ts, "Read your notes.")
     answer, files = seen
     result = answer.tool_results[0].content_text
-    assert "file" in result and '=""' not in result, result
+    assert (words or "file") in result and '=""' not in result, result  # never an empty answer
     assert "Detailed, and we need an offline mode." in history(files)
 
 

@@ -7,21 +7,7 @@ import asyncio
 import pytest
 
 from slackbot.store import InterviewRecord, SqliteStore, Status
-
-
-@pytest.fixture
-async def store(tmp_path):
-    store = SqliteStore(tmp_path / "state.db")
-    await store.open()
-    yield store
-    await store.close()
-
-
-async def reopen(store: SqliteStore) -> SqliteStore:
-    await store.close()
-    again = SqliteStore(store.path)
-    await again.open()
-    return again
+from tests.conftest import reopen
 
 
 async def test_interviews_survive_a_reopen(store):

@@ -11,21 +11,7 @@ import pytest
 
 from slackbot.events import Attachment
 from slackbot.store import InterviewRecord, SqliteStore
-
-
-@pytest.fixture
-async def store(tmp_path):
-    store = SqliteStore(tmp_path / "state.db")
-    await store.open()
-    yield store
-    await store.close()
-
-
-async def reopen(store: SqliteStore) -> SqliteStore:
-    await store.close()
-    again = SqliteStore(store.path)
-    await again.open()
-    return again
+from tests.conftest import reopen
 
 
 async def test_a_conflicting_name_claim_does_not_undo_a_reply_being_accepted_so_its_retry_is_refused(store):
