@@ -11,6 +11,7 @@ import pytest
 
 from slackbot.store import Status
 from tests.fakes import anthropic as fa
+from tests.fakes.slack import Message
 from tests.test_faults import claude_processes
 from tests.test_questions import FEATURES, MODE, ask, click, elements, question_message
 
@@ -40,6 +41,16 @@ def later(gate: asyncio.Event, turn: fa.Turn) -> fa.Step:
         return turn
 
     return step
+
+
+async def two_part_question(h, seen: list[fa.ModelRequest]) -> tuple[str, Message, Message]:
+    """An interview whose Claude asks a question in two parts (then answers "Both noted.");
+    returns the thread and the two parts' messages as first posted."""
+    h.model.script(str(h.project("shop")), [ask(MODE, FEATURES), seen_by(seen, "Both noted.")])
+    root_ts = await h.start_interview("shop")
+    mode = await question_message(h, root_ts, "Quick or detailed interview?")
+    features = await question_message(h, root_ts, "Which features matter most?")
+    return root_ts, mode, features
 
 
 def is_question(text: str):
@@ -132,10 +143,7 @@ async def test_after_a_restart_a_typed_reply_closes_the_question_and_a_late_clic
 async def test_a_part_answered_before_a_restart_reaches_claude_with_the_other(start_bot):
     h = await start_bot()
     seen: list[fa.ModelRequest] = []
-    h.model.script(str(h.project("shop")), [ask(MODE, FEATURES), seen_by(seen, "Both noted.")])
-    root_ts = await h.start_interview("shop")
-    mode = await question_message(h, root_ts, "Quick or detailed interview?")
-    features = await question_message(h, root_ts, "Which features matter most?")
+    root_ts, mode, features = await two_part_question(h, seen)
     await click(h, mode, "Detailed")  # while Claude waits: it needs both parts to go on
     await h.slack.wait_for(lambda: not elements(h.slack.message("C1", mode.ts)), what="part one answered")
     await h.restart()
@@ -217,10 +225,7 @@ async def test_an_unanswered_question_does_not_keep_its_process(start_bot):
 async def test_other_on_one_part_then_typing_answers_that_part_alone(start_bot):
     h = await start_bot()
     seen: list[fa.ModelRequest] = []
-    h.model.script(str(h.project("shop")), [ask(MODE, FEATURES), seen_by(seen, "Both noted.")])
-    root_ts = await h.start_interview("shop")
-    mode = await question_message(h, root_ts, "Quick or detailed interview?")
-    features = await question_message(h, root_ts, "Which features matter most?")
+    root_ts, mode, features = await two_part_question(h, seen)
     await click(h, features, "Other…")
     await h.slack.wait_for(lambda: any("Type your answer" in e.text for e in h.slack.ephemerals(user="U1")))
     await h.slack.send_message("C1", "U1", "orders and gift cards", thread_ts=root_ts)

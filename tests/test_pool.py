@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from slackbot.pool import LivePool, ThreadKey
 
 
@@ -136,14 +138,19 @@ async def test_a_turn_woken_then_cancelled_passes_the_wake_on() -> None:
     assert task_b.done() and pool.holds(b), "b waits beside a free slot"
 
 
-async def test_a_turn_cancelled_while_making_room_passes_the_slot_on() -> None:
+@pytest.mark.parametrize(
+    "frees, done",
+    [(finish, "closed"), (asks, "parked")],
+    ids=["an idle process closed", "a question parked"],
+)
+async def test_a_turn_cancelled_while_making_room_passes_the_slot_on(frees, done) -> None:
     pool, notes = LivePool(1), Notes()
     x, a, b = Fake("x"), Fake("a"), Fake("b")
     await holding(pool, x, notes)
     task_a, task_b = queue(pool, a, notes), queue(pool, b, notes)
     await settle()
     x.closing = asyncio.Event()  # x's process is slow to end
-    finish(pool, x)  # a wakes and starts closing idle x to take its slot
+    frees(pool, x)  # a wakes and starts closing (or parking) x to take its slot
     await settle()
     assert not pool.holds(x) and not task_a.done()
 
@@ -152,26 +159,7 @@ async def test_a_turn_cancelled_while_making_room_passes_the_slot_on() -> None:
     assert task_b.done() and pool.holds(b), "b waits beside a free slot"
     x.closing.set()
     await settle()
-    assert x.closed == 1, "x's process was left running"
-
-
-async def test_a_question_parked_for_a_cancelled_turn_is_parked_to_the_end() -> None:
-    pool, notes = LivePool(1), Notes()
-    x, a, b = Fake("x"), Fake("a"), Fake("b")
-    await holding(pool, x, notes)
-    task_a, task_b = queue(pool, a, notes), queue(pool, b, notes)
-    await settle()
-    x.closing = asyncio.Event()  # x's process is slow to end
-    asks(pool, x)  # a wakes and starts parking x to take its slot
-    await settle()
-    assert not pool.holds(x) and not task_a.done()
-
-    await cancel(task_a)
-    await settle()
-    assert task_b.done() and pool.holds(b), "b waits beside a free slot"
-    x.closing.set()
-    await settle()
-    assert x.parked == 1, "x's process was left running, counted in no slot"
+    assert getattr(x, done) == 1, "x's process was left running, counted in no slot"
 
 
 async def test_a_newcomer_queues_behind_a_woken_turn() -> None:
