@@ -58,7 +58,7 @@ class Conversation:
     def __init__(
         self, record: InterviewRecord, project_dir: Path, session: SpecSession, relay: ThreadRelay, *,
         store: StateStore, pool: LivePool, questions: Questions, budgets: Budgets | None = None,
-        quick_model: str | None = None,
+        quick_model: str | None = None, accepting: bool = True,
     ) -> None:
         self.record, self.project_dir, self.session, self.relay = record, project_dir, session, relay
         self.store, self.pool, self.questions = store, pool, questions
@@ -69,7 +69,7 @@ class Conversation:
         self.spend = ThreadSpend(self)
         self.worker: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
-        self.accepting = True  # false once the bot is shutting down
+        self.accepting = accepting  # false once the bot is shutting down
         self.state = TurnState(record.name)
         self.asking: Question | None = None  # the question Claude waits on, once people can see it
         self._feeder: asyncio.Task[None] | None = None

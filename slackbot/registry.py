@@ -187,9 +187,8 @@ class Interviews:
         )
         conversation = Conversation(
             record, folder, session, relay, store=self.store, pool=self.pool, questions=self.questions,
-            budgets=self.budgets, quick_model=self.settings.quick_model,
+            budgets=self.budgets, quick_model=self.settings.quick_model, accepting=self._accepting,
         )
-        conversation.accepting = self._accepting
         return conversation
 
     # -- who may act ---------------------------------------------------------------
