@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import aiohttp
 from aiohttp import web
@@ -17,6 +18,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from .config import Settings
 from .http_mode import DEFAULT_LIMITS, HttpLimits, build_web_app, start_server
 from .listeners import register_all
+from .listeners.messages import enrich
+from .people import DisplayNames
 from .registry import Interviews
 from .scheduler import DEFAULT_PER_MINUTE, RateLimits, SlackScheduler
 from .store import SqliteStore
@@ -63,7 +66,8 @@ class Bot:
             self.http_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout))
             self.client.session = self.scheduler.client.session = self.http_session
         await self.store.open()
-        await self.interviews.open()
+        # Files of replies the last run was still downloading are fetched again, with the bot token.
+        await self.interviews.open(partial(enrich, self.interviews, DisplayNames(self.client), self.client))
 
     async def start_socket_mode(self) -> None:
         await self._open()

@@ -30,6 +30,9 @@ MAX_TEXT_BYTES = 200 * 2**10
 # Where Slack serves files it hosts (commercial Slack and GovSlack).
 SLACK_FILE_HOSTS = frozenset({"files.slack.com", "files.slack-gov.com"})
 _CHUNK = 64 * 2**10
+# What a held reply keeps of each Slack file object, so a run that stops while its files
+# download leaves the next start able to fetch them again: all `_fetch_one` reads (no token).
+FILE_FIELDS = ("id", "name", "mimetype", "size", "url_private_download", "is_external", "mode")
 
 
 class _TooLarge(Exception):
@@ -61,6 +64,16 @@ def may_send_token(url: str, api_origin: str | None = None) -> bool:
         return False
     allowed = origin(api_origin) if api_origin is not None else None
     return allowed is not None and origin(url) == allowed
+
+
+def file_refs(files: list[dict]) -> list[dict]:
+    """The parts of Slack's file objects needed to fetch the files again (`FILE_FIELDS`)."""
+    return [{key: file[key] for key in FILE_FIELDS if key in file} for file in files]
+
+
+def not_fetched(file: dict) -> str:
+    """The note for a file that failed in a way nothing here foresaw."""
+    return f"{code(file.get('name') or 'file')}: I couldn't download it (its link didn't work)"
 
 
 def _kind(file: dict) -> str | None:
@@ -111,7 +124,7 @@ async def fetch_attachments(
                 got = await _fetch_one(http, file, token, api_origin)
             except Exception:  # a URL or a response nothing above foresaw
                 log.exception("could not pass on %r", file.get("name"))
-                got = f"{code(file.get('name') or 'file')}: I couldn't download it (its link didn't work)"
+                got = not_fetched(file)
             if isinstance(got, Attachment):
                 attachments.append(got)
             else:

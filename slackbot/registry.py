@@ -12,9 +12,10 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .budget import Budgets, utc_day
 from .config import Settings
@@ -34,6 +35,8 @@ from .store.records import ReplyChange
 log = logging.getLogger(__name__)
 
 ThreadKey = tuple[str, str]  # (channel, thread_ts)
+# Fetches a held reply's files (from what `hold` kept of them) and its author, then `complete`s it.
+FetchAgain = Callable[[Conversation, PendingReply, list[dict[str, Any]]], Awaitable[object]]
 CLAIMING = "claiming:"  # thread_ts of a name claimed while its root message is posted
 
 
@@ -88,8 +91,10 @@ class Interviews:
 
     # -- lifecycle -----------------------------------------------------------------
 
-    async def open(self) -> None:
-        """Start the idle reaper and answer replies left unanswered by the last run."""
+    async def open(self, fetch_again: FetchAgain) -> None:
+        """Start the idle reaper and answer replies left unanswered by the last run; the
+        files of replies it left held while they downloaded are fetched again (`fetch_again`,
+        in the background: each such reply holds its thread's later replies until then)."""
         self._reaper = asyncio.create_task(self._reap_idle(), name="idle-reaper")
         for record in await self.store.list_interviews():
             if record.thread_ts.startswith(CLAIMING):  # the last run stopped between claim and thread
@@ -105,6 +110,22 @@ class Interviews:
             if conversation is not None:
                 log.info("resuming %s: replies were waiting from before the restart", conversation.record.name)
                 conversation.wake_up()
+
+        async def finish(conversation: Conversation, held: PendingReply, files: list[dict[str, Any]]) -> None:
+            try:
+                await fetch_again(conversation, held, files)
+            except Exception:  # it stays held; the next start tries again
+                log.exception("fetching the files of a reply in %s again failed", conversation.record.name)
+
+        self._fetching: set[asyncio.Task[None]] = set()  # referenced until done
+        for held, files in await self.store.held_downloads():
+            conversation = await self.find(held.channel, held.thread_ts)
+            if conversation is not None:
+                log.info("fetching the files of a reply in %s again: the last run stopped while they "
+                         "downloaded", conversation.record.name)
+                task = asyncio.create_task(finish(conversation, held, files), name=f"files:{conversation.record.name}")
+                self._fetching.add(task)
+                task.add_done_callback(self._fetching.discard)
 
     async def close(self, grace: float | None = None) -> None:
         """Stop taking work, let running turns finish within `grace`, close every CLI."""
@@ -244,14 +265,18 @@ class Interviews:
 
     # -- replies and clicks --------------------------------------------------------
 
-    async def hold(self, conversation: Conversation, reply: Reply) -> PendingReply | Accepted:
+    async def hold(
+        self, conversation: Conversation, reply: Reply, files: Sequence[Mapping[str, Any]] = ()
+    ) -> PendingReply | Accepted:
         """Store a reply the moment it arrives, holding its place in the thread's order
-        while its files and author are fetched (`complete`); or say why not."""
+        while its files and author are fetched (`complete`); or say why not. `files`, what
+        fetching its files takes, is stored with it: if the bot stops before it is complete,
+        the next start fetches them again (`open`)."""
         if conversation.record.status == Status.CANCELLED:
             return Accepted.CANCELLED
         pending = await self.store.accept_reply(
             reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.ts, reply.event_id, ready=False,
-            user_team=reply.user_team,
+            user_team=reply.user_team, slack_files=files,
         )
         if pending is None:
             log.info("dropped a duplicate delivery of %s/%s", reply.channel, reply.ts)
@@ -261,20 +286,28 @@ class Interviews:
     async def complete(
         self, conversation: Conversation, held: PendingReply, author: str | None,
         attachments: Sequence[Attachment], notes: Sequence[str] = (),
-    ) -> None:
+    ) -> Accepted:
         """The held reply is ready: it is stored with the files one turn can take and the
         caps on files waiting leave room for, the thread hears of every file not passed
-        on (`notes`: those not fetched), and Claude gets it (with any replies behind it)."""
+        on (`notes`: those not fetched), and Claude gets it (with any replies behind it).
+
+        QUEUED; CANCELLED or STALE if it went meanwhile (its interview cancelled, or it was
+        deleted). The bot stopping meanwhile leaves it held, its files listed, for the next
+        start: nothing would say in the thread which files were not passed on."""
+        if not conversation.accepting:
+            return Accepted.QUEUED
         async with self._storing:  # the room measured is the room used
             room = held_room(*await self.store.held_bytes(held.channel, held.thread_ts, held.user_id))
             fitted = fit_reply(held.text, attachments, notes, room)
-            await self.store.complete_reply(held.id, fitted.text, author, fitted.files)
+            if not await self.store.complete_reply(held.id, fitted.text, author, fitted.files):
+                return Accepted.CANCELLED if conversation.record.status == Status.CANCELLED else Accepted.STALE
         try:
             if fitted.notes:
                 listed = "\n".join(f"• {note}" for note in fitted.notes)
                 await conversation.relay.note(f"I couldn't pass on every file:\n{listed}")
         finally:
             conversation.wake_up()
+        return Accepted.QUEUED
 
     async def edit(
         self, conversation: Conversation, ts: str, previous: str | None, text: str, event_id: str | None = None

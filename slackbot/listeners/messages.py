@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..attachments import fetch_attachments, origin
+from ..attachments import fetch_attachments, file_refs, not_fetched, origin
 from ..conversation import Conversation
 from ..events import Attachment
 from ..people import DisplayNames
@@ -13,6 +15,8 @@ from ..questions import Accepted
 from ..registry import Interviews, Reply
 from ..store import PendingReply, Status
 from ..store.records import ReplyChange
+
+log = logging.getLogger(__name__)
 
 # Subtypes that are still a person talking; edits and deletes change what they said
 # (see `edited`, `deleted`); joins etc. are not.
@@ -85,12 +89,11 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
         # Stored first, so its place in the thread is kept while its author's name and
         # its files are fetched; then it answers the question Claude waits on, if it was
         # written after the question showed, or waits for the next turn.
-        held = await interviews.hold(conversation, reply)
+        held = await interviews.hold(conversation, reply, file_refs(files))
         if isinstance(held, Accepted):
             outcome = held
-        else:
-            outcome = Accepted.QUEUED
-            await enrich(interviews, names, client, conversation, held, files)
+        else:  # CANCELLED too if the interview was cancelled while its files downloaded
+            outcome = await enrich(interviews, names, client, conversation, held, files)
         if outcome is Accepted.CANCELLED:
             await tell(
                 "This interview was cancelled, so I'm not passing that on. Start again with "
@@ -171,17 +174,24 @@ async def deleted(interviews: Interviews, event: dict, event_id: str | None, bot
 async def enrich(
     interviews: Interviews, names: DisplayNames, client: AsyncWebClient, conversation: Conversation,
     held: PendingReply, files: list[dict],
-) -> None:
+) -> Accepted:
     """Fetch what the held reply needs (its author's name, its files), then release it
-    to Claude. It is released whatever happens here, so it can never block the thread."""
-    author = None
+    to Claude, whatever fails here (the thread hears which files were not passed on), so
+    it can't block the thread. Cancelled, because the bot is stopping, it stays held with
+    its file list (see `Interviews.hold`), and the next start fetches them again."""
+    try:
+        author: str | None = await names.get(held.user_id)
+    except Exception as exc:  # Slack unreachable: Claude sees the person's id instead
+        log.warning("could not look up the name of %s: %s", held.user_id, exc)
+        author = None
     attachments: list[Attachment] = []
     notes: list[str] = []
-    try:
-        author = await names.get(held.user_id)
-        if files:
+    if files:
+        try:
             attachments, notes = await fetch_attachments(
                 files, client.token or "", api_origin=origin(interviews.settings.slack_api_url)
             )
-    finally:
-        await interviews.complete(conversation, held, author, attachments, notes)
+        except Exception:  # fetch_attachments answers for each file; this is what it couldn't
+            log.exception("could not fetch the files of %s/%s", held.channel, held.ts)
+            attachments, notes = [], [not_fetched(file) for file in files]
+    return await interviews.complete(conversation, held, author, attachments, notes)

@@ -162,4 +162,9 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (question_id, user_id)
     );
     """,
+    # What a held reply needs to fetch its files again (Slack's file objects: id, name,
+    # mimetype, size, download URL; never a token), so a run that stops while they
+    # download leaves them to the next start instead of losing them. Emptied once the
+    # reply is complete.
+    "ALTER TABLE pending_replies ADD COLUMN slack_files TEXT NOT NULL DEFAULT '[]';",
 ]

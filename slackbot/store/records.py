@@ -4,6 +4,7 @@ SDK's types: threads are (channel, thread_ts) strings."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -120,11 +121,12 @@ class StateStore(Protocol):
     async def accept_reply(
         self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
         author: str | None = None, attachments: tuple[Attachment, ...] = (), *, ready: bool = True,
-        user_team: str | None = None,
+        user_team: str | None = None, slack_files: Sequence[Mapping[str, Any]] = (),
     ) -> PendingReply | None: ...
     async def complete_reply(
         self, reply_id: int, text: str, author: str | None, attachments: tuple[Attachment, ...]
-    ) -> None: ...
+    ) -> bool: ...
+    async def held_downloads(self) -> list[tuple[PendingReply, list[dict[str, Any]]]]: ...
     async def queue_claimed_reply(
         self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, author: str | None,
         user_team: str | None = None,

@@ -3,12 +3,21 @@ arrival order, and the events already seen, so a retried delivery is queued once
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..events import Attachment
 from .records import PendingReply, ReplyChange, image_bytes, text_chars
 from .transactions import Transactions
+
+# A waiting reply as `_reply` reads it: a question it answers holds it while parts are open.
+_REPLY_COLUMNS = (
+    "id, channel, thread_ts, user_id, text, ts, author, file_count, file_text_chars, file_image_bytes, "
+    "ready, user_team, sent, question_id, EXISTS (SELECT 1 FROM questions q WHERE q.id = question_id "
+    "AND q.answered = 0)"
+)
 
 
 def reword(stored: str, old: str | None, new: str) -> str:
@@ -28,18 +37,20 @@ class Replies(Transactions):
     async def accept_reply(
         self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
         author: str | None = None, attachments: tuple[Attachment, ...] = (), *, ready: bool = True,
-        user_team: str | None = None,
+        user_team: str | None = None, slack_files: Sequence[Mapping[str, Any]] = (),
     ) -> PendingReply | None:
         """Queue a reply unless its event or its message was seen before (Slack retries).
 
         With `ready=False` the reply holds its place in the thread's order while
-        its files and author are still being fetched (`complete_reply`). The keys, the
-        reply and its files are one transaction: stored all, or none (then a retry is new)."""
+        its files and author are still being fetched (`complete_reply`); `slack_files`,
+        what fetching its files takes, is kept with it until then (see `held_downloads`).
+        The keys, the reply and its files are one transaction: stored all, or none (then a
+        retry is new)."""
         async with self.transaction():
             if not await self._mark_seen(channel, ts, event_id):
                 return None
             reply = await self._insert_reply(
-                channel, thread_ts, user_id, text, ts, author, attachments, ready, user_team
+                channel, thread_ts, user_id, text, ts, author, attachments, ready, user_team, slack_files
             )
         await self._flush_files(attachments)
         return reply
@@ -53,11 +64,13 @@ class Replies(Transactions):
 
     async def complete_reply(
         self, reply_id: int, text: str, author: str | None, attachments: tuple[Attachment, ...]
-    ) -> None:
-        """The reply's files and author are known: it may now be sent to Claude.
+    ) -> bool:
+        """The reply's files and author are known: it may now be sent to Claude (its file
+        list is no longer needed). False if it is gone: deleted, or its interview cancelled.
 
         `text` was made from the text the reply arrived with: an edit made while it was
-        held replaces those words in it. A reply deleted while held stays deleted."""
+        held replaces those words in it. A reply deleted while held stays deleted, and
+        none of its files are stored."""
         async with self.transaction() as db:  # no edit between reading the stored words and the write
             arrived = self._held_edits().pop(reply_id, None)
             if arrived is not None:
@@ -65,13 +78,23 @@ class Replies(Transactions):
                 text = reword(text, arrived, row[0]) if row is not None else text
             cursor = await db.execute(
                 "UPDATE pending_replies SET text = ?, author = ?, file_count = ?, file_text_chars = ?, "
-                "file_image_bytes = ?, ready = 1 WHERE id = ?",
+                "file_image_bytes = ?, ready = 1, slack_files = '[]' WHERE id = ?",
                 (text, author, len(attachments), text_chars(attachments), image_bytes(attachments), reply_id),
             )
             if cursor.rowcount == 0:  # deleted meanwhile: its files are not stored either
-                return
+                return False
             await self._insert_files(reply_id, attachments)
         await self._flush_files(attachments)
+        return True
+
+    async def held_downloads(self) -> list[tuple[PendingReply, list[dict[str, Any]]]]:
+        """Replies held while their files downloaded when the last run stopped, each with
+        what fetching those files again takes, in arrival order."""
+        rows = await self.fetch(
+            f"SELECT {_REPLY_COLUMNS}, slack_files FROM pending_replies "
+            "WHERE ready = 0 AND slack_files != '[]' ORDER BY id"
+        )
+        return [(_reply(row), json.loads(row[-1])) for row in rows]
 
     async def edit_reply(
         self, channel: str, ts: str, previous: str | None, text: str, event_id: str | None = None
@@ -160,14 +183,16 @@ class Replies(Transactions):
     async def _insert_reply(
         self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, author: str | None,
         attachments: tuple[Attachment, ...], ready: bool, user_team: str | None = None,
+        slack_files: Sequence[Mapping[str, Any]] = (),
     ) -> PendingReply:
         async with self.transaction() as db:
             cursor = await db.execute(
                 "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author, "
-                "file_count, file_text_chars, file_image_bytes, ready, user_team) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "file_count, file_text_chars, file_image_bytes, ready, user_team, slack_files) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (channel, thread_ts, user_id, text, ts, time.time(), author, len(attachments),
-                 text_chars(attachments), image_bytes(attachments), int(ready), user_team),
+                 text_chars(attachments), image_bytes(attachments), int(ready), user_team,
+                 json.dumps([dict(f) for f in slack_files])),
             )
             reply_id = cursor.lastrowid or 0
             await self._insert_files(reply_id, attachments)
@@ -203,19 +228,10 @@ class Replies(Transactions):
 
     async def pending_replies(self, channel: str, thread_ts: str) -> list[PendingReply]:
         rows = await self.fetch(
-            "SELECT id, channel, thread_ts, user_id, text, ts, author, file_count, file_text_chars, file_image_bytes, "
-            "ready, user_team, sent, question_id, EXISTS (SELECT 1 FROM questions q WHERE q.id = question_id "
-            "AND q.answered = 0) FROM pending_replies WHERE channel = ? AND thread_ts = ? ORDER BY id",
+            f"SELECT {_REPLY_COLUMNS} FROM pending_replies WHERE channel = ? AND thread_ts = ? ORDER BY id",
             (channel, thread_ts),
         )
-        return [
-            PendingReply(
-                id=row[0], channel=row[1], thread_ts=row[2], user_id=row[3], text=row[4], ts=row[5],
-                author=row[6], file_count=row[7], file_text_chars=row[8], file_image_bytes=row[9],
-                ready=bool(row[10]), user_team=row[11], sent=row[12], question_id=row[13], held=bool(row[14]),
-            )
-            for row in rows
-        ]
+        return [_reply(row) for row in rows]
 
     async def held_bytes(self, channel: str, thread_ts: str, user_id: str) -> tuple[int, int]:
         """Bytes of files waiting for Claude: in this thread, and this person's in every thread."""
@@ -249,3 +265,12 @@ class Replies(Transactions):
             )
             await db.execute("DELETE FROM pending_replies WHERE channel = ? AND thread_ts = ?", (channel, thread_ts))
         await self._empty_log()
+
+
+def _reply(row: Any) -> PendingReply:
+    """A row selected with `_REPLY_COLUMNS` first."""
+    return PendingReply(
+        id=row[0], channel=row[1], thread_ts=row[2], user_id=row[3], text=row[4], ts=row[5],
+        author=row[6], file_count=row[7], file_text_chars=row[8], file_image_bytes=row[9],
+        ready=bool(row[10]), user_team=row[11], sent=row[12], question_id=row[13], held=bool(row[14]),
+    )

@@ -67,9 +67,10 @@ class SqliteStore(Replies, Delivery, Ledger, Transactions):
         await self._migrate()
         async with self.transaction() as db:
             await self._move_legacy_files()
-            # Replies held for enrichment by a run that stopped: nothing will complete them
-            # now, so they go to Claude as they are (their text was stored on arrival).
-            await db.execute("UPDATE pending_replies SET ready = 1 WHERE ready = 0")
+            # Replies held for enrichment by a run that stopped: those without files go to
+            # Claude as they are (their text was stored on arrival); those with files stay
+            # held, for `Interviews.open` to fetch the files again (`held_downloads`).
+            await db.execute("UPDATE pending_replies SET ready = 1 WHERE ready = 0 AND slack_files = '[]'")
             await db.execute("DELETE FROM seen WHERE seen_at < ?", (time.time() - SEEN_RETENTION_SECONDS,))
 
     async def close(self) -> None:

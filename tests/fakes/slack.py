@@ -533,6 +533,7 @@ class FakeSlack:
         self.calls: list[ApiCall] = []
         self.acks: list[Ack] = []
         self.uploads: list[Upload] = []
+        self.downloads_served: list[str] = []  # ids of files whose download was sent whole
         self.response_posts: list[tuple[str, JSON]] = []  # (response id, body)
         self.statuses: dict[tuple[str, str], str] = {}  # (channel, thread_ts) -> assistant status
         self.connections_opened = 0
@@ -760,6 +761,10 @@ class FakeSlack:
         self._files[file_id] = _PendingFile(filename, len(data), data, redirect_to)
         return self._file_object(file_id, filename, title or filename, len(data), mimetype, user)
 
+    def remove_file(self, file_id: str) -> None:
+        """The file was deleted in Slack: its download answers 404 from now on."""
+        self._files.pop(file_id, None)
+
     def add_member(self, channel: str, user: str) -> None:
         """Put ``user`` in ``channel``; from then on the channel has only the members added."""
         self._user(user)
@@ -777,7 +782,10 @@ class FakeSlack:
 
     def hold_next(self, method: str, matches: Callable[[JSON], bool] = lambda args: True) -> Gate:
         """The next call of `method` whose arguments match waits for `gate.release` (Slack
-        slow to answer), so a test can act in between; `gate.reached` is set when it arrives."""
+        slow to answer), so a test can act in between; `gate.reached` is set when it arrives.
+
+        ``"files.download"`` holds a file's download after its first piece was sent (the
+        download is under way); its arguments are ``{"file": id, "name": filename}``."""
         gate = Gate(method, matches)
         self._gates.append(gate)
         return gate
@@ -1620,14 +1628,26 @@ class FakeSlack:
         response = web.StreamResponse(headers={"Content-Type": mimetype})
         response.enable_chunked_encoding()  # no Content-Length: the client must read to the end
         await response.prepare(request)
+        file_id = request.match_info["file_id"]
         try:
             for start in range(0, len(pending.content), self.download_piece):
                 await response.write(pending.content[start:start + self.download_piece])
+                if start == 0:
+                    await self._download_gate(file_id, pending.filename)
                 await asyncio.sleep(0.001)
             await response.write_eof()
+            self.downloads_served.append(file_id)
         except ConnectionResetError:
             pass  # the client stopped reading (a too-large file); fine for Slack too
         return response
+
+    async def _download_gate(self, file_id: str, filename: str) -> None:
+        """A download held by `hold_next("files.download")` waits here, part sent."""
+        args = {"file": file_id, "name": filename}
+        for gate in [g for g in self._gates if g.method == "files.download" and g.matches(args)]:
+            self._gates.remove(gate)
+            gate.reached.set()
+            await gate.release.wait()
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         rid = request.match_info["rid"]
