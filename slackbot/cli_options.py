@@ -110,8 +110,5 @@ def build_options(
         # Room for oversized tool calls to be parsed, and then refused by our
         # guard, instead of killing the session's message reader.
         max_buffer_size=MAX_MESSAGE_BYTES,
-        # The CLI echoes each message it takes, with the id its transcript knows it by:
-        # how the bot learns what Claude has when a turn does not finish.
-        extra_args={"replay-user-messages": None},
         stderr=lambda line: log.debug("claude[%s]: %s", project_dir.name, line),
     )

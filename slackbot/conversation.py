@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .budget import Budgets
-from .events import Attachment, Failed, OverBudget, Question, QuestionItem, SessionEvent, SpecComplete, Taken, TurnDone
+from .events import Attachment, Failed, OverBudget, Question, QuestionItem, SessionEvent, SpecComplete, TurnDone
 from .flood import take_batch
 from .pool import LivePool
 from .questions import Questions
@@ -247,12 +247,12 @@ class Conversation:
         if self.record.status == Status.CANCELLED:  # cancelled while this turn waited
             return
         await self.save(status=Status.INTERVIEWING)
-        ids = [r.id for r in batch]
-        await self.store.carry(ids)
+        ids, mark = [r.id for r in batch], str(uuid.uuid4())
+        await self.store.carry(ids, mark)  # before it is sent: a kill after it finds it in the transcript
         attachments = await self.store.reply_files(ids)
         recipient = Recipient(batch[-1].user_id, batch[-1].user_team)
         self.spend.payer = batch[-1].user_id
-        outcome = await self._run(merge(batch), attachments, recipient)
+        outcome = await self._run(merge(batch), attachments, recipient, mark)
         if self.state.is_(Phase.PARKING):
             # Closed cleanly (waited for): what the process took is in its transcript.
             await self.session.close(force=True)
@@ -283,22 +283,26 @@ class Conversation:
 
     async def run_request(self, text: str, recipient: Recipient) -> None:
         """One more turn in the same slot, for the bot's own request (a spec repair)."""
-        outcome = await self._run(text, (), recipient)
+        outcome = await self._run(text, (), recipient, str(uuid.uuid4()))
         if outcome.ended:
             await self.store.remove_sent(*self.key)
         for question in outcome.asked:
             await self.questions.withdraw(self, question)
 
-    async def _run(self, text: str, attachments: tuple[Attachment, ...], recipient: Recipient) -> TurnOutcome:
+    async def _run(
+        self, text: str, attachments: tuple[Attachment, ...], recipient: Recipient, mark: str
+    ) -> TurnOutcome:
         outcome = TurnOutcome()
-        events = self._observe(self._send(text, attachments), outcome)
+        events = self._observe(self._send(text, attachments, mark), outcome)
         await self.relay.render(events, recipient, stop_claude=self._stop_claude)
         return outcome
 
-    async def _send(self, text: str, attachments: tuple[Attachment, ...] = ()) -> AsyncIterator[SessionEvent]:
+    async def _send(self, text: str, attachments: tuple[Attachment, ...], mark: str) -> AsyncIterator[SessionEvent]:
         """Send to Claude, with what the budgets in force leave as the CLI's own spend limit."""
         limit = await self.spend.headroom()
-        async for event in self.session.send(text, attachments, spend_limit=limit, spent=self.record.session_cost_usd):
+        async for event in self.session.send(
+            text, attachments, message_id=mark, spend_limit=limit, spent=self.record.session_cost_usd
+        ):
             yield event
 
     async def _stop_claude(self) -> None:
@@ -311,9 +315,6 @@ class Conversation:
         async for event in events:
             if self.session.session_id != self.record.session_id:
                 await self.save(session_id=self.session.session_id)
-            if isinstance(event, Taken):  # the CLI has the turn's message
-                await self.store.mark_taken(*self.key, event.mark)
-                continue
             if isinstance(event, Question):
                 await self.questions.record(self, event)  # asked; people see it once posted
                 outcome.asked.append(event)

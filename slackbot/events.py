@@ -108,14 +108,6 @@ class OverBudget:
 
 
 @dataclass(frozen=True)
-class Taken:
-    """The CLI took the turn's message: from now on it is known by `mark` (see
-    `SpecSession.delivered`), even if the turn does not finish."""
-
-    mark: str
-
-
-@dataclass(frozen=True)
 class TurnDone:
     """Claude finished answering this message."""
 
@@ -128,5 +120,5 @@ class TurnDone:
 
 SessionEvent = (
     TextDelta | TextDone | ToolActivity | Question | FileWritten | SpecComplete | Failed | Notice | OverBudget
-    | Taken | TurnDone
+    | TurnDone
 )

@@ -45,9 +45,9 @@ def neutralize(text: str) -> str:
 TURN_LEAD = "Message from the team:"
 
 
-def compose(messages: list[Message]) -> AsyncIterator[dict[str, Any]]:
+def compose(messages: list[Message], message_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
     """One user message for the CLI, as content blocks, led by our own words, with
-    every `@` neutralized."""
+    every `@` neutralized. The CLI records it in its transcript under `message_id`."""
     parts = [neutralize(m.text) for m in messages if m.text]
     images: list[dict[str, Any]] = []
     for attachment in (a for m in messages for a in m.attachments):
@@ -62,6 +62,7 @@ def compose(messages: list[Message]) -> AsyncIterator[dict[str, Any]]:
     content = [{"type": "text", "text": text}, *images]
 
     async def one_message() -> AsyncIterator[dict[str, Any]]:
-        yield {"type": "user", "message": {"role": "user", "content": content}, "parent_tool_use_id": None}
+        message: dict[str, Any] = {"type": "user", "message": {"role": "user", "content": content}}
+        yield {**message, "parent_tool_use_id": None, **({"uuid": message_id} if message_id else {})}
 
     return one_message()

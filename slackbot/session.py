@@ -47,6 +47,7 @@ class _Job:
     """One message for the worker, and what the budgets allow for answering it."""
 
     message: Message
+    message_id: str | None
     out: asyncio.Queue[Any]
     spend_limit: float | None
     spent: float
@@ -95,11 +96,14 @@ class SpecSession:
         self._translator.session_id = value
 
     async def send(
-        self, text: str, attachments: tuple[Attachment, ...] = (), *, spend_limit: float | None = None,
-        spent: float = 0.0,
+        self, text: str, attachments: tuple[Attachment, ...] = (), *, message_id: str | None = None,
+        spend_limit: float | None = None, spent: float = 0.0,
     ) -> AsyncIterator[SessionEvent]:
         """Send one user message (with any attached images or text files); yield events
         until Claude's turn is over.
+
+        `message_id` (a UUID) is the id the CLI records the message under in its
+        transcript: `delivered` looks for it if the turn does not finish.
 
         `spend_limit` is what Claude may spend from now on (None: no limit), enforced by
         the CLI itself (an `OverBudget` event says it stopped the turn); `spent` is the
@@ -109,7 +113,7 @@ class SpecSession:
         async with self._lifecycle:
             if self._worker is None or self._worker.done():
                 self._worker = asyncio.create_task(self._work(), name=f"session:{self.project_dir.name}")
-            self._jobs.put_nowait(_Job(Message(text, attachments), out, spend_limit, spent))
+            self._jobs.put_nowait(_Job(Message(text, attachments), message_id, out, spend_limit, spent))
         while (event := await out.get()) is not _END:
             yield event
 
@@ -130,8 +134,8 @@ class SpecSession:
         return entry is not None and not entry[2].done()
 
     def delivered(self, marks: set[str]) -> set[str]:
-        """Which of these marks (of messages the CLI took, `Taken`, and of answers,
-        `answer_mark`) the conversation's transcript holds: what Claude has even though
+        """Which of these marks (`message_id`s of messages sent, and `answer_mark`s of
+        answers) the conversation's transcript holds: what Claude has even though
         the turn that carried it did not finish."""
         return marks & marks_in(self.config_dir, self.session_id) if marks else set()
 
@@ -223,7 +227,7 @@ class SpecSession:
         client = await self._ready(job, emit)
         if client is None:
             return
-        self._translator.streamed, self._translator.taken = "", False
+        self._translator.streamed = ""
         failed = False  # report at most one failure per turn
         loop = asyncio.get_running_loop()
         timeout = self.settings.turn_timeout
@@ -232,7 +236,7 @@ class SpecSession:
             # The deadline moves with every message: only silence times out.
             async with asyncio.timeout(timeout) as deadline:
                 self._deadline = deadline
-                await client.query(compose([job.message]))
+                await client.query(compose([job.message], job.message_id))
                 async for sdk_message in client.receive_response():
                     deadline.reschedule(loop.time() + timeout)
                     for event in self._translator.translate(sdk_message):

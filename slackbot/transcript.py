@@ -3,8 +3,8 @@
 The CLI writes its transcript lazily (within about half a second, and on a clean
 exit); a process killed in that window never wrote what it last took. So a message
 whose turn did not finish counts as delivered only if the transcript shows it. A
-message is known by the uuid the CLI gave it when it took it (it echoes our
-messages back: `--replay-user-messages`); an answer to a question by its tool call.
+message is known by the uuid the bot gave it when it sent it (the CLI records a
+message under the uuid it comes with); an answer to a question by its tool call.
 """
 
 from __future__ import annotations

@@ -34,7 +34,6 @@ from .events import (
     QuestionItem,
     SessionEvent,
     SpecComplete,
-    Taken,
     TextDelta,
     TextDone,
     ToolActivity,
@@ -78,7 +77,6 @@ class EventTranslator:
         self.session_id = session_id
         self.streamed = ""  # text streamed as deltas since the last finished text block
         self.interrupted = False  # the turn was stopped on purpose (Stop), not failed
-        self.taken = False  # the CLI echoed the turn's message back
 
     def translate(self, message: Any) -> list[SessionEvent]:
         if isinstance(message, StreamEvent):
@@ -90,7 +88,7 @@ class EventTranslator:
         if isinstance(message, AssistantMessage):
             return self._translate_assistant(message)
         if isinstance(message, UserMessage):
-            return self._translate_user(message)
+            return self._translate_tool_results(message)
         if isinstance(message, ResultMessage):
             return self._translate_result(message)
         return []
@@ -131,16 +129,9 @@ class EventTranslator:
                 events.append(ToolActivity(block.name, describe_tool(block.name, block.input)))
         return events
 
-    def _translate_user(self, message: UserMessage) -> list[SessionEvent]:
-        results = [] if isinstance(message.content, str) else [
-            block for block in message.content if isinstance(block, ToolResultBlock)
-        ]
-        if not results:
-            # The CLI echoes the message it took (--replay-user-messages): the turn's first is ours.
-            if self.taken or not message.uuid or message.parent_tool_use_id is not None:
-                return []
-            self.taken = True
-            return [Taken(message.uuid)]
+    def _translate_tool_results(self, message: UserMessage) -> list[SessionEvent]:
+        if isinstance(message.content, str):
+            return []
         events: list[SessionEvent] = []
         for block in message.content:
             if isinstance(block, ToolResultBlock):

@@ -2,9 +2,10 @@
 
 A reply (or an answer) is removed only once Claude has it: when the turn that carried
 it finished, or when the CLI's transcript shows it. Until then `sent` says where it is:
-NULL while it waits, '' once a turn carries it, the CLI's mark for it once the CLI took
-it. A question is asked (stored), posted (one message per part, each with its ts),
-answered part by part (by whom, how), and closed: all answered, or withdrawn.
+NULL while it waits, else the mark of the message that carries it ('' for answers of a
+withdrawn question: they ride along with the next message). A question is asked
+(stored), posted (one message per part, each with its ts), answered part by part (by
+whom, how), and closed: all answered, or withdrawn.
 """
 
 from __future__ import annotations
@@ -22,18 +23,11 @@ class Delivery(Transactions):
 
     # -- replies in a turn ------------------------------------------------------
 
-    async def carry(self, ids: list[int]) -> None:
-        """A turn carries these replies (and any answer riding along)."""
+    async def carry(self, ids: list[int], mark: str) -> None:
+        """A turn carries these replies (and any answer riding along) in the message the
+        CLI records as `mark`."""
         async with self.transaction() as db:
-            await db.executemany("UPDATE pending_replies SET sent = '' WHERE id = ?", [(i,) for i in ids])
-
-    async def mark_taken(self, channel: str, thread_ts: str, mark: str) -> None:
-        """The CLI took the turn's message: its replies are known by `mark` from now on."""
-        async with self.transaction() as db:
-            await db.execute(
-                "UPDATE pending_replies SET sent = ? WHERE channel = ? AND thread_ts = ? AND sent = ''",
-                (mark, channel, thread_ts),
-            )
+            await db.executemany("UPDATE pending_replies SET sent = ? WHERE id = ?", [(mark, i) for i in ids])
 
     async def mark_answers_sent(self, question_id: str, mark: str) -> None:
         """Claude got the question's answers (the tool call goes on): they are known by `mark`."""
