@@ -82,6 +82,7 @@ class Conversation:
         self.asking: Question | None = None  # the question Claude waits on, once people can see it
         self._feeder: asyncio.Task[None] | None = None
         self._queued_note: asyncio.Future[str | None] | None = None
+        self.turn: str | None = None  # the id the running turn's Stop buttons carry
         relay.question_posted = self._question_posted
 
     @property
@@ -326,7 +327,11 @@ class Conversation:
     async def _run(self, text: str, attachments: tuple[Attachment, ...], recipient: Recipient) -> TurnOutcome:
         outcome = TurnOutcome()
         events = self._observe(self._send(text, attachments), outcome)
-        await self.relay.render(events, recipient, stop_claude=self._stop_claude)
+        self.turn = uuid.uuid4().hex
+        try:
+            await self.relay.render(events, recipient, stop_claude=self._stop_claude, turn=self.turn)
+        finally:
+            self.turn = None
         return outcome
 
     async def _send(self, text: str, attachments: tuple[Attachment, ...] = ()) -> AsyncIterator[SessionEvent]:
@@ -346,6 +351,14 @@ class Conversation:
             await self.store.queue_claimed_reply(
                 *self.key, self.payer, CUT_SHORT, f"budget:{uuid.uuid4().hex}", None, recipient.team_id,
             )
+
+    async def stop(self, turn: str | None = None) -> bool:
+        """Stop Claude's answer: the one whose Stop button carries `turn`, or with None (a
+        typed "stop") whatever runs. False if that answer is over: a button left from an
+        earlier turn (a crash kept it on screen) never stops a later one."""
+        if turn is not None and turn != self.turn:
+            return False
+        return await self.session.interrupt()
 
     async def _stop_claude(self) -> None:
         """Nobody can go on with this turn: Slack refused to show a question (the next

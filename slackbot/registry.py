@@ -99,6 +99,7 @@ class Interviews:
             conversation = await self.find(channel, thread_ts)
             if conversation is not None:
                 log.info("resuming %s: the last run stopped mid-turn", conversation.record.name)
+                await conversation.relay.take_down_stops()  # before a new turn shows its own
                 await conversation.recover()
         for channel, thread_ts in await self.store.threads_with_pending():
             conversation = await self.find(channel, thread_ts)
@@ -311,9 +312,10 @@ class Interviews:
         await self.store.choose_other(question_id, index, user_id)
         return True
 
-    async def stop(self, conversation: Conversation) -> bool:
-        """Interrupt Claude's current answer in that thread; False if there is none."""
-        return await conversation.session.interrupt()
+    async def stop(self, conversation: Conversation, turn: str | None = None) -> bool:
+        """Interrupt Claude's current answer in that thread (with `turn`, a Stop button's:
+        only if it is still that answer); False if there is none."""
+        return await conversation.stop(turn)
 
     async def cancel(self, conversation: Conversation) -> InterviewRecord | None:
         """End the interview for good (files kept); None if it had already ended."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..blocks import answered_blocks, question_blocks, shorten, update_text, withdrawn_blocks
+from ..blocks import answered_blocks, question_blocks, shorten, update_text, withdrawn_blocks, without_status
 from ..events import Question, QuestionItem, SessionEvent
 from ..handoff import FeatureChanges, Handoff
 from ..scheduler import Priority, SlackScheduler
@@ -22,6 +24,8 @@ from .support import Recipient, StreamingSupport
 from .turn import TurnView
 
 log = logging.getLogger(__name__)
+
+TAKE_DOWN_SECONDS = 30.0  # at most this long taking down the Stop buttons a crash left in a thread
 
 
 @dataclass(frozen=True)
@@ -165,15 +169,54 @@ class ThreadRelay:
         except SLACK_ERRORS as exc:
             log.warning("could not delete a note in %s: %s", self.thread_ts, slack_error(exc))
 
+    async def take_down_stops(self) -> None:
+        """After a crash: the status lines the killed turn left in this thread lose their
+        Stop (it stops nothing now), and one that only said what Claude was doing goes.
+        Best effort: a click on one left says the answer has finished."""
+        client = self.scheduler.client
+
+        async def page(cursor: str | None) -> Any:
+            return await client.conversations_replies(channel=self.channel, ts=self.thread_ts, cursor=cursor, limit=200)
+
+        cursor: str | None = None
+        try:
+            async with asyncio.timeout(TAKE_DOWN_SECONDS):
+                while True:
+                    replies = await self.scheduler.run(
+                        "conversations.replies", functools.partial(page, cursor), fair_key=self.thread_ts
+                    )
+                    for message in replies.get("messages") or []:
+                        await self._take_down_stop(message)
+                    cursor = (replies.get("response_metadata") or {}).get("next_cursor")
+                    if not replies.get("has_more") or not cursor:
+                        return
+        except SLACK_ERRORS as exc:
+            log.warning("could not take down old Stop buttons in %s: %s", self.thread_ts, slack_error(exc))
+
+    async def _take_down_stop(self, message: dict[str, Any]) -> None:
+        blocks = without_status(message.get("blocks") or [])
+        ts = str(message.get("ts") or "")
+        if blocks is None or not ts:
+            return
+        try:
+            if blocks:
+                text = update_text(str(message.get("text") or "…"))
+                await self.scheduler.update(channel=self.channel, ts=ts, text=text, blocks=blocks)
+            else:
+                await self.scheduler.delete(channel=self.channel, ts=ts)
+        except SLACK_ERRORS as exc:
+            log.warning("could not take down the Stop of %s in %s: %s", ts, self.thread_ts, slack_error(exc))
+
     async def render(
         self, events: AsyncIterator[SessionEvent], recipient: Recipient | None,
-        stop_claude: Callable[[], Awaitable[object]] | None = None,
+        stop_claude: Callable[[], Awaitable[object]] | None = None, turn: str | None = None,
     ) -> None:
         """Show one turn in the thread, to its end: a Slack error in one write is logged
         and reported once, and the turn goes on being shown (never left running
         unobserved). `stop_claude` is called when nobody can go on with the turn: a
-        question Slack refused to show, or the person stopped the stream in Slack."""
-        view = TurnView(self, recipient, stop_claude)
+        question Slack refused to show, or the person stopped the stream in Slack.
+        `turn` is the id its Stop buttons carry."""
+        view = TurnView(self, recipient, stop_claude, turn or uuid.uuid4().hex)
         try:
             async for event in events:
                 await view.show(event)
