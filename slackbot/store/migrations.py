@@ -162,4 +162,7 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (question_id, user_id)
     );
     """,
+    # The spec's upload is under way (set before it starts, cleared once Slack has it): a
+    # restart in between finds out from the thread whether it landed, and uploads it if not.
+    "ALTER TABLE interviews ADD COLUMN upload_pending INTEGER NOT NULL DEFAULT 0;",
 ]
