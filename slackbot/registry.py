@@ -28,6 +28,7 @@ from .retention import delete_transcripts, expire_transcripts, transcript_dir
 from .scheduler import SlackScheduler
 from .session import SessionSettings, SpecSession
 from .spec import SpecTracker, project_dir
+from .spec_delivery import resume_upload
 from .store import InterviewRecord, PendingReply, StateStore, Status
 from .store.records import ReplyChange
 
@@ -83,6 +84,7 @@ class Interviews:
         self._storing = asyncio.Lock()  # files waiting are measured and stored as one step
         self._accepting = True
         self._reaper: asyncio.Task[None] | None = None
+        self._uploads: set[asyncio.Task[None]] = set()  # spec uploads a restart resumed
         self._session_settings = SessionSettings.for_bot(settings)
         self.budgets = Budgets.from_settings(settings)
 
@@ -91,10 +93,14 @@ class Interviews:
     async def open(self) -> None:
         """Start the idle reaper and answer replies left unanswered by the last run."""
         self._reaper = asyncio.create_task(self._reap_idle(), name="idle-reaper")
-        for record in await self.store.list_interviews():
+        records = await self.store.list_interviews()
+        for record in records:
             if record.thread_ts.startswith(CLAIMING):  # the last run stopped between claim and thread
                 log.info("releasing the name %s, claimed by a thread that was never opened", record.name)
                 await self.store.remove_interview(record.channel, record.thread_ts)
+        for record in records:
+            if record.upload_pending and record.status != Status.CANCELLED:
+                self._resume_upload(record)
         for channel, thread_ts in await self.store.threads_in_flight():
             conversation = await self.find(channel, thread_ts)
             if conversation is not None:
@@ -107,6 +113,23 @@ class Interviews:
                 log.info("resuming %s: replies were waiting from before the restart", conversation.record.name)
                 conversation.wake_up()
 
+    def _resume_upload(self, record: InterviewRecord) -> None:
+        """The last run stopped while uploading this spec: finish that in the background."""
+
+        async def resume() -> None:
+            conversation = await self.find(record.channel, record.thread_ts)
+            if conversation is not None:
+                await resume_upload(conversation)
+
+        task = asyncio.create_task(resume(), name=f"upload:{record.name}")
+        self._uploads.add(task)
+        task.add_done_callback(self._upload_done)
+
+    def _upload_done(self, task: asyncio.Task[None]) -> None:
+        self._uploads.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("resuming an upload failed", exc_info=error)
+
     async def close(self, grace: float | None = None) -> None:
         """Stop taking work, let running turns finish within `grace`, close every CLI."""
         self._accepting = False
@@ -114,6 +137,11 @@ class Interviews:
             self._reaper.cancel()
             await asyncio.gather(self._reaper, return_exceptions=True)
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        if self._uploads:  # one cut short stays pending: the next start finishes it
+            _, late = await asyncio.wait(set(self._uploads), timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         await asyncio.gather(*(c.shut_down(grace) for c in list(self._cache.values())), return_exceptions=True)
         for conversation in self._cache.values():
             await conversation.session.close(force=True)
