@@ -103,6 +103,16 @@ class Conversation:
     def last_active(self) -> float:
         return self.state.since
 
+    def at_rest(self, since: float) -> bool:
+        """Whether nothing of it has run since `since` (time.monotonic) and nothing of it
+        lives only in memory: no turn, worker or feeder, no budget hold or cut-short
+        turn to tell of. The registry may then forget it and rebuild it from the store."""
+        return (
+            self.state.is_(Phase.IDLE) and self.state.since <= since
+            and all(task is None or task.done() for task in (self.worker, self._feeder, self._queued_note))
+            and self.held_on is None and not self.cut_short
+        )
+
     def wake_up(self) -> None:
         """There is something to answer: serve it (a worker per thread, at most one), or
         let it answer the question Claude waits on."""

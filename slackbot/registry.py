@@ -80,7 +80,9 @@ class Interviews:
         self.questions = Questions(store)
         self.message_limit = PerPersonLimit(settings.messages_per_minute, 60.0)
         self.start_limit = PerPersonLimit(settings.starts_per_hour, 3600.0)
+        # The conversations in use (`_forget_idle` drops those at rest), and when each was last looked up.
         self._cache: dict[ThreadKey, Conversation] = {}
+        self._found_at: dict[ThreadKey, float] = {}
         self._storing = asyncio.Lock()  # files waiting are measured and stored as one step
         self._accepting = True
         self._reaper: asyncio.Task[None] | None = None
@@ -160,6 +162,7 @@ class Interviews:
             try:
                 await self.pool.evict_idle(idle)
                 self._wake_held()
+                await self._forget_idle(idle)
                 if time.monotonic() >= next_expiry:  # a directory walk: at most hourly
                     next_expiry = time.monotonic() + min(3_600.0, retention / 4)
                     live = [c.session.config_dir for c in self._cache.values() if c.busy]
@@ -167,6 +170,24 @@ class Interviews:
             except Exception:
                 log.exception("closing idle sessions failed")
             await asyncio.sleep(max(0.5, min(idle / 4, 30.0)))
+
+    async def _forget_idle(self, idle: float) -> None:
+        """Conversations at rest for `idle` seconds (no turn, no process, nothing waiting in
+        the store, not looked up) leave memory: `find` rebuilds one from the store when its
+        thread is used again, so memory holds the threads in use, not every one ever seen."""
+        since = time.monotonic() - idle
+
+        def at_rest(key: ThreadKey, conversation: Conversation) -> bool:
+            return (
+                self._cache.get(key) is conversation and self._found_at.get(key, 0.0) <= since
+                and conversation.at_rest(since) and not self.pool.holds(conversation)
+            )
+
+        for key, conversation in list(self._cache.items()):
+            if at_rest(key, conversation) and not await self.store.pending_replies(*key) and at_rest(key, conversation):
+                del self._cache[key]
+                self._found_at.pop(key, None)
+                log.debug("forgot the idle conversation %s", conversation.record.name)
 
     def _wake_held(self) -> None:
         """Threads a daily budget held: a new UTC day may let their replies through."""
@@ -182,12 +203,19 @@ class Interviews:
 
     # -- lookups -------------------------------------------------------------------
 
+    @property
+    def in_memory(self) -> int:
+        """How many conversations are held in memory now."""
+        return len(self._cache)
+
     async def find(self, channel: str, thread_ts: str) -> Conversation | None:
         key = (channel, thread_ts)
+        self._found_at[key] = time.monotonic()  # whoever holds it now keeps it in memory a while
         if key in self._cache:
             return self._cache[key]
         record = await self.store.get_interview(channel, thread_ts)
         if record is None or record.thread_ts.startswith(CLAIMING):
+            self._found_at.pop(key, None)
             return None
         return self._cache.setdefault(key, self._materialize(record))
 
@@ -253,6 +281,7 @@ class Interviews:
         message `start` was moving the claim to, is cleared too, wherever it failed."""
         for key in dict.fromkeys(ts for ts in (claim.thread_ts, thread_ts) if ts):
             self._cache.pop((claim.channel, key), None)
+            self._found_at.pop((claim.channel, key), None)
             await self.store.remove_interview(claim.channel, key)
             await self.store.drop_pending(claim.channel, key)  # the queued opening message
 
@@ -268,6 +297,7 @@ class Interviews:
             thread_ts, None, user_team=claim.team_id,
         )
         conversation = self._cache.setdefault((claim.channel, thread_ts), self._materialize(claim))
+        self._found_at[(claim.channel, thread_ts)] = time.monotonic()
         conversation.wake_up()
         log.info("interview %s started in %s/%s by %s", claim.name, claim.channel, thread_ts, claim.started_by)
         return conversation
