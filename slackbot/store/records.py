@@ -48,6 +48,7 @@ class InterviewRecord:
     model_turns: int = 0
     session_cost_usd: float = 0.0  # the CLI's running total for the current conversation
     model: str | None = None  # the model this interview runs on; None: the configured default
+    turn_payer: str | None = None  # who pays for the model turn whose cost the CLI has not reported yet
 
 
 @dataclass(frozen=True)
