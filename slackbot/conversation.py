@@ -20,7 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .budget import Budgets, utc_day
-from .events import Attachment, Failed, OverBudget, Question, QuestionItem, SessionEvent, SpecComplete, Taken, TurnDone
+from .events import (
+    Attachment,
+    Failed,
+    OverBudget,
+    ProcessStarted,
+    Question,
+    QuestionItem,
+    SessionEvent,
+    SpecComplete,
+    Taken,
+    TurnDone,
+)
 from .flood import take_batch
 from .pool import LivePool
 from .questions import Questions, written_after
@@ -30,6 +41,7 @@ from .spec_delivery import deliver
 from .store import InterviewRecord, PendingReply, StateStore, Status
 from .transcript import answer_mark
 from .turn_state import Phase, TurnState
+from .unreported import process_started, turn_begins
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +84,7 @@ class Conversation:
             session.use_model(record.model)
         self.cut_short = False  # the spend limit stopped the last turn: the thread hears why, again
         self.payer = record.started_by  # whose message started the current turn: its cost is theirs
+        self.unpaid: str | None = None  # the payer of a turn cut off before the CLI reported its cost
         # The UTC day a used-up budget last held this thread's replies (the reaper wakes
         # the thread when the day changes).
         self.held_on: str | None = None
@@ -336,6 +349,7 @@ class Conversation:
 
     async def _run(self, text: str, attachments: tuple[Attachment, ...], recipient: Recipient) -> TurnOutcome:
         outcome = TurnOutcome()
+        await turn_begins(self)
         events = self._observe(self._send(text, attachments), outcome)
         self.turn = uuid.uuid4().hex
         try:
@@ -391,6 +405,9 @@ class Conversation:
             elif isinstance(event, TurnDone):
                 outcome.ended = True
                 await self._count(event)
+            elif isinstance(event, ProcessStarted):
+                await process_started(self, event.total)
+                continue
             elif isinstance(event, SpecComplete):
                 outcome.complete = True  # delivered after the turn, once checked
                 continue
@@ -401,8 +418,8 @@ class Conversation:
 
     async def _count(self, event: TurnDone) -> None:
         record = self.record
-        # The CLI reports a running total per conversation (kept across resume); a
-        # drop means a new conversation began.
+        # The CLI reports a running total per conversation (see `process_started` for a
+        # new process); a drop means a new conversation began.
         total = record.session_cost_usd if event.cost_usd is None else event.cost_usd
         spent = total - record.session_cost_usd if total >= record.session_cost_usd else total
         if spent > 0:  # charged to the person whose message started the turn, on today's UTC date
@@ -413,6 +430,7 @@ class Conversation:
             input_tokens=record.input_tokens + event.input_tokens,
             output_tokens=record.output_tokens + event.output_tokens,
             model_turns=record.model_turns + (event.model_turns or 0),
+            turn_payer=None,  # reported: paid
         )
 
     # -- questions --------------------------------------------------------------------
