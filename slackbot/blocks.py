@@ -131,12 +131,32 @@ def update_text(text: str) -> str:
     return shorten(text, UPDATE_TEXT - 100)
 
 
-def status_blocks(activity: str | None) -> list[dict[str, Any]]:
+def status_blocks(activity: str | None, turn: str) -> list[dict[str, Any]]:
     """Below a message Claude is still writing: what it is doing (if not just writing),
-    and a Stop button (it stops the thread it is clicked in: it carries no value)."""
+    and a Stop button. The button stops the thread it is clicked in, and there only the
+    turn its value names: one left behind (a crash kept it) must not stop a later one."""
     line = [ContextBlock(elements=[MarkdownTextObject(text=f":hourglass_flowing_sand: _{escape(activity)}…_")])]
-    stop = ActionsBlock(elements=[ButtonElement(text="Stop", action_id=STOP_ACTION)])
+    stop = ActionsBlock(elements=[ButtonElement(text="Stop", action_id=STOP_ACTION, value=turn)])
     return _dicts([*(line if activity else []), stop])
+
+
+def without_status(blocks: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """A posted message's blocks without the status line and Stop a turn showed under it
+    (`status_blocks`); None if it shows no Stop."""
+    stop = next((
+        n for n, block in enumerate(blocks) if block.get("type") == "actions"
+        and any(element.get("action_id") == STOP_ACTION for element in block.get("elements") or [])
+    ), None)
+    if stop is None:
+        return None
+    start = stop - 1 if stop and _is_status_line(blocks[stop - 1]) else stop
+    return blocks[:start] + blocks[stop + 1 :]
+
+
+def _is_status_line(block: dict[str, Any]) -> bool:
+    elements = block.get("elements") or [{}]
+    text = str(elements[0].get("text") or "") if isinstance(elements[0], dict) else ""
+    return block.get("type") == "context" and text.startswith(":hourglass_flowing_sand: _")
 
 
 def root_blocks(text: str) -> list[dict[str, Any]]:

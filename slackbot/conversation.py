@@ -20,7 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .budget import Budgets
-from .events import Attachment, Failed, OverBudget, Question, QuestionItem, SessionEvent, SpecComplete, TurnDone
+from .events import (
+    Attachment,
+    Failed,
+    OverBudget,
+    ProcessStarted,
+    Question,
+    QuestionItem,
+    SessionEvent,
+    SpecComplete,
+    TurnDone,
+)
 from .flood import take_batch
 from .pool import LivePool
 from .questions import Questions
@@ -74,6 +84,7 @@ class Conversation:
         self.asking: Question | None = None  # the question Claude waits on, once people can see it
         self._feeder: asyncio.Task[None] | None = None
         self._queued_note: asyncio.Future[str | None] | None = None
+        self.turn: str | None = None  # the id the running turn's Stop buttons carry
         relay.question_posted = self._question_posted
 
     @property
@@ -93,6 +104,16 @@ class Conversation:
     @property
     def last_active(self) -> float:
         return self.state.since
+
+    def at_rest(self, since: float) -> bool:
+        """Whether nothing of it has run since `since` (time.monotonic) and nothing of it
+        lives only in memory: no turn, worker or feeder, no budget hold or cut-short
+        turn to tell of. The registry may then forget it and rebuild it from the store."""
+        return (
+            self.state.is_(Phase.IDLE) and self.state.since <= since
+            and all(task is None or task.done() for task in (self.worker, self._feeder, self._queued_note))
+            and self.spend.held_on is None and not self.spend.cut_short
+        )
 
     def wake_up(self) -> None:
         """There is something to answer: serve it (a worker per thread, at most one), or
@@ -293,8 +314,13 @@ class Conversation:
         self, text: str, attachments: tuple[Attachment, ...], recipient: Recipient, mark: str
     ) -> TurnOutcome:
         outcome = TurnOutcome()
+        await self.spend.turn_begins()
         events = self._observe(self._send(text, attachments, mark), outcome)
-        await self.relay.render(events, recipient, stop_claude=self._stop_claude)
+        self.turn = uuid.uuid4().hex
+        try:
+            await self.relay.render(events, recipient, stop_claude=self._stop_claude, turn=self.turn)
+        finally:
+            self.turn = None
         return outcome
 
     async def _send(self, text: str, attachments: tuple[Attachment, ...], mark: str) -> AsyncIterator[SessionEvent]:
@@ -304,6 +330,14 @@ class Conversation:
             text, attachments, message_id=mark, spend_limit=limit, spent=self.record.session_cost_usd
         ):
             yield event
+
+    async def stop(self, turn: str | None = None) -> bool:
+        """Stop Claude's answer: the one whose Stop button carries `turn`, or with None (a
+        typed "stop") whatever runs. False if that answer is over: a button left from an
+        earlier turn (a crash kept it on screen) never stops a later one."""
+        if turn is not None and turn != self.turn:
+            return False
+        return await self.session.interrupt()
 
     async def _stop_claude(self) -> None:
         """Nobody can go on with this turn: Slack refused to show a question (the next
@@ -323,6 +357,9 @@ class Conversation:
             elif isinstance(event, TurnDone):
                 outcome.ended = True
                 await self.spend.count(event)
+            elif isinstance(event, ProcessStarted):
+                await self.spend.process_started(event.total)
+                continue
             elif isinstance(event, SpecComplete):
                 outcome.complete = True  # delivered after the turn, once checked
                 continue

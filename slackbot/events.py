@@ -118,7 +118,15 @@ class TurnDone:
     output_tokens: int = 0
 
 
+@dataclass(frozen=True)
+class ProcessStarted:
+    """A CLI process started for the conversation; its running total starts at `total`
+    (what the CLI saved before: a turn closed mid-way counts in it, a killed one does not)."""
+
+    total: float
+
+
 SessionEvent = (
     TextDelta | TextDone | ToolActivity | Question | FileWritten | SpecComplete | Failed | Notice | OverBudget
-    | TurnDone
+    | TurnDone | ProcessStarted
 )

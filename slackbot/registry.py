@@ -29,6 +29,7 @@ from .retention import delete_transcripts, expire_transcripts, transcript_dir
 from .scheduler import SlackScheduler
 from .session import SessionSettings, SpecSession
 from .spec import SpecTracker, project_dir
+from .spec_delivery import resume_upload
 from .store import InterviewRecord, PendingReply, StateStore, Status
 from .store.records import ReplyChange
 
@@ -82,10 +83,13 @@ class Interviews:
         self.questions = Questions(store)
         self.message_limit = PerPersonLimit(settings.messages_per_minute, 60.0)
         self.start_limit = PerPersonLimit(settings.starts_per_hour, 3600.0)
+        # The conversations in use (`_forget_idle` drops those at rest), and when each was last looked up.
         self._cache: dict[ThreadKey, Conversation] = {}
+        self._found_at: dict[ThreadKey, float] = {}
         self._storing = asyncio.Lock()  # files waiting are measured and stored as one step
         self._accepting = True
         self._reaper: asyncio.Task[None] | None = None
+        self._uploads: set[asyncio.Task[None]] = set()  # spec uploads a restart resumed
         self._session_settings = SessionSettings.for_bot(settings)
         self.budgets = Budgets.from_settings(settings)
 
@@ -96,14 +100,19 @@ class Interviews:
         files of replies it left held while they downloaded are fetched again (`fetch_again`,
         in the background: each such reply holds its thread's later replies until then)."""
         self._reaper = asyncio.create_task(self._reap_idle(), name="idle-reaper")
-        for record in await self.store.list_interviews():
+        records = await self.store.list_interviews()
+        for record in records:
             if record.thread_ts.startswith(CLAIMING):  # the last run stopped between claim and thread
                 log.info("releasing the name %s, claimed by a thread that was never opened", record.name)
                 await self.store.remove_interview(record.channel, record.thread_ts)
+        for record in records:
+            if record.upload_pending and record.status != Status.CANCELLED:
+                self._resume_upload(record)
         for channel, thread_ts in await self.store.threads_in_flight():
             conversation = await self.find(channel, thread_ts)
             if conversation is not None:
                 log.info("resuming %s: the last run stopped mid-turn", conversation.record.name)
+                await conversation.relay.take_down_stops()  # before a new turn shows its own
                 await conversation.recover()
         for channel, thread_ts in await self.store.threads_with_pending():
             conversation = await self.find(channel, thread_ts)
@@ -127,6 +136,23 @@ class Interviews:
                 self._fetching.add(task)
                 task.add_done_callback(self._fetching.discard)
 
+    def _resume_upload(self, record: InterviewRecord) -> None:
+        """The last run stopped while uploading this spec: finish that in the background."""
+
+        async def resume() -> None:
+            conversation = await self.find(record.channel, record.thread_ts)
+            if conversation is not None:
+                await resume_upload(conversation)
+
+        task = asyncio.create_task(resume(), name=f"upload:{record.name}")
+        self._uploads.add(task)
+        task.add_done_callback(self._upload_done)
+
+    def _upload_done(self, task: asyncio.Task[None]) -> None:
+        self._uploads.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("resuming an upload failed", exc_info=error)
+
     async def close(self, grace: float | None = None) -> None:
         """Stop taking work, let running turns finish within `grace`, close every CLI."""
         self._accepting = False
@@ -134,6 +160,11 @@ class Interviews:
             self._reaper.cancel()
             await asyncio.gather(self._reaper, return_exceptions=True)
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        if self._uploads:  # one cut short stays pending: the next start finishes it
+            _, late = await asyncio.wait(set(self._uploads), timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         await asyncio.gather(*(c.shut_down(grace) for c in list(self._cache.values())), return_exceptions=True)
         for conversation in self._cache.values():
             await conversation.session.close(force=True)
@@ -152,6 +183,7 @@ class Interviews:
             try:
                 await self.pool.evict_idle(idle)
                 self._wake_held()
+                await self._forget_idle(idle)
                 if time.monotonic() >= next_expiry:  # a directory walk: at most hourly
                     next_expiry = time.monotonic() + min(3_600.0, retention / 4)
                     live = [c.session.config_dir for c in self._cache.values() if c.busy]
@@ -159,6 +191,24 @@ class Interviews:
             except Exception:
                 log.exception("closing idle sessions failed")
             await asyncio.sleep(max(0.5, min(idle / 4, 30.0)))
+
+    async def _forget_idle(self, idle: float) -> None:
+        """Conversations at rest for `idle` seconds (no turn, no process, nothing waiting in
+        the store, not looked up) leave memory: `find` rebuilds one from the store when its
+        thread is used again, so memory holds the threads in use, not every one ever seen."""
+        since = time.monotonic() - idle
+
+        def at_rest(key: ThreadKey, conversation: Conversation) -> bool:
+            return (
+                self._cache.get(key) is conversation and self._found_at.get(key, 0.0) <= since
+                and conversation.at_rest(since) and not self.pool.holds(conversation)
+            )
+
+        for key, conversation in list(self._cache.items()):
+            if at_rest(key, conversation) and not await self.store.pending_replies(*key) and at_rest(key, conversation):
+                del self._cache[key]
+                self._found_at.pop(key, None)
+                log.debug("forgot the idle conversation %s", conversation.record.name)
 
     def _wake_held(self) -> None:
         """Threads a daily budget held: a new UTC day may let their replies through."""
@@ -174,12 +224,19 @@ class Interviews:
 
     # -- lookups -------------------------------------------------------------------
 
+    @property
+    def in_memory(self) -> int:
+        """How many conversations are held in memory now."""
+        return len(self._cache)
+
     async def find(self, channel: str, thread_ts: str) -> Conversation | None:
         key = (channel, thread_ts)
+        self._found_at[key] = time.monotonic()  # whoever holds it now keeps it in memory a while
         if key in self._cache:
             return self._cache[key]
         record = await self.store.get_interview(channel, thread_ts)
         if record is None or record.thread_ts.startswith(CLAIMING):
+            self._found_at.pop(key, None)
             return None
         return self._cache.setdefault(key, self._materialize(record))
 
@@ -244,6 +301,7 @@ class Interviews:
         message `start` was moving the claim to, is cleared too, wherever it failed."""
         for key in dict.fromkeys(ts for ts in (claim.thread_ts, thread_ts) if ts):
             self._cache.pop((claim.channel, key), None)
+            self._found_at.pop((claim.channel, key), None)
             await self.store.remove_interview(claim.channel, key)
             await self.store.drop_pending(claim.channel, key)  # the queued opening message
 
@@ -259,6 +317,7 @@ class Interviews:
             thread_ts, None, user_team=claim.team_id,
         )
         conversation = self._cache.setdefault((claim.channel, thread_ts), self._materialize(claim))
+        self._found_at[(claim.channel, thread_ts)] = time.monotonic()
         conversation.wake_up()
         log.info("interview %s started in %s/%s by %s", claim.name, claim.channel, thread_ts, claim.started_by)
         return conversation
@@ -343,9 +402,10 @@ class Interviews:
         await self.store.choose_other(question_id, index, user_id)
         return True
 
-    async def stop(self, conversation: Conversation) -> bool:
-        """Interrupt Claude's current answer in that thread; False if there is none."""
-        return await conversation.session.interrupt()
+    async def stop(self, conversation: Conversation, turn: str | None = None) -> bool:
+        """Interrupt Claude's current answer in that thread (with `turn`, a Stop button's:
+        only if it is still that answer); False if there is none."""
+        return await conversation.stop(turn)
 
     async def cancel(self, conversation: Conversation) -> InterviewRecord | None:
         """End the interview for good (files kept); None if it had already ended."""

@@ -28,12 +28,20 @@ from claude_agent_sdk import (
 
 from .cli_options import OVER_BUDGET, SessionSettings, SpendCap, build_options
 from .confine import ASK_TOOL, check_tool
-from .events import Attachment, Failed, Notice, Question, SessionEvent
+from .events import Attachment, Failed, Notice, ProcessStarted, Question, SessionEvent
 from .private import private_folder
 from .prompt import Message, compose, neutralize
 from .spec import SpecTracker, prompts_dir
-from .transcript import marks_in
-from .translate import CLI_FAILED, CLI_START_FAILED, TRANSCRIPT_LOST, EventTranslator, parse_question, timed_out
+from .transcript import marks_in, saved_total
+from .translate import (
+    CLI_FAILED,
+    CLI_START_FAILED,
+    TRANSCRIPT_LOST,
+    EventTranslator,
+    parse_question,
+    timed_out,
+    turn_done,
+)
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +228,8 @@ class SpecSession:
                 log.exception("could not start Claude for %s", self.project_dir)
                 emit(Failed(CLI_START_FAILED, detail=repr(exc)))
                 return None
+            if self.config_dir is not None:  # its total is known: what the CLI saved
+                emit(ProcessStarted(self._cap.total_at_start))
         await self._switch_model()
         return self._client
 
@@ -254,8 +264,11 @@ class SpecSession:
             raise RuntimeError("the Claude CLI ended the turn without a result")
         except TimeoutError:
             log.error("Claude was silent for %.0fs in %s; interrupting", timeout, self.project_dir)
-            if not await self._interrupt():
+            result = await self._interrupt()
+            if result is None:
                 await self._disconnect()
+            else:  # what the turn spent is reported now, not with the next turn's total
+                emit(turn_done(result))
             emit(Failed(timed_out(timeout), detail="turn timeout"))
         except Exception as exc:
             log.exception("Claude turn failed for %s (session %s)", self.project_dir, self.session_id)
@@ -277,21 +290,21 @@ class SpecSession:
         except Exception:  # the next call tries again; the process keeps its model meanwhile
             log.warning("could not switch %s to %s", self.project_dir, self.model, exc_info=True)
 
-    async def _interrupt(self) -> bool:
-        """Interrupt the running turn and wait for its end; False if the CLI did not respond."""
+    async def _interrupt(self) -> ResultMessage | None:
+        """Interrupt the running turn and wait for its end (its result); None if the CLI did not respond."""
         client = self._client
         if client is None:
-            return False
+            return None
         try:
             async with asyncio.timeout(10):
                 await client.interrupt()
                 async for message in client.receive_response():
                     if isinstance(message, ResultMessage):
                         self.session_id = message.session_id or self.session_id
-                        return True
+                        return message
         except Exception:
             log.warning("interrupt failed for %s", self.project_dir, exc_info=True)
-        return False
+        return None
 
     async def _connect_or_start_over(self, emit: Any, job: _Job) -> ClaudeSDKClient:
         """Resume the conversation; if its transcript is gone, start a new one and say so."""
@@ -316,10 +329,15 @@ class SpecSession:
             self.settings, self.project_dir, env=env, session_id=self.session_id, model=self.model,
             spend_limit=job.spend_limit, can_use_tool=self._can_use_tool, guard_hook=self._guard_hook,
         )
+        # A new conversation's running total starts at 0; a resumed one from what the CLI last
+        # saved (read before it starts), or without a transcript to read, the last one reported.
+        if self.config_dir is not None:
+            start = saved_total(self.config_dir, self.session_id)
+        else:
+            start = job.spent if self.session_id is not None else 0.0
         client = ClaudeSDKClient(options)
         await client.connect()
-        # A new conversation's running total starts at 0; a resumed one goes on from its last.
-        self._cap = SpendCap(job.spend_limit, job.spent if self.session_id is not None else 0.0)
+        self._cap = SpendCap(job.spend_limit, start)
         self._live_model = self.model
         log.info("Claude session started for %s (resume=%s)", self.project_dir, self.session_id)
         return client

@@ -40,13 +40,34 @@ async def deliver(conversation: Conversation, recipient: Recipient) -> None:
         await relay.note(f":mag: Checking the spec… fixing {count} problem{'s' if count != 1 else ''}.")
         await conversation.run_request(repair_request(problems), recipient)
         problems = validate_spec(project_dir)
-    tracker = conversation.session.tracker
-    written, _ = tracker.snapshot()
-    # Recorded before the upload, so a restart never uploads it twice.
-    await conversation.save(
-        spec_written=written, spec_reported=True, uploads=conversation.record.uploads + 1, status=Status.COMPLETE
+    written, _ = conversation.session.tracker.snapshot()
+    # Pending from here until Slack has it: a restart in between looks in the thread
+    # (`resume_upload`), so the spec is uploaded once, never twice and never not at all.
+    await conversation.save(spec_written=written, spec_reported=True, upload_pending=True, status=Status.COMPLETE)
+    await _upload(conversation, problems)
+
+
+async def resume_upload(conversation: Conversation) -> None:
+    """The last run stopped while uploading the spec: upload it, unless the thread shows
+    that Slack took it (then only the card after it is missing)."""
+    record, project_dir = conversation.record, conversation.project_dir
+    names = {path.name for path in conversation.session.tracker.targets}
+    landed = await conversation.relay.spec_uploads(names)
+    problems = validate_spec(project_dir)
+    if landed is not None and landed > record.uploads:
+        log.info("the spec of %s reached Slack before the restart; not uploading it again", record.name)
+        await conversation.save(upload_pending=False, uploads=landed)
+        await _post_summary(conversation, problems)
+        return
+    log.info("uploading the spec of %s: the last run stopped before Slack had it", record.name)
+    await _upload(conversation, problems)
+
+
+async def _upload(conversation: Conversation, problems: list[Problem]) -> None:
+    uploaded = await conversation.relay.upload_spec(
+        conversation.project_dir, conversation.session.tracker.targets, problems
     )
-    await relay.upload_spec(project_dir, tracker.targets, problems)
+    await conversation.save(upload_pending=False, uploads=conversation.record.uploads + int(uploaded))
     await _post_summary(conversation, problems)
 
 

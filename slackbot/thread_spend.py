@@ -1,6 +1,19 @@
 """A thread's spending: what each turn cost (charged to the person whose message
 started it), what the budgets leave for the next model call, and the thread told
-once when a budget holds its replies or is nearly used."""
+once when a budget holds its replies or is nearly used.
+
+The CLI reports a running total per conversation with each turn's result, and saves it
+in the transcript when its process ends; a resumed process starts from what it saved.
+Measured with the bundled CLI and the fake model (tests/test_turn_costs.py):
+
+- a process closed mid-turn (parked while people think, stopped at shutdown) saves its
+  total, so the next process starts with the cut-off turn's spend in it: charged to that
+  turn's payer (stored as the turn starts), not to whoever writes next;
+- a process killed outright (crash, kill -9) saves nothing: the next starts from the last
+  total saved (its spend since is lost to everyone), and turns count from there;
+- a turn interrupted after a silence reports its total to the interrupt (the session
+  passes it on as the turn's `TurnDone`).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+COST_NOISE = 1e-9  # USD: float noise between the total the CLI saved and the one it reported
+
 # Sent for the person whose turn the spend limit cut short, once the budget allows more.
 CUT_SHORT = (
     "(The bot's spend limit stopped your previous answer before it finished; a tool call it "
@@ -33,6 +48,7 @@ class ThreadSpend:
         # The UTC day a used-up budget last held this thread's replies (the reaper wakes
         # the thread when the day changes).
         self.held_on: str | None = None
+        self.unpaid: str | None = None  # the payer of a turn cut off before the CLI reported its cost
 
     def recheck(self, today: str | None = None) -> bool:
         """Whether replies a budget held may be looked at again (a budget changed, or with
@@ -103,4 +119,31 @@ class ThreadSpend:
             input_tokens=record.input_tokens + event.input_tokens,
             output_tokens=record.output_tokens + event.output_tokens,
             model_turns=record.model_turns + (event.model_turns or 0),
+            turn_payer=None,  # reported: paid
         )
+
+    async def turn_begins(self) -> None:
+        """A model turn starts, paid for by `payer` until the CLI reports its cost. A payer
+        still stored means the turn before it was cut off first: its spend is theirs when a
+        new process shows it (`process_started`)."""
+        c = self.conversation
+        stored = c.record.turn_payer
+        self.unpaid = stored
+        if stored != self.payer:
+            await c.save(turn_payer=self.payer)
+
+    async def process_started(self, total: float) -> None:
+        """A CLI process started with its running total at `total`. Above the total last
+        recorded: a turn cut off mid-way spent the difference, charged to that turn's payer.
+        Below it: a killed process took its spend with it, and turns count from `total`."""
+        c = self.conversation
+        record = c.record
+        payer, self.unpaid = self.unpaid or self.payer, None
+        gap = total - record.session_cost_usd
+        if gap > COST_NOISE:
+            log.info("interview %s: a turn cut off earlier spent $%.4f, charged to %s", record.name, gap, payer)
+            await c.store.add_spend(record.channel, record.thread_ts, payer, utc_day(), gap)
+            await c.save(cost_usd=record.cost_usd + gap, session_cost_usd=total)
+        elif gap < -COST_NOISE:
+            log.info("interview %s: a killed process lost $%.4f of spend the CLI never reported", record.name, -gap)
+            await c.save(session_cost_usd=total)

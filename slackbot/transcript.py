@@ -44,6 +44,17 @@ def marks_in(config_dir: Path | None, session_id: str | None) -> set[str]:
     return marks
 
 
+def saved_total(config_dir: Path, session_id: str | None) -> float:
+    """The running total (USD) a resumed CLI process starts from: the last one the CLI
+    saved in the transcript (it does so when a process ends, not when it is killed); 0 for
+    a new conversation or one never saved. Measured with the bundled CLI: tests pin it."""
+    total = 0.0
+    for entry in _entries(config_dir, session_id) if session_id else ():
+        if entry.get("type") == "cost-state" and isinstance(entry.get("totalCostUSD"), int | float):
+            total = float(entry["totalCostUSD"])
+    return total
+
+
 def _entries(config_dir: Path, session_id: str) -> Iterator[dict[str, Any]]:
     # The CLI keeps one folder per working directory under projects/; the session's
     # file is named by its id, so looking in each avoids copying its folder naming.

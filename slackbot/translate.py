@@ -159,18 +159,21 @@ class EventTranslator:
         files = self.tracker.take_completion()
         if files is not None:
             events.append(SpecComplete(self.project_dir, files))
-        usage = message.usage or {}
-        events.append(
-            TurnDone(
-                message.session_id, message.total_cost_usd, message.num_turns,
-                input_tokens=sum(
-                    int(usage.get(key) or 0)
-                    for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-                ),
-                output_tokens=int(usage.get("output_tokens") or 0),
-            )
-        )
+        events.append(turn_done(message))
         return events
+
+
+def turn_done(message: ResultMessage) -> TurnDone:
+    """What a result says the turn cost: the running total, and this turn's tokens."""
+    usage = message.usage or {}
+    return TurnDone(
+        message.session_id, message.total_cost_usd, message.num_turns,
+        input_tokens=sum(
+            int(usage.get(key) or 0)
+            for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+        ),
+        output_tokens=int(usage.get("output_tokens") or 0),
+    )
 
 
 def parse_question(question_id: str, tool_input: dict[str, Any]) -> Question | None:

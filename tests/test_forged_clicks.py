@@ -9,13 +9,16 @@ model. G9 is a private channel whose only member is U9.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from slackbot.blocks import CONTINUE_ACTION, START_OVER_ACTION, STOP_ACTION
 from tests.fakes import anthropic as fa
 from tests.test_interview_flow import finished_spec, spec_for
+from tests.test_lifecycle import held
 from tests.test_privacy import reply_to, shown
 from tests.test_questions import MODE, answer_result, ask, click, elements, question_message
+from tests.test_stop_button import FINISHED, click_stop, live_status_line, stop_button
 
 PRIVATE = {"G9": {"U9"}}
 
@@ -95,16 +98,25 @@ async def test_a_click_answers_only_a_question_of_its_own_thread(start_bot):
 
 
 async def test_a_stop_click_stops_only_its_own_thread(start_bot):
-    h = await start_bot()
-    h.model.script(str(h.project("shop")), [ask(MODE)])
-    h.model.script(str(h.project("blog")), [ask({**MODE, "question": "Blog or vlog?"})])
+    h = await start_bot(streaming=False)  # posted answers: their Stop buttons show
+    shop_started, blog_started, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    h.model.script(str(h.project("shop")), [held(shop_started, release, "Shop, in full.")])
+    h.model.script(str(h.project("blog")), [held(blog_started, release, "Blog, in full.")])
     shop_ts = await h.start_interview("shop")
-    shop_question = await question_message(h, shop_ts, "Quick or detailed interview?")
     blog_ts = await h.start_interview("blog")
-    await question_message(h, blog_ts, "Blog or vlog?")
+    await asyncio.wait_for(asyncio.gather(shop_started.wait(), blog_started.wait()), 15)
+    shop_line, blog_line = await live_status_line(h, shop_ts), await live_status_line(h, blog_ts)
 
-    # Stop clicked under the shop question, with a value naming the blog thread.
-    await h.slack.send_action(STOP_ACTION, blog_ts, user_id="U1", channel_id="C1", message_ts=shop_question.ts)
-    await h.slack.wait_for(lambda: not elements(h.slack.message("C1", shop_question.ts)), what="shop stopped")
-    blog_question = next(m for m in h.slack.thread("C1", blog_ts) if "Blog or vlog?" in m.text)
-    assert elements(blog_question)  # the blog question is still open
+    # Stop clicked under shop's answer, with the value of blog's Stop: it stops neither.
+    await h.slack.send_action(
+        STOP_ACTION, stop_button(blog_line)["value"], user_id="U1", channel_id="C1", message_ts=shop_line.ts
+    )
+    await h.slack.wait_for(lambda: h.slack.ephemerals(user="U1"), what="the click answered")
+    assert [e.text for e in h.slack.ephemerals(user="U1")] == [FINISHED]
+    # Shop's own Stop stops shop, and only shop.
+    await click_stop(h, shop_line)
+    await h.wait_for_text("C1", shop_ts, "Stopped.")
+    release.set()
+    await h.settled("C1", blog_ts, "Blog, in full.")
+    assert "Stopped." not in h.slack.thread_text("C1", blog_ts)
+    assert "Shop, in full." not in h.slack.thread_text("C1", shop_ts)

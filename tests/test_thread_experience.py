@@ -18,6 +18,7 @@ from tests.conftest import is_status_line, people_said
 from tests.fakes import anthropic as fa
 from tests.test_interview_flow import write_both
 from tests.test_lifecycle import held
+from tests.test_stop_button import click_stop
 
 
 async def test_several_people_answer_and_claude_sees_who_said_what(start_bot):
@@ -203,7 +204,7 @@ async def test_stop_button_under_a_posted_answer_interrupts_it(start_bot):
     root_ts = await h.start_interview("shop")
     await h.slack.wait_for(lambda: "word20" in h.slack.thread_text("C1", root_ts))
     answer = next(m for m in h.slack.thread("C1", root_ts) if is_status_line(m))  # Stop under the text
-    await h.slack.send_action(STOP_ACTION, root_ts, user_id="U1", channel_id="C1", message_ts=answer.ts)
+    await click_stop(h, answer)
     await stopped_and_goes_on(h, root_ts)
 
 

@@ -113,10 +113,12 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
 
     async def on_stop(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
         await ack()
-        # The thread the Stop was clicked in (the button sits in an answer there), never its value's.
+        # The thread the Stop was clicked in (the button sits in an answer there), never its value's;
+        # the value names the turn it was shown for (none: a button older than that).
         message = body.get("message") or {}
         conversation = await in_thread(body, str(message.get("thread_ts") or ""), respond)
-        if conversation is not None and not await interviews.stop(conversation):
+        turn = str(((body.get("actions") or [{}])[0] or {}).get("value") or "")
+        if conversation is not None and not await interviews.stop(conversation, turn):
             await respond("That answer has already finished.", response_type="ephemeral", replace_original=False)
 
     async def on_cancel(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:

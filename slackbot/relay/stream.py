@@ -76,10 +76,12 @@ class GrowingMessage:
     posted and updated, a context line and a Stop button, gone when it finishes."""
 
     def __init__(
-        self, relay: ThreadRelay, recipient: Recipient | None, on_user_stop: Callable[[], None] | None = None,
+        self, relay: ThreadRelay, recipient: Recipient | None, turn: str,
+        on_user_stop: Callable[[], None] | None = None,
     ) -> None:
         self.relay = relay
         self.recipient = recipient or Recipient(None)
+        self.turn = turn  # the turn its Stop button stops
         self.on_user_stop = on_user_stop  # the person stopped the stream in Slack
         self.text = ""
         self.tasks = Activity()
@@ -349,7 +351,7 @@ class GrowingMessage:
         blocks = markdown_blocks(text) if text else []
         live = not self.finished
         if live:
-            blocks += status_blocks(self.tasks.title)
+            blocks += status_blocks(self.tasks.title, self.turn)
         # status_blocks escapes the title itself; the notification text escapes it here.
         return end, text or update_text(f"{escape(self.tasks.title or 'Working')}…"), blocks, live
 

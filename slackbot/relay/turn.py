@@ -39,9 +39,10 @@ class TurnView:
 
     def __init__(
         self, relay: ThreadRelay, recipient: Recipient | None,
-        stop_claude: Callable[[], Awaitable[object]] | None,
+        stop_claude: Callable[[], Awaitable[object]] | None, turn: str,
     ) -> None:
         self.relay, self.recipient, self.stop_claude = relay, recipient, stop_claude
+        self.turn = turn  # what its Stop buttons carry
         self.reply: GrowingMessage | None = None
         self.separator = ""
         self.error: str | None = None
@@ -92,7 +93,7 @@ class TurnView:
             self.reply, self.separator = None, ""  # later text starts a new message
 
     def _new_message(self) -> GrowingMessage:
-        return GrowingMessage(self.relay, self.recipient, on_user_stop=self._user_stopped)
+        return GrowingMessage(self.relay, self.recipient, self.turn, on_user_stop=self._user_stopped)
 
     def _activity(self, title: str) -> None:
         """Claude is doing `title`: shown in the message it is writing (started if need be)."""

@@ -167,4 +167,10 @@ MIGRATIONS: list[str] = [
     # download leaves them to the next start instead of losing them. Emptied once the
     # reply is complete.
     "ALTER TABLE pending_replies ADD COLUMN slack_files TEXT NOT NULL DEFAULT '[]';",
+    # The spec's upload is under way (set before it starts, cleared once Slack has it): a
+    # restart in between finds out from the thread whether it landed, and uploads it if not.
+    "ALTER TABLE interviews ADD COLUMN upload_pending INTEGER NOT NULL DEFAULT 0;",
+    # Who pays for the model turn under way (cleared once the CLI reports its cost): a turn
+    # cut off before that is still theirs when a later process shows what it spent.
+    "ALTER TABLE interviews ADD COLUMN turn_payer TEXT;",
 ]

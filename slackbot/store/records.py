@@ -41,13 +41,15 @@ class InterviewRecord:
     updated_at: float = field(default_factory=time.time)
     spec_written: tuple[str, ...] = ()  # spec files confirmed written, relative to the project
     spec_reported: bool = False  # that state has been delivered (uploaded)
-    uploads: int = 0  # spec deliveries so far
+    uploads: int = 0  # spec uploads Slack took in this thread
+    upload_pending: bool = False  # an upload began and Slack may not have it yet
     cost_usd: float = 0.0  # model usage over the whole interview
     input_tokens: int = 0
     output_tokens: int = 0
     model_turns: int = 0
     session_cost_usd: float = 0.0  # the CLI's running total for the current conversation
     model: str | None = None  # the model this interview runs on; None: the configured default
+    turn_payer: str | None = None  # who pays for the model turn whose cost the CLI has not reported yet
 
 
 @dataclass(frozen=True)

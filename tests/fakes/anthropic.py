@@ -92,6 +92,7 @@ class Turn:
     stop_reason: str | None = None  # default: tool_use if any ToolUse, else end_turn
     chunk_size: int | None = None
     delay: float = 0.0
+    usage: tuple[int, int] | None = None  # (input, output) tokens to report instead of estimates
 
     @property
     def tool_uses(self) -> list[ToolUse]:
@@ -500,10 +501,10 @@ class FakeAnthropic:
         assert isinstance(reply, Turn)
         return web.json_response(self._message_json(req, reply))
 
-    def _usage(self, req: ModelRequest, output_tokens: int) -> dict[str, Any]:
+    def _usage(self, req: ModelRequest, output_tokens: int, fixed: tuple[int, int] | None = None) -> dict[str, Any]:
         usage = {
-            "input_tokens": _estimate_tokens(req.body.get("messages")),
-            "output_tokens": output_tokens,
+            "input_tokens": fixed[0] if fixed else _estimate_tokens(req.body.get("messages")),
+            "output_tokens": fixed[1] if fixed else output_tokens,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
         }
@@ -528,7 +529,7 @@ class FakeAnthropic:
             "content": content,
             "stop_reason": reply.effective_stop_reason,
             "stop_sequence": None,
-            "usage": self._usage(req, _estimate_tokens(content)),
+            "usage": self._usage(req, _estimate_tokens(content), reply.usage),
         }
 
     def billed(self) -> tuple[int, int]:
