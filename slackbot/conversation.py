@@ -11,7 +11,6 @@ it), so everything here is a cache that a restart rebuilds. It joins the session
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 import uuid
@@ -20,18 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .budget import Budgets
+from .carried import Carried
 from .events import (
     Attachment,
     Failed,
     OverBudget,
     ProcessStarted,
     Question,
-    QuestionItem,
     SessionEvent,
     SpecComplete,
     TurnDone,
 )
-from .flood import take_batch
+from .flood import merge
 from .pool import LivePool
 from .questions import Questions
 from .relay import Recipient, ThreadRelay
@@ -51,7 +50,6 @@ RESTART_NOTE = (
 TURN_FAILED = ":warning: Something went wrong on my side. Reply here to try again."
 # Sent after a restart that cut Claude off mid-answer, when Claude already had everything.
 CUT_OFF = "(The bot restarted while you were answering and cut you off: carry on from where you stopped.)"
-MODE_HEADER = "mode"  # the skill's quick-or-detailed question
 STOP_GRACE = 10.0  # seconds a turn has to wind down once its process is closed at shutdown
 
 
@@ -77,6 +75,7 @@ class Conversation:
         if record.model:  # chosen earlier (quick mode): kept across restarts
             session.use_model(record.model)
         self.spend = ThreadSpend(self)
+        self.carried = Carried(store, session, self.key)
         self.worker: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
         self.accepting = accepting  # false once the bot is shutting down
@@ -187,8 +186,8 @@ class Conversation:
     async def recover(self) -> None:
         """The last run stopped mid-turn. What Claude has (its transcript shows it) is
         dropped, the rest waits again; a turn cut off with everything sent goes on."""
-        carried = [r for r in await self.store.pending_replies(*self.key) if r.sent is not None]
-        rest = await self._undelivered(carried)
+        carried = await self.carried.in_flight()
+        rest = await self.carried.settle(carried)
         asked = any(posts for _, posts in await self.questions.open_in(self))
         if carried and not rest and not asked:
             last = carried[-1]
@@ -204,7 +203,7 @@ class Conversation:
         while self.accepting and self.record.status != Status.CANCELLED:
             self.wake.clear()
             await self.questions.settle(self, self.asking)
-            batch = await self._next_batch()
+            batch = await self.carried.next_batch()
             if not batch or await self.spend.held(batch):
                 if self.wake.is_set():  # something came while this looked: look again
                     continue
@@ -226,28 +225,6 @@ class Conversation:
                 self.state.to(Phase.IDLE)
                 self.asking = None
                 self.pool.release(self)
-
-    async def _next_batch(self) -> list[PendingReply]:
-        """The replies the next turn carries: waiting ones, in order, with any a turn that
-        did not finish carried and Claude does not have. None unless one is new."""
-        rows = await self.store.pending_replies(*self.key)
-        if not any(r.waiting and r.ready for r in rows):
-            return []
-        carried = await self._undelivered([r for r in rows if r.sent is not None])
-        return take_batch(sorted(carried + [r for r in rows if r.waiting], key=lambda r: r.id))
-
-    async def _undelivered(self, carried: list[PendingReply]) -> list[PendingReply]:
-        """Of replies a turn carried that did not finish: drop those the transcript shows
-        Claude has; the others wait again (returned)."""
-        if not carried:
-            return []
-        have = self.session.delivered({r.sent for r in carried if r.sent})
-        if done := [r.id for r in carried if r.sent in have]:
-            await self.store.remove_replies(done)
-        rest = [r for r in carried if r.sent not in have]
-        if rest:
-            await self.store.unsend([r.id for r in rest])
-        return [dataclasses.replace(r, sent=None) for r in rest]
 
     async def _queued(self, ahead: int) -> None:
         place = "you're next" if ahead == 0 else f"{ahead} ahead of you"
@@ -277,7 +254,7 @@ class Conversation:
         if self.state.is_(Phase.PARKING):
             # Closed cleanly (waited for): what the process took is in its transcript.
             await self.session.close(force=True)
-            await self._undelivered([r for r in await self.store.pending_replies(*self.key) if r.sent is not None])
+            await self.carried.settle(await self.carried.in_flight())
             return
         if self.state.is_(Phase.STOPPING):
             await self.relay.note(RESTART_NOTE)  # what it carried stays: the next run finds out what Claude has
@@ -374,7 +351,8 @@ class Conversation:
         """A part of a question shows in Slack; once all do, Claude waits on people (the
         pool may park it), and replies typed since answer it."""
         await self.questions.posted(question, index, ts)
-        if index == len(question.items) - 1 and self.state.is_(Phase.RUNNING) and self.session.waits_on(question.id):
+        last = index == len(question.items) - 1
+        if last and self.state.is_(Phase.RUNNING) and self.session.questions.waits_on(question.id):
             self.asking = question
             self.state.to(Phase.ASKING)
             self.pool.now_waiting_on_people(self)
@@ -389,12 +367,12 @@ class Conversation:
         if complete:  # recorded as Claude's before it gets them: a kill in between re-sends them
             await self.store.mark_question_answered(question.id)
             await self.store.mark_answers_sent(question.id, answer_mark(question.id))
-        if not self._asks(question) or not self.session.answer(question.id, answers):
+        if not self._asks(question) or not self.session.questions.answer(question.id, answers):
             if complete:
                 await self.store.unsend_answers(question.id)
                 self.wake_up()
             return False
-        if not self.session.waits_on(question.id):
+        if not self.session.questions.waits_on(question.id):
             self.asking = None
             self.state.to(Phase.RUNNING)
         return True
@@ -408,22 +386,6 @@ class Conversation:
             if not await self.questions.answer_from_replies(self, question):
                 return
 
-    async def picked(self, item: QuestionItem, answer: str) -> None:
-        """A part of a question was answered (clicked or typed). Quick mode moves the
-        interview to the quick model, if one is set: from Claude's next model call on,
-        and after restarts (the record keeps it)."""
-        quick = self.quick_model
-        if quick is None or self.record.model == quick or not picks_quick(item, answer):
-            return
-        log.info("interview %s: quick mode, switching to %s", self.record.name, quick)
-        await self.save(model=quick)
-        self.session.use_model(quick)
-
-    def models(self) -> tuple[str, ...]:
-        """The models that ran: the interview began on the default; quick mode moves it on."""
-        later = self.record.model
-        return (self.default_model,) if later in (None, self.default_model) else (self.default_model, str(later))
-
     async def save(self, **changes: object) -> None:
         record = self.record
         # Cancelled is final: a turn ending as someone cancels must not revive the
@@ -435,15 +397,3 @@ class Conversation:
             setattr(record, name, value)
         record.updated_at = time.time()
         await self.store.update_interview(record.channel, record.thread_ts, **changes)
-
-
-def picks_quick(item: QuestionItem, answer: str) -> bool:
-    """Whether this answers the skill's Mode question with quick mode: the option
-    labelled "Quick…" clicked, or a typed answer whose first word is "quick"."""
-    words = answer.strip().lower().split(maxsplit=1)
-    return item.header.strip().lower() == MODE_HEADER and bool(words) and words[0].strip("*.,:;!()") == "quick"
-
-
-def merge(batch: list[PendingReply]) -> str:
-    """One message for Claude, each reply prefixed with its author's name."""
-    return "\n\n".join(f"{r.author}: {r.text}" if r.author else r.text for r in batch)

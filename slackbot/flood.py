@@ -126,6 +126,11 @@ def take_batch(pending: Sequence[PendingReply]) -> list[PendingReply]:
     return batch
 
 
+def merge(batch: Sequence[PendingReply]) -> str:
+    """One message for Claude, each reply prefixed with its author's name."""
+    return "\n\n".join(f"{r.author}: {r.text}" if r.author else r.text for r in batch)
+
+
 @dataclass(frozen=True)
 class Room:
     """Bytes of files a reply may still add to those waiting for Claude, and why no more."""

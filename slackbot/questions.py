@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from . import quick_mode
 from .events import Choice, Question, QuestionItem
 from .slack_text import escape
 from .store import PendingReply, StateStore, StoredQuestion
@@ -88,7 +89,7 @@ class Questions:
         await self.store.add_answer(
             record.channel, record.thread_ts, user_id, answer_text(item, value), author, user_team, question_id
         )
-        await conversation.picked(item, value)  # before Claude goes on: the choice may change its model
+        await quick_mode.picked(conversation, item, value)  # before Claude goes on: the choice may change its model
         await self._show(conversation, question_id, {index: (who, value)}, question)
         live = await conversation.answer_live(question, {item.question: value})
         if not live:  # asked by a process that has ended (parked, restarted): the answer resumes it
@@ -124,7 +125,7 @@ class Questions:
         elif live:
             await self.store.assign_answer(reply.id, question.id)
         for index in claimed:
-            await conversation.picked(question.items[index], words)
+            await quick_mode.picked(conversation, question.items[index], words)
         await self._show(conversation, question.id, claimed, question)
         if live:
             await conversation.answer_live(question, {question.items[i].question: value for i in claimed})

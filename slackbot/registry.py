@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,12 @@ from .events import Attachment
 from .flood import PerPersonLimit, fit_reply, held_room
 from .pool import LivePool
 from .questions import Accepted, Questions
+from .recovery import CLAIMING, BackgroundWork, FetchAgain, resume_left_work
 from .relay import StreamingSupport, ThreadRelay
 from .retention import delete_transcripts, expire_transcripts, transcript_dir
 from .scheduler import SlackScheduler
 from .session import SessionSettings, SpecSession
 from .spec import SpecTracker, project_dir
-from .spec_delivery import resume_upload
 from .store import InterviewRecord, PendingReply, StateStore, Status
 from .store.records import ReplyChange
 
@@ -37,8 +37,6 @@ log = logging.getLogger(__name__)
 
 ThreadKey = tuple[str, str]  # (channel, thread_ts)
 # Fetches a held reply's files (from what `hold` kept of them) and its author, then `complete`s it.
-FetchAgain = Callable[[Conversation, PendingReply, list[dict[str, Any]]], Awaitable[object]]
-CLAIMING = "claiming:"  # thread_ts of a name claimed while its root message is posted
 
 
 def opening_message(name: str, starter: str) -> str:
@@ -89,69 +87,17 @@ class Interviews:
         self._storing = asyncio.Lock()  # files waiting are measured and stored as one step
         self._accepting = True
         self._reaper: asyncio.Task[None] | None = None
-        self._uploads: set[asyncio.Task[None]] = set()  # spec uploads a restart resumed
+        self._left_work = BackgroundWork()  # what the last run left, finished in the background
         self._session_settings = SessionSettings.for_bot(settings)
         self.budgets = Budgets.from_settings(settings)
 
     # -- lifecycle -----------------------------------------------------------------
 
     async def open(self, fetch_again: FetchAgain) -> None:
-        """Start the idle reaper and answer replies left unanswered by the last run; the
-        files of replies it left held while they downloaded are fetched again (`fetch_again`,
-        in the background: each such reply holds its thread's later replies until then)."""
+        """Start the idle reaper and finish what the last run left (see recovery.py); the
+        files of replies it left held while they downloaded are fetched again (`fetch_again`)."""
         self._reaper = asyncio.create_task(self._reap_idle(), name="idle-reaper")
-        records = await self.store.list_interviews()
-        for record in records:
-            if record.thread_ts.startswith(CLAIMING):  # the last run stopped between claim and thread
-                log.info("releasing the name %s, claimed by a thread that was never opened", record.name)
-                await self.store.remove_interview(record.channel, record.thread_ts)
-        for record in records:
-            if record.upload_pending and record.status != Status.CANCELLED:
-                self._resume_upload(record)
-        for channel, thread_ts in await self.store.threads_in_flight():
-            conversation = await self.find(channel, thread_ts)
-            if conversation is not None:
-                log.info("resuming %s: the last run stopped mid-turn", conversation.record.name)
-                await conversation.relay.take_down_stops()  # before a new turn shows its own
-                await conversation.recover()
-        for channel, thread_ts in await self.store.threads_with_pending():
-            conversation = await self.find(channel, thread_ts)
-            if conversation is not None:
-                log.info("resuming %s: replies were waiting from before the restart", conversation.record.name)
-                conversation.wake_up()
-
-        async def finish(conversation: Conversation, held: PendingReply, files: list[dict[str, Any]]) -> None:
-            try:
-                await fetch_again(conversation, held, files)
-            except Exception:  # it stays held; the next start tries again
-                log.exception("fetching the files of a reply in %s again failed", conversation.record.name)
-
-        self._fetching: set[asyncio.Task[None]] = set()  # referenced until done
-        for held, files in await self.store.held_downloads():
-            conversation = await self.find(held.channel, held.thread_ts)
-            if conversation is not None:
-                log.info("fetching the files of a reply in %s again: the last run stopped while they "
-                         "downloaded", conversation.record.name)
-                task = asyncio.create_task(finish(conversation, held, files), name=f"files:{conversation.record.name}")
-                self._fetching.add(task)
-                task.add_done_callback(self._fetching.discard)
-
-    def _resume_upload(self, record: InterviewRecord) -> None:
-        """The last run stopped while uploading this spec: finish that in the background."""
-
-        async def resume() -> None:
-            conversation = await self.find(record.channel, record.thread_ts)
-            if conversation is not None:
-                await resume_upload(conversation)
-
-        task = asyncio.create_task(resume(), name=f"upload:{record.name}")
-        self._uploads.add(task)
-        task.add_done_callback(self._upload_done)
-
-    def _upload_done(self, task: asyncio.Task[None]) -> None:
-        self._uploads.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.error("resuming an upload failed", exc_info=error)
+        await resume_left_work(self, self._left_work, fetch_again)
 
     async def close(self, grace: float | None = None) -> None:
         """Stop taking work, let running turns finish within `grace`, close every CLI."""
@@ -160,11 +106,7 @@ class Interviews:
             self._reaper.cancel()
             await asyncio.gather(self._reaper, return_exceptions=True)
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
-        if self._uploads:  # one cut short stays pending: the next start finishes it
-            _, late = await asyncio.wait(set(self._uploads), timeout=grace)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+        await self._left_work.finish(grace)  # an upload cut short stays pending: the next start finishes it
         await asyncio.gather(*(c.shut_down(grace) for c in list(self._cache.values())), return_exceptions=True)
         for conversation in self._cache.values():
             await conversation.session.close(force=True)

@@ -28,9 +28,10 @@ from claude_agent_sdk import (
 
 from .cli_options import OVER_BUDGET, SessionSettings, SpendCap, build_options
 from .confine import ASK_TOOL, check_tool
-from .events import Attachment, Failed, Notice, ProcessStarted, Question, SessionEvent
+from .events import Attachment, Failed, Notice, ProcessStarted, SessionEvent
+from .open_questions import OpenQuestions
 from .private import private_folder
-from .prompt import Message, compose, neutralize
+from .prompt import Message, compose
 from .spec import SpecTracker, prompts_dir
 from .transcript import marks_in, saved_total
 from .translate import (
@@ -84,8 +85,7 @@ class SpecSession:
         self._worker: asyncio.Task[None] | None = None
         self._client: ClaudeSDKClient | None = None
         self._in_turn = False
-        # AskUserQuestion calls waiting for people: id -> (question, answers so far, future).
-        self._asking: dict[str, tuple[Question, dict[str, str], asyncio.Future[dict[str, str] | None]]] = {}
+        self.questions = OpenQuestions()  # AskUserQuestion calls waiting for people
         self._emit: Callable[[SessionEvent], None] | None = None
         self._deadline: asyncio.Timeout | None = None
         self.model = settings.model  # for the next model call (see use_model)
@@ -130,42 +130,11 @@ class SpecSession:
         pending question is answered), and in every process started later."""
         self.model = model
 
-    @property
-    def pending_question(self) -> Question | None:
-        """The question Claude is waiting on, if any (answered ones no longer count,
-        even before the tool call has resumed)."""
-        return next((question for question, _, future in self._asking.values() if not future.done()), None)
-
-    def waits_on(self, question_id: str) -> bool:
-        """Whether Claude is still waiting for parts of that question."""
-        entry = self._asking.get(question_id)
-        return entry is not None and not entry[2].done()
-
     def delivered(self, marks: set[str]) -> set[str]:
         """Which of these marks (`message_id`s of messages sent, and `answer_mark`s of
         answers) the conversation's transcript holds: what Claude has even though
         the turn that carried it did not finish."""
         return marks & marks_in(self.config_dir, self.session_id) if marks else set()
-
-    def answer(self, question_id: str, answers: dict[str, str]) -> bool:
-        """Answer items of a pending question (keyed by question text).
-
-        Claude continues once every item has an answer. False if nothing new was
-        answered: the item already was, or the question is not pending (answered,
-        or asked by a process that has ended).
-        """
-        entry = self._asking.get(question_id)
-        if entry is None or entry[2].done():
-            return False
-        question, collected, future = entry
-        filled = False
-        for item in question.items:
-            if item.question in answers and item.question not in collected:  # first answer wins
-                collected[item.question] = neutralize(answers[item.question])
-                filled = True
-        if all(item.question in collected for item in question.items):
-            future.set_result(dict(collected))
-        return filled
 
     async def interrupt(self) -> bool:
         """Stop the turn in progress (from any task); False when Claude isn't answering."""
@@ -173,9 +142,7 @@ class SpecSession:
         if client is None or not self._in_turn:
             return False
         self._translator.interrupted = True
-        for _, _, future in self._asking.values():
-            if not future.done():
-                future.set_result(None)  # the question is withdrawn with the turn
+        self.questions.withdraw_all()  # a question is withdrawn with the turn
         try:
             await client.interrupt()
         except Exception:
@@ -383,19 +350,18 @@ class SpecSession:
     async def _ask_people(
         self, tool_input: dict[str, Any], context: ToolPermissionContext
     ) -> PermissionResultAllow | PermissionResultDeny:
-        question = parse_question(context.tool_use_id or f"q{len(self._asking)}", tool_input)
+        question = parse_question(context.tool_use_id or f"q{len(self.questions)}", tool_input)
         if question is None or self._emit is None:
             return PermissionResultDeny(message="Ask with 1-4 questions, each with 2-4 options.")
-        future: asyncio.Future[dict[str, str] | None] = asyncio.get_running_loop().create_future()
-        self._asking[question.id] = (question, {}, future)
         # People take their time: the silence timeout does not run while they decide.
         if self._deadline is not None:
             self._deadline.reschedule(None)
+        waiting = self.questions.open(question)  # before anyone can answer it
         self._emit(question)
         try:
-            answers = await future
+            answers = await waiting
         finally:
-            del self._asking[question.id]
+            self.questions.close(question.id)
             if self._deadline is not None:
                 self._deadline.reschedule(asyncio.get_running_loop().time() + self.settings.turn_timeout)
         if answers is None:

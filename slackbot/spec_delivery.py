@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from .handoff import Handoff, build_command, by_category, compare
+from .quick_mode import models
 from .relay import Recipient, Usage
 from .spec import spec_paths, summarize_spec
 from .store import Status
@@ -81,7 +82,7 @@ async def _post_summary(conversation: Conversation, problems: list[Problem]) -> 
     budgets = await conversation.budgets.current(store)
     usage = Usage(
         record.model_turns, record.input_tokens, record.output_tokens, record.cost_usd,
-        budget_usd=budgets.per_interview, models=conversation.models(),
+        budget_usd=budgets.per_interview, models=models(conversation),
     )
     report = check_spec(project_dir)
     names = [str(feature["name"]) for feature in report.features]

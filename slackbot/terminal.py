@@ -62,7 +62,7 @@ async def ask(term: Terminal, session: SpecSession, question: Question, ended: a
             ended.set()
             return
         answers[item.question] = pick(line, [o.label for o in item.options], item.multi_select)
-    session.answer(question.id, answers)
+    session.questions.answer(question.id, answers)
 
 
 async def chat(settings: Settings, name: str, term: Terminal) -> int:
