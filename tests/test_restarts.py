@@ -320,6 +320,8 @@ def finished(slack: FakeSlack, root_ts: str, text: str) -> bool:
 
 
 POINTS = [
+    "model_has_reply",  # the model request carrying it arrived
+    "model_has_reply_written",  # ... and the CLI wrote the reply to its transcript
     "answer_streaming",  # Claude's answer is streaming into Slack (an append held)
     "answer_finished",  # the answer's stream stopped, before the next reply
     "question_being_posted",  # the question's chat.postMessage held (Slack posts it after the kill)
