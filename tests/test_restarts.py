@@ -25,7 +25,7 @@ import pytest
 from tests.conftest import bot_env, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, Gate, Message
-from tests.test_crash import kill_9, nothing_pending
+from tests.test_crash import nothing_pending
 from tests.test_questions import FEATURES, MODE, ask, click, elements
 
 OPENING = "has just started a spec interview"
@@ -74,7 +74,8 @@ class Bot:
     async def kill(self) -> None:
         """SIGKILL of the bot and its claude CLI children, all at once."""
         assert self.process is not None
-        await kill_9(self.process)
+        self.cleanup()
+        await self.process.wait()
 
     async def terminate(self, group: bool = False) -> None:
         """SIGTERM to the bot alone (it closes its CLIs), or to the bot and its CLIs at
@@ -320,6 +321,7 @@ def finished(slack: FakeSlack, root_ts: str, text: str) -> bool:
 
 
 POINTS = [
+    "reply_acked",  # the person's message event was acked (killed as Slack gets the ack)
     "model_has_reply",  # the model request carrying it arrived
     "model_has_reply_written",  # ... and the CLI wrote the reply to its transcript
     "answer_streaming",  # Claude's answer is streaming into Slack (an append held)
@@ -356,6 +358,17 @@ class KillPoint:
 
         return step
 
+    def kill_on_ack(self, at: str) -> None:
+        """At this point: SIGKILL the bot the moment Slack has its ack of the next envelope."""
+        if self.point != at:
+            return
+
+        def kill(ack: dict) -> None:
+            self.bot.slack.on_ack = None
+            self.bot.cleanup()
+
+        self.bot.slack.on_ack = kill
+
     def gate(self, at: str, method: str, matches: Callable[[dict], bool] = lambda args: True) -> Gate | None:
         """At this point, hold the Slack call until the kill."""
         return self.bot.slack.hold_next(method, matches) if self.point == at else None
@@ -383,6 +396,7 @@ async def reply_and_answer(kill: KillPoint, root_ts: str, tmp_path: Path) -> Non
     """The person replies; Claude's answer streams into the thread."""
     slack = kill.bot.slack
     stream = kill.gate("answer_streaming", "chat.appendStream")
+    kill.kill_on_ack("reply_acked")
     await slack.send_message("C1", "U1", BREAD, thread_ts=root_ts)
     await kill.at("reply_acked")
     await kill.at("model_has_reply", model=True)
@@ -408,6 +422,7 @@ async def question_and_click(kill: KillPoint, root_ts: str, tmp_path: Path) -> N
     question = copy.deepcopy(slack.message("C1", question_ts))
     assert question is not None
     shown = kill.gate("click_being_shown", "chat.update", lambda args: args.get("ts") == question_ts)
+    kill.kill_on_ack("click_acked")
     await click(_Clicker(slack), question, "Detailed")
     await kill.at("click_acked")
     await kill.at("click_being_shown", held=shown)
