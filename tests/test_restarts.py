@@ -328,6 +328,8 @@ POINTS = [
     "answer_finished",  # the answer's stream stopped, before the next reply
     "question_being_posted",  # the question's chat.postMessage held (Slack posts it after the kill)
     "question_posted",  # the question shows in Slack
+    "click_acked",  # the click on it was acked (killed as Slack gets the ack)
+    "click_being_shown",  # the question's update showing the answer held
     "model_has_answer",  # the model request carrying the answer arrived
 ]
 
