@@ -550,6 +550,9 @@ class FakeSlack:
         self._tickets: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
         self._pending_acks: dict[str, asyncio.Future[JSON]] = {}
+        # Called with each ack the moment it arrives, before whoever sent the envelope
+        # hears of it (e.g. to kill the app right after it acked).
+        self.on_ack: Callable[[JSON], None] | None = None
         self._echoes: set[asyncio.Task[None]] = set()
         self._ts_us = 1_700_000_000_000_000
         self._ids = itertools.count(1)
@@ -1115,6 +1118,8 @@ class FakeSlack:
                 data = json.loads(msg.data)
                 future = self._pending_acks.get(data.get("envelope_id", ""))
                 if future is not None and not future.done():
+                    if self.on_ack is not None:
+                        self.on_ack(data)
                     future.set_result(data)
                 else:
                     log.warning("fake slack: unexpected socket message %s", _short(data))
