@@ -55,6 +55,11 @@ class DisplayNames:
         self.max_entries = max_entries
         self._cache: OrderedDict[str, tuple[float, str]] = OrderedDict()  # user -> (fetched at, name)
 
+    def known(self, user_id: str) -> str | None:
+        """The name if it is remembered (no Slack call), else None."""
+        cached = self._cache.get(user_id)
+        return cached[1] if cached is not None and time.monotonic() - cached[0] < self.ttl else None
+
     async def get(self, user_id: str) -> str:
         cached = self._cache.get(user_id)
         if cached is not None:

@@ -12,7 +12,7 @@ Claude gets it, and goes when Claude has it, so a park, a restart or a kill lose
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,16 @@ class Accepted(Enum):
     CANCELLED = "cancelled"
 
 
+@dataclass(frozen=True)
+class Click:
+    """A click on a question's part, stored: what `finish_click` shows and hands on."""
+
+    question: Question
+    index: int
+    who: str  # bot markup naming the person
+    value: str  # the options' labels
+
+
 def answer_text(item: QuestionItem, value: str) -> str:
     """An answer as Claude reads it when it comes as a message, not as the tool's result."""
     return f'My answer to "{item.question}": {value}'
@@ -63,38 +73,43 @@ class Questions:
     async def posted(self, question: Question, index: int, ts: str) -> None:
         await self.store.question_posted(question.id, index, ts)
 
-    async def answer_click(
+    async def take_click(
         self, conversation: Conversation, question_id: str, index: int, picked: list[int], user_id: str,
         author: str | None, user_team: str | None = None,
-    ) -> Accepted:
-        """Options `picked` (by index) for part `index`: Claude gets their full labels."""
+    ) -> Click | None:
+        """Options `picked` (by index) for part `index`, stored (the part claimed, the
+        answer kept until Claude has it: one transaction); None if the click is stale."""
         stored = await self.store.get_question(question_id)
         record = conversation.record
         # The id comes from the button's value: it must name a question of the thread
         # the click happened in, never one of another thread.
         elsewhere = stored is not None and (stored.channel, stored.thread_ts) != (record.channel, record.thread_ts)
         if stored is None or stored.answered or elsewhere:
-            return Accepted.STALE
+            return None
         question = question_from_dict(stored.payload)
         if not 0 <= index < len(question.items):
-            return Accepted.STALE
+            return None
         item = question.items[index]
         labels = [item.options[n].label for n in picked if 0 <= n < len(item.options)]
-        if not labels:
-            return Accepted.STALE
+        if not labels:  # Claude gets the options' full labels, never the buttons' text
+            return None
         value, who = ", ".join(labels), f"<@{user_id}>"
-        if not await self.store.claim_answer(question_id, index, who, value):
-            return Accepted.STALE
-        # Stored before anyone acts on it: it stays until Claude has it.
-        await self.store.add_answer(
-            record.channel, record.thread_ts, user_id, answer_text(item, value), author, user_team, question_id
-        )
-        await quick_mode.picked(conversation, item, value)  # before Claude goes on: the choice may change its model
-        await self._show(conversation, question_id, {index: (who, value)}, question)
-        live = await conversation.answer_live(question, {item.question: value})
-        if not live:  # asked by a process that has ended (parked, restarted): the answer resumes it
-            await self.close_if_complete(conversation, question)
-        return Accepted.ANSWERED if live else Accepted.QUEUED
+        reply = PendingReply(0, *conversation.key, user_id, answer_text(item, value), "", author, user_team=user_team)
+        if not await self.store.record_answer(question_id, index, len(question.items), who, value, reply):
+            return None
+        return Click(question, index, who, value)
+
+    async def finish_click(self, conversation: Conversation, click: Click) -> Accepted:
+        """Show a stored click, and give it to Claude if Claude waits on its question;
+        otherwise (asked by a process that has ended: parked, restarted) the answer
+        resumes the conversation once the question has no part open."""
+        item = click.question.items[click.index]
+        await quick_mode.picked(conversation, item, click.value)  # before Claude goes on: it may change the model
+        await self._show(conversation, click.question.id, {click.index: (click.who, click.value)}, click.question)
+        if await conversation.answer_live(click.question, {item.question: click.value}):
+            return Accepted.ANSWERED
+        conversation.wake_up()
+        return Accepted.QUEUED
 
     async def answer_typed(
         self, conversation: Conversation, question: Question, reply: PendingReply, live: bool,
@@ -130,15 +145,14 @@ class Questions:
         if live:
             await conversation.answer_live(question, {question.items[i].question: value for i in claimed})
         else:
-            await self.close_if_complete(conversation, question, force=True)
+            await self.close(conversation, question)
         return True
 
-    async def close_if_complete(self, conversation: Conversation, question: Question, force: bool = False) -> None:
-        """Close the question once every part is answered (`force`: answered as a whole by
-        a message); its stored answers then go to Claude together."""
-        if force or not await self.open_parts(question):
-            await self.store.mark_question_answered(question.id)
-            conversation.wake_up()
+    async def close(self, conversation: Conversation, question: Question) -> None:
+        """Answered as a whole by a message: the question closes, and its stored answers go
+        to Claude with that message."""
+        await self.store.mark_question_answered(question.id)
+        conversation.wake_up()
 
     async def withdraw(self, conversation: Conversation, question: Question) -> None:
         """The turn that asked it is over (Stop, a timeout, an error, a newer turn): its open
@@ -166,6 +180,9 @@ class Questions:
         rows = await self.store.pending_replies(*conversation.key)
         for question, posts in await self.open_in(conversation):
             if live is not None and question.id == live.id:
+                continue
+            if not await self.open_parts(question):  # every part claimed (a kill came before the close)
+                await self.store.mark_question_answered(question.id)
                 continue
             reply = typed_after(rows, posts.get(0, "")) if posts else None
             if reply is not None:

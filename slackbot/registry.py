@@ -23,7 +23,7 @@ from .conversation import Conversation
 from .events import Attachment
 from .flood import PerPersonLimit, fit_reply, held_room
 from .pool import LivePool
-from .questions import Accepted, Questions
+from .questions import Accepted, Click, Questions
 from .recovery import CLAIMING, BackgroundWork, FetchAgain, resume_left_work
 from .relay import StreamingSupport, ThreadRelay
 from .retention import delete_transcripts, expire_transcripts, transcript_dir
@@ -324,16 +324,18 @@ class Interviews:
         SENT if Claude already read it."""
         return await self.store.forget_reply(channel, ts, event_id)
 
-    async def answer_click(
+    async def take_click(
         self, conversation: Conversation, question_id: str, index: int, picked: list[int],
         user_id: str, author: str | None, user_team: str | None = None,
-    ) -> Accepted:
-        """Options (by index) clicked for part `index` of a question."""
+    ) -> Click | None:
+        """Options (by index) clicked for part `index` of a question, stored before the
+        click is acknowledged; None if the click changes nothing."""
         if conversation.record.status == Status.CANCELLED:
-            return Accepted.STALE
-        return await self.questions.answer_click(
-            conversation, question_id, index, picked, user_id, author, user_team
-        )
+            return None
+        return await self.questions.take_click(conversation, question_id, index, picked, user_id, author, user_team)
+
+    async def finish_click(self, conversation: Conversation, click: Click) -> Accepted:
+        return await self.questions.finish_click(conversation, click)
 
     async def choose_other(self, conversation: Conversation, question_id: str, index: int, user_id: str) -> bool:
         """`user_id` chose "Other…" on part `index`: their next typed reply answers that part

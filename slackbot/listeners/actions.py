@@ -21,7 +21,6 @@ from ..blocks import (
 )
 from ..conversation import Conversation
 from ..people import DisplayNames
-from ..questions import Accepted
 from ..registry import Interviews, continue_message
 from ..slack_text import escape
 from ..spec import InvalidName, back_up_spec, check_name, has_spec, project_dir, spec_paths
@@ -97,18 +96,24 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             await respond(note, replace_original=True)
             await open_interview(client, respond, interviews, name=name, channel=channel, user=user, team_id=team_id)
 
-    async def in_thread(body: dict, thread_ts: str, respond: AsyncRespond) -> Conversation | None:
+    async def thread_of(body: dict, thread_ts: str) -> tuple[Conversation | None, str | None]:
         """The conversation a thread button belongs to, if this person may act in it
-        (the same check as for typed replies); else a private note and None."""
+        (the same check as for typed replies); else None and what to tell them."""
         user = (body.get("user") or {}).get("id")
         channel = (body.get("channel") or {}).get("id")
         conversation = await interviews.find(str(channel), thread_ts) if channel and thread_ts else None
         refusal = interviews.refusal(conversation, user, channel)
         if refusal is not None:
-            await respond(f":no_entry: {refusal}", response_type="ephemeral", replace_original=False)
-            return None
+            return None, f":no_entry: {refusal}"
         if conversation is None:
-            await respond("This interview is no longer here.", response_type="ephemeral", replace_original=False)
+            return None, "This interview is no longer here."
+        return conversation, None
+
+    async def in_thread(body: dict, thread_ts: str, respond: AsyncRespond) -> Conversation | None:
+        """`thread_of`, telling the person privately why not."""
+        conversation, note = await thread_of(body, thread_ts)
+        if note is not None:
+            await respond(note, response_type="ephemeral", replace_original=False)
         return conversation
 
     async def on_stop(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
@@ -144,10 +149,15 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
         )
 
     async def on_answer(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
-        await ack()
+        # Acknowledged only once the click is stored: Slack never sends an acked click again.
+        async def tell(note: str) -> None:
+            await ack()
+            await respond(note, response_type="ephemeral", replace_original=False)
+
         action, message = body["actions"][0], body.get("message") or {}
-        conversation = await in_thread(body, str(message.get("thread_ts") or message.get("ts") or ""), respond)
+        conversation, note = await thread_of(body, str(message.get("thread_ts") or message.get("ts") or ""))
         if conversation is None:
+            await tell(note or "This interview is no longer here.")
             return
         try:
             ref = json.loads(action.get("value") or "{}")
@@ -161,22 +171,23 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             else:
                 picked = [int(ref["o"])]
         except (ValueError, KeyError, TypeError):
-            await respond("That button is out of date.", response_type="ephemeral", replace_original=False)
+            await tell("That button is out of date.")
             return
         if not picked:
-            await respond("Tick at least one option, then Submit.", response_type="ephemeral",
-                          replace_original=False)
+            await tell("Tick at least one option, then Submit.")
             return
-        user = body["user"]["id"]
-        # The options' full labels come from the stored question, never from the
-        # (possibly shortened) button text.
-        outcome = await interviews.answer_click(
-            conversation, question_id, index, picked, user, await names.get(user),
-            (body.get("user") or {}).get("team_id"),
+        clicker = body.get("user") or {}
+        user = clicker["id"]
+        # No Slack call before the ack: a name already known, else the one the click carries.
+        author = names.known(user) or clicker.get("name")
+        click = await interviews.take_click(
+            conversation, question_id, index, picked, user, author, clicker.get("team_id")
         )
-        if outcome is Accepted.STALE:
-            await respond("That question has already been answered or withdrawn, so this choice changes "
-                          "nothing.", response_type="ephemeral", replace_original=False)
+        if click is None:
+            await tell("That question has already been answered or withdrawn, so this choice changes nothing.")
+            return
+        await ack()
+        await interviews.finish_click(conversation, click)
 
     async def on_other(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
         await ack()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
@@ -33,7 +35,27 @@ DELETE_TOO_LATE = (
 LONG_REPLY = "That message is very long; I passed on its first {:,} characters."
 
 
+@dataclass
+class Arrival:
+    """A person's reply as taken in before the ack: what is left to do after it."""
+
+    conversation: Conversation
+    tell: str | None = None  # a private note for the author, and nothing else
+    stop: bool = False  # they typed "stop"
+    held: PendingReply | Accepted | None = None  # stored (to enrich), or why not
+    files: list[dict] = field(default_factory=list)
+    too_long: bool = False
+
+
 def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None:
+    async def take_in(event: dict, body: dict, context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
+        """Listener middleware: it runs before Bolt acks the event, so a reply is stored
+        before Slack hears it arrived (Slack never sends an acked event again)."""
+        try:
+            context["arrival"] = await arrive(interviews, event, body, context.bot_user_id)
+        finally:
+            await next()
+
     # A catch-all, so every message event (including subtypes we ignore) is
     # acked quietly instead of Bolt warning about unhandled events.
     async def on_message(event: dict, body: dict, context: AsyncBoltContext, client: AsyncWebClient) -> None:
@@ -43,66 +65,80 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
         if event.get("subtype") == "message_deleted":
             await deleted(interviews, event, body.get("event_id"), context.bot_user_id)
             return
-        thread_ts, user = event.get("thread_ts"), event.get("user")
-        if (
-            not thread_ts
-            or thread_ts == event.get("ts")
-            or event.get("subtype") not in RELAYED_SUBTYPES
-            or event.get("bot_id")
-            or not user
-            or user == context.bot_user_id
-        ):
+        arrival: Arrival | None = context.get("arrival")
+        if arrival is None:
             return
-        channel, text, ts = event.get("channel"), event.get("text") or "", event.get("ts")
-        if not isinstance(channel, str) or not isinstance(ts, str) or not isinstance(text, str):
-            return  # not a message we can place
-        conversation = await interviews.find(channel, str(thread_ts))
-        if conversation is None:
-            return  # a thread that is not an interview
-        thread_ts = str(thread_ts)
+        conversation, user = arrival.conversation, str(event.get("user"))
 
         async def tell(note: str) -> None:
-            await interviews.scheduler.ephemeral(channel=channel, user=user, thread_ts=thread_ts, text=note)
+            await interviews.scheduler.ephemeral(
+                channel=conversation.record.channel, user=user, thread_ts=conversation.record.thread_ts, text=note
+            )
 
-        refusal = interviews.refusal(conversation, user, channel)
-        if refusal is not None:
-            await tell(f":no_entry: {refusal}")
-            return
-        files = [f for f in event.get("files") or [] if isinstance(f, dict)]
-        if not text.strip() and not files:
-            return  # nothing to pass on
-        if text.strip().lower() in STOP_WORDS:
+        if arrival.stop:
             if not await interviews.stop(conversation):
                 await tell("Claude isn't answering right now, so there is nothing to stop.")
             return
-        if not interviews.message_limit.allow(user):
-            if interviews.message_limit.should_tell(user):
-                await tell(
-                    ":raised_hand: You're sending messages faster than I can pass them on, so I "
-                    "skipped the last one. Wait a minute, then send it again."
-                )
+        if arrival.tell is not None:
+            await tell(arrival.tell)
             return
-
-        team = event.get("user_team") or event.get("team")
-        reply = Reply(channel, thread_ts, user, text[:MAX_REPLY_CHARS], ts, body.get("event_id"),
-                      team if isinstance(team, str) else None)
-        # Stored first, so its place in the thread is kept while its author's name and
+        held = arrival.held
+        # Stored already, so its place in the thread is kept while its author's name and
         # its files are fetched; then it answers the question Claude waits on, if it was
         # written after the question showed, or waits for the next turn.
-        held = await interviews.hold(conversation, reply, file_refs(files))
-        if isinstance(held, Accepted):
-            outcome = held
-        else:  # CANCELLED too if the interview was cancelled while its files downloaded
-            outcome = await enrich(interviews, names, client, conversation, held, files)
+        outcome = held if isinstance(held, Accepted) or held is None else await enrich(
+            interviews, names, client, conversation, held, arrival.files
+        )
         if outcome is Accepted.CANCELLED:
             await tell(
                 "This interview was cancelled, so I'm not passing that on. Start again with "
                 f"`/newspec {conversation.record.name}` (the project's files are kept)."
             )
-        elif outcome is Accepted.QUEUED and len(text) > MAX_REPLY_CHARS:
+        elif outcome is Accepted.QUEUED and arrival.too_long:
             await tell(LONG_REPLY.format(MAX_REPLY_CHARS))
 
-    app.event("message")(on_message)
+    app.event("message", middleware=[take_in])(on_message)
+
+
+async def arrive(interviews: Interviews, event: dict, body: dict, bot_user_id: str | None) -> Arrival | None:
+    """A person's reply in an interview thread, taken in: checked, and stored at once
+    (no Slack call here: the ack waits for it). None for anything else."""
+    thread_ts, user = event.get("thread_ts"), event.get("user")
+    if (
+        not thread_ts
+        or thread_ts == event.get("ts")
+        or event.get("subtype") not in RELAYED_SUBTYPES
+        or event.get("bot_id")
+        or not user
+        or user == bot_user_id
+    ):
+        return None
+    channel, text, ts = event.get("channel"), event.get("text") or "", event.get("ts")
+    if not isinstance(channel, str) or not isinstance(ts, str) or not isinstance(text, str):
+        return None  # not a message we can place
+    conversation = await interviews.find(channel, str(thread_ts))
+    if conversation is None:
+        return None  # a thread that is not an interview
+    refusal = interviews.refusal(conversation, user, channel)
+    if refusal is not None:
+        return Arrival(conversation, tell=f":no_entry: {refusal}")
+    files = [f for f in event.get("files") or [] if isinstance(f, dict)]
+    if not text.strip() and not files:
+        return None  # nothing to pass on
+    if text.strip().lower() in STOP_WORDS:
+        return Arrival(conversation, stop=True)
+    if not interviews.message_limit.allow(user):
+        if not interviews.message_limit.should_tell(user):
+            return None
+        return Arrival(conversation, tell=(
+            ":raised_hand: You're sending messages faster than I can pass them on, so I "
+            "skipped the last one. Wait a minute, then send it again."
+        ))
+    team = event.get("user_team") or event.get("team")
+    reply = Reply(channel, str(thread_ts), user, text[:MAX_REPLY_CHARS], ts, body.get("event_id"),
+                  team if isinstance(team, str) else None)
+    held = await interviews.hold(conversation, reply, file_refs(files))
+    return Arrival(conversation, held=held, files=files, too_long=len(text) > MAX_REPLY_CHARS)
 
 
 def persons_reply(message: object, bot_user_id: str | None) -> tuple[str, str, str] | None:

@@ -87,6 +87,33 @@ class Delivery(Transactions):
             question_id=question_id,
         )
 
+    async def record_answer(
+        self, question_id: str, item: int, parts: int, who: str, answer: str, reply: PendingReply,
+    ) -> bool:
+        """Claim part `item` of a question for `who` (answered `answer`), store the answer
+        as `reply` (a reply of its own), and close the question if that was its last open
+        part (of `parts`): one transaction, so a kill leaves all of it or none. False if
+        the part was answered already."""
+        async with self.transaction() as db:
+            claimed = await db.execute(
+                "INSERT OR IGNORE INTO question_answers (question_id, item, who, answer) VALUES (?, ?, ?, ?)",
+                (question_id, item, who, answer),
+            )
+            if claimed.rowcount != 1:
+                return False
+            await db.execute(
+                "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author, user_team, "
+                "question_id) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?)",
+                (reply.channel, reply.thread_ts, reply.user_id, reply.text, time.time(), reply.author,
+                 reply.user_team, question_id),
+            )
+            ((answered,),) = await self.fetch(
+                "SELECT COUNT(*) FROM question_answers WHERE question_id = ?", (question_id,)
+            )
+            if answered >= parts:
+                await db.execute("UPDATE questions SET answered = 1 WHERE id = ?", (question_id,))
+        return True
+
     async def files_follow(self, reply_id: int, text: str) -> None:
         """A reply with files answered a question with its words: what is left is its
         files, sent as a message of their own (`text` says what they are)."""
