@@ -95,6 +95,7 @@ class Bot:
         socket, self._socket = self._socket, None
         runner, self._runner = self._runner, None
         session, self.http_session = self.http_session, None
+        self.interviews.stop_taking_work()  # first: a CLI signalled with the bot may die any moment
         steps: list[tuple[str, Callable[[], Awaitable[object]] | None]] = [
             ("Socket Mode", socket.close_async if socket else None),
             ("HTTP server", runner.cleanup if runner else None),

@@ -114,6 +114,10 @@ class Conversation:
             and self.spend.held_on is None and not self.spend.cut_short
         )
 
+    def stop_taking_work(self) -> None:
+        """The bot is stopping: no new turn starts here."""
+        self.accepting = False
+
     def wake_up(self) -> None:
         """There is something to answer: serve it (a worker per thread, at most one), or
         let it answer the question Claude waits on."""
@@ -142,7 +146,7 @@ class Conversation:
     async def shut_down(self, grace: float) -> None:
         """The bot is stopping: a turn waiting for a slot gives up (its replies are
         stored), a question is parked, a running turn has `grace` seconds to finish."""
-        self.accepting = False
+        self.stop_taking_work()
         worker = self.worker
         if worker is None or worker.done():
             return
@@ -256,8 +260,10 @@ class Conversation:
             await self.session.close(force=True)
             await self.carried.settle(await self.carried.in_flight())
             return
-        if self.state.is_(Phase.STOPPING):
-            await self.relay.note(RESTART_NOTE)  # what it carried stays: the next run finds out what Claude has
+        if self.state.is_(Phase.STOPPING) or (not self.accepting and not outcome.ended):
+            # The bot is stopping (its CLI may have been signalled too, and died first): what
+            # the turn carried stays, and the next run finds out what Claude has.
+            await self.relay.note(RESTART_NOTE)
             return
         await self._after_turn(outcome, recipient, ids)
 
@@ -331,6 +337,8 @@ class Conversation:
                 outcome.asked.append(event)
             elif isinstance(event, Failed):
                 outcome.failed = True
+                if not self.accepting:  # stopping: the thread hears that instead, once
+                    continue
             elif isinstance(event, TurnDone):
                 outcome.ended = True
                 await self.spend.count(event)

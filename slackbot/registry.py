@@ -99,9 +99,16 @@ class Interviews:
         self._reaper = asyncio.create_task(self._reap_idle(), name="idle-reaper")
         await resume_left_work(self, self._left_work, fetch_again)
 
+    def stop_taking_work(self) -> None:
+        """The bot is stopping: no new turn starts, and a turn whose CLI dies now (it may
+        get the stop signal too) is told as cut off by the restart, not as a failure."""
+        self._accepting = False
+        for conversation in self._cache.values():
+            conversation.stop_taking_work()
+
     async def close(self, grace: float | None = None) -> None:
         """Stop taking work, let running turns finish within `grace`, close every CLI."""
-        self._accepting = False
+        self.stop_taking_work()
         if self._reaper is not None:
             self._reaper.cancel()
             await asyncio.gather(self._reaper, return_exceptions=True)
