@@ -47,6 +47,7 @@ class Click:
     index: int
     who: str  # bot markup naming the person
     value: str  # the options' labels
+    reply_id: int  # the answer, stored as a reply
 
 
 def answer_text(item: QuestionItem, value: str) -> str:
@@ -95,9 +96,8 @@ class Questions:
             return None
         value, who = ", ".join(labels), f"<@{user_id}>"
         reply = PendingReply(0, *conversation.key, user_id, answer_text(item, value), "", author, user_team=user_team)
-        if not await self.store.record_answer(question_id, index, len(question.items), who, value, reply):
-            return None
-        return Click(question, index, who, value)
+        reply_id = await self.store.record_answer(question_id, index, len(question.items), who, value, reply)
+        return None if reply_id is None else Click(question, index, who, value, reply_id)
 
     async def finish_click(self, conversation: Conversation, click: Click) -> Accepted:
         """Show a stored click, and give it to Claude if Claude waits on its question;

@@ -341,7 +341,10 @@ class Interviews:
             return None
         return await self.questions.take_click(conversation, question_id, index, picked, user_id, author, user_team)
 
-    async def finish_click(self, conversation: Conversation, click: Click) -> Accepted:
+    async def finish_click(self, conversation: Conversation, click: Click, author: str | None = None) -> Accepted:
+        """Show a stored click and hand it on; `author`: the clicker's name, looked up since."""
+        if author is not None:
+            await self.store.name_author(click.reply_id, author)
         return await self.questions.finish_click(conversation, click)
 
     async def choose_other(self, conversation: Conversation, question_id: str, index: int, user_id: str) -> bool:

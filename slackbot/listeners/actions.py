@@ -178,16 +178,16 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             return
         clicker = body.get("user") or {}
         user = clicker["id"]
-        # No Slack call before the ack: a name already known, else the one the click carries.
-        author = names.known(user) or clicker.get("name")
+        # No Slack call before the ack: the name if known, else looked up once it is.
+        known = names.known(user)
         click = await interviews.take_click(
-            conversation, question_id, index, picked, user, author, clicker.get("team_id")
+            conversation, question_id, index, picked, user, known, clicker.get("team_id")
         )
         if click is None:
             await tell("That question has already been answered or withdrawn, so this choice changes nothing.")
             return
         await ack()
-        await interviews.finish_click(conversation, click)
+        await interviews.finish_click(conversation, click, None if known else await names.get(user))
 
     async def on_other(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
         await ack()

@@ -89,19 +89,19 @@ class Delivery(Transactions):
 
     async def record_answer(
         self, question_id: str, item: int, parts: int, who: str, answer: str, reply: PendingReply,
-    ) -> bool:
+    ) -> int | None:
         """Claim part `item` of a question for `who` (answered `answer`), store the answer
-        as `reply` (a reply of its own), and close the question if that was its last open
-        part (of `parts`): one transaction, so a kill leaves all of it or none. False if
-        the part was answered already."""
+        as `reply` (a reply of its own: its id is returned), and close the question if that
+        was its last open part (of `parts`): one transaction, so a kill leaves all of it or
+        none. None if the part was answered already."""
         async with self.transaction() as db:
             claimed = await db.execute(
                 "INSERT OR IGNORE INTO question_answers (question_id, item, who, answer) VALUES (?, ?, ?, ?)",
                 (question_id, item, who, answer),
             )
             if claimed.rowcount != 1:
-                return False
-            await db.execute(
+                return None
+            stored = await db.execute(
                 "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author, user_team, "
                 "question_id) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?)",
                 (reply.channel, reply.thread_ts, reply.user_id, reply.text, time.time(), reply.author,
@@ -112,7 +112,12 @@ class Delivery(Transactions):
             )
             if answered >= parts:
                 await db.execute("UPDATE questions SET answered = 1 WHERE id = ?", (question_id,))
-        return True
+        return stored.lastrowid
+
+    async def name_author(self, reply_id: int, author: str) -> None:
+        """The author's name, looked up after the reply was stored."""
+        async with self.transaction() as db:
+            await db.execute("UPDATE pending_replies SET author = ? WHERE id = ?", (author, reply_id))
 
     async def files_follow(self, reply_id: int, text: str) -> None:
         """A reply with files answered a question with its words: what is left is its
