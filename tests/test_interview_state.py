@@ -239,7 +239,7 @@ async def test_other_on_one_part_then_typing_answers_that_part_alone(start_bot):
     assert "orders and gift cards" in result and result.count("orders and gift cards") == 1
 
 
-async def test_cancelling_a_queued_interview_takes_its_queued_note_down(start_bot):
+async def test_cancelling_a_queued_interview_takes_its_queued_note_down_and_frees_its_place(start_bot):
     h = await start_bot(env={"NEWSPEC_MAX_LIVE_SESSIONS": "1"})
     go = asyncio.Event()
     h.model.script(str(h.project("shop")), [later(go, fa.text("Shop, at last."))])
@@ -259,5 +259,10 @@ async def test_cancelling_a_queued_interview_takes_its_queued_note_down(start_bo
     note.release.set()  # ... and the note lands after that
     await h.wait_for_text("C1", blog_ts, "cancelled this interview")
     await h.slack.wait_for(lambda: "Queued" not in h.slack.thread_text("C1", blog_ts), what="the note taken down")
+
+    h.model.script(str(h.project("cafe")), [fa.text("Hello cafe!")])
+    cafe_ts = await h.start_interview("cafe")  # queued behind shop in its turn
+    await h.wait_for_text("C1", cafe_ts, "Queued")
     go.set()
     await h.wait_for_text("C1", shop_ts, "Shop, at last.")
+    await h.wait_for_text("C1", cafe_ts, "Hello cafe!")  # the freed process goes to cafe, not to blog's ghost
