@@ -451,3 +451,36 @@ async def test_a_kill_on_the_reply_path_loses_and_doubles_nothing(model, tmp_pat
             assert said(last).count(text) == 1, f"{text!r} in {said(last)}"
         assert answer_count(last, MODE_Q, "Detailed") == 1, said(last)
         assert not model.step_errors and not model.unscripted
+
+
+def waiting_text(tmp_path: Path) -> list[str]:
+    """What people said that waits for Claude, ready, as the bot stored it."""
+    with sqlite3.connect(tmp_path / "state" / "newspec.db") as db:
+        return [row[0] for row in db.execute("SELECT text FROM pending_replies WHERE sent IS NULL AND ready = 1")]
+
+
+async def test_an_edit_acked_just_before_a_kill_is_what_claude_gets(model, tmp_path: Path):
+    """An edit to a reply still waiting is applied before Slack gets its ack: killed the
+    moment the ack lands, the restarted bot sends Claude the edited words."""
+    reached, release = asyncio.Event(), asyncio.Event()
+    seen: list[fa.ModelRequest] = []
+    project = str(tmp_path / "generations" / "shop")
+    model.script(project, [held(reached, release), recorded(seen, "Postgres it is.")])
+    async with running(tmp_path) as bot:
+        slack = bot.slack
+        root_ts = await start_interview(slack)
+        await asyncio.wait_for(reached.wait(), 30)  # Claude is busy with its greeting: replies wait
+        typed = await slack.send_message("C1", "U1", "use MySQL", thread_ts=root_ts)
+        await slack.wait_for(lambda: "use MySQL" in " ".join(waiting_text(tmp_path)), timeout=30, what="stored")
+
+        def kill(ack: dict) -> None:
+            slack.on_ack = None
+            bot.cleanup()
+
+        slack.on_ack = kill
+        await slack.edit_message("C1", typed.ts, "use Postgres")
+        await asyncio.wait_for(bot.process.wait(), 30)  # type: ignore[union-attr]
+        release.set()
+        await bot.start()
+        await slack.wait_for(lambda: shows(slack, root_ts, "Postgres it is."), timeout=30, what="the answer")
+        assert "use Postgres" in said(seen[-1]) and "MySQL" not in said(seen[-1])

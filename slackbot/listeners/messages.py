@@ -35,6 +35,16 @@ DELETE_TOO_LATE = (
 LONG_REPLY = "That message is very long; I passed on its first {:,} characters."
 
 
+@dataclass(frozen=True)
+class Note:
+    """A private note for a person, sent after the ack."""
+
+    channel: str
+    user: str
+    thread_ts: str
+    text: str
+
+
 @dataclass
 class Arrival:
     """A person's reply as taken in before the ack: what is left to do after it."""
@@ -49,21 +59,28 @@ class Arrival:
 
 def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None:
     async def take_in(event: dict, body: dict, context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
-        """Listener middleware: it runs before Bolt acks the event, so a reply is stored
-        before Slack hears it arrived (Slack never sends an acked event again)."""
+        """Listener middleware: it runs before Bolt acks the event, so a reply (or an edit
+        or delete of one) is stored before Slack hears it arrived (Slack never sends an
+        acked event again); what is said about it is said after."""
         try:
-            context["arrival"] = await arrive(interviews, event, body, context.bot_user_id)
+            subtype, event_id = event.get("subtype"), body.get("event_id")
+            if subtype == "message_changed":
+                context["note"] = await edited(interviews, event, event_id, context.bot_user_id)
+            elif subtype == "message_deleted":
+                context["note"] = await deleted(interviews, event, event_id, context.bot_user_id)
+            else:
+                context["arrival"] = await arrive(interviews, event, body, context.bot_user_id)
         finally:
             await next()
 
     # A catch-all, so every message event (including subtypes we ignore) is
     # acked quietly instead of Bolt warning about unhandled events.
     async def on_message(event: dict, body: dict, context: AsyncBoltContext, client: AsyncWebClient) -> None:
-        if event.get("subtype") == "message_changed":
-            await edited(interviews, event, body.get("event_id"), context.bot_user_id)
-            return
-        if event.get("subtype") == "message_deleted":
-            await deleted(interviews, event, body.get("event_id"), context.bot_user_id)
+        note: Note | None = context.get("note")
+        if note is not None:  # about an edit or a delete, applied before the ack
+            await interviews.scheduler.ephemeral(
+                channel=note.channel, user=note.user, thread_ts=note.thread_ts, text=note.text
+            )
             return
         arrival: Arrival | None = context.get("arrival")
         if arrival is None:
@@ -159,23 +176,25 @@ def persons_reply(message: object, bot_user_id: str | None) -> tuple[str, str, s
     return user, ts, thread_ts
 
 
-async def edited(interviews: Interviews, event: dict, event_id: str | None, bot_user_id: str | None) -> None:
+async def edited(
+    interviews: Interviews, event: dict, event_id: str | None, bot_user_id: str | None
+) -> Note | None:
     """A person edited a reply: if it waits for Claude, Claude gets the new text; if
-    Claude already has it, they are told to reply with the correction."""
+    Claude already has it, they are to be told to reply with the correction (the note)."""
     message, before, channel = event.get("message"), event.get("previous_message"), event.get("channel")
     if not isinstance(message, dict) or not isinstance(channel, str) or event.get("bot_id"):
-        return
+        return None
     reply = persons_reply(message, bot_user_id)
     if reply is None:
-        return
+        return None
     user, ts, thread_ts = reply
     text = message.get("text") or ""
     previous = before.get("text") if isinstance(before, dict) else None
     if not isinstance(text, str) or text == previous:
-        return  # Slack also says "changed" when it adds a link's preview: the words are the same
+        return None  # Slack also says "changed" when it adds a link's preview: the words are the same
     conversation = await interviews.find(channel, thread_ts)
     if conversation is None:
-        return  # a thread that is not an interview
+        return None  # a thread that is not an interview
     refusal = interviews.refusal(conversation, user, channel)
     note: str | None = f":no_entry: {refusal}" if refusal is not None else None
     if refusal is None:
@@ -185,26 +204,28 @@ async def edited(interviews: Interviews, event: dict, event_id: str | None, bot_
             note = EDIT_TOO_LATE
         elif change is ReplyChange.APPLIED and len(text) > MAX_REPLY_CHARS:
             note = LONG_REPLY.format(MAX_REPLY_CHARS)
-    if note is not None:
-        await interviews.scheduler.ephemeral(channel=channel, user=user, thread_ts=thread_ts, text=note)
+    return None if note is None else Note(channel, user, thread_ts, note)
 
 
-async def deleted(interviews: Interviews, event: dict, event_id: str | None, bot_user_id: str | None) -> None:
+async def deleted(
+    interviews: Interviews, event: dict, event_id: str | None, bot_user_id: str | None
+) -> Note | None:
     """A message was deleted: if it waits for Claude, it goes (files too), whoever deleted
-    it; if Claude already read it, its author hears so."""
+    it; if Claude already read it, its author is to hear so (the note)."""
     channel, ts, before = event.get("channel"), event.get("deleted_ts"), event.get("previous_message")
     if not isinstance(channel, str) or not isinstance(ts, str):
-        return
+        return None
     if isinstance(before, dict) and (before.get("bot_id") or before.get("user") == bot_user_id):
-        return  # the bot's own (a status line, a note): never a reply
+        return None  # the bot's own (a status line, a note): never a reply
     change = await interviews.forget(channel, ts, event_id)
     reply = persons_reply(before, bot_user_id)
     if change is not ReplyChange.SENT or reply is None:
-        return
+        return None
     user, _, thread_ts = reply
     conversation = await interviews.find(channel, thread_ts)
-    if conversation is not None and conversation.record.status != Status.CANCELLED:
-        await interviews.scheduler.ephemeral(channel=channel, user=user, thread_ts=thread_ts, text=DELETE_TOO_LATE)
+    if conversation is None or conversation.record.status == Status.CANCELLED:
+        return None
+    return Note(channel, user, thread_ts, DELETE_TOO_LATE)
 
 
 async def enrich(
