@@ -32,6 +32,14 @@ async def launch(slack: FakeSlack, env: dict[str, str]) -> asyncio.subprocess.Pr
     return process
 
 
+async def greeted(slack: FakeSlack, greeting: str, name: str = "shop") -> str:
+    """Run `/newspec name` in C1 and wait for Claude's `greeting` in the new thread; its ts."""
+    await slack.send_slash_command(name, user_id="U1", channel_id="C1")
+    root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{name}*" in m.text), None))
+    await slack.wait_for(lambda: greeting in slack.thread_text("C1", root.ts), timeout=30)
+    return root.ts
+
+
 async def kill_9(process: asyncio.subprocess.Process) -> None:
     os.killpg(process.pid, signal.SIGKILL)
     await process.wait()
@@ -62,23 +70,21 @@ async def test_sigkill_between_and_during_turns(model, tmp_path: Path):
 
         process = await launch(slack, env)
         try:
-            await slack.send_slash_command("shop", user_id="U1", channel_id="C1")
-            root = await slack.wait_for(lambda: next((m for m in slack.messages if "*shop*" in m.text), None))
-            await slack.wait_for(lambda: "What do you sell?" in slack.thread_text("C1", root.ts))
-            await slack.send_message("C1", "U1", "We sell bread", thread_ts=root.ts)
-            await slack.wait_for(lambda: "Bread, noted." in slack.thread_text("C1", root.ts))
+            root_ts = await greeted(slack, "What do you sell?")
+            await slack.send_message("C1", "U1", "We sell bread", thread_ts=root_ts)
+            await slack.wait_for(lambda: "Bread, noted." in slack.thread_text("C1", root_ts))
             await slack.wait_for(lambda: nothing_pending(tmp_path), what="the turn to be recorded")
             await kill_9(process)  # between turns
 
             process = await launch(slack, env)
-            await slack.send_message("C1", "U1", "Cakes too", thread_ts=root.ts)
+            await slack.send_message("C1", "U1", "Cakes too", thread_ts=root_ts)
             await asyncio.wait_for(started.wait(), 30)
             await kill_9(process)  # during a turn
             release.set()
 
             process = await launch(slack, env)
-            await slack.wait_for(lambda: "Bread and cakes, got it." in slack.thread_text("C1", root.ts), timeout=30)
-            assert "never delivered" not in slack.thread_text("C1", root.ts)
+            await slack.wait_for(lambda: "Bread and cakes, got it." in slack.thread_text("C1", root_ts), timeout=30)
+            assert "never delivered" not in slack.thread_text("C1", root_ts)
             model.verify()
         finally:
             if process.returncode is None:

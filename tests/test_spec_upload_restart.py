@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.conftest import bot_env, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack
-from tests.test_crash import kill_9, launch
+from tests.test_crash import greeted, kill_9, launch
 from tests.test_interview_flow import prompt_for, spec_for, write_both
 
 SUMMARY = "Build it"  # in the card posted after the files
@@ -25,16 +25,14 @@ async def killed_while_uploading(slack: FakeSlack, model: fa.FakeAnthropic, tmp_
     gate = slack.hold_next(method)
     process = await launch(slack, env)
     try:
-        await slack.send_slash_command("shop", user_id="U1", channel_id="C1")
-        root = await slack.wait_for(lambda: next((m for m in slack.messages if "*shop*" in m.text), None))
-        await slack.wait_for(lambda: "Shall I write it?" in slack.thread_text("C1", root.ts), timeout=30)
-        await slack.send_message("C1", "U1", "Yes, write it.", thread_ts=root.ts)
+        root_ts = await greeted(slack, "Shall I write it?")
+        await slack.send_message("C1", "U1", "Yes, write it.", thread_ts=root_ts)
         await asyncio.wait_for(gate.reached.wait(), 30)
     finally:
         await kill_9(process)
     gate.release.set()  # Slack goes on with the call, as it would
     await asyncio.sleep(0)
-    return root.ts
+    return root_ts
 
 
 async def restarted(slack: FakeSlack, tmp_path: Path) -> asyncio.subprocess.Process:

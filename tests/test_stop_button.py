@@ -12,7 +12,7 @@ from slackbot.blocks import STOP_ACTION, markdown_blocks, status_blocks, without
 from tests.conftest import bot_env, is_status_line, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, Message
-from tests.test_crash import kill_9, launch
+from tests.test_crash import greeted, kill_9, launch
 from tests.test_lifecycle import held
 
 FINISHED = "That answer has already finished."
@@ -109,12 +109,10 @@ async def test_after_a_crash_the_stop_it_left_goes_and_stops_nothing(model, tmp_
         ])
         process = await launch(slack, env)
         try:
-            await slack.send_slash_command("shop", user_id="U1", channel_id="C1")
-            root = await slack.wait_for(lambda: next((m for m in slack.messages if "*shop*" in m.text), None))
-            await slack.wait_for(lambda: "What do you sell?" in slack.thread_text("C1", root.ts))
-            await slack.send_message("C1", "U1", "We sell bread", thread_ts=root.ts)
-            await slack.wait_for(lambda: "word3" in slack.thread_text("C1", root.ts), timeout=30)
-            old = await status_line_in(slack, root.ts)
+            root_ts = await greeted(slack, "What do you sell?")
+            await slack.send_message("C1", "U1", "We sell bread", thread_ts=root_ts)
+            await slack.wait_for(lambda: "word3" in slack.thread_text("C1", root_ts), timeout=30)
+            old = await status_line_in(slack, root_ts)
             await kill_9(process)  # mid-answer: its status line keeps its Stop
 
             process = await launch(slack, env)
@@ -126,8 +124,8 @@ async def test_after_a_crash_the_stop_it_left_goes_and_stops_nothing(model, tmp_
             await slack.wait_for(lambda: slack.ephemerals(user="U1"), what="the stale click answered")
             assert [e.text for e in slack.ephemerals(user="U1")] == [FINISHED]
             go_on.set()
-            await slack.wait_for(lambda: "Bread, got it." in slack.thread_text("C1", root.ts), timeout=30)
-            assert "Stopped." not in slack.thread_text("C1", root.ts)
+            await slack.wait_for(lambda: "Bread, got it." in slack.thread_text("C1", root_ts), timeout=30)
+            assert "Stopped." not in slack.thread_text("C1", root_ts)
         finally:
             if process.returncode is None:
                 await kill_9(process)

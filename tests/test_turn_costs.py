@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import bot_env, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack
-from tests.test_crash import kill_9, launch
+from tests.test_crash import greeted, kill_9, launch
 from tests.test_lifecycle import held
 from tests.test_questions import MODE, ask, click, question_message
 
@@ -106,17 +106,15 @@ async def test_after_a_kill_the_next_turns_pay_their_own_calls(model, tmp_path: 
         ])
         process = await launch(slack, env)
         try:
-            await slack.send_slash_command("shop", user_id="U1", channel_id="C1")
-            root = await slack.wait_for(lambda: next((m for m in slack.messages if "*shop*" in m.text), None))
-            await slack.wait_for(lambda: "Hello!" in slack.thread_text("C1", root.ts), timeout=30)
-            await slack.send_message("C1", "U2", "look around", thread_ts=root.ts)
+            root_ts = await greeted(slack, "Hello!")
+            await slack.send_message("C1", "U2", "look around", thread_ts=root_ts)
             await asyncio.wait_for(started.wait(), 30)
             await kill_9(process)  # the Glob call's spend dies with the process
 
             process = await launch(slack, env)
-            await slack.wait_for(lambda: "Looked around." in slack.thread_text("C1", root.ts), timeout=30)
-            await slack.send_message("C1", "U3", "thanks", thread_ts=root.ts)
-            await slack.wait_for(lambda: "Thanks, U3." in slack.thread_text("C1", root.ts), timeout=30)
+            await slack.wait_for(lambda: "Looked around." in slack.thread_text("C1", root_ts), timeout=30)
+            await slack.send_message("C1", "U3", "thanks", thread_ts=root_ts)
+            await slack.wait_for(lambda: "Thanks, U3." in slack.thread_text("C1", root_ts), timeout=30)
             await slack.wait_for(lambda: len(spend_by(tmp_path)) == 3, timeout=15, what="three people charged")
         finally:
             never.set()
