@@ -82,7 +82,6 @@ class Conversation:
         self.state = TurnState(record.name)
         self.asking: Question | None = None  # the question Claude waits on, once people can see it
         self._feeder: asyncio.Task[None] | None = None
-        self._queued_note: asyncio.Future[str | None] | None = None
         self.turn: str | None = None  # the id the running turn's Stop buttons carry
         relay.question_posted = self._question_posted
 
@@ -110,7 +109,8 @@ class Conversation:
         turn to tell of. The registry may then forget it and rebuild it from the store."""
         return (
             self.state.is_(Phase.IDLE) and self.state.since <= since
-            and all(task is None or task.done() for task in (self.worker, self._feeder, self._queued_note))
+            and all(task is None or task.done() for task in (self.worker, self._feeder))
+            and not self.relay.queued_note_pending
             and self.spend.held_on is None and not self.spend.cut_short
         )
 
@@ -214,10 +214,10 @@ class Conversation:
                 return
             self.state.to(Phase.QUEUED)
             try:
-                await self.pool.acquire(self, self._queued)
+                await self.pool.acquire(self, self.relay.show_queued)
             except BaseException:  # cancelled while queued: nothing ran
                 self.state.to(Phase.IDLE)
-                await self._clear_queued_note()
+                await self.relay.take_down_queued()
                 raise
             self.state.to(Phase.RUNNING)
             try:
@@ -230,22 +230,10 @@ class Conversation:
                 self.asking = None
                 self.pool.release(self)
 
-    async def _queued(self, ahead: int) -> None:
-        place = "you're next" if ahead == 0 else f"{ahead} ahead of you"
-        text = f":hourglass_flowing_sand: Queued — {place}. I'll answer as soon as Claude is free."
-        # Posted to the end even if the wait is cancelled, so it can be taken down.
-        self._queued_note = asyncio.ensure_future(self.relay.note(text))
-        await asyncio.shield(self._queued_note)
-
-    async def _clear_queued_note(self) -> None:
-        note, self._queued_note = self._queued_note, None
-        if note is not None and (ts := await note) is not None:
-            await self.relay.delete_note(ts)
-
     # -- one turn -------------------------------------------------------------------
 
     async def _turn(self, batch: list[PendingReply]) -> None:
-        await self._clear_queued_note()
+        await self.relay.take_down_queued()
         if self.record.status == Status.CANCELLED:  # cancelled while this turn waited
             return
         await self.save(status=Status.INTERVIEWING)

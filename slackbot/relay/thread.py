@@ -65,6 +65,7 @@ class ThreadRelay:
         self.min_interval = min_interval
         self.message_limit = message_limit
         self._background: set[asyncio.Task[Any]] = set()
+        self._queued_note: asyncio.Future[str | None] | None = None  # a "Queued" note's ts, once posted
         # Told of each part of a question as it shows (question, part, message ts): the
         # conversation stores it, so the message can be changed after a restart too.
         self.question_posted: Callable[[Question, int, str], Awaitable[None]] | None = None
@@ -162,12 +163,34 @@ class ThreadRelay:
         except SLACK_ERRORS as exc:
             log.error("could not post the summary in %s: %s", self.thread_ts, slack_error(exc))
 
-    async def delete_note(self, ts: str) -> None:
-        """Take a note down (one that no longer holds, as "Queued")."""
+    async def show_queued(self, ahead: int) -> None:
+        """Say the thread's turn waits for Claude. Posted to the end even if the wait is
+        cancelled, so that `take_down_queued` can take it down."""
+        place = "you're next" if ahead == 0 else f"{ahead} ahead of you"
+        text = f":hourglass_flowing_sand: Queued — {place}. I'll answer as soon as Claude is free."
+        self._queued_note = asyncio.ensure_future(self.note(text))
+        await asyncio.shield(self._queued_note)
+
+    @property
+    def queued_note_pending(self) -> bool:
+        """A "Queued" note is still being posted."""
+        return self._queued_note is not None and not self._queued_note.done()
+
+    async def take_down_queued(self) -> None:
+        """The wait is over (the turn starts, or was cancelled): the "Queued" note goes."""
+        note, self._queued_note = self._queued_note, None
+        if note is None:
+            return
+        try:
+            ts = await note
+        except Exception:  # never posted (the bot is stopping): nothing to take down
+            return
+        if ts is None:
+            return
         try:
             await self.scheduler.delete(channel=self.channel, ts=ts)
         except SLACK_ERRORS as exc:
-            log.warning("could not delete a note in %s: %s", self.thread_ts, slack_error(exc))
+            log.warning("could not delete the queued note in %s: %s", self.thread_ts, slack_error(exc))
 
     async def take_down_stops(self) -> None:
         """After a crash: the status lines the killed turn left in this thread lose their
