@@ -199,9 +199,8 @@ class GrowingMessage:
             await self.relay.scheduler.delete(channel=self.relay.channel, ts=ts)
 
     async def _stop_native(self) -> None:
-        # The last words go out as an append (the larger Tier 4 budget); the stop
-        # itself (Tier 2) only closes the stream, so it runs in the background and
-        # never holds up the thread's next turn.
+        # The last words go out as an append (the larger Tier 4 budget); the stop (Tier 2)
+        # only closes the stream: in the background, never holding up the next turn.
         if self.unsent:
             await self._append_native(priority=Priority.FIRST)
         if self.ts is not None:
