@@ -45,6 +45,8 @@ BUTTON_TEXT = 75
 OPTION_TEXT = 75
 OPTION_DESCRIPTION = 75
 MAX_BLOCKS = 50
+SECTION_FIELDS = 10  # a section's fields: at most this many ...
+FIELD_TEXT = 2_000  # ... of at most this many characters each
 UPDATE_TEXT = 4_000  # chat.update's text
 
 
@@ -52,6 +54,24 @@ def shorten(text: str, limit: int) -> str:
     """`text` within `limit` characters, with an ellipsis when cut; never empty."""
     text = text.strip() or "…"
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def fields_section(fields: list[tuple[str, str]]) -> dict[str, Any]:
+    """A section of labelled fields (`label` in bold over its value, both bot markup),
+    within Slack's limits: the first ten, each value shortened to fit, never cut inside
+    an escaped `&amp;`."""
+    items = []
+    for label, value in fields[:SECTION_FIELDS]:
+        head = f"*{label}*\n"
+        room = FIELD_TEXT - len(head)
+        if len(value) > room:
+            cut = value[: room - 1]
+            amp = cut.rfind("&")
+            if amp != -1 and ";" not in cut[amp:]:  # an entity cut in half
+                cut = cut[:amp]
+            value = cut.rstrip() + "…"
+        items.append({"type": "mrkdwn", "text": head + value})
+    return {"type": "section", "fields": items}
 
 
 def _pieces(text: str, limit: int) -> list[str]:

@@ -3,7 +3,7 @@ refuses), and a click gives Claude the option's full label, never the shortened 
 
 from __future__ import annotations
 
-from slackbot.blocks import question_blocks
+from slackbot.blocks import fields_section, question_blocks
 from slackbot.events import Choice, QuestionItem
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import _element_problems
@@ -67,3 +67,14 @@ async def test_a_long_multi_select_and_a_long_typed_answer_stay_valid(start_bot)
     assert "A spreadsheet, honestly." in seen[0]
     updates = [c for c in h.slack.calls_to("chat.update") if c.args.get("ts") == question.ts]
     assert updates and all(c.ok for c in updates)  # the answered question, within chat.update's limits
+
+
+def test_a_fields_section_keeps_within_slacks_field_limits():
+    fields = [(f"Label {n}", "R&amp;D " * 400) for n in range(12)]  # 12 fields of 3,200 characters
+    section = fields_section(fields)
+    texts = [item["text"] for item in section["fields"]]
+    assert len(texts) == 10, "Slack takes at most ten fields"
+    assert all(len(text) <= 2_000 for text in texts)
+    assert all(text.startswith(f"*Label {n}*\n") and text.endswith("…") for n, text in enumerate(texts))
+    assert all(not text[:-1].rstrip().endswith(("&", "&a", "&am", "&amp")) for text in texts), "an entity cut in half"
+    assert fields_section([("Project", "shop")])["fields"] == [{"type": "mrkdwn", "text": "*Project*\nshop"}]

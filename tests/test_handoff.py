@@ -102,3 +102,26 @@ async def test_a_forward_dependency_goes_back_to_claude_with_the_feature_named(s
     await h.slack.wait_for(lambda: len(h.slack.uploads) == 2, timeout=30, what="the fixed spec uploaded")
     assert "feature 7" in told[0] and "feature 8" in told[0] and "comes after it" in told[0]
     assert {u.filename: u.content.decode() for u in h.slack.uploads}["app_spec.txt"] == spec_for("shop")
+
+
+async def test_a_long_stack_still_shows_the_card_within_slacks_field_limits(start_bot):
+    """A section field holds at most 2,000 characters: a stack described at length is
+    shortened on the card, never a card Slack refuses."""
+    h = await start_bot()
+    project = h.project("shop")
+    framework = "React with " + ", ".join(f"library{n}" for n in range(400))  # about 4,000 characters
+    spec = spec_for("shop").replace("<framework>", f"<framework>{framework} ", 1)
+    h.model.script(str(project), [
+        fa.text("Ready?"),
+        fa.tool("Write", {"file_path": str(project / "prompts/app_spec.txt"), "content": spec}),
+        fa.tool("Write", {"file_path": str(project / "prompts/initializer_prompt.md"), "content": prompt_for("shop")}),
+        fa.text("Written."),
+    ])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Ready?")
+    await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
+    card = await h.slack.wait_for(
+        lambda: next((m for m in h.slack.thread("C1", root_ts) if "*Model turns*" in m.visible_text), None),
+        what="the summary card",
+    )
+    assert "React with library0, library1" in card.visible_text and "library399" not in card.visible_text

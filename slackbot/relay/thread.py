@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..blocks import answered_blocks, question_blocks, shorten, update_text, withdrawn_blocks, without_status
+from ..blocks import (
+    answered_blocks,
+    fields_section,
+    question_blocks,
+    shorten,
+    update_text,
+    withdrawn_blocks,
+    without_status,
+)
 from ..events import Question, QuestionItem, SessionEvent
 from ..handoff import FeatureChanges, Handoff
 from ..scheduler import Priority, SlackScheduler
@@ -149,7 +157,7 @@ class ThreadRelay:
             fields.append(("Model" if len(usage.models) == 1 else "Models", escape(", then ".join(usage.models))))
         saved = f"Saved in `{escape(prompts_dir(project_dir))}`"
         blocks: list[dict[str, Any]] = [
-            {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields]},
+            fields_section(fields),
         ]
         if handoff is not None and handoff.changes is not None and handoff.changes.any:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": changes_text(handoff.changes)}})

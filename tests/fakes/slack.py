@@ -60,6 +60,8 @@ _MAX_TEXT = 40_000
 _MAX_MARKDOWN = 12_000
 _MAX_BLOCKS = 50
 _MAX_SECTION_TEXT = 3_000
+_MAX_SECTION_FIELDS = 10  # Block Kit: a section's `fields`, at most 10 ...
+_MAX_FIELD_TEXT = 2_000  # ... of at most 2,000 characters each
 DEFAULT_SCOPES = (
     "app_mentions:read,channels:history,channels:join,chat:write,commands,files:read,"
     "files:write,groups:history,im:history,reactions:write,users:read"
@@ -357,6 +359,18 @@ def _ts_key(ts: str) -> tuple[int, int]:
     return int(sec), int(frac.ljust(6, "0") or 0)
 
 
+def _field_problems(fields: list[Any], pointer: str) -> list[str]:
+    """A section's fields as Block Kit limits them (count, and each text's length)."""
+    problems = []
+    if len(fields) > _MAX_SECTION_FIELDS:
+        problems.append(f"[ERROR] must provide at most {_MAX_SECTION_FIELDS} items [json-pointer:{pointer}]")
+    for n, item in enumerate(fields):
+        if len(_obj_text(item)) > _MAX_FIELD_TEXT:
+            limit = _MAX_FIELD_TEXT + 1
+            problems.append(f"[ERROR] must be less than {limit} characters [json-pointer:{pointer}/{n}/text]")
+    return problems
+
+
 def _check_content(text: str | None, blocks: Any) -> None:
     """Reject what Slack rejects, so oversize output fails in tests rather than in production."""
     if text and len(text) > _MAX_TEXT:
@@ -374,6 +388,8 @@ def _check_content(text: str | None, blocks: Any) -> None:
             problems.append(
                 f"[ERROR] must be less than {_MAX_SECTION_TEXT + 1} characters [json-pointer:/blocks/{i}/text/text]"
             )
+        if block["type"] == "section":
+            problems += _field_problems(block.get("fields") or [], f"/blocks/{i}/fields")
         if block["type"] == "markdown":
             markdown_total += len(block.get("text", ""))
         problems += _element_problems(block, f"/blocks/{i}")
