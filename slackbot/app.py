@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .config import Settings
@@ -52,8 +52,13 @@ class Bot:
         # Every write goes through one scheduler, with a client that lets 429s reach it.
         if rate_limits is None:  # Slack's tiers, with any overrides from NEWSPEC_RATE_LIMITS
             rate_limits = RateLimits(per_minute={**DEFAULT_PER_MINUTE, **dict(settings.rate_limits)})
+        uploads = AsyncWebClient(
+            token=settings.slack_bot_token, base_url=settings.slack_api_url,
+            retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+                            AsyncServerErrorRetryHandler(max_retry_count=3)],
+        )
         self.scheduler = SlackScheduler(
-            AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url), rate_limits
+            AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url), rate_limits, uploads
         )
         self.interviews = Interviews(settings, self.scheduler, self.store, min_interval=min_interval)
         register_all(self.app, self.interviews)
@@ -65,6 +70,7 @@ class Bot:
             # Without it slack_sdk opens (and closes) a connection for every API call.
             self.http_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout))
             self.client.session = self.scheduler.client.session = self.http_session
+            self.scheduler.upload_client.session = self.http_session
         await self.store.open()
         # Files of replies the last run was still downloading are fetched again, with the bot token.
         await self.interviews.open(partial(enrich, self.interviews, DisplayNames(self.client), self.client))

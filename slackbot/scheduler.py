@@ -66,10 +66,15 @@ class _Job:
 
 
 class SlackScheduler:
-    def __init__(self, client: AsyncWebClient, limits: RateLimits | None = None) -> None:
+    def __init__(
+        self, client: AsyncWebClient, limits: RateLimits | None = None, upload_client: AsyncWebClient | None = None,
+    ) -> None:
         # A client without slack_sdk's own 429 retries: a 429 must reach us, so
         # that the whole method is paused rather than one call slept on.
         self.client = client
+        # files_upload_v2 also posts the file to an upload URL, outside the Web API: its
+        # 429s and 5xx never reach us as a SlackApiError, so this client retries them itself.
+        self.upload_client = upload_client or client
         self.limits = limits or RateLimits()
         self._budgets: dict[str, MethodBudget] = {}
         self._channel_posts: dict[str, float] = {}  # channel -> when its last post completed

@@ -253,3 +253,21 @@ async def test_a_retried_event_reaches_claude_once(start_bot):
     await h.wait_for_text("C1", root_ts, "Once.")
     assert sum(people_said(r) == "u1: only once" for r in h.model.requests) == 1
     h.model.verify()
+
+
+@pytest.mark.parametrize("failures", [[503], [429]], ids=["server error", "rate limited"])
+async def test_an_upload_the_upload_host_turns_away_once_is_tried_again(start_bot, failures):
+    """The upload URL answering 503 or 429 once is retried, as any Slack call is: the
+    spec arrives, once, with no "Slack refused the upload" in the thread."""
+    h = await start_bot()
+    project = h.project("shop")
+    h.model.script(str(project), [fa.text("Shall I write it?"), *write_both(project), fa.text("Done.")])
+    h.slack.upload_failures = list(failures)
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Shall I write it?")
+    await h.slack.send_message("C1", "U1", "Yes, write it.", thread_ts=root_ts)
+    await h.slack.wait_for(lambda: len(h.slack.uploads) == 2, what="both spec files uploaded")
+    await h.wait_for_text("C1", root_ts, "The spec is ready")
+    assert "refused the upload" not in h.slack.thread_text("C1", root_ts)
+    assert not h.slack.upload_failures
+    assert {u.filename for u in h.slack.uploads} == {"app_spec.txt", "initializer_prompt.md"}

@@ -290,7 +290,7 @@ class ThreadRelay:
         try:
             await self.scheduler.run(
                 "files.upload",
-                lambda: self.scheduler.client.files_upload_v2(
+                lambda: self.scheduler.upload_client.files_upload_v2(
                     channel=self.channel,
                     thread_ts=self.thread_ts,
                     initial_comment=comment,

@@ -536,6 +536,7 @@ class FakeSlack:
         self.fail_methods: dict[str, str] = dict(fail_methods or {})
         self.delays: dict[str, float] = dict(delays or {})
         self._gates: list[Gate] = []
+        self.upload_failures: list[int] = []  # statuses the next uploads to an upload URL answer with
         self.scopes = scopes
         self.rate_limits = rate_limits
         self.rate_limited: list[ApiCall] = []  # calls answered with 429 by the limits
@@ -1617,6 +1618,10 @@ class FakeSlack:
         pending = self._files.get(request.match_info["file_id"])
         if pending is None:
             return web.Response(status=404, text="file not found")
+        if self.upload_failures:  # the upload host is busy or failing, as files.slack.com can be
+            status = self.upload_failures.pop(0)
+            headers = {"Retry-After": "1"} if status == 429 else {}
+            return web.Response(status=status, text="try again later", headers=headers)
         if request.content_type.startswith("multipart/"):
             form = await request.post()
             part = next((v for v in form.values() if isinstance(v, web.FileField)), None)
