@@ -166,7 +166,7 @@ async def test_reads_and_writes_from_many_coroutines_at_once_never_trip_over_eac
         await store.get_question("q1")
         await store.add_spend("C1", "1.0", person, "2026-01-01", 0.01)
         await store.spent(user_id=person)
-        assert not await store.claim("C1", f"1.{n:04d}", None)  # seen: a duplicate
+        assert await store.accept_reply("C1", "1.0", person, "again", f"1.{n:04d}", None) is None  # seen
         await store.remove_replies([reply.id])
 
     await asyncio.gather(*(one(n) for n in range(100)))

@@ -75,7 +75,7 @@ class Delivery(Transactions):
         self, channel: str, thread_ts: str, user_id: str, text: str, author: str | None, user_team: str | None,
         question_id: str,
     ) -> PendingReply:
-        """Store a clicked answer as a reply of its own (it waits while its question has parts open)."""
+        """Store an answer as a reply of its own (it waits while its question has parts open)."""
         async with self.transaction() as db:
             cursor = await db.execute(
                 "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author, user_team, "
@@ -101,18 +101,15 @@ class Delivery(Transactions):
             )
             if claimed.rowcount != 1:
                 return None
-            stored = await db.execute(
-                "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author, user_team, "
-                "question_id) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?)",
-                (reply.channel, reply.thread_ts, reply.user_id, reply.text, time.time(), reply.author,
-                 reply.user_team, question_id),
+            stored = await self.add_answer(
+                reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.author, reply.user_team, question_id
             )
             ((answered,),) = await self.fetch(
                 "SELECT COUNT(*) FROM question_answers WHERE question_id = ?", (question_id,)
             )
             if answered >= parts:
                 await db.execute("UPDATE questions SET answered = 1 WHERE id = ?", (question_id,))
-        return stored.lastrowid
+        return stored.id
 
     async def name_author(self, reply_id: int, author: str) -> None:
         """The author's name, looked up after the reply was stored."""

@@ -166,10 +166,6 @@ class Replies(Transactions):
             edits = self._edited_while_held = {}
         return edits
 
-    async def claim(self, channel: str, ts: str, event_id: str | None) -> bool:
-        """Record a message as handled; False if it (or its event) was seen before."""
-        return await self._mark_seen(channel, ts, event_id)
-
     async def _mark_seen(self, channel: str, ts: str, event_id: str | None) -> bool:
         """Check and insert the keys in one transaction: two deliveries can't both be new."""
         keys = [f"msg:{channel}:{ts}"] + ([f"event:{event_id}"] if event_id else [])
