@@ -94,21 +94,14 @@ class Delivery(Transactions):
         as `reply` (a reply of its own: its id is returned), and close the question if that
         was its last open part (of `parts`): one transaction, so a kill leaves all of it or
         none. None if the part was answered already."""
-        async with self.transaction() as db:
-            claimed = await db.execute(
-                "INSERT OR IGNORE INTO question_answers (question_id, item, who, answer) VALUES (?, ?, ?, ?)",
-                (question_id, item, who, answer),
-            )
-            if claimed.rowcount != 1:
+        async with self.transaction():
+            if not await self.claim_answer(question_id, item, who, answer):
                 return None
             stored = await self.add_answer(
                 reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.author, reply.user_team, question_id
             )
-            ((answered,),) = await self.fetch(
-                "SELECT COUNT(*) FROM question_answers WHERE question_id = ?", (question_id,)
-            )
-            if answered >= parts:
-                await db.execute("UPDATE questions SET answered = 1 WHERE id = ?", (question_id,))
+            if len(await self.answered_items(question_id)) >= parts:
+                await self.mark_question_answered(question_id)
         return stored.id
 
     async def name_author(self, reply_id: int, author: str) -> None:
@@ -128,6 +121,43 @@ class Delivery(Transactions):
             await db.execute("UPDATE pending_replies SET question_id = ? WHERE id = ?", (question_id, reply_id))
 
     # -- questions ---------------------------------------------------------------
+
+    async def add_question(
+        self, question_id: str, channel: str, thread_ts: str, payload: dict[str, Any]
+    ) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO questions (id, channel, thread_ts, payload, answered, created_at) "
+                "VALUES (?, ?, ?, ?, 0, ?)",
+                (question_id, channel, thread_ts, json.dumps(payload), time.time()),
+            )
+
+    async def get_question(self, question_id: str) -> StoredQuestion | None:
+        rows = await self.fetch(
+            "SELECT id, channel, thread_ts, payload, answered FROM questions WHERE id = ?", (question_id,)
+        )
+        return next((_question(row) for row in rows), None)
+
+    async def claim_answer(
+        self, question_id: str, item: int, who: str | None = None, answer: str | None = None
+    ) -> bool:
+        """Take the right to answer one item of a question (`who` answered it, and how);
+        False if it was answered already."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO question_answers (question_id, item, who, answer) VALUES (?, ?, ?, ?)",
+                (question_id, item, who, answer),
+            )
+        return cursor.rowcount == 1
+
+    async def answered_items(self, question_id: str) -> set[int]:
+        rows = await self.fetch("SELECT item FROM question_answers WHERE question_id = ?", (question_id,))
+        return {row[0] for row in rows}
+
+    async def mark_question_answered(self, question_id: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE questions SET answered = 1 WHERE id = ?", (question_id,))
+
 
     async def question_posted(self, question_id: str, item: int, ts: str) -> None:
         async with self.transaction() as db:
@@ -150,7 +180,7 @@ class Delivery(Transactions):
             "WHERE channel = ? AND thread_ts = ? AND answered = 0 ORDER BY created_at, rowid",
             (channel, thread_ts),
         )
-        return [StoredQuestion(row[0], row[1], row[2], _payload(row[3]), bool(row[4])) for row in rows]
+        return [_question(row) for row in rows]
 
     async def choose_other(self, question_id: str, item: int, user_id: str) -> None:
         """`user_id` will type their answer to part `item` ("Other…")."""
@@ -167,6 +197,7 @@ class Delivery(Transactions):
         return next((row[0] for row in rows), None)
 
 
-def _payload(raw: str) -> dict[str, Any]:
-    payload: dict[str, Any] = json.loads(raw)
-    return payload
+def _question(row: Any) -> StoredQuestion:
+    """A `questions` row (id, channel, thread_ts, payload, answered) as a record."""
+    payload: dict[str, Any] = json.loads(row[3])
+    return StoredQuestion(row[0], row[1], row[2], payload, bool(row[4]))

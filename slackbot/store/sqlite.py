@@ -23,7 +23,7 @@ from ..private import private_folder
 from .delivery import Delivery
 from .ledger import Ledger
 from .migrations import MIGRATIONS
-from .records import InterviewRecord, Status, StoredQuestion, image_bytes, text_chars
+from .records import InterviewRecord, Status, image_bytes, text_chars
 from .replies import Replies
 from .transactions import Transactions
 
@@ -196,47 +196,6 @@ class SqliteStore(Replies, Delivery, Ledger, Transactions):
             )
             for row in rows
         ]
-
-    # -- questions -------------------------------------------------------------
-
-    async def add_question(
-        self, question_id: str, channel: str, thread_ts: str, payload: dict[str, Any]
-    ) -> None:
-        async with self.transaction() as db:
-            await db.execute(
-                "INSERT OR REPLACE INTO questions (id, channel, thread_ts, payload, answered, created_at) "
-                "VALUES (?, ?, ?, ?, 0, ?)",
-                (question_id, channel, thread_ts, json.dumps(payload), time.time()),
-            )
-
-    async def get_question(self, question_id: str) -> StoredQuestion | None:
-        rows = await self.fetch(
-            "SELECT id, channel, thread_ts, payload, answered FROM questions WHERE id = ?", (question_id,)
-        )
-        row = next(iter(rows), None)
-        if row is None:
-            return None
-        return StoredQuestion(row[0], row[1], row[2], json.loads(row[3]), bool(row[4]))
-
-    async def claim_answer(
-        self, question_id: str, item: int, who: str | None = None, answer: str | None = None
-    ) -> bool:
-        """Take the right to answer one item of a question (`who` answered it, and how);
-        False if it was answered already."""
-        async with self.transaction() as db:
-            cursor = await db.execute(
-                "INSERT OR IGNORE INTO question_answers (question_id, item, who, answer) VALUES (?, ?, ?, ?)",
-                (question_id, item, who, answer),
-            )
-        return cursor.rowcount == 1
-
-    async def answered_items(self, question_id: str) -> set[int]:
-        rows = await self.fetch("SELECT item FROM question_answers WHERE question_id = ?", (question_id,))
-        return {row[0] for row in rows}
-
-    async def mark_question_answered(self, question_id: str) -> None:
-        async with self.transaction() as db:
-            await db.execute("UPDATE questions SET answered = 1 WHERE id = ?", (question_id,))
 
 
 def _load_attachments(raw: str) -> tuple[Attachment, ...]:
