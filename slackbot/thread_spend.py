@@ -21,7 +21,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING
 
-from .budget import utc_day
+from .budget import Budgets, utc_day
 from .events import OverBudget, TurnDone
 from .relay import Recipient
 from .store import PendingReply
@@ -66,7 +66,7 @@ class ThreadSpend:
         held = await budgets.held(c.store, c.record, batch[-1].user_id)
         if held is None:
             self.held_on = None
-            await self.warn(batch[-1].user_id)
+            await self.warn(batch[-1].user_id, budgets)
             return False
         self.held_on = utc_day()
         # Said once per budget (and day, and person, for daily ones), also across restarts;
@@ -77,11 +77,11 @@ class ThreadSpend:
             await c.relay.note(held.sentence)
         return True
 
-    async def warn(self, user_id: str) -> None:
+    async def warn(self, user_id: str, budgets: Budgets | None = None) -> None:
         """Tell the thread, once (also across restarts; daily budgets once a day), that 80 %
-        of a budget is used."""
+        of a budget is used (`budgets`: those in force, if just read)."""
         c = self.conversation
-        budgets = await c.budgets.current(c.store)
+        budgets = budgets if budgets is not None else await c.budgets.current(c.store)
         for note, sentence in await budgets.warnings(c.store, c.record, user_id):
             if await c.store.note_once(*c.key, note):
                 await c.relay.note(sentence)
