@@ -450,8 +450,10 @@ def _element_problems(node: Any, where: str, parent: str = "") -> list[str]:
 @dataclass
 class EnforcedLimits:
     """Slack's rate limits, enforced by the fake when asked: at most `per_window[method]`
-    calls in any `window` seconds (per workspace), and chat.postMessage at most once per
-    `channel_interval` seconds in each channel. Over either: HTTP 429 with Retry-After."""
+    calls in any `window` seconds (per workspace), and at most one new message per
+    `channel_interval` seconds in each channel, whichever call creates it (see
+    `message_channel`). Over either: HTTP 429 with Retry-After; a channel over its pace
+    is refused alone, the other channels keep posting."""
 
     per_window: dict[str, int]
     window: float = 60.0
@@ -467,14 +469,27 @@ class EnforcedLimits:
             calls.popleft()
         if limit is not None and len(calls) >= limit:
             return calls[0] + self.window - now
-        channel = args.get("channel")
-        if method == "chat.postMessage" and channel:
+        if channel := message_channel(method, args):
             last = self._channel_posts.get(channel)
             if last is not None and now - last < self.channel_interval:
                 return self.channel_interval - (now - last)
             self._channel_posts[channel] = now
         calls.append(now)
         return 0.0
+
+
+def message_channel(method: str, args: JSON) -> str | None:
+    """The channel a call adds a message to, if it adds one. Slack's "1 message a second
+    per channel" counts messages, not methods: a stream's start and a shared upload's
+    completion each put a message in the channel like chat.postMessage. chat.postEphemeral
+    does not (Slack keeps an ephemeral message nowhere in the channel; it is Tier 4 per
+    method, and its `rate_limited` is the method's), nor do updates, appends and stops,
+    which change a message already there."""
+    if method in ("chat.postMessage", "chat.startStream"):
+        return str(args.get("channel") or "") or None
+    if method == "files.completeUploadExternal":  # shared only when given a channel
+        return str(args.get("channel_id") or "").strip() or str(args.get("channels") or "").split(",")[0] or None
+    return None
 
 
 @dataclass
