@@ -8,7 +8,20 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from slack_sdk.errors import SlackApiError
+
 TIER_2, TIER_3, TIER_4 = 20, 50, 100  # calls per minute, per workspace
+MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is capped, an unreadable one means 1
+
+# Slack answers a rate limit with HTTP 429, and some methods also with HTTP 200 and
+# one of these errors: either way the call waits and is retried.
+RATE_LIMIT_ERRORS = frozenset({"ratelimited", "rate_limited"})
+
+# Calls that add a message to a channel, which Slack's ~1 message a second per channel
+# counts alike ("files.upload" is files_upload_v2: its completion shares the file in a
+# message when it is given a channel). Not chat.postEphemeral: an ephemeral message is
+# kept nowhere in the channel, and the method has a Tier 4 budget of its own.
+MESSAGE_METHODS = frozenset({"chat.postMessage", "chat.startStream", "files.upload"})
 
 # Methods the bot writes with, by Slack's published tiers.
 DEFAULT_PER_MINUTE: dict[str, int] = {
@@ -93,3 +106,53 @@ class MethodBudget:
         self.calls.append(entry)
         self.tokens -= 1
         return entry
+
+
+class ChannelPace:
+    """Slack's ~1 new message a second per channel: one in flight per channel, the next
+    `interval` after the last completed (when Slack surely had it), none while a 429
+    holds the channel."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.last: dict[str, float] = {}  # channel -> when its last new message completed
+        self.in_flight: set[str] = set()
+        self.paused: dict[str, float] = {}  # channel -> until when a 429 holds it
+
+    def wait(self, channel: str, now: float) -> float:
+        """Seconds until a new message may go to `channel` (0: now). With one in flight it
+        is a guess: that one's completion wakes the dispatcher anyway."""
+        waits = [self.paused.get(channel, 0.0) - now]
+        if channel in self.in_flight:
+            waits.append(self.interval)
+        elif (last := self.last.get(channel)) is not None:
+            waits.append(last + self.interval - now)
+        return max(0.0, *waits)
+
+    def started(self, channel: str) -> None:
+        self.in_flight.add(channel)
+
+    def done(self, channel: str, now: float) -> None:
+        self.last[channel] = now
+        self.in_flight.discard(channel)
+
+    def pause(self, channel: str, until: float, now: float) -> bool:
+        """Hold `channel` until `until`; False if another channel is held too (then the
+        refusals are more likely the method's workspace-wide limit than the channels')."""
+        self.paused = {c: held for c, held in self.paused.items() if held > now}
+        alone = not any(c != channel for c in self.paused)
+        self.paused[channel] = max(self.paused.get(channel, 0.0), until)
+        return alone
+
+
+def rate_limited(exc: SlackApiError) -> bool:
+    return exc.response.status_code == 429 or exc.response.get("error") in RATE_LIMIT_ERRORS
+
+
+def retry_after(header: str | None) -> float:
+    """Seconds to pause for a 429; Slack sends whole seconds, anything odd means 1."""
+    try:
+        seconds = float(header or 1)
+    except ValueError:
+        return 1.0
+    return min(seconds, MAX_RETRY_AFTER) if math.isfinite(seconds) and seconds >= 0 else 1.0

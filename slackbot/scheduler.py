@@ -1,26 +1,27 @@
 """One workspace-wide scheduler for every Slack write.
 
 Slack's rate limits are per method, per app, per workspace, shared by every
-thread the bot serves, plus about one message per second per channel for
-chat.postMessage. Throttling each message on its own collapses into 429 storms
-at scale, so every write is queued here and released only within budget:
+thread the bot serves, plus about one message per second per channel, counted
+over every call that adds a message (MESSAGE_METHODS). Throttling each message
+on its own collapses into 429 storms at scale, so every write is queued here and released only within budget:
 
 - per method, at most the tier's calls in any window (a sliding log), paced by
   a small token bucket so one burst does not use up the whole minute;
-- per channel, chat.postMessage at most once per `channel_post_interval`;
+- per channel, one new message (a post, a stream's start, a shared upload) at most
+  once per `channel_post_interval`, the oldest waiting going first across methods;
 - user-visible firsts (first words, questions, uploads, notes) before refreshes;
 - fair: within a priority, threads take turns (round robin);
 - coalescing: a refresh of the same message that is already queued is not
   queued twice; its thunk runs once and reads the latest text when it runs;
 - a 429 (or HTTP 200 `ratelimited`) pauses the whole method for its Retry-After,
-  then the call is retried.
+  then the call is retried; for a new message in a known channel it pauses only
+  that channel, unless another channel is paused too (see `_pause`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
@@ -31,7 +32,8 @@ from typing import Any, TypeVar
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .rate_limits import DEFAULT_PER_MINUTE, MethodBudget, RateLimits
+from . import rate_limits
+from .rate_limits import DEFAULT_PER_MINUTE, MESSAGE_METHODS, ChannelPace, MethodBudget, RateLimits
 
 # The budgets live in rate_limits; callers may keep importing them from here.
 __all__ = ["DEFAULT_PER_MINUTE", "Priority", "RateLimits", "SchedulerClosed", "SlackScheduler"]
@@ -41,7 +43,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CLOSE_GRACE = 5.0  # seconds close() waits for calls already sent to Slack
-MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is capped, an unreadable one means 1
 
 
 class SchedulerClosed(RuntimeError):
@@ -77,8 +78,8 @@ class SlackScheduler:
         self.upload_client = upload_client or client
         self.limits = limits or RateLimits()
         self._budgets: dict[str, MethodBudget] = {}
-        self._channel_posts: dict[str, float] = {}  # channel -> when its last post completed
-        self._posting: set[str] = set()  # channels with a post in flight
+        self._channels = ChannelPace(self.limits.channel_post_interval)
+        self._waiting: dict[str, list[_Job]] = {}  # channel -> its queued new messages, oldest first
         # method -> priority -> fair key -> jobs
         self._queues: dict[str, dict[Priority, OrderedDict[str, deque[_Job]]]] = {}
         self._coalescing: dict[str, _Job] = {}
@@ -162,6 +163,11 @@ class SlackScheduler:
     # -- the dispatcher ---------------------------------------------------------
 
     def _enqueue(self, job: _Job, front: bool = False) -> None:
+        # First: a channel it cannot file under fails the call before it is queued.
+        if (channel := _message_channel(job)) is not None:
+            waiting = self._waiting.setdefault(channel, [])
+            waiting.append(job)
+            waiting.sort(key=lambda queued: queued.queued_at)  # a retry keeps its place
         by_priority = self._queues.setdefault(job.method, {})
         lanes = by_priority.setdefault(job.priority, OrderedDict())
         lane = lanes.setdefault(job.fair_key, deque())
@@ -171,10 +177,19 @@ class SlackScheduler:
         else:
             lane.append(job)
 
+    def _unwait(self, job: _Job) -> None:
+        """The job left the queues (started or failed): no longer waiting for its channel."""
+        channel = _message_channel(job)
+        waiting = self._waiting.get(channel, []) if channel is not None else []
+        waiting[:] = [queued for queued in waiting if queued is not job]
+        if channel is not None and channel in self._waiting and not waiting:
+            del self._waiting[channel]
+
     def _fail(self, job: _Job, exc: BaseException) -> None:
         """Settle a job with an error; its caller (and any coalesced with it) sees `exc`."""
         if job.coalesce_key is not None and self._coalescing.get(job.coalesce_key) is job:
             del self._coalescing[job.coalesce_key]
+        self._unwait(job)
         if not job.future.done():
             job.future.set_exception(exc)
 
@@ -192,14 +207,29 @@ class SlackScheduler:
         return self._budgets[method]
 
     def _channel_wait(self, job: _Job, now: float) -> float:
-        if job.method != "chat.postMessage" or job.channel is None:
+        channel = _message_channel(job)
+        if channel is None:
             return 0.0
-        if job.channel in self._posting:
-            # One post per channel in flight: the next is spaced from when Slack
-            # surely had this one (its completion wakes the dispatcher).
-            return self.limits.channel_post_interval
-        last = self._channel_posts.get(job.channel)
-        return 0.0 if last is None else max(0.0, last + self.limits.channel_post_interval - now)
+        wait = self._channels.wait(channel, now)
+        if wait == 0 and self._older_can_go(job, now):
+            return self._channels.interval  # its turn passes to that one, whose completion wakes us
+        return wait
+
+    def _older_can_go(self, job: _Job, now: float) -> bool:
+        """Whether a new message of another method, queued earlier for the same channel,
+        could go now: the channel is shared, so the oldest takes it (no method starves)."""
+        for other in self._waiting.get(_message_channel(job) or "", ()):
+            if other.queued_at >= job.queued_at:
+                return False
+            if other.method == job.method:
+                continue  # the method's own order (priority, threads' turns) decides
+            lanes = self._queues.get(other.method, {}).get(other.priority)
+            lane = lanes.get(other.fair_key) if lanes is not None else None
+            budget = self._budget(other.method)
+            reserve = budget.reserve if other.priority == Priority.REFRESH else 0.0
+            if lane and lane[0] is other and budget.wait(now, reserve=reserve) == 0:
+                return True
+        return False
 
     async def _dispatch(self) -> None:
         while True:
@@ -252,8 +282,8 @@ class SlackScheduler:
                     channel_wait = min(channel_wait or refresh_wait, refresh_wait)
                 return wait if wait > 0 else channel_wait
             entry = budget.spend(now)
-            if job.method == "chat.postMessage" and job.channel is not None:
-                self._posting.add(job.channel)
+            if (channel := _message_channel(job)) is not None:
+                self._channels.started(channel)
             self._start(job, entry)
 
     def _next_job(
@@ -281,6 +311,7 @@ class SlackScheduler:
     def _start(self, job: _Job, entry: list[float]) -> None:
         if job.coalesce_key is not None and self._coalescing.get(job.coalesce_key) is job:
             del self._coalescing[job.coalesce_key]  # later refreshes queue anew
+        self._unwait(job)
         task = asyncio.create_task(self._execute(job, entry))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
@@ -310,13 +341,10 @@ class SlackScheduler:
         try:
             return await job.thunk()
         except SlackApiError as exc:
-            if not _rate_limited(exc) or self._closed:
+            if not rate_limits.rate_limited(exc) or self._closed:
                 raise
-            retry_after = _retry_after(exc.response.headers.get("Retry-After"))
             self.rate_limited += 1
-            budget = self._budget(job.method)
-            budget.paused_until = max(budget.paused_until, time.monotonic() + retry_after)
-            log.warning("%s rate-limited; pausing it for %.1fs", job.method, retry_after)
+            self._pause(job, rate_limits.retry_after(exc.response.headers.get("Retry-After")))
             self._enqueue(job, front=True)
             if job.coalesce_key is not None:  # later refreshes join the retry
                 self._coalescing.setdefault(job.coalesce_key, job)
@@ -324,9 +352,30 @@ class SlackScheduler:
         finally:
             now = time.monotonic()
             entry[0] = now  # counted from when Slack surely had it
-            if job.method == "chat.postMessage" and job.channel is not None:
-                self._channel_posts[job.channel] = now
-                self._posting.discard(job.channel)
+            if (channel := _message_channel(job)) is not None:
+                self._channels.done(channel, now)
+
+    def _pause(self, job: _Job, seconds: float) -> None:
+        """Hold back what Slack refused for its Retry-After: the channel, or the method.
+
+        Slack's 429 does not say which limit it hit. Assumed: a refused new message in a
+        known channel hit that channel's ~1 a second (its burst allowance is undocumented,
+        so our pace can still overrun it), since the workspace-wide budgets are far larger
+        and paced here; so only that channel waits. A second channel refused while the
+        first is still held means the workspace's limit for the method: the method waits."""
+        now = time.monotonic()
+        channel = _message_channel(job)
+        if channel is not None and self._channels.pause(channel, now + seconds, now):
+            log.warning("%s rate-limited in %s; pausing that channel for %.1fs", job.method, channel, seconds)
+            return
+        budget = self._budget(job.method)
+        budget.paused_until = max(budget.paused_until, now + seconds)
+        log.warning("%s rate-limited; pausing it for %.1fs", job.method, seconds)
+
+
+def _message_channel(job: _Job) -> str | None:
+    """The channel the job adds a message to, if it adds one there (its pace applies)."""
+    return job.channel if job.method in MESSAGE_METHODS else None
 
 
 def _pop_head(by_priority: dict[Priority, OrderedDict[str, deque[_Job]]], priority: Priority, key: str) -> _Job:
@@ -342,23 +391,5 @@ def _pop_head(by_priority: dict[Priority, OrderedDict[str, deque[_Job]]], priori
     return job
 
 
-# Slack answers a rate limit with HTTP 429, and some methods also with HTTP 200 and
-# one of these errors: either way the method pauses and the call is retried.
-RATE_LIMIT_ERRORS = frozenset({"ratelimited", "rate_limited"})
-
-
-def _rate_limited(exc: SlackApiError) -> bool:
-    return exc.response.status_code == 429 or exc.response.get("error") in RATE_LIMIT_ERRORS
-
-
 class _Retry(Exception):
     """The call was rate-limited and is queued again; its caller keeps waiting."""
-
-
-def _retry_after(header: str | None) -> float:
-    """Seconds to pause for a 429; Slack sends whole seconds, anything odd means 1."""
-    try:
-        seconds = float(header or 1)
-    except ValueError:
-        return 1.0
-    return min(seconds, MAX_RETRY_AFTER) if math.isfinite(seconds) and seconds >= 0 else 1.0

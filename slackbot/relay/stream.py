@@ -290,7 +290,7 @@ class GrowingMessage:
             priority = Priority.FIRST if starting else Priority.REFRESH
         await relay.scheduler.run(
             "chat.startStream" if starting else "chat.appendStream", write,
-            fair_key=relay.thread_ts, priority=priority, coalesce_key=f"reply:{id(self)}",
+            fair_key=relay.thread_ts, channel=relay.channel, priority=priority, coalesce_key=f"reply:{id(self)}",
         )
 
     async def _fall_back(self, exc: Exception) -> None:

@@ -296,7 +296,7 @@ class ThreadRelay:
                     initial_comment=comment,
                     file_uploads=[{"file": str(f), "filename": f.name, "title": f.name} for f in files],
                 ),
-                fair_key=self.thread_ts,
+                fair_key=self.thread_ts, channel=self.channel,  # the upload is shared as a new message
             )
         except SLACK_ERRORS as exc:
             log.error("upload failed in %s/%s: %s", self.channel, self.thread_ts, slack_error(exc))
