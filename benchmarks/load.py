@@ -2,7 +2,7 @@
 
 Runs the real bot (`python -m slackbot`, real `claude` CLIs) against the loopback
 fakes in tests/fakes, with the fake Slack enforcing Slack's documented rate tiers
-(per minute, per workspace; chat.postMessage once per second per channel) and
+(per minute, per workspace; one new message a second per channel) and
 the fake model streaming about 50 tokens a second per thread. Prints:
 
 - per size (1, 10, 50 interviews streaming): slash-command ack latency p50/p99,
