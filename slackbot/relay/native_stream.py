@@ -10,7 +10,9 @@ confirmed it: a retried call sends exactly what Slack has not yet shown.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,19 @@ STREAM_ENDED_ERRORS = frozenset({"message_not_in_streaming_state", "stopped_by_u
 # Slack's word when the user stopped a stream (reported by others, not documented):
 # they want Claude to stop, as with our Stop button; the message stays as they left it.
 STOPPED_BY_USER = "stopped_by_user"
+# Slack's word for a stream it ended itself (it outlived its lifetime): a broken pill that
+# most readers see only the first words of, until chat.update repairs it (slack_sdk #1859).
+NOT_STREAMING = "message_not_in_streaming_state"
+
+FIRST_WORDS_WAIT = 1.0  # seconds an answer's first words may wait for a native stream
+# Seconds a stream's stop may wait, behind the stop every open stream owes, were its
+# answer to end now: with stops scarcer (Tier 2, shared by every thread), an answer is
+# posted and updated instead, since until its stop only its recipient sees it whole.
+STOPS_SCARCE_AFTER = 5.0
+# Of a stream's lifetime, the part kept clear at its end: a stream is stopped (its text
+# going on in a new one) before a write would land in it, so no call meets a stream
+# Slack has ended.
+STREAM_MARGIN = 0.2
 
 
 class NativeStream:
@@ -41,26 +56,52 @@ class NativeStream:
     text: str
     tasks: Activity
     halted: bool
+    finished: bool
     ts: str | None
     _native: bool
     _streaming: bool
     _sent: int
+    _lock: asyncio.Lock
+    _owes_stop: bool = False  # counted in `streaming.owing_stops`
+    _renew_at: float = 0.0  # when this stream must be stopped, its text going on in a new one
+    _renewal: asyncio.Task[None] | None = None  # stops an idle stream at `_renew_at`
 
     @property
     def unsent(self) -> bool:
         raise NotImplementedError
 
+    async def _post_or_update(self) -> None:
+        raise NotImplementedError
+
+    def _stream_affordable(self) -> bool:
+        """Whether a new stream's first words and its stop could both go out soon."""
+        scheduler, streaming = self.relay.scheduler, self.relay.streaming
+        return scheduler.estimated_wait("chat.startStream") <= FIRST_WORDS_WAIT and scheduler.estimated_wait(
+            "chat.stopStream", ahead=streaming.owing_stops
+        ) <= STOPS_SCARCE_AFTER
+
+    def _owe_stop(self, owes: bool) -> None:
+        if owes != self._owes_stop:
+            self._owes_stop = owes
+            self.relay.streaming.owing_stops += 1 if owes else -1
+
     async def _stop_native(self) -> None:
-        # The last words go out as an append (the larger Tier 4 budget); the stop (Tier 2)
-        # only closes the stream: in the background, never holding up the next turn.
+        """The last words (as an append: the larger Tier 4 budget), then the stop at once:
+        until Slack has it, everyone but the stream's recipient sees only its first words,
+        so whatever comes next in the thread (a question's buttons) waits for it."""
         if self.unsent:
             await self._append_native(priority=Priority.FIRST)
+            if not self._native:  # its stream ran out of time, and no new one could start
+                await self._post_or_update()
+                return
         if self.ts is not None:
-            self.relay.background(self._close_stream(self.ts, Priority.REFRESH))
+            await self._close_stream(self.ts, Priority.FIRST)
 
     async def _close_stream(self, ts: str, priority: Priority) -> None:
         """chat.stopStream with nothing more to add: retried as it is after a rate limit."""
         relay = self.relay
+        if self.ts == ts:
+            self._owe_stop(False)
 
         async def stop() -> None:
             await relay.scheduler.client.chat_stopStream(channel=relay.channel, ts=ts)
@@ -71,8 +112,55 @@ class NativeStream:
             "chat.stopStream", stop, fair_key=relay.thread_ts, priority=priority
         )
 
+    def _expiring(self) -> bool:
+        """Whether a write queued now would land in the stream after `_renew_at`."""
+        lands = time.monotonic() + self.relay.scheduler.estimated_wait("chat.appendStream")
+        return self._streaming and lands >= self._renew_at
+
+    async def _renew(self) -> None:
+        """Stop the stream before Slack ends it (a broken pill for most readers): what it
+        shows stays, the rest of the text goes on in a new stream below it."""
+        if self.ts is None:
+            return
+        log.info("the stream %s in %s is near its lifetime: going on in a new one", self.ts, self.relay.thread_ts)
+        await self._close_stream(self.ts, Priority.FIRST)
+        self._continue_below()
+        if not self._stream_affordable():
+            self._native = False  # streams are scarce: the rest is posted and updated
+
+    def _started(self, sent_at: float) -> None:
+        """A stream of ours is open: it owes a stop, and is stopped before its lifetime is up
+        (counted from when the start was sent, which is before Slack's clock starts)."""
+        self._owe_stop(True)
+        self._renew_at = sent_at + self.relay.streaming.lifetime * (1 - STREAM_MARGIN)
+        if self._renewal is not None:
+            self._renewal.cancel()
+        self._renewal = asyncio.create_task(self._renew_when_due(self.ts))
+
+    async def _renew_when_due(self, ts: str | None) -> None:
+        """Stop a stream that is still open at `_renew_at` though nothing was written to it
+        (Claude is busy with a tool): the next words start a new one."""
+        await asyncio.sleep(max(0.0, self._renew_at - time.monotonic()))
+        async with self._lock:
+            if self.ts != ts or not self._streaming or self.finished:
+                return
+            try:
+                await self._renew()
+            except SLACK_ERRORS as exc:
+                await self._fall_back(exc)
+            except Exception:  # a task of its own: nobody else would hear of it
+                log.exception("stopping the stream %s before its lifetime failed", ts)
+
+    def _stop_renewal(self) -> None:
+        if self._renewal is not None and asyncio.current_task() is not self._renewal:
+            self._renewal.cancel()
+
     async def _append_native(self, priority: Priority | None = None) -> None:
         """Start the stream with, or append to it, all text Slack has not confirmed yet."""
+        if self._expiring():
+            await self._renew()
+            if not self._native:
+                return  # the caller posts the rest
         relay = self.relay
         client = relay.scheduler.client
         starting = self.ts is None
@@ -85,6 +173,7 @@ class NativeStream:
             end, marks = len(self.text), len(self.tasks.marks)
             chunks = self.tasks.chunks(self.text, self._sent, end, marks)
             if self.ts is None:
+                sent_at = time.monotonic()
                 response = await client.chat_startStream(
                     channel=relay.channel,
                     thread_ts=relay.thread_ts,
@@ -93,6 +182,7 @@ class NativeStream:
                     chunks=chunks,
                 )
                 self.ts, self._streaming = str(response["ts"]), True
+                self._started(sent_at)
             elif chunks:
                 await client.chat_appendStream(channel=relay.channel, ts=self.ts, chunks=chunks)
             self._sent, self.tasks.sent = end, marks
@@ -122,7 +212,7 @@ class NativeStream:
             self._user_stopped()
             return
         if error in STREAM_ENDED_ERRORS:
-            self._streaming = False
+            self._ended_without_stop()
         elif self._streaming:
             try:
                 await self._close_stream(self.ts, Priority.FIRST)
@@ -131,7 +221,7 @@ class NativeStream:
                     self._user_stopped()
                     return
                 if slack_error(stop_exc) in STREAM_ENDED_ERRORS:
-                    self._streaming = False
+                    self._ended_without_stop()
                 else:
                     # Still open, so it can't be edited: the text goes on below it, and
                     # the stop is tried once more in the background.
@@ -140,11 +230,18 @@ class NativeStream:
         if self._streaming:
             self._continue_below()
 
+    def _ended_without_stop(self) -> None:
+        """Slack ended the stream (it outlived its lifetime): a broken pill most readers see
+        only the first words of. The message's next write, an update, shows its whole text."""
+        self._streaming, self._sent = False, 0
+        self._owe_stop(False)
+
     def _user_stopped(self) -> None:
         """The person stopped the stream in Slack: what it shows stays, nothing more is
         written, and Claude is stopped as with the Stop button."""
         log.info("the stream %s was stopped by its user in %s", self.ts, self.relay.thread_ts)
         self.halted, self._streaming = True, False
+        self._owe_stop(False)
         if self.on_user_stop is not None:
             self.on_user_stop()
 

@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 # Slack renders up to 12,000 chars of markdown per message, but long messages
 # read badly in a thread; keep each one under Slack's ~4,000 readability mark.
 MESSAGE_LIMIT = 3_900
-FIRST_WORDS_WAIT = 1.0  # seconds an answer's first words may wait for a native stream
 # Refresh intervals a refresh of a posted message may wait before it is not worth it:
 # when `chat.update` (one budget for the whole workspace) is that busy, a message is
 # posted once, whole, when it is done, so its last words don't queue behind refreshes.
@@ -130,6 +129,8 @@ class GrowingMessage(NativeStream):
             await self._finish()
         finally:
             self._count(False)  # its last update is written, or will never be
+            self._owe_stop(False)
+            self._stop_renewal()
 
     async def _finish(self) -> None:
         self.finished = True
@@ -201,9 +202,7 @@ class GrowingMessage(NativeStream):
             self._last_write = time.monotonic()
 
     async def _write_now(self) -> None:
-        if self._native and self.ts is None and self.relay.scheduler.estimated_wait(
-            "chat.startStream"
-        ) > FIRST_WORDS_WAIT:
+        if self._native and self.ts is None and not self._stream_affordable():
             # Streams are scarce (Tier 2, shared by every thread): when one would
             # keep people waiting, this message uses post-and-update instead.
             self._native = False
