@@ -27,13 +27,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The stream is over in Slack (expired, or stopped by its user): there is nothing to stop.
+# An expired one stays a broken pill that most readers see only the first words of, until
+# chat.update repairs it (slack_sdk issue #1859, PR #1880).
 STREAM_ENDED_ERRORS = frozenset({"message_not_in_streaming_state", "stopped_by_user"})
 # Slack's word when the user stopped a stream (reported by others, not documented):
 # they want Claude to stop, as with our Stop button; the message stays as they left it.
 STOPPED_BY_USER = "stopped_by_user"
-# Slack's word for a stream it ended itself (it outlived its lifetime): a broken pill that
-# most readers see only the first words of, until chat.update repairs it (slack_sdk #1859).
-NOT_STREAMING = "message_not_in_streaming_state"
 
 FIRST_WORDS_WAIT = 1.0  # seconds an answer's first words may wait for a native stream
 # Seconds a stream's stop may wait, behind the stop every open stream owes, were its
