@@ -8,6 +8,11 @@ the fake model streaming about 50 tokens a second per thread. Prints:
 - per size (1, 10, 50 interviews streaming): slash-command ack latency p50/p99,
   Slack writes per answered turn, and "whole answer visible" (the answer's last
   token in Slack, after the model emitted it) p50/p99;
+- per size, for the readers of a thread who are not a stream's recipient (they see
+  only its first words until it is stopped): the share of answers streamed, stop lag
+  (last words written -> chat.stopStream answered), how long others saw only the first
+  words (start -> stop answered), and "whole for everyone" (the last token visible to
+  every reader, after the model emitted it) p50/p99;
 - time from /newspec to the first message in the thread, and to the first words;
 - relay lag, model token emitted -> the text visible in Slack, p50/p99;
 - Slack calls per answered turn by method, the most chat.update calls any one
@@ -39,6 +44,7 @@ from tests.fakes import anthropic as fa
 from tests.fakes.slack import ApiCall, EnforcedLimits, FakeSlack
 
 TOKENS = 150  # per answer; ~3 s at 50 tokens/s
+OTHER = "U2"  # a reader of every thread who is not the recipient of its streams (U1 starts them)
 IDLE_MINUTES = 0.5
 
 
@@ -84,6 +90,7 @@ async def run(sizes: list[int]) -> None:
         await asyncio.sleep(1)
         rss = [("0 sessions", *tree_rss_mib(bot.pid))]
         rows = []
+        reader_rows: list[tuple[int, float, list[float], list[float], list[float]]] = []
         all_names: list[str] = []
         first_message: list[float] = []
         first_words: list[float] = []
@@ -105,8 +112,8 @@ async def run(sizes: list[int]) -> None:
             model_done = lambda names=names: all(  # noqa: E731
                 any(text.startswith(f"{name}_{TOKENS - 1:04d}") for _, text, _ in model.emitted) for name in names
             )
-            done = lambda names=names, size=size: all(  # noqa: E731
-                answer_for(name) in slack.thread_text(f"C{size}X{n}", root_of(slack, name) or "-")
+            done = lambda names=names, size=size: all(  # noqa: E731  (as a reader the stream isn't for sees it)
+                answer_for(name) in slack.thread_text(f"C{size}X{n}", root_of(slack, name) or "-", viewer=OTHER)
                 for n, name in enumerate(names)
             )
             while not done():
@@ -126,6 +133,7 @@ async def run(sizes: list[int]) -> None:
             whole = whole_answer_visible(model, slack, names)
             rows.append((size, percentile(acks, 50), percentile(acks, 99), len(acks), writes / size,
                          percentile(whole, 50), percentile(whole, 99)))
+            reader_rows.append((size, *readers_view(model, slack, names, size)))
 
         # Idle sessions close their CLI after NEWSPEC_IDLE_MINUTES.
         try:
@@ -145,6 +153,7 @@ async def run(sizes: list[int]) -> None:
     print(f"machine: {os.cpu_count()} cores; Python {python}; answers of {TOKENS} tokens at ~50 tokens/s")
     print("\nper size: slash-command ack latency while N interviews stream; Slack writes per turn;")
     print_size_rows(rows)
+    print_reader_rows(reader_rows)
     print(f"\n/newspec -> first message in the thread: p50 {ms(percentile(first_message, 50))}, "
           f"p99 {ms(percentile(first_message, 99))}, max {ms(max(first_message))}")
     print(f"/newspec -> first words of the answer:   p50 {ms(percentile(first_words, 50))}, "
@@ -171,6 +180,51 @@ def print_size_rows(rows: list[tuple[int, float, float, int, float, float, float
     for size, p50, p99, count, per_turn, whole50, whole99 in rows:
         cells = (ms(p50), ms(p99), str(count), f"{per_turn:.1f}", ms(whole50), ms(whole99))
         print(f"{size:>4} " + " ".join(f"{cell:>11}" for cell in cells))
+
+
+def print_reader_rows(rows: list[tuple[int, float, list[float], list[float], list[float]]]) -> None:
+    """Per size: (N, share streamed, stop lags, first-words-only spans, whole-for-everyone lags)."""
+    print("\nper size, as a reader the stream is not for sees it (only its first words until it is stopped):")
+    heads = ("streamed", "stop p50", "stop p99", "first-only p50", "first-only p99", "everyone p50", "everyone p99")
+    print(f"{'N':>4} " + " ".join(f"{head:>14}" for head in heads))
+    for size, share, stops, hidden, everyone in rows:
+        cells = [f"{share:.0%}"]
+        for values in (stops, hidden, everyone):
+            cells += [ms(percentile(values, q)) if values else "-" for q in (50, 99)]
+        print(f"{size:>4} " + " ".join(f"{cell:>14}" for cell in cells))
+
+
+def readers_view(
+    model: fa.FakeAnthropic, slack: FakeSlack, names: list[str], size: int
+) -> tuple[float, list[float], list[float], list[float]]:
+    """For one size's answers: the share streamed; per stream, stop lag (its last words
+    written -> chat.stopStream answered) and how long others saw only its first words
+    (start -> stop answered); per answer, its last token visible to every reader, after
+    the model emitted it (a stream's: when it was stopped). The fake answers at once, so a
+    call's arrival is when it was answered."""
+    channels = {f"C{size}X{n}" for n in range(size)}
+    ok = [c for c in slack.calls if c.ok and c.args.get("channel") in channels]
+    starts = {str(c.response["ts"]): c for c in ok if c.method == "chat.startStream"}
+    stops = {str(c.args["ts"]): c for c in ok if c.method == "chat.stopStream"}
+    stop_lags, first_only = [], []
+    for ts, start in starts.items():
+        if ts in stops:
+            writes = [c.ts_received for c in ok if c.method == "chat.appendStream" and c.args.get("ts") == ts]
+            stop_lags.append(stops[ts].ts_received - max([start.ts_received, *writes]))
+            first_only.append(stops[ts].ts_received - start.ts_received)
+    everyone, streamed = [], 0
+    for name in names:
+        token = f"{name}_{TOKENS - 1:04d}"
+        carrying = [c for c in ok if token in str(c.args)]
+        if not carrying:
+            continue
+        first = min(carrying, key=lambda c: c.ts_received)
+        ts = str(first.response.get("ts") if first.method == "chat.startStream" else first.args.get("ts"))
+        visible = stops[ts].ts_received if first.method.endswith("Stream") and ts in stops else first.ts_received
+        streamed += first.method.endswith("Stream")
+        emitted = max(at for _, text, at in model.emitted if text.startswith(token))
+        everyone.append(visible - emitted)
+    return streamed / max(1, len(names)), stop_lags, first_only, everyone
 
 
 def slack_writes(slack: FakeSlack, channels: set[str]) -> list[ApiCall]:

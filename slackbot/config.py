@@ -81,6 +81,9 @@ class Settings:
     max_turns_per_interview: int | None = None  # model turns over a whole interview
     admins: frozenset[str] = frozenset()  # see everyone's spend and set budgets, besides workspace admins
     quick_model: str | None = None  # the model for interviews in quick mode (None: claude_model)
+    # Seconds Slack keeps a native stream open (about five minutes, see relay/support.py):
+    # a stream is stopped before then and its answer goes on in a new one.
+    stream_lifetime_seconds: float = 300.0
 
     @property
     def skill_file(self) -> Path:
@@ -220,6 +223,9 @@ class Settings:
             ),
             turn_timeout_seconds=number("NEWSPEC_TURN_TIMEOUT", 10, "minutes; fractions allowed", scale=60),
             shutdown_grace_seconds=number("NEWSPEC_SHUTDOWN_GRACE", 30, "seconds"),
+            stream_lifetime_seconds=number(
+                "NEWSPEC_STREAM_LIFETIME", 300, "seconds Slack keeps a stream open; about 300"
+            ),
             slack_bot_token=bot_token,
             slack_app_token=app_token,
             slack_signing_secret=signing_secret,

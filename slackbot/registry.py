@@ -76,7 +76,7 @@ class Interviews:
         self.scheduler = scheduler
         self.store = store
         self.min_interval = min_interval
-        self.streaming = StreamingSupport()
+        self.streaming = StreamingSupport(lifetime=settings.stream_lifetime_seconds)
         self.pool = LivePool(settings.max_live_sessions)
         self.questions = Questions(store)
         self.message_limit = PerPersonLimit(settings.messages_per_minute, 60.0)

@@ -56,6 +56,11 @@ def test_lifecycle_settings_take_minutes_and_counts():
     assert Settings.from_env(BASE).max_live_sessions >= 1
 
 
+def test_streams_live_about_five_minutes_unless_told():
+    assert Settings.from_env(BASE).stream_lifetime_seconds == 300
+    assert Settings.from_env({**BASE, "NEWSPEC_STREAM_LIFETIME": "120"}).stream_lifetime_seconds == 120
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [("NEWSPEC_IDLE_MINUTES", "soon"), ("NEWSPEC_MAX_LIVE_SESSIONS", "1.5"), ("NEWSPEC_TURN_TIMEOUT", "-1")],
@@ -116,6 +121,7 @@ def test_rate_limits_must_be_positive_whole_numbers(value):
         ("NEWSPEC_TURN_TIMEOUT", "nan"), ("NEWSPEC_TURN_TIMEOUT", "0"), ("NEWSPEC_SHUTDOWN_GRACE", "inf"),
         ("NEWSPEC_MAX_LIVE_SESSIONS", "0"), ("NEWSPEC_MAX_LIVE_SESSIONS", "²"), ("NEWSPEC_MESSAGES_PER_MINUTE", "0"),
         ("NEWSPEC_STARTS_PER_HOUR", "-3"), ("NEWSPEC_TRANSCRIPT_DAYS", "nan"), ("NEWSPEC_CLI_NICE", "²"),
+        ("NEWSPEC_STREAM_LIFETIME", "0"),
     ],
 )
 def test_numbers_that_would_stall_or_divide_by_zero_are_refused(variable, value):

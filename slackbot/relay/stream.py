@@ -2,13 +2,8 @@
 
 Claude's text is streamed with Slack's native streaming (chat.startStream /
 appendStream / stopStream) while it works, and with post-then-`chat.update` (at
-most one update per message per `min_interval`) when it does not.
-
-Every stream call is made here, not through slack_sdk's `AsyncChatStream`: that
-helper keeps its buffer until a call succeeds, so a call the scheduler retries
-after a 429 would send the same words again. Each call here sends
-`text[sent:]` as it is when the call runs, and `sent` moves only when Slack
-confirmed it: a retried call sends exactly what Slack has not yet shown.
+most one update per message per `min_interval`) when it does not. The stream
+calls themselves are in native_stream.py.
 """
 
 from __future__ import annotations
@@ -23,7 +18,8 @@ from ..blocks import markdown_blocks, status_blocks, update_text
 from ..scheduler import Priority
 from ..slack_text import escape
 from .errors import SLACK_ERRORS, slack_error
-from .support import NO_STREAMING_ERRORS, Recipient
+from .native_stream import NativeStream
+from .support import Recipient
 from .tasks import Activity
 
 if TYPE_CHECKING:
@@ -35,19 +31,11 @@ log = logging.getLogger(__name__)
 # Slack renders up to 12,000 chars of markdown per message, but long messages
 # read badly in a thread; keep each one under Slack's ~4,000 readability mark.
 MESSAGE_LIMIT = 3_900
-FIRST_WORDS_WAIT = 1.0  # seconds an answer's first words may wait for a native stream
 # Refresh intervals a refresh of a posted message may wait before it is not worth it:
 # when `chat.update` (one budget for the whole workspace) is that busy, a message is
 # posted once, whole, when it is done, so its last words don't queue behind refreshes.
 UPDATES_SCARCE_AFTER = 3
 FENCE = "```"
-
-# The stream is over in Slack (expired, or stopped by its user): there is nothing to stop.
-STREAM_ENDED_ERRORS = frozenset({"message_not_in_streaming_state", "stopped_by_user"})
-# Slack's word when the user stopped a stream (reported by others, not documented):
-# they want Claude to stop, as with our Stop button; the message stays as they left it.
-STOPPED_BY_USER = "stopped_by_user"
-
 
 def split_point(text: str, start: int, limit: int) -> int:
     """Where to cut `text` (already longer than `limit`) so the head fits a message.
@@ -69,7 +57,7 @@ def split_point(text: str, start: int, limit: int) -> int:
     return limit - 1 if limit > 1 and text[limit] == "[" else limit
 
 
-class GrowingMessage:
+class GrowingMessage(NativeStream):
     """One Slack message that grows as Claude writes, throttled to one write per interval.
 
     It also shows what Claude is doing (`activity`): task cards in a stream; while it is
@@ -141,6 +129,8 @@ class GrowingMessage:
             await self._finish()
         finally:
             self._count(False)  # its last update is written, or will never be
+            self._owe_stop(False)
+            self._stop_renewal()
 
     async def _finish(self) -> None:
         self.finished = True
@@ -198,27 +188,6 @@ class GrowingMessage:
         if ts is not None:
             await self.relay.scheduler.delete(channel=self.relay.channel, ts=ts)
 
-    async def _stop_native(self) -> None:
-        # The last words go out as an append (the larger Tier 4 budget); the stop (Tier 2)
-        # only closes the stream: in the background, never holding up the next turn.
-        if self.unsent:
-            await self._append_native(priority=Priority.FIRST)
-        if self.ts is not None:
-            self.relay.background(self._close_stream(self.ts, Priority.REFRESH))
-
-    async def _close_stream(self, ts: str, priority: Priority) -> None:
-        """chat.stopStream with nothing more to add: retried as it is after a rate limit."""
-        relay = self.relay
-
-        async def stop() -> None:
-            await relay.scheduler.client.chat_stopStream(channel=relay.channel, ts=ts)
-            if self.ts == ts:
-                self._streaming = False
-
-        await relay.scheduler.run(
-            "chat.stopStream", stop, fair_key=relay.thread_ts, priority=priority
-        )
-
     async def _pace(self) -> None:
         """Keep this message's writes at least `min_interval` apart, as Slack sees them."""
         wait = self._last_write + self.relay.min_interval - time.monotonic()
@@ -233,9 +202,7 @@ class GrowingMessage:
             self._last_write = time.monotonic()
 
     async def _write_now(self) -> None:
-        if self._native and self.ts is None and self.relay.scheduler.estimated_wait(
-            "chat.startStream"
-        ) > FIRST_WORDS_WAIT:
+        if self._native and self.ts is None and not self._stream_affordable():
             # Streams are scarce (Tier 2, shared by every thread): when one would
             # keep people waiting, this message uses post-and-update instead.
             self._native = False
@@ -259,88 +226,6 @@ class GrowingMessage:
                     return
         self._count(not self.finished)  # from now on it owes a last update
         await self._post_or_update()
-
-    async def _append_native(self, priority: Priority | None = None) -> None:
-        """Start the stream with, or append to it, all text Slack has not confirmed yet."""
-        relay = self.relay
-        client = relay.scheduler.client
-        starting = self.ts is None
-
-        async def write() -> None:
-            # Runs when the scheduler releases it (again, after a rate limit): it
-            # sends what is unconfirmed by then, and counts it sent once Slack says so.
-            # Always as chunks: a stream keeps the kind of content it started with,
-            # and task cards may come later.
-            end, marks = len(self.text), len(self.tasks.marks)
-            chunks = self.tasks.chunks(self.text, self._sent, end, marks)
-            if self.ts is None:
-                response = await client.chat_startStream(
-                    channel=relay.channel,
-                    thread_ts=relay.thread_ts,
-                    recipient_team_id=self.recipient.team_id,
-                    recipient_user_id=self.recipient.user_id,
-                    chunks=chunks,
-                )
-                self.ts, self._streaming = str(response["ts"]), True
-            elif chunks:
-                await client.chat_appendStream(channel=relay.channel, ts=self.ts, chunks=chunks)
-            self._sent, self.tasks.sent = end, marks
-
-        if priority is None:
-            priority = Priority.FIRST if starting else Priority.REFRESH
-        await relay.scheduler.run(
-            "chat.startStream" if starting else "chat.appendStream", write,
-            fair_key=relay.thread_ts, channel=relay.channel, priority=priority, coalesce_key=f"reply:{id(self)}",
-        )
-
-    async def _fall_back(self, exc: Exception) -> None:
-        """A stream call failed: this message goes on with post-and-update. A stream
-        still open is stopped first (Slack refuses to edit one); one the user stopped
-        is left as they left it, the rest of the answer going below it."""
-        error = slack_error(exc)
-        relay = self.relay
-        log.warning(
-            "native streaming failed in %s/%s (%s); falling back to chat.update", relay.channel, relay.thread_ts, error
-        )
-        self._native = False
-        if self.ts is None:
-            if error in NO_STREAMING_ERRORS:
-                relay.streaming.refused(error)
-            return  # nothing shown yet: the next write posts
-        if error == STOPPED_BY_USER:
-            self._user_stopped()
-            return
-        if error in STREAM_ENDED_ERRORS:
-            self._streaming = False
-        elif self._streaming:
-            try:
-                await self._close_stream(self.ts, Priority.FIRST)
-            except SLACK_ERRORS as stop_exc:
-                if slack_error(stop_exc) == STOPPED_BY_USER:
-                    self._user_stopped()
-                    return
-                if slack_error(stop_exc) in STREAM_ENDED_ERRORS:
-                    self._streaming = False
-                else:
-                    # Still open, so it can't be edited: the text goes on below it, and
-                    # the stop is tried once more in the background.
-                    log.warning("could not stop the stream %s: %s", self.ts, slack_error(stop_exc))
-                    relay.background(self._close_stream(self.ts, Priority.REFRESH))
-        if self._streaming:
-            self._continue_below()
-
-    def _user_stopped(self) -> None:
-        """The person stopped the stream in Slack: what it shows stays, nothing more is
-        written, and Claude is stopped as with the Stop button."""
-        log.info("the stream %s was stopped by its user in %s", self.ts, self.relay.thread_ts)
-        self.halted, self._streaming = True, False
-        if self.on_user_stop is not None:
-            self.on_user_stop()
-
-    def _continue_below(self) -> None:
-        """What Slack shows stays; the rest of the text goes in a new message."""
-        self.tasks.shift(self._sent)
-        self.text, self._sent, self.ts, self._streaming = self.text[self._sent :], 0, None, False
 
     def _rendered(self) -> tuple[int, str, list[dict], bool]:
         """The message as posted or updated now: (text end, text, blocks, shows Stop). While

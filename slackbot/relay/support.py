@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 STREAMING_PROBE_AFTER = 600.0  # seconds before streaming is tried again where Slack refused it for the app
+# Seconds Slack keeps a stream open: undocumented; others measured about five minutes
+# (slack_sdk issue #1859 and PR #1880: then appends and stops answer
+# message_not_in_streaming_state and the message stays a broken pill until chat.update).
+STREAM_LIFETIME = 300.0
 
 # Refusals that mean this app cannot stream in this workspace at all: streaming
 # is off for every thread until STREAMING_PROBE_AFTER has passed. Any other
@@ -31,9 +35,12 @@ class StreamingSupport:
 
     native: bool = True
     probe_after: float = STREAMING_PROBE_AFTER
+    lifetime: float = STREAM_LIFETIME  # seconds Slack keeps a stream open
     # Answers posted and still growing, in every thread: each owes Slack one last
     # `chat.update` (its last words, or taking its Stop button away).
     growing_posts: int = field(default=0, init=False)
+    # Streams open in every thread: each owes Slack one `chat.stopStream` (Tier 2).
+    owing_stops: int = field(default=0, init=False)
     clock: Callable[[], float] = time.monotonic
     off_until: float = field(default=0.0, init=False)
 

@@ -19,7 +19,10 @@ would see is in ``messages`` / ``thread()`` / ``ephemerals()`` / ``uploads``.
 
 Behaviour not in Slack's documentation but reported by people who measured
 the live API (kept because bots trip over it): a stream dies about 5 minutes
-after it started (``message_not_in_streaming_state``); ``chat.update`` on a
+after it started (``message_not_in_streaming_state``; slack_sdk issue #1859),
+and stays a broken pill until ``chat.update`` repairs it; while a stream is
+open only its recipient sees it grow, everyone else sees the words of its
+``chat.startStream`` until it is stopped (see ``thread_text(viewer=…)``); ``chat.update`` on a
 message that is still streaming fails with ``streaming_state_conflict``; a
 stream opened with ``markdown_text`` takes only ``markdown_text`` and one
 opened with ``chunks`` only ``chunks`` (``streaming_mode_mismatch``); streams
@@ -126,6 +129,8 @@ class Message:
     stream_error: str = "message_not_in_streaming_state"  # answered once the stream is dead
     stream_mode: str | None = None  # "text" or "chunks": fixed by the first call carrying content
     stream_started: float = 0.0
+    stream_recipient: str | None = None  # who sees the stream grow while it is open
+    stream_first: str = ""  # what everyone else sees meanwhile: the text chat.startStream carried
     appends: int = 0  # successful chat.appendStream calls
     chunks: list[JSON] = field(default_factory=list)  # non-markdown chunks, in order
     tasks: dict[str, JSON] = field(default_factory=dict)  # task_update chunks merged by id
@@ -140,6 +145,21 @@ class Message:
         # blocks, else its text), like any other message; before, its streamed text and
         # chat.stopStream's blocks below it.
         return _visible_text(self.text, self.blocks, text_and_blocks=self.streamed and not self.edits)
+
+    @property
+    def broken(self) -> bool:
+        """A stream Slack ended without our stop (it expired) and nobody repaired with
+        chat.update: a broken "streaming" pill, most people seeing only its first words."""
+        return (self.streamed and self.stream_state == "dead" and not self.edits
+                and self.stream_error != "stopped_by_user")
+
+    def visible_to(self, viewer: str | None) -> str:
+        """What `viewer` sees (None: as the stream's recipient, or anyone once it's over).
+        Others see only a stream's first words while it is open, or broken."""
+        hidden = self.stream_state == "streaming" or self.broken
+        if viewer is not None and hidden and not self.edits and viewer != self.stream_recipient:
+            return self.stream_first
+        return self.visible_text
 
     def to_api(self) -> JSON:
         """The message as the Web API / Events API would show it."""
@@ -521,7 +541,7 @@ class FakeSlack:
         streaming: bool = True,
         streaming_error: str = "feature_not_enabled",  # chat.startStream's answer when streaming=False
         stream_max_appends: int | None = None,  # a stream dies after this many successful appends
-        stream_lifetime: float | None = None,  # ...or this many seconds after it started (Slack: ~300)
+        stream_lifetime: float | None = 300.0,  # ...or this many seconds after it started (Slack: ~5 min)
         strict_stream_mode: bool = True,  # enforce streaming_mode_mismatch (see module docstring)
         fail_methods: Mapping[str, str] | None = None,
         delays: Mapping[str, float] | None = None,  # seconds to sleep before answering a method
@@ -665,7 +685,22 @@ class FakeSlack:
     @property
     def messages(self) -> list[Message]:
         """Every message not deleted (human and bot), in the order they were stored."""
+        self._expire_streams()
         return [m for m in self._messages if not m.deleted]
+
+    def broken_streams(self) -> list[Message]:
+        """Streams that ended without our stop and were never repaired (see `Message.broken`)."""
+        return [m for m in self.messages if m.broken]
+
+    def _expire_streams(self) -> None:
+        """Streams older than `stream_lifetime` are over, as Slack ends them, whether or not
+        anyone calls on them again."""
+        if self.stream_lifetime is None:
+            return
+        now = time.monotonic()
+        for m in self._messages:
+            if m.stream_state == "streaming" and now - m.stream_started > self.stream_lifetime:
+                m.stream_state = "dead"
 
     def message(self, channel: str, ts: str) -> Message | None:
         return next((m for m in self.messages if m.channel == channel and m.ts == ts), None)
@@ -680,9 +715,13 @@ class FakeSlack:
         ]
         return sorted(found, key=lambda m: _ts_key(m.ts))
 
-    def thread_text(self, channel: str, thread_ts: str, *, include_root: bool = False) -> str:
-        """Everything visible in a thread, one message per paragraph: handy for ``in`` assertions."""
-        return "\n\n".join(m.visible_text for m in self.thread(channel, thread_ts, include_root=include_root))
+    def thread_text(
+        self, channel: str, thread_ts: str, *, include_root: bool = False, viewer: str | None = None
+    ) -> str:
+        """Everything visible in a thread, one message per paragraph: handy for ``in`` assertions.
+        With `viewer`, as that person sees it (an open stream shows others its first words)."""
+        messages = self.thread(channel, thread_ts, include_root=include_root)
+        return "\n\n".join(m.visible_to(viewer) for m in messages)
 
     def markup_posted(self) -> list[str]:
         """Every control sequence the bot has made Slack render anywhere: messages (text,
@@ -1407,6 +1446,7 @@ class FakeSlack:
         message = Message(channel, "", "", args["thread_ts"], self.bot_user_id, self.bot_id, streamed=True,
                           stream_state="streaming", stream_started=time.monotonic())
         self._stream_content(message, args)  # before storing: a refused start leaves nothing behind
+        message.stream_recipient, message.stream_first = str(args["recipient_user_id"]), message.text
         message.ts = self._next_ts()
         self._store(message)
         return {"channel": channel, "ts": message.ts}
@@ -1437,9 +1477,7 @@ class FakeSlack:
         message = self._find(args.get("channel"), args.get("ts"))
         if not message.streamed or message.user != self.bot_user_id:
             raise SlackError("message_not_owned_by_app")
-        if message.stream_state == "streaming" and self.stream_lifetime is not None:
-            if time.monotonic() - message.stream_started > self.stream_lifetime:
-                message.stream_state = "dead"
+        self._expire_streams()
         if message.stream_state != "streaming":
             raise SlackError(message.stream_error)
         return message
