@@ -6,12 +6,16 @@ does in production (the fake answers 429 past it)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from slackbot.rate_limits import MethodBudget
 from slackbot.scheduler import Priority
 from tests.conftest import FAST_LIMITS, is_status_line
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import EnforcedLimits
+from tests.test_lifecycle import held
 from tests.test_questions import MODE
+from tests.test_stop_button import click_stop, live_status_line
 
 ANSWER = " ".join(f"word{i}" for i in range(60)) + " END"
 UPDATES = 20  # chat.update's budget here: a burst of 4, of which 1 is kept for what people wait on
@@ -159,3 +163,41 @@ async def test_a_turn_that_fails_while_thinking_shows_why_in_the_thinking_line(s
     assert note.ts == thinking_post(h, since).response["ts"]
     assert no_deletes(h, since)
     assert not any(is_status_line(m) for m in h.slack.thread("C1", root_ts))
+
+
+async def test_stop_while_thinking_turns_the_thinking_line_into_stopped(start_bot):
+    h = await start_bot(streaming=False)
+    started, release = asyncio.Event(), asyncio.Event()
+    h.model.script(str(h.project("shop")), [held(started, release, "too late"), fa.text("Carrying on.")])
+    root_ts = await h.start_interview("shop")
+    await asyncio.wait_for(started.wait(), 15)
+    line = await live_status_line(h, root_ts)
+    await click_stop(h, line)
+    await h.wait_for_text("C1", root_ts, "Stopped. Reply here when you're ready to go on.")
+    (stopped,) = [m for m in h.slack.thread("C1", root_ts) if "Stopped." in m.visible_text]
+    assert stopped.ts == line.ts  # the line they clicked says so, and has no Stop any more
+    await h.slack.wait_for(lambda: not any(is_status_line(m) for m in h.slack.thread("C1", root_ts)),
+                           what="no Stop left")
+    assert "Thinking" not in h.slack.thread_text("C1", root_ts)
+    assert no_deletes(h, 0)
+    release.set()
+
+
+async def test_a_turn_that_writes_no_text_leaves_a_line_saying_what_was_done(start_bot):
+    h = await start_bot(streaming=False)
+    glob = fa.tool("Glob", {"pattern": "*.md"})
+    # Nothing after the tool: the CLI asks once more ("no visible output"), and gets nothing again.
+    h.model.script(str(h.project("shop")), [fa.text("Hello."), after_thinking(h, glob), fa.turn(), fa.turn()])
+    root_ts = await h.start_interview("shop")
+    await h.settled("C1", root_ts, "Hello.")
+    since = len(h.slack.calls)
+
+    await h.slack.send_message("C1", "U1", "go on", thread_ts=root_ts)
+    await h.slack.wait_for(lambda: thinking_shown(h), what="Thinking…")
+    ts = thinking_post(h, since).response["ts"]
+    await h.slack.wait_for(lambda: not any(is_status_line(m) for m in h.slack.thread("C1", root_ts)),
+                           what="the turn to end")
+    line = h.slack.message("C1", ts)
+    assert line is not None, "the Thinking line was deleted"
+    assert line.visible_text.startswith(":white_check_mark: _Thinking, ") and line.visible_text.endswith("_ — done")
+    assert no_deletes(h, since)
