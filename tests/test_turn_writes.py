@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 
+from slack_sdk.web.async_client import AsyncWebClient
+
 from slackbot.rate_limits import MethodBudget
-from slackbot.scheduler import Priority
+from slackbot.scheduler import Priority, RateLimits, SlackScheduler
 from tests.conftest import FAST_LIMITS, is_status_line
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import EnforcedLimits
@@ -201,3 +203,30 @@ async def test_a_turn_that_writes_no_text_leaves_a_line_saying_what_was_done(sta
     assert line is not None, "the Thinking line was deleted"
     assert line.visible_text.startswith(":white_check_mark: _Thinking, ") and line.visible_text.endswith("_ — done")
     assert no_deletes(h, since)
+
+
+async def test_a_first_waits_only_for_the_firsts_queued_before_it():
+    """What a status line's last update would wait: refreshes queued for the same budget
+    don't count (they go after it), other firsts do."""
+    scheduler = SlackScheduler(AsyncWebClient(token="xoxb-test"), RateLimits(per_minute={"m": 5}, window=600))
+    calls = 0
+
+    async def call() -> None:
+        nonlocal calls
+        calls += 1
+
+    await scheduler.run("m", call, fair_key="a")  # the budget's burst of one is spent
+    queued = [asyncio.create_task(scheduler.run("m", call, fair_key=f"r{n}", priority=Priority.REFRESH))
+              for n in range(3)]
+    await asyncio.sleep(0)
+    first = scheduler.estimated_wait("m", priority=Priority.FIRST)
+    assert 0 < first < scheduler.estimated_wait("m")  # the three refreshes count only for a refresh
+    queued.append(asyncio.create_task(scheduler.run("m", call, fair_key="f")))
+    await asyncio.sleep(0)
+    assert scheduler.estimated_wait("m", priority=Priority.FIRST) > first
+    # The dispatcher takes in its wake-up before it is closed: cancelled at that very moment,
+    # Python 3.11's wait_for can swallow the cancellation (close() then waits for the budget).
+    await asyncio.sleep(0.01)
+    await scheduler.close()
+    await asyncio.gather(*queued, return_exceptions=True)
+    assert calls == 1
