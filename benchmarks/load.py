@@ -13,6 +13,9 @@ the fake model streaming about 50 tokens a second per thread. Prints:
   (last words written -> chat.stopStream answered), how long others saw only the first
   words (start -> stop answered), and "whole for everyone" (the last token visible to
   every reader, after the model emitted it) p50/p99;
+- per size, the writes per answered turn by kind (posts, updates, deletes, stream
+  calls), how many turns deleted a message, and "settled" (the thread's last write,
+  after the model's last token: a status line's removal, a stream's stop) p50/p99;
 - time from /newspec to the first message in the thread, and to the first words;
 - relay lag, model token emitted -> the text visible in Slack, p50/p99;
 - Slack calls per answered turn by method, the most chat.update calls any one
@@ -46,6 +49,14 @@ from tests.fakes.slack import ApiCall, EnforcedLimits, FakeSlack
 TOKENS = 150  # per answer; ~3 s at 50 tokens/s
 OTHER = "U2"  # a reader of every thread who is not the recipient of its streams (U1 starts them)
 IDLE_MINUTES = 0.5
+SETTLE = 5.0  # seconds given to a size's background writes before they are counted
+# The kinds of Slack write a turn makes, by method.
+WRITE_KINDS = {
+    "posts": ("chat.postMessage",),
+    "updates": ("chat.update",),
+    "deletes": ("chat.delete",),
+    "streams": ("chat.startStream", "chat.appendStream", "chat.stopStream"),
+}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -91,6 +102,7 @@ async def run(sizes: list[int]) -> None:
         rss = [("0 sessions", *tree_rss_mib(bot.pid))]
         rows = []
         reader_rows: list[tuple[int, float, list[float], list[float], list[float]]] = []
+        kinds: list[tuple[int, dict[str, float], int, float, float]] = []
         all_names: list[str] = []
         first_message: list[float] = []
         first_words: list[float] = []
@@ -129,8 +141,13 @@ async def run(sizes: list[int]) -> None:
                 first_token.append(
                     min(at for _, text, at in model.emitted if text.startswith(f"{name}_0000")) - started[name]
                 )
-            writes = len(slack_writes(slack, {f"C{size}X{n}" for n in range(size)}))
+            channels = {f"C{size}X{n}" for n in range(size)}
+            writes = len(slack_writes(slack, channels))
             whole = whole_answer_visible(model, slack, names)
+            await asyncio.sleep(SETTLE)  # background writes (a stream's stop, a status line's removal) land
+            settled = thread_settled(model, slack, names, size)
+            kinds.append((size, writes_by_kind(slack, channels, size), deleting_turns(slack, channels),
+                          percentile(settled, 50), percentile(settled, 99)))
             rows.append((size, percentile(acks, 50), percentile(acks, 99), len(acks), writes / size,
                          percentile(whole, 50), percentile(whole, 99)))
             reader_rows.append((size, *readers_view(model, slack, names, size)))
@@ -154,6 +171,7 @@ async def run(sizes: list[int]) -> None:
     print("\nper size: slash-command ack latency while N interviews stream; Slack writes per turn;")
     print_size_rows(rows)
     print_reader_rows(reader_rows)
+    print_kind_rows(kinds)
     print(f"\n/newspec -> first message in the thread: p50 {ms(percentile(first_message, 50))}, "
           f"p99 {ms(percentile(first_message, 99))}, max {ms(max(first_message))}")
     print(f"/newspec -> first words of the answer:   p50 {ms(percentile(first_words, 50))}, "
@@ -225,6 +243,38 @@ def readers_view(
         emitted = max(at for _, text, at in model.emitted if text.startswith(token))
         everyone.append(visible - emitted)
     return streamed / max(1, len(names)), stop_lags, first_only, everyone
+
+
+def print_kind_rows(rows: list[tuple[int, dict[str, float], int, float, float]]) -> None:
+    """Per size: writes per answered turn by kind (the root post included), the turns that
+    deleted a message, and when the thread's last write landed after the model's last token."""
+    print("\nwrites per answered turn by kind (the root post included); settled = the thread's last write")
+    heads = (*WRITE_KINDS, "turns w/ del", "settled p50", "settled p99")
+    print(f"{'N':>4} " + " ".join(f"{head:>12}" for head in heads))
+    for size, per_kind, deleting, settled50, settled99 in rows:
+        cells = (*(f"{per_kind[kind]:.2f}" for kind in WRITE_KINDS), f"{deleting} of {size}", ms(settled50),
+                 ms(settled99))
+        print(f"{size:>4} " + " ".join(f"{cell:>12}" for cell in cells))
+
+
+def writes_by_kind(slack: FakeSlack, channels: set[str], turns: int) -> dict[str, float]:
+    methods = Counter(c.method for c in slack_writes(slack, channels))
+    return {kind: sum(methods[m] for m in names) / turns for kind, names in WRITE_KINDS.items()}
+
+
+def deleting_turns(slack: FakeSlack, channels: set[str]) -> int:
+    """How many of these turns (one per channel) deleted a message."""
+    return len({c.args.get("channel") for c in slack_writes(slack, channels) if c.method == "chat.delete"})
+
+
+def thread_settled(model: fa.FakeAnthropic, slack: FakeSlack, names: list[str], size: int) -> list[float]:
+    """Per thread: its last successful write, minus when the model emitted the answer's last token."""
+    settled = []
+    for n, name in enumerate(names):
+        token = f"{name}_{TOKENS - 1:04d}"
+        last = max(c.ts_received for c in slack_writes(slack, {f"C{size}X{n}"}))
+        settled.append(last - max(at for _, text, at in model.emitted if text.startswith(token)))
+    return settled
 
 
 def slack_writes(slack: FakeSlack, channels: set[str]) -> list[ApiCall]:

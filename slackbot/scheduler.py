@@ -108,11 +108,15 @@ class SlackScheduler:
         self._wake.set()
         return await asyncio.shield(job.future)
 
-    def estimated_wait(self, method: str, *, ahead: int = 0) -> float:
+    def estimated_wait(self, method: str, *, ahead: int = 0, priority: Priority = Priority.REFRESH) -> float:
         """Roughly how long a call of `method` queued now would wait, in seconds, behind the
-        calls already queued and `ahead` more that are sure to come first."""
+        calls already queued that go before one of `priority`, and `ahead` more that are sure
+        to come first."""
         budget = self._budget(method)
-        queued = sum(len(lane) for lanes in self._queues.get(method, {}).values() for lane in lanes.values())
+        queued = sum(
+            len(lane) for level, lanes in self._queues.get(method, {}).items() if level <= priority
+            for lane in lanes.values()
+        )
         return max(budget.wait(time.monotonic()), (1 + queued + ahead - budget.tokens) / budget.rate)
 
     async def close(self, grace: float = CLOSE_GRACE) -> None:

@@ -19,6 +19,7 @@ from ..scheduler import Priority
 from ..slack_text import escape
 from .errors import SLACK_ERRORS, slack_error
 from .native_stream import NativeStream
+from .posted import StatusLine, finals_short, update_soon, updates_scarce
 from .support import Recipient
 from .tasks import Activity
 
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 # Slack renders up to 12,000 chars of markdown per message, but long messages
 # read badly in a thread; keep each one under Slack's ~4,000 readability mark.
 MESSAGE_LIMIT = 3_900
-# Refresh intervals a refresh of a posted message may wait before it is not worth it:
-# when `chat.update` (one budget for the whole workspace) is that busy, a message is
-# posted once, whole, when it is done, so its last words don't queue behind refreshes.
-UPDATES_SCARCE_AFTER = 3
 FENCE = "```"
 
 def split_point(text: str, start: int, limit: int) -> int:
@@ -83,8 +80,7 @@ class GrowingMessage(NativeStream):
         self._streaming = False  # a stream of ours is open in Slack at self.ts
         self._sent = 0  # chars of self.text Slack confirmed showing
         self._live_shown = False  # post-and-update: Slack shows our status line and Stop button
-        self._whole = False  # refreshes are scarce: posted once, when finished
-        self._status_ts: str | None = None  # a status line it showed before that: removed then
+        self._whole = False  # refreshes are scarce: written once, when finished
         self._counted = False  # in `streaming.growing_posts`
         self._last_write = 0.0
         self._flusher: asyncio.Task[None] | None = None
@@ -154,39 +150,30 @@ class GrowingMessage(NativeStream):
                     return
                 except SLACK_ERRORS as exc:
                     await self._fall_back(exc)
-            if self.halted:
-                return
-            if not self.text and self.ts is None:
-                return  # only ever what Claude was doing, never shown: nothing to post now
-            if not self.text and not self._streaming:
-                await self._remove_status_only()
+            if self.halted or not self.text:
+                return  # nothing shown, or a status line only: the turn decides what that becomes
+            if self._live_shown and self._sent == 0 and not update_soon(self.relay):
+                await self._post_below_status()
             elif self.unsent or self._live_shown:
                 await self._post_or_update()  # the last words, and the Stop button goes
-            if self._status_ts is not None:
-                self.relay.background(self.relay.scheduler.delete(channel=self.relay.channel, ts=self._status_ts))
-
-    def _update_wait(self) -> float:
-        """How long an update now would wait, with the last update of every posted answer
-        still growing (each owes one) counted ahead of it."""
-        return self.relay.scheduler.estimated_wait("chat.update", ahead=self.relay.streaming.growing_posts)
-
-    def _updates_scarce(self) -> bool:
-        return self._update_wait() > UPDATES_SCARCE_AFTER * self.relay.min_interval
-
-    def _finals_short(self) -> bool:
-        """Whether one more refresh now would leave some posted answer's last update waiting."""
-        return self._update_wait() > 0
 
     def _count(self, growing: bool) -> None:
         if growing != self._counted:
             self._counted = growing
             self.relay.streaming.growing_posts += 1 if growing else -1
 
-    async def _remove_status_only(self) -> None:
-        """A posted message that only ever said what Claude was doing goes with the turn."""
-        ts, self.ts = self.ts, None
-        if ts is not None:
-            await self.relay.scheduler.delete(channel=self.relay.channel, ts=ts)
+    def bare_status(self) -> StatusLine | None:
+        """The status line (with Stop) this message shows with no text in it, if so."""
+        shown = self.ts is not None and self._live_shown and not self.text
+        return StatusLine(str(self.ts), tuple(mark.title for mark in self.tasks.marks)) if shown else None
+
+    async def _post_below_status(self) -> None:
+        """The answer would wait for chat.update to take the status line's place: it is posted
+        whole below it instead, and the line says what was done once an update is free."""
+        line = StatusLine(str(self.ts), tuple(mark.title for mark in self.tasks.marks))
+        self.ts, self._live_shown = None, False
+        await self._post_or_update()
+        self.relay.background(line.mark_done(self.relay, Priority.REFRESH))
 
     async def _pace(self) -> None:
         """Keep this message's writes at least `min_interval` apart, as Slack sees them."""
@@ -206,12 +193,12 @@ class GrowingMessage(NativeStream):
             # Streams are scarce (Tier 2, shared by every thread): when one would
             # keep people waiting, this message uses post-and-update instead.
             self._native = False
-        if not self._native and self._sent == 0 and self.text and not self.finished and self._updates_scarce():
-            # Its words would queue behind other threads' refreshes: finish() posts it whole,
-            # below the status line it may show (that goes once the answer is there).
-            self._whole, self._status_ts, self.ts = True, self.ts, None
+        if not self._native and self._sent == 0 and self.text and not self.finished and updates_scarce(self.relay):
+            # Its words would queue behind other threads' refreshes: finish() writes it whole,
+            # into the status line it may show (its last update, which may use the reserve).
+            self._whole = True
             return
-        if self.ts is not None and not self._native and not self.finished and self._finals_short():
+        if self.ts is not None and not self._native and not self.finished and finals_short(self.relay):
             # Another refresh now would leave some posted answer's last words waiting:
             # this one shows the rest when it is done.
             self._whole = True

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..blocks import (
+    SECTION_TEXT,
     answered_blocks,
     fields_section,
     question_blocks,
@@ -100,9 +101,12 @@ class ThreadRelay:
         """chat.postMessage into this thread, through the workspace's scheduler."""
         return await self.scheduler.post(priority, channel=self.channel, thread_ts=self.thread_ts, **kwargs)
 
-    async def note(self, text: str) -> str | None:
-        """Post a short note in the thread and return its ts; Slack errors are logged,
-        never raised (None then)."""
+    async def note(self, text: str, into: str | None = None) -> str | None:
+        """Post a short note in the thread (or write it into message `into`, a turn's finished
+        status line) and return its ts; Slack errors are logged, never raised (None then)."""
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": shorten(text, SECTION_TEXT)}}]
+        if into is not None and await self._rewrite(into, text, blocks):
+            return into
         try:
             response = await self.post(text=text)
             return response["ts"]
@@ -110,13 +114,27 @@ class ThreadRelay:
             log.error("could not post in %s/%s: %s", self.channel, self.thread_ts, slack_error(exc))
             return None
 
-    async def post_question(self, question: Question) -> None:
+    async def post_question(self, question: Question, into: str | None = None) -> None:
+        """Post each part of the question (the first written into message `into`, a turn's
+        finished status line, if given)."""
         for index, item in enumerate(question.items):
-            response = await self.post(
-                text=update_text(escape(item.question)), blocks=question_blocks(question.id, index, item)
-            )
+            text, blocks = update_text(escape(item.question)), question_blocks(question.id, index, item)
+            if index == 0 and into is not None and await self._rewrite(into, text, blocks):
+                ts = into
+            else:
+                ts = (await self.post(text=text, blocks=blocks))["ts"]
             if self.question_posted is not None:
-                await self.question_posted(question, index, response["ts"])
+                await self.question_posted(question, index, ts)
+
+    async def _rewrite(self, ts: str, text: str, blocks: list[dict[str, Any]]) -> bool:
+        """Message `ts` (this bot's) now shows `blocks` instead: one chat.update people wait
+        on. False if Slack refused (logged): then the caller posts."""
+        try:
+            await self.scheduler.update(channel=self.channel, ts=ts, text=update_text(text), blocks=blocks)
+            return True
+        except SLACK_ERRORS as exc:
+            log.warning("could not rewrite %s in %s: %s", ts, self.thread_ts, slack_error(exc))
+            return False
 
     async def show_answer(self, ts: str, item: QuestionItem, who: str, answer: str) -> None:
         """Replace a question part's controls (in message `ts`) with who chose what."""

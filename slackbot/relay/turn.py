@@ -18,9 +18,11 @@ from ..events import (
     ToolActivity,
     TurnDone,
 )
+from ..scheduler import Priority
 from ..slack_text import escape
 from .errors import SLACK_ERRORS, slack_error
 from .links import LinkFilter
+from .posted import StatusLine, update_soon
 from .stream import FENCE, GrowingMessage, split_point
 
 if TYPE_CHECKING:
@@ -35,7 +37,10 @@ STATUS_DELAY = 1.0  # seconds before a turn that has shown nothing says Claude i
 
 class TurnView:
     """What one turn has shown so far: the message growing with Claude's text (which
-    also shows what Claude is doing), and the first Slack error (reported once, at the end)."""
+    also shows what Claude is doing), and the first Slack error (reported once, at the end).
+
+    A status line that got no text is never deleted: what the turn shows next (a question,
+    a note) takes its place, or at the end it says what was done."""
 
     def __init__(
         self, relay: ThreadRelay, recipient: Recipient | None,
@@ -48,6 +53,8 @@ class TurnView:
         self.error: str | None = None
         self.stopped = False  # the person stopped the stream: the rest of the turn isn't shown
         self.links = LinkFilter()  # Claude's links show their targets, even cut across deltas
+        self.spare: StatusLine | None = None  # a finished status line that got no text
+        self.held_note: str | None = None  # a note that may take the place of the status line
         # Quick answers show no activity: "Thinking" appears only once Claude has been at
         # it for a moment with nothing to show.
         self.started = False
@@ -63,6 +70,9 @@ class TurnView:
         if self.stopped and isinstance(event, (TextDelta, TextDone, ToolActivity, Question)):
             return
         try:
+            if self.held_note is not None and not isinstance(event, (Failed, TurnDone)):
+                note, self.held_note = self.held_note, None
+                await relay.note(note)  # Claude goes on: its status line stays
             if isinstance(event, TextDelta):
                 self.started = True
                 await self._show_text(self.links.feed(self.separator + event.text))
@@ -82,12 +92,12 @@ class TurnView:
                 await self._finish_text()  # the text before the question stays above it
                 await self._ask(event)
             elif isinstance(event, Notice):
-                await relay.note(f":information_source: {event.message}")
+                await self._notice(f":information_source: {event.message}")
             elif isinstance(event, (Failed, TurnDone)):
                 await self._finish_text()
                 if isinstance(event, Failed):
                     log.error("%s/%s: %s (%s)", relay.channel, relay.thread_ts, event.message, event.detail)
-                    await relay.note(f":warning: {event.message}")
+                    await self._note(f":warning: {event.message}")
         except SLACK_ERRORS as exc:
             self._failed(exc)
             self.reply, self.separator = None, ""  # later text starts a new message
@@ -135,9 +145,32 @@ class TurnView:
         if self.stop_claude is not None:
             self.relay.background(self.stop_claude())
 
+    async def _notice(self, text: str) -> None:
+        """A note while Claude shows only a status line is held: if the turn ends next (the
+        note says it was stopped), the note takes that line's place."""
+        if self.reply is not None and self.reply.bare_status() is not None and self.held_note is None:
+            self.held_note = text
+        else:
+            await self.relay.note(text)
+
+    async def _note(self, text: str) -> None:
+        await self._in_status_line(lambda into: self.relay.note(text, into=into))
+
+    async def _in_status_line(self, show: Callable[[str | None], Awaitable[object]]) -> None:
+        """Show the turn's next message (`show(into)`: a question, a note) in its finished
+        status line if chat.update can take it now; else it is posted, and the line says
+        what was done once an update is free."""
+        line, self.spare = self.spare, None
+        into = line.ts if line is not None and update_soon(self.relay) else None
+        try:
+            await show(into)
+        finally:
+            if line is not None and into is None:
+                self.relay.background(line.mark_done(self.relay, Priority.REFRESH))
+
     async def _ask(self, question: Question) -> None:
         try:
-            await self.relay.post_question(question)
+            await self._in_status_line(lambda into: self.relay.post_question(question, into=into))
         except SLACK_ERRORS as exc:
             self._failed(exc)
             if self.stop_claude is not None:
@@ -148,6 +181,13 @@ class TurnView:
         reply, self.reply, self.separator = self.reply, None, ""
         if reply is not None:
             await reply.finish()
+            if (line := reply.bare_status()) is not None:
+                if self.spare is not None:  # not expected: each is taken by what comes next
+                    self.relay.background(self.spare.mark_done(self.relay, Priority.REFRESH))
+                self.spare = line
+        if self.held_note is not None:
+            note, self.held_note = self.held_note, None
+            await self._note(note)
 
     def _failed(self, exc: BaseException) -> None:
         relay = self.relay
@@ -162,6 +202,12 @@ class TurnView:
         except SLACK_ERRORS as exc:
             self._failed(exc)
         if self.error is not None:
-            await self.relay.note(
+            await self._note(
                 f":warning: Slack refused part of my answer ({self.error}). Reply here and I'll try again."
             )
+        line, self.spare = self.spare, None
+        if line is not None:
+            try:  # the turn is over: its Stop goes, and the line says what Claude did
+                await line.mark_done(self.relay, Priority.FIRST)
+            except SLACK_ERRORS as exc:
+                log.warning("could not finish the status line in %s: %s", self.relay.thread_ts, slack_error(exc))
