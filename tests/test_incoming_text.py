@@ -4,7 +4,11 @@ shows back is escaped once (people see it as typed, and it pings nobody)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from slackbot.prompt import WORD_JOINER
+from slackbot.store import SqliteStore
+from slackbot.store.records import ReplyChange
 from tests.conftest import people_said
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import as_shown, control_sequences
@@ -30,6 +34,23 @@ async def test_claude_reads_what_the_person_typed_with_people_and_channels_by_na
     await h.slack.send_message("C1", "U1", TYPED, thread_ts=root_ts)
     await h.wait_for_text("C1", root_ts, "Noted.")
     assert said(h.model.requests[-1]) == f"Ana: {READ}"
+    h.model.verify()
+
+
+async def test_looking_up_the_people_mentioned_never_holds_the_ack(start_bot):
+    h = await start_bot()
+    h.slack.add_user("U_OTHER", name="other", display_name="Other Name")
+    h.model.script(str(h.project("shop")), [fa.text("Hello!"), fa.text("Noted.")])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Hello!")
+    gate = h.slack.hold_next("users.info", lambda args: args.get("user") == "U_OTHER")
+    await h.slack.send_message("C1", "U1", "ask <@U_OTHER>", thread_ts=root_ts)  # returns once acked
+    await asyncio.wait_for(gate.reached.wait(), 10)
+    pending = await h.bot.store.pending_replies("C1", root_ts)
+    assert (pending[-1].text, pending[-1].ready) == ("ask @U_OTHER", False)  # stored, held for the name
+    gate.release.set()
+    await h.wait_for_text("C1", root_ts, "Noted.")
+    assert said(h.model.requests[-1]) == "u1: ask @Other Name"
     h.model.verify()
 
 
@@ -99,3 +120,13 @@ async def test_an_edited_reply_is_decoded_like_a_new_one(start_bot):
     assert said(h.model.requests[-1]) == f"u1: {READ}"
     assert not h.slack.ephemerals()  # the edit was applied: nothing to tell
     h.model.verify()
+
+
+async def test_naming_the_people_in_an_edit_never_undoes_a_later_edit(store: SqliteStore):
+    await store.accept_reply("C1", "1.0", "U1", "ask @U2", "1.1", "Ev1")
+    assert await store.edit_reply("C1", "1.1", "ask @U2", "ask @U3", "Ev2") is ReplyChange.APPLIED
+    # The names of the first edit, looked up after its ack, come after the second edit.
+    await store.edit_reply("C1", "1.1", "ask @U2", "ask @Bo", None, unchanged_only=True)
+    assert [r.text for r in await store.pending_replies("C1", "1.0")] == ["ask @U3"]
+    await store.edit_reply("C1", "1.1", "ask @U3", "ask @Cy", None, unchanged_only=True)
+    assert [r.text for r in await store.pending_replies("C1", "1.0")] == ["ask @Cy"]
