@@ -3,6 +3,7 @@ counts as an admin of newspec's spend."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -12,11 +13,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .relay import SLACK_ERRORS, slack_error
+from .typed_text import mentioned, typed_text
 
 log = logging.getLogger(__name__)
 
 # users.info flags that make someone a workspace admin, for newspec's purposes.
 ADMIN_FLAGS = ("is_admin", "is_owner", "is_primary_owner")
+MAX_LOOKUPS = 20  # people looked up per message; more are named by id (a paste of a member list)
 
 
 async def is_admin(
@@ -79,3 +82,11 @@ class DisplayNames:
         while len(self._cache) > self.max_entries:
             self._cache.popitem(last=False)
         return name
+
+    async def typed(self, slack_text: str) -> str:
+        """`slack_text` as the person typed it, each person mentioned by name: looked up
+        now if not remembered; someone Slack doesn't know (or can't say) keeps the id."""
+        unknown = [u for u in mentioned(slack_text) if self.known(u) is None][:MAX_LOOKUPS]
+        found = await asyncio.gather(*(self.get(u) for u in unknown), return_exceptions=True)
+        looked_up = {u: name for u, name in zip(unknown, found, strict=True) if isinstance(name, str) and name != u}
+        return typed_text(slack_text, lambda u: self.known(u) or looked_up.get(u))

@@ -318,13 +318,17 @@ class Interviews:
         return Accepted.QUEUED
 
     async def edit(
-        self, conversation: Conversation, ts: str, previous: str | None, text: str, event_id: str | None = None
+        self, conversation: Conversation, ts: str, previous: str | None, text: str, event_id: str | None = None,
+        *, unchanged_only: bool = False,
     ) -> ReplyChange:
         """A person edited their reply `ts` (from `previous`): if it still waits, Claude gets
-        `text` instead; SENT if Claude already has the earlier version."""
+        `text` instead; SENT if Claude already has the earlier version. `unchanged_only`:
+        only if it still reads `previous` (our own rewording must not undo a later edit)."""
         if conversation.record.status == Status.CANCELLED:
             return ReplyChange.NONE  # nothing waits there, and nothing will be sent
-        return await self.store.edit_reply(conversation.record.channel, ts, previous, text, event_id)
+        return await self.store.edit_reply(
+            conversation.record.channel, ts, previous, text, event_id, unchanged_only=unchanged_only
+        )
 
     async def forget(self, channel: str, ts: str, event_id: str | None = None) -> ReplyChange:
         """The message `ts` was deleted: if it waits for Claude, it goes with its files;

@@ -22,6 +22,7 @@ from ..spec import (
     project_dir,
 )
 from ..store import InterviewRecord, Status
+from ..typed_text import typed_text
 from ..usage import money
 from . import spend
 from .starting import open_interview, thread_link
@@ -154,7 +155,7 @@ def register(app: AsyncApp, interviews: Interviews) -> None:
         if refusal is not None:
             await ack(text=f":no_entry: {refusal}")
             return
-        text = str(command.get("text") or "").strip()
+        text = typed_text(str(command.get("text") or "")).strip()  # Slack sends `&`, `<`, `>` as entities
         if text.lower() == "help":
             await ack(text=HELP)
             return

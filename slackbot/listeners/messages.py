@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
@@ -17,6 +17,7 @@ from ..questions import Accepted
 from ..registry import Interviews, Reply
 from ..store import PendingReply, Status
 from ..store.records import ReplyChange
+from ..typed_text import mentioned, typed_text
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,18 @@ class Arrival:
     held: PendingReply | Accepted | None = None  # stored (to enrich), or why not
     files: list[dict] = field(default_factory=list)
     too_long: bool = False
+    slack_text: str = ""  # as Slack sent it: decoded again once the people it mentions are looked up
+
+
+@dataclass(frozen=True)
+class Renaming:
+    """An edit applied before the ack, with people it mentions whose names weren't
+    remembered (named by id): looked up after the ack, the words get their names."""
+
+    conversation: Conversation
+    ts: str
+    stored: str  # the words as the edit stored them
+    slack_text: str
 
 
 def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None:
@@ -65,11 +78,13 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
         try:
             subtype, event_id = event.get("subtype"), body.get("event_id")
             if subtype == "message_changed":
-                context["note"] = await edited(interviews, event, event_id, context.bot_user_id)
+                context["note"], context["renaming"] = await edited(
+                    interviews, names, event, event_id, context.bot_user_id
+                )
             elif subtype == "message_deleted":
                 context["note"] = await deleted(interviews, event, event_id, context.bot_user_id)
             else:
-                context["arrival"] = await arrive(interviews, event, body, context.bot_user_id)
+                context["arrival"] = await arrive(interviews, names, event, body, context.bot_user_id)
         finally:
             await next()
 
@@ -81,7 +96,9 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             await interviews.scheduler.ephemeral(
                 channel=note.channel, user=note.user, thread_ts=note.thread_ts, text=note.text
             )
-            return
+        renaming: Renaming | None = context.get("renaming")
+        if renaming is not None:
+            await rename(interviews, names, renaming)
         arrival: Arrival | None = context.get("arrival")
         if arrival is None:
             return
@@ -104,7 +121,7 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
         # its files are fetched; then it answers the question Claude waits on, if it was
         # written after the question showed, or waits for the next turn.
         outcome = held if isinstance(held, Accepted) or held is None else await enrich(
-            interviews, names, client, conversation, held, arrival.files
+            interviews, names, client, conversation, held, arrival.files, arrival.slack_text
         )
         if outcome is Accepted.CANCELLED:
             await tell(
@@ -117,9 +134,12 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
     app.event("message", middleware=[take_in])(on_message)
 
 
-async def arrive(interviews: Interviews, event: dict, body: dict, bot_user_id: str | None) -> Arrival | None:
-    """A person's reply in an interview thread, taken in: checked, and stored at once
-    (no Slack call here: the ack waits for it). None for anything else."""
+async def arrive(
+    interviews: Interviews, names: DisplayNames, event: dict, body: dict, bot_user_id: str | None
+) -> Arrival | None:
+    """A person's reply in an interview thread, taken in: checked, decoded to what they
+    typed (people by the names remembered: `enrich` looks up the others), and stored at
+    once (no Slack call here: the ack waits for it). None for anything else."""
     thread_ts, user = event.get("thread_ts"), event.get("user")
     if (
         not thread_ts
@@ -130,9 +150,10 @@ async def arrive(interviews: Interviews, event: dict, body: dict, bot_user_id: s
         or user == bot_user_id
     ):
         return None
-    channel, text, ts = event.get("channel"), event.get("text") or "", event.get("ts")
-    if not isinstance(channel, str) or not isinstance(ts, str) or not isinstance(text, str):
+    channel, slack_text, ts = event.get("channel"), event.get("text") or "", event.get("ts")
+    if not isinstance(channel, str) or not isinstance(ts, str) or not isinstance(slack_text, str):
         return None  # not a message we can place
+    text = typed_text(slack_text, names.known)
     conversation = await interviews.find(channel, str(thread_ts))
     if conversation is None:
         return None  # a thread that is not an interview
@@ -155,7 +176,7 @@ async def arrive(interviews: Interviews, event: dict, body: dict, bot_user_id: s
     reply = Reply(channel, str(thread_ts), user, text[:MAX_REPLY_CHARS], ts, body.get("event_id"),
                   team if isinstance(team, str) else None)
     held = await interviews.hold(conversation, reply, file_refs(files))
-    return Arrival(conversation, held=held, files=files, too_long=len(text) > MAX_REPLY_CHARS)
+    return Arrival(conversation, held=held, files=files, too_long=len(text) > MAX_REPLY_CHARS, slack_text=slack_text)
 
 
 def persons_reply(message: object, bot_user_id: str | None) -> tuple[str, str, str] | None:
@@ -177,34 +198,48 @@ def persons_reply(message: object, bot_user_id: str | None) -> tuple[str, str, s
 
 
 async def edited(
-    interviews: Interviews, event: dict, event_id: str | None, bot_user_id: str | None
-) -> Note | None:
-    """A person edited a reply: if it waits for Claude, Claude gets the new text; if
+    interviews: Interviews, names: DisplayNames, event: dict, event_id: str | None, bot_user_id: str | None
+) -> tuple[Note | None, Renaming | None]:
+    """A person edited a reply: if it waits for Claude, Claude gets the new text (decoded
+    as `arrive` does; a Renaming if people in it are to be looked up after the ack); if
     Claude already has it, they are to be told to reply with the correction (the note)."""
     message, before, channel = event.get("message"), event.get("previous_message"), event.get("channel")
     if not isinstance(message, dict) or not isinstance(channel, str) or event.get("bot_id"):
-        return None
+        return None, None
     reply = persons_reply(message, bot_user_id)
     if reply is None:
-        return None
+        return None, None
     user, ts, thread_ts = reply
-    text = message.get("text") or ""
+    slack_text = message.get("text") or ""
     previous = before.get("text") if isinstance(before, dict) else None
-    if not isinstance(text, str) or text == previous:
-        return None  # Slack also says "changed" when it adds a link's preview: the words are the same
+    if not isinstance(slack_text, str) or slack_text == previous:
+        return None, None  # Slack also says "changed" when it adds a link's preview: the words are the same
     conversation = await interviews.find(channel, thread_ts)
     if conversation is None:
-        return None  # a thread that is not an interview
+        return None, None  # a thread that is not an interview
     refusal = interviews.refusal(conversation, user, channel)
-    note: str | None = f":no_entry: {refusal}" if refusal is not None else None
-    if refusal is None:
-        capped = previous[:MAX_REPLY_CHARS] if isinstance(previous, str) else None  # as it was stored
-        change = await interviews.edit(conversation, ts, capped, text[:MAX_REPLY_CHARS], event_id)
-        if change is ReplyChange.SENT:
-            note = EDIT_TOO_LATE
-        elif change is ReplyChange.APPLIED and len(text) > MAX_REPLY_CHARS:
-            note = LONG_REPLY.format(MAX_REPLY_CHARS)
-    return None if note is None else Note(channel, user, thread_ts, note)
+    if refusal is not None:
+        return Note(channel, user, thread_ts, f":no_entry: {refusal}"), None
+    text = typed_text(slack_text, names.known)
+    # As it was stored (decoded with the names remembered then, which are remembered still).
+    capped = typed_text(previous, names.known)[:MAX_REPLY_CHARS] if isinstance(previous, str) else None
+    change = await interviews.edit(conversation, ts, capped, text[:MAX_REPLY_CHARS], event_id)
+    note, renaming = None, None
+    if change is ReplyChange.SENT:
+        note = EDIT_TOO_LATE
+    elif change is ReplyChange.APPLIED:
+        note = LONG_REPLY.format(MAX_REPLY_CHARS) if len(text) > MAX_REPLY_CHARS else None
+        if any(names.known(u) is None for u in mentioned(slack_text)):
+            renaming = Renaming(conversation, ts, text[:MAX_REPLY_CHARS], slack_text)
+    return (None if note is None else Note(channel, user, thread_ts, note)), renaming
+
+
+async def rename(interviews: Interviews, names: DisplayNames, renaming: Renaming) -> None:
+    """After the ack: an edit's words with the names of the people it mentions, if it
+    still waits for Claude and nothing changed it since."""
+    text = (await names.typed(renaming.slack_text))[:MAX_REPLY_CHARS]
+    if text != renaming.stored:
+        await interviews.edit(renaming.conversation, renaming.ts, renaming.stored, text, unchanged_only=True)
 
 
 async def deleted(
@@ -230,17 +265,20 @@ async def deleted(
 
 async def enrich(
     interviews: Interviews, names: DisplayNames, client: AsyncWebClient, conversation: Conversation,
-    held: PendingReply, files: list[dict],
+    held: PendingReply, files: list[dict], slack_text: str = "",
 ) -> Accepted:
-    """Fetch what the held reply needs (its author's name, its files), then release it
-    to Claude, whatever fails here (the thread hears which files were not passed on), so
-    it can't block the thread. Cancelled, because the bot is stopping, it stays held with
-    its file list (see `Interviews.hold`), and the next start fetches them again."""
+    """Fetch what the held reply needs (its author's name, the names of the people it
+    mentions, its files), then release it to Claude, whatever fails here (the thread
+    hears which files were not passed on), so it can't block the thread. Cancelled,
+    because the bot is stopping, it stays held with its file list (see `Interviews.hold`),
+    and the next start fetches them again (the people it mentions then keep their ids)."""
     try:
         author: str | None = await names.get(held.user_id)
     except Exception as exc:  # Slack unreachable: Claude sees the person's id instead
         log.warning("could not look up the name of %s: %s", held.user_id, exc)
         author = None
+    if mentioned(slack_text):  # stored with the names remembered then: now with everyone's
+        held = replace(held, text=(await names.typed(slack_text))[:MAX_REPLY_CHARS])
     attachments: list[Attachment] = []
     notes: list[str] = []
     if files:

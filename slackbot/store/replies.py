@@ -97,10 +97,12 @@ class Replies(Transactions):
         return [(_reply(row), json.loads(row[-1])) for row in rows]
 
     async def edit_reply(
-        self, channel: str, ts: str, previous: str | None, text: str, event_id: str | None = None
+        self, channel: str, ts: str, previous: str | None, text: str, event_id: str | None = None,
+        *, unchanged_only: bool = False,
     ) -> ReplyChange:
         """Its author edited the message `ts` from `previous` to `text`. If it waits for
-        Claude, those words change (the lines after them, on files Claude doesn't get, stay)."""
+        Claude, those words change (the lines after them, on files Claude doesn't get, stay).
+        `unchanged_only`: a stored reply that no longer starts with `previous` is left alone."""
         async with self.transaction() as db:
             if not await self._first_delivery(event_id):
                 return ReplyChange.NONE  # a retried delivery: handled the first time
@@ -108,6 +110,8 @@ class Replies(Transactions):
             if not rows:
                 return await self._not_waiting(channel, ts)
             for reply_id, stored, ready in rows:
+                if unchanged_only and (previous is None or not stored.startswith(previous)):
+                    continue
                 if not ready:  # its completion rewrites the text it arrived with: remember that
                     self._held_edits().setdefault(reply_id, stored)
                 await db.execute(

@@ -15,7 +15,12 @@ It is driven by the real ``slack_sdk`` ``AsyncWebClient`` and by Bolt's
         await handler.close_async()              # before the fake stops, or it reconnects in vain
 
 Everything Slack is asked or told is recorded in ``fake.calls``; what a user
-would see is in ``messages`` / ``thread()`` / ``ephemerals()`` / ``uploads``.
+would see is in ``messages`` / ``thread()`` / ``ephemerals()`` / ``uploads``
+(``as_shown`` turns entities into the characters a client shows).
+
+Text a test sends as a person typed it reaches the app as Slack encodes it
+(``slack_encoded``: ``&amp;``, ``&lt;``, ``&gt;``; mentions and links as markup);
+``users.info`` knows only the people the fake has seen.
 
 Behaviour not in Slack's documentation but reported by people who measured
 the live API (kept because bots trip over it): a stream dies about 5 minutes
@@ -341,6 +346,31 @@ def control_sequences(value: Any) -> list[str]:
     if isinstance(value, list):
         return [seq for item in value for seq in control_sequences(item)]
     return []
+
+
+def _entities(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_encoded(typed: str) -> str:
+    """What a person typed, as Slack delivers it in events (its formatting docs): `&`,
+    `<` and `>` as `&amp;`, `&lt;`, `&gt;`, except in the markup a client inserts for a
+    mention, a channel or a link, which a test writes as Slack sends it (`<@U1>`,
+    `<#C1|general>`, `<!here>`, `<https://x.y|label>`; an `&` inside is still `&amp;`).
+    To send text exactly as given (e.g. a literal `&lt;@U1&gt;`), pass ``raw=True``."""
+    out, at = [], 0
+    for match in _CONTROL_SEQUENCE.finditer(typed):
+        out += [_entities(typed[at:match.start()]), match.group(0).replace("&", "&amp;")]
+        at = match.end()
+    return "".join([*out, _entities(typed[at:])])
+
+
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+
+
+def as_shown(text: str) -> str:
+    """How a Slack client shows text: each entity as its character, once (markup as is)."""
+    return _ENTITY.sub(lambda m: {"amp": "&", "lt": "<", "gt": ">"}[m.group(1)], text)
 
 
 _TASK_STATUSES = frozenset({"pending", "in_progress", "complete", "error"})
@@ -913,10 +943,11 @@ class FakeSlack:
     async def send_slash_command(
         self, text: str, command: str = "/newspec", user_id: str = "U1", channel_id: str = "C1",
         team_id: str | None = None, *, enterprise_id: str | None = None, api_app_id: str | None = None,
-        timeout: float = 5.0,
+        timeout: float = 5.0, raw: bool = False,
     ) -> Delivery:
         payload = self.slash_command_payload(
-            text, command, user_id, channel_id, team_id, enterprise_id=enterprise_id, api_app_id=api_app_id
+            text, command, user_id, channel_id, team_id, enterprise_id=enterprise_id, api_app_id=api_app_id,
+            raw=raw,
         )
         return await self._deliver("slash_commands", payload, 0, "", None, timeout)
 
@@ -924,13 +955,18 @@ class FakeSlack:
         self, channel: str, user: str, text: str, thread_ts: str | None = None, event_id: str | None = None,
         ts: str | None = None, subtype: str | None = None, bot_id: str | None = None,
         files: list[JSON] | None = None, *, retry_attempt: int = 0, retry_reason: str = "", timeout: float = 5.0,
+        raw: bool = False,
     ) -> Delivery:
         """Deliver a ``message`` event and store the message so threads show it.
 
+        ``text`` is what the person typed: it goes out encoded as Slack encodes it
+        (`slack_encoded`); ``raw=True`` sends it exactly as given.
         Re-sending with the same ``ts`` (and ``event_id``) simulates a retry or a duplicate
         delivery; the message is stored once. ``files`` implies subtype ``file_share``.
         """
-        payload = self.message_event_payload(channel, user, text, thread_ts, event_id, ts, subtype, bot_id, files)
+        payload = self.message_event_payload(
+            channel, user, text, thread_ts, event_id, ts, subtype, bot_id, files, raw=raw
+        )
         return await self._deliver("events_api", payload, retry_attempt, retry_reason, None, timeout)
 
     async def send_event(
@@ -943,10 +979,12 @@ class FakeSlack:
 
     async def edit_message(
         self, channel: str, ts: str, text: str, *, event_id: str | None = None, timeout: float = 5.0,
+        raw: bool = False,
     ) -> Delivery:
         """Someone edits a stored message (a person: their own): its text changes and the app
-        gets ``message_changed`` as Slack sends it (the new message and the previous one)."""
-        payload = self.message_changed_payload(channel, ts, text, event_id)
+        gets ``message_changed`` as Slack sends it (the new message and the previous one).
+        ``text`` is as typed, encoded as in `send_message` (``raw=True``: as given)."""
+        payload = self.message_changed_payload(channel, ts, text, event_id, raw=raw)
         return await self._deliver("events_api", payload, 0, "", None, timeout)
 
     async def delete_message(
@@ -983,9 +1021,14 @@ class FakeSlack:
     def slash_command_payload(
         self, text: str, command: str = "/newspec", user_id: str = "U1", channel_id: str = "C1",
         team_id: str | None = None, *, enterprise_id: str | None = None, api_app_id: str | None = None,
+        raw: bool = False,
     ) -> dict[str, str]:
         """A command as Slack sends it; an org-wide install adds the organisation and
-        the member workspace the person typed it in (``team_id``)."""
+        the member workspace the person typed it in (``team_id``). Its ``text`` comes
+        with `&`, `<` and `>` as entities (``raw=True``: as given). Assumed from other
+        developers' reports: with ``should_escape: false`` (our manifest) a mention
+        typed in a command arrives as plain ``@name`` text, so nothing stays markup."""
+        text = text if raw else _entities(text)
         user = self._user(user_id)
         payload = {
             "token": "fake-verification-token", "team_id": team_id or self.team_id, "team_domain": "fake",
@@ -1014,18 +1057,20 @@ class FakeSlack:
     def message_event_payload(
         self, channel: str, user: str, text: str, thread_ts: str | None = None, event_id: str | None = None,
         ts: str | None = None, subtype: str | None = None, bot_id: str | None = None,
-        files: list[JSON] | None = None,
+        files: list[JSON] | None = None, *, raw: bool = False,
     ) -> JSON:
-        """Build a message event and store the message (once per ``(channel, ts)``)."""
+        """Build a message event and store the message (once per ``(channel, ts)``);
+        ``text`` as typed, encoded as Slack encodes it (``raw=True``: as given)."""
         if files and subtype is None:
             subtype = "file_share"
         ts = self._use_ts(ts)
+        typed, text = text, text if raw else slack_encoded(text)
         event: JSON = {
             "type": "message", "channel": channel, "user": user, "text": text, "ts": ts, "event_ts": ts,
             "channel_type": self._channel_type(channel), "team": self._user(user)["team_id"],
             "user_team": self._user(user)["team_id"], "source_team": self._user(user)["team_id"],
             "blocks": [{"type": "rich_text", "block_id": uuid.uuid4().hex[:5], "elements": [
-                {"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}]}],
+                {"type": "rich_text_section", "elements": [{"type": "text", "text": typed}]}]}],
         }
         if bot_id is None:
             event["client_msg_id"] = str(uuid.uuid4())
@@ -1044,11 +1089,14 @@ class FakeSlack:
             self._store(Message(channel, ts, text, thread_ts, user, bot_id, subtype=subtype, files=files))
         return self.event_payload(event, event_id)
 
-    def message_changed_payload(self, channel: str, ts: str, text: str, event_id: str | None = None) -> JSON:
-        """Change a stored message's text and build the ``message_changed`` event for it."""
+    def message_changed_payload(
+        self, channel: str, ts: str, text: str, event_id: str | None = None, *, raw: bool = False,
+    ) -> JSON:
+        """Change a stored message's text (as typed; ``raw=True``: as Slack holds it) and
+        build the ``message_changed`` event for it."""
         message = self._find(channel, ts)
         previous = self._event_message(message)
-        message.text = text
+        message.text = text if raw else slack_encoded(text)
         message.edits += 1
         return self.event_payload(self._changed_event(message, previous), event_id)
 
@@ -1619,9 +1667,11 @@ class FakeSlack:
         return known
 
     def _users_info(self, args: JSON, call: ApiCall) -> JSON:
-        if not args.get("user"):
+        # Only people the workspace has (added, or seen acting in a payload): an id
+        # mentioned in text, of someone long gone or mistyped, is not found.
+        if args.get("user") not in self._users:
             raise SlackError("user_not_found")
-        return {"user": self._user(args["user"])}
+        return {"user": self._users[args["user"]]}
 
     def make_admin(self, user_id: str, role: str = "is_admin") -> None:
         """users.info will say ``user_id`` is a workspace admin: ``role`` (``is_admin``,
