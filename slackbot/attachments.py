@@ -45,7 +45,9 @@ FILE_FIELDS = ("id", "name", "mimetype", "size", "url_private_download", "is_ext
 # Slack's whole object for a file id (files.info, called with the bot token); raises
 # SlackApiError when Slack refuses.
 FileInfo = Callable[[str], Awaitable[Mapping[str, Any]]]
-# files.info errors meaning the file is gone, and meaning the app may not see it.
+# files.info errors meaning the file is gone, and meaning the app may not see it. The
+# first two are files.info's own; which error a Slack Connect file the other organisation
+# keeps from apps gives is not documented, so the usual access errors are assumed.
 _GONE = frozenset({"file_not_found", "file_deleted"})
 _DENIED = frozenset({"access_denied", "not_allowed", "not_in_channel", "missing_scope", "no_permission"})
 

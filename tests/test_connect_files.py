@@ -33,7 +33,7 @@ async def test_a_text_file_shared_from_another_organisation_reaches_claude(start
     assert notes["id"] in h.slack.downloads_served
 
 
-async def test_a_shared_image_and_an_ordinary_file_in_one_message_both_arrive(start_bot):
+async def test_a_shared_file_and_an_ordinary_one_in_one_message_both_arrive(start_bot):
     h = await start_bot()
     shared = h.slack.add_file(NOTES, "shared.txt", mimetype="text/plain")
     own = h.slack.add_file("OUR OWN NOTES\n", "own.md", mimetype="text/markdown")

@@ -250,8 +250,10 @@ async def enrich(
                 files, client.token or "", api_origin=origin(interviews.settings.slack_api_url),
                 file_info=file_lookup(interviews.scheduler, held.thread_ts),
             )
-        except SchedulerClosed:
-            raise  # the bot is stopping: the reply stays held, and the next start fetches its files
+        except SchedulerClosed:  # the bot is stopping: the reply stays held, as if cancelled
+            log.info("stopping while the files of %s/%s were looked up; the next start fetches them again",
+                     held.channel, held.ts)
+            return Accepted.STALE  # nothing to tell anyone now
         except Exception:  # fetch_attachments answers for each file; this is what it couldn't
             log.exception("could not fetch the files of %s/%s", held.channel, held.ts)
             attachments, notes = [], [not_fetched(file) for file in files]
