@@ -32,6 +32,7 @@ DEFAULT_PER_MINUTE: dict[str, int] = {
     "chat.startStream": TIER_2,
     "chat.stopStream": TIER_2,
     "chat.appendStream": TIER_4,
+    "files.info": TIER_4,  # asked for files that arrive as Slack Connect stubs
     "files.upload": TIER_4 // 2,  # files_upload_v2 makes two Tier 4 calls per upload
 }
 

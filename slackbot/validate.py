@@ -195,6 +195,10 @@ def _read_prompt(path: Path, report: Report) -> list[int]:
         report.problems.append(Problem(PROMPT_FILE, message))
         return []
     text = path.read_text(encoding="utf-8", errors="replace")
+    if not text.strip():  # and Slack refuses to take an empty file
+        message = "is empty; AutoForge's initializer needs its instructions and the feature count"
+        report.problems.append(Problem(PROMPT_FILE, message))
+        return []
     for placeholder in sorted(set(PLACEHOLDER.findall(text))):
         report.problems.append(Problem(PROMPT_FILE, f"still has the template placeholder {placeholder}"))
     return [int(a or b) for a, b in COUNT_STATEMENT.findall(text)]

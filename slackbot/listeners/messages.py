@@ -9,12 +9,13 @@ from dataclasses import dataclass, field, replace
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..attachments import fetch_attachments, file_refs, not_fetched, origin
+from ..attachments import FileInfo, fetch_attachments, file_refs, not_fetched, origin
 from ..conversation import Conversation
 from ..events import Attachment
 from ..people import DisplayNames
 from ..questions import Accepted
 from ..registry import Interviews, Reply
+from ..scheduler import SchedulerClosed, SlackScheduler
 from ..store import PendingReply, Status
 from ..store.records import ReplyChange
 from ..typed_text import mentioned, typed_text
@@ -284,9 +285,28 @@ async def enrich(
     if files:
         try:
             attachments, notes = await fetch_attachments(
-                files, client.token or "", api_origin=origin(interviews.settings.slack_api_url)
+                files, client.token or "", api_origin=origin(interviews.settings.slack_api_url),
+                file_info=file_lookup(interviews.scheduler, held.thread_ts),
             )
+        except SchedulerClosed:  # the bot is stopping: the reply stays held, as if cancelled
+            log.info("stopping while the files of %s/%s were looked up; the next start fetches them again",
+                     held.channel, held.ts)
+            return Accepted.STALE  # nothing to tell anyone now
         except Exception:  # fetch_attachments answers for each file; this is what it couldn't
             log.exception("could not fetch the files of %s/%s", held.channel, held.ts)
             attachments, notes = [], [not_fetched(file) for file in files]
     return await interviews.complete(conversation, held, author, attachments, notes)
+
+
+def file_lookup(scheduler: SlackScheduler, thread_ts: str) -> FileInfo:
+    """`files.info` with the bot token, within its budget, for a file that came as a
+    Slack Connect stub (a 429 pauses the method and asks again, as for every call)."""
+
+    async def file_info(file_id: str) -> dict:
+        response = await scheduler.run(
+            "files.info", lambda: scheduler.client.files_info(file=file_id), fair_key=thread_ts
+        )
+        found = response.get("file")
+        return found if isinstance(found, dict) else {}
+
+    return file_info

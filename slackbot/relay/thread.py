@@ -292,7 +292,18 @@ class ThreadRelay:
             await view.close()
 
     async def upload_spec(self, project_dir: Path, files: tuple[Path, ...], problems: list[Problem]) -> bool:
-        """Upload the spec files with a comment; False if Slack refused (the thread is told)."""
+        """Upload the spec files with a comment; False if Slack refused (the thread is told).
+
+        Slack refuses an empty file (and with it the whole upload), so empty or missing
+        files are left out and named; with nothing left, the thread is told and that's all."""
+        unsent = [f for f in files if not _has_bytes(f)]
+        files = tuple(f for f in files if f not in unsent)
+        if not files:
+            await self.note(
+                f":warning: {_unsent(unsent)}, so there is nothing to upload. "
+                "Reply here and Claude can write the spec again."
+            )
+            return False
         names = " and ".join(f"`{f.name}`" for f in files)
         comment = (
             f":white_check_mark: The spec for *{project_dir.name}* is ready: {names}, "
@@ -305,6 +316,8 @@ class ThreadRelay:
                 f"but it still has problems a coding agent may trip over:\n{listed}\n"
                 "Reply here and Claude can fix them."
             )
+        if unsent:
+            comment += f"\n{_unsent(unsent)}, so I didn't upload {'it' if len(unsent) == 1 else 'them'}."
         try:
             await self.scheduler.run(
                 "files.upload",
@@ -324,6 +337,22 @@ class ThreadRelay:
             )
             return False
         return True
+
+
+def _has_bytes(path: Path) -> bool:
+    """Whether the file can be uploaded: there, and not empty (Slack refuses length 0)."""
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _unsent(files: list[Path]) -> str:
+    """E.g. "`a.md` and `b.txt` are empty": the files left out of an upload, and why."""
+    why: dict[str, list[str]] = {}
+    for f in files:
+        why.setdefault("empty" if f.exists() else "missing", []).append(f"`{escape(f.name)}`")
+    return "; ".join(f"{' and '.join(n)} {'is' if len(n) == 1 else 'are'} {what}" for what, n in why.items())
 
 
 def changes_text(changes: FeatureChanges) -> str:

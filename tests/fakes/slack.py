@@ -664,6 +664,7 @@ class FakeSlack:
             "users.info": self._users_info,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
+            "files.info": self._files_info,
             "assistant.threads.setStatus": self._assistant_set_status,
             "users.conversations": self._users_conversations,
         }
@@ -864,6 +865,14 @@ class FakeSlack:
             return meta
         self._files[file_id] = _PendingFile(filename, len(data), data, redirect_to)
         return self._file_object(file_id, filename, title or filename, len(data), mimetype, user)
+
+    def shared_file(self, file: JSON) -> JSON:
+        """``file`` (from `add_file`) as a Slack Connect shared channel delivers it in a message
+        event: its id and ``file_access: check_file_info``, without name, type, size or any URL;
+        the app must call ``files.info`` for the rest. The other fields are as other developers
+        report real stubs (there is no Slack page showing one): mode ``file_access``, zero times."""
+        return {"id": file["id"], "mode": "file_access", "file_access": "check_file_info",
+                "created": 0, "timestamp": 0, "user": ""}
 
     def remove_file(self, file_id: str) -> None:
         """The file was deleted in Slack: its download answers 404 from now on."""
@@ -1685,6 +1694,11 @@ class FakeSlack:
     def _files_get_upload_url(self, args: JSON, call: ApiCall) -> JSON:
         if not args.get("filename") or not str(args.get("length", "")).isdigit():
             raise SlackError("invalid_arguments")
+        if int(args["length"]) == 0:
+            # Slack refuses an empty file here. Assumed from a report in node-slack-sdk's
+            # issues (#1563: `invalid_arguments`, "must be greater than 1 [json-pointer:/length]"
+            # for a file not yet written); Slack's method page lists no error of its own for it.
+            raise SlackError("invalid_arguments", ["[ERROR] must be greater than 1 [json-pointer:/length]"])
         file_id = f"F{next(self._ids):08d}"
         self._files[file_id] = _PendingFile(args["filename"], int(args["length"]))
         return {"upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
@@ -1714,6 +1728,16 @@ class FakeSlack:
                 upload.message_ts = message.ts
         self.uploads += [upload for _, upload in done]
         return {"files": [meta for meta, _ in done]}
+
+    def _files_info(self, args: JSON, call: ApiCall) -> JSON:
+        """The whole file object (URLs included), as for a file in a Slack Connect channel."""
+        file_id = str(args.get("file") or "")
+        meta = self._file_meta.get(file_id)
+        if meta is None:
+            raise SlackError("file_not_found")
+        if file_id not in self._files and not meta.get("is_external"):
+            raise SlackError("file_deleted")
+        return {"file": dict(meta), "comments": [], "response_metadata": {"next_cursor": ""}}
 
     # ------------------------------------------------------------------ other endpoints
 
