@@ -15,6 +15,7 @@ from ..events import Attachment
 from ..people import DisplayNames
 from ..questions import Accepted
 from ..registry import Interviews, Reply
+from ..relay import recipient_team
 from ..store import PendingReply, Status
 from ..store.records import ReplyChange
 
@@ -69,7 +70,8 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             elif subtype == "message_deleted":
                 context["note"] = await deleted(interviews, event, event_id, context.bot_user_id)
             else:
-                context["arrival"] = await arrive(interviews, event, body, context.bot_user_id)
+                team = recipient_team(event.get("user_team"), context.team_id, context.enterprise_id)
+                context["arrival"] = await arrive(interviews, event, body, context.bot_user_id, team)
         finally:
             await next()
 
@@ -117,9 +119,12 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
     app.event("message", middleware=[take_in])(on_message)
 
 
-async def arrive(interviews: Interviews, event: dict, body: dict, bot_user_id: str | None) -> Arrival | None:
+async def arrive(
+    interviews: Interviews, event: dict, body: dict, bot_user_id: str | None, team: str | None = None
+) -> Arrival | None:
     """A person's reply in an interview thread, taken in: checked, and stored at once
-    (no Slack call here: the ack waits for it). None for anything else."""
+    (no Slack call here: the ack waits for it) with `team`, the one answers to it
+    stream to (see `recipient_team`). None for anything else."""
     thread_ts, user = event.get("thread_ts"), event.get("user")
     if (
         not thread_ts
@@ -151,9 +156,7 @@ async def arrive(interviews: Interviews, event: dict, body: dict, bot_user_id: s
             ":raised_hand: You're sending messages faster than I can pass them on, so I "
             "skipped the last one. Wait a minute, then send it again."
         ))
-    team = event.get("user_team") or event.get("team")
-    reply = Reply(channel, str(thread_ts), user, text[:MAX_REPLY_CHARS], ts, body.get("event_id"),
-                  team if isinstance(team, str) else None)
+    reply = Reply(channel, str(thread_ts), user, text[:MAX_REPLY_CHARS], ts, body.get("event_id"), team)
     held = await interviews.hold(conversation, reply, file_refs(files))
     return Arrival(conversation, held=held, files=files, too_long=len(text) > MAX_REPLY_CHARS)
 

@@ -946,16 +946,27 @@ class FakeSlack:
         return payload
 
     def event_payload(self, event: JSON, event_id: str | None = None) -> JSON:
-        return {
+        payload = {
             "token": "fake-verification-token", "team_id": self.team_id, "context_team_id": self.team_id,
-            "context_enterprise_id": None, "api_app_id": self.app_id, "event": event, "type": "event_callback",
-            "event_id": event_id or f"Ev{next(self._ids):010d}", "event_time": int(time.time()),
+            "context_enterprise_id": self.enterprise_id, "api_app_id": self.app_id, "event": event,
+            "type": "event_callback", "event_id": event_id or f"Ev{next(self._ids):010d}",
+            "event_time": int(time.time()),
             "authorizations": [{
-                "enterprise_id": None, "team_id": self.team_id, "user_id": self.bot_user_id,
-                "is_bot": True, "is_enterprise_install": False,
+                "enterprise_id": self.enterprise_id, "team_id": self.team_id, "user_id": self.bot_user_id,
+                "is_bot": True, "is_enterprise_install": self.enterprise_install,
             }],
             "is_ext_shared_channel": False, "event_context": f"4-fake-{uuid.uuid4().hex[:12]}",
         }
+        if self.enterprise_id:
+            payload["enterprise_id"] = self.enterprise_id
+        return payload
+
+    def _event_team(self, user: str) -> str:
+        """The author's team as a message event names it (``user_team``, ``source_team``):
+        on Enterprise Grid the organisation (E…) for the organisation's own people, while
+        the payload's ``team_id`` stays the workspace (T…); a Slack Connect guest's own team."""
+        team = str(self._user(user)["team_id"])
+        return self.enterprise_id if self.enterprise_id and team == self.team_id else team
 
     def message_event_payload(
         self, channel: str, user: str, text: str, thread_ts: str | None = None, event_id: str | None = None,
@@ -969,7 +980,7 @@ class FakeSlack:
         event: JSON = {
             "type": "message", "channel": channel, "user": user, "text": text, "ts": ts, "event_ts": ts,
             "channel_type": self._channel_type(channel), "team": self._user(user)["team_id"],
-            "user_team": self._user(user)["team_id"], "source_team": self._user(user)["team_id"],
+            "user_team": self._event_team(user), "source_team": self._event_team(user),
             "blocks": [{"type": "rich_text", "block_id": uuid.uuid4().hex[:5], "elements": [
                 {"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}]}],
         }
@@ -1009,7 +1020,7 @@ class FakeSlack:
         out = message.to_api()
         if message.bot_id is None and message.user is not None:  # a person's, typed in a client
             team = self._user(message.user)["team_id"]
-            out.update(team=team, user_team=team, source_team=team)
+            out.update(team=team, user_team=self._event_team(message.user), source_team=self._event_team(message.user))
             out.setdefault("blocks", [{"type": "rich_text", "block_id": "edit", "elements": [
                 {"type": "rich_text_section", "elements": [{"type": "text", "text": message.text}]}]}])
         else:
@@ -1072,7 +1083,8 @@ class FakeSlack:
             "user": {"id": user_id, "username": user["name"], "name": user["name"], "team_id": user["team_id"]},
             "api_app_id": self.app_id, "token": "fake-verification-token", "container": container,
             "trigger_id": self._trigger_id(), "team": {"id": self.team_id, "domain": "fake"},
-            "enterprise": None, "is_enterprise_install": False,
+            "enterprise": {"id": self.enterprise_id, "name": "Fake Org"} if self.enterprise_id else None,
+            "is_enterprise_install": self.enterprise_install,
             "channel": {"id": channel_id, "name": self._channel_name(channel_id)},
             "message": message.to_api() if message else None,
             "state": {"values": state_values or {}},
@@ -1386,15 +1398,28 @@ class FakeSlack:
         for key in ("recipient_team_id", "recipient_user_id"):
             if not args.get(key):
                 raise SlackError(f"missing_{key}")
-        recipient = self._users.get(str(args["recipient_user_id"]))
-        if recipient is not None and recipient["team_id"] != args["recipient_team_id"]:
-            raise SlackError("invalid_arguments")  # a stream goes to a person in their own team
+        self._check_recipient_team(str(args["recipient_team_id"]), str(args["recipient_user_id"]))
         message = Message(channel, "", "", args["thread_ts"], self.bot_user_id, self.bot_id, streamed=True,
                           stream_state="streaming", stream_started=time.monotonic())
         self._stream_content(message, args)  # before storing: a refused start leaves nothing behind
         message.ts = self._next_ts()
         self._store(message)
         return {"channel": channel, "ts": message.ts}
+
+    def _check_recipient_team(self, team: str, user: str) -> None:
+        """Slack documents ``recipient_team_id`` as "the team the user receiving the stream
+        belongs to" (example ``T…``); Bolt's say_stream sends ``context.team_id``, or the
+        organisation only when a request names no workspace (an org-wide install). Assumed
+        from those two (Slack's exact answer is not documented): a workspace (T…) the
+        recipient belongs to is taken, an organisation (E…) only from an org-wide install
+        of that organisation; anything else is refused with ``invalid_arguments``."""
+        if team.startswith("E"):
+            if not (self.enterprise_install and team == self.enterprise_id):
+                raise SlackError("invalid_arguments")
+            return
+        recipient = self._users.get(user)
+        if recipient is not None and recipient["team_id"] != team:
+            raise SlackError("invalid_arguments")  # a stream goes to a person in their own team
 
     def _chat_append_stream(self, args: JSON, call: ApiCall) -> JSON:
         message = self._live_stream(args)
