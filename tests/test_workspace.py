@@ -1,32 +1,34 @@
-"""Which requests the bot serves: its own app, in its own workspace, or, for an
-org-wide Enterprise Grid install, in any workspace of its organisation. A
-refusal is a private sentence, never silence."""
+"""Which requests the bot serves: its own app, in its own workspace (with Slack
+Connect guests), never as an org-wide Enterprise Grid install; and which team its
+answers stream to. A refusal is a private sentence, never silence."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 
-from slackbot.listeners import NOT_FOR_US
+from slackbot.listeners import NOT_FOR_US, ORG_WIDE
 from slackbot.relay import recipient_team
 from slackbot.store import SqliteStore
 from slackbot.store.migrations import MIGRATIONS
 from tests.fakes import anthropic as fa
 
 
-async def test_an_org_wide_install_serves_every_workspace_of_its_organisation(start_bot):
+async def test_an_org_wide_install_is_refused_with_a_sentence_saying_so(start_bot):
+    # The manifest says org_deploy_enabled: false, so Slack offers no org-wide install;
+    # a token from one anyway (an older manifest, an admin's doing) is refused clearly.
     h = await start_bot(team_id="T0", enterprise_id="E1", enterprise_install=True)
-    h.model.script(str(h.project("shop")), [fa.text("Hello from a member workspace!")])
     delivery = await h.slack.send_slash_command("shop", user_id="U1", channel_id="C1", team_id="T2")
-    assert NOT_FOR_US not in str(delivery.ack)
-    root = await h.slack.wait_for(lambda: next((m for m in h.slack.messages if "*shop*" in m.text), None))
-    await h.wait_for_text("C1", root.ts, "Hello from a member workspace!")
+    assert delivery.ack.get("text") == ORG_WIDE and delivery.ack.get("response_type") == "ephemeral"
+    assert h.slack.messages == [] and h.model.requests == [] and not h.project("shop").exists()
 
 
-async def test_an_org_wide_install_refuses_another_organisation_privately(start_bot):
-    h = await start_bot(team_id="T0", enterprise_id="E1", enterprise_install=True)
-    delivery = await h.slack.send_slash_command("shop", team_id="T9", enterprise_id="E9")
-    assert delivery.ack.get("text") == NOT_FOR_US and delivery.ack.get("response_type") == "ephemeral"
+async def test_a_request_from_an_org_wide_install_is_not_for_a_workspace_install(start_bot):
+    h = await start_bot(team_id="T1")
+    payload = h.slack.slash_command_payload("shop", team_id="T1", enterprise_id="E1")
+    payload["is_enterprise_install"] = "true"  # for the organisation's install, not this one
+    ack = await h.slack.send_envelope("slash_commands", payload)
+    assert ack.get("text") == NOT_FOR_US and ack.get("response_type") == "ephemeral"
     assert h.slack.messages == [] and h.model.requests == []
 
 
