@@ -15,7 +15,7 @@ from ..events import Attachment
 from ..people import DisplayNames
 from ..questions import Accepted
 from ..registry import Interviews, Reply
-from ..relay import recipient_team
+from ..relay import SLACK_ERRORS, recipient_team, slack_error
 from ..store import PendingReply, Status
 from ..store.records import ReplyChange
 
@@ -80,9 +80,7 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
     async def on_message(event: dict, body: dict, context: AsyncBoltContext, client: AsyncWebClient) -> None:
         note: Note | None = context.get("note")
         if note is not None:  # about an edit or a delete, applied before the ack
-            await interviews.scheduler.ephemeral(
-                channel=note.channel, user=note.user, thread_ts=note.thread_ts, text=note.text
-            )
+            await privately(interviews, note)
             return
         arrival: Arrival | None = context.get("arrival")
         if arrival is None:
@@ -90,9 +88,8 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
         conversation, user = arrival.conversation, str(event.get("user"))
 
         async def tell(note: str) -> None:
-            await interviews.scheduler.ephemeral(
-                channel=conversation.record.channel, user=user, thread_ts=conversation.record.thread_ts, text=note
-            )
+            record = conversation.record
+            await privately(interviews, Note(record.channel, user, record.thread_ts, note))
 
         if arrival.stop:
             if not await interviews.stop(conversation):
@@ -117,6 +114,19 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             await tell(LONG_REPLY.format(MAX_REPLY_CHARS))
 
     app.event("message", middleware=[take_in])(on_message)
+
+
+async def privately(interviews: Interviews, note: Note) -> None:
+    """A note only its person sees. Slack shows an ephemeral only to a member of the
+    channel (`user_not_in_channel` otherwise: someone answering in a thread of a channel
+    they aren't in, or who left it); it is logged then, not posted where others read it
+    (notes say things like "you deleted that message")."""
+    try:
+        await interviews.scheduler.ephemeral(channel=note.channel, user=note.user, thread_ts=note.thread_ts,
+                                             text=note.text)
+    except SLACK_ERRORS as exc:
+        log.warning("could not tell %s privately in %s/%s (%s): %s",
+                    note.user, note.channel, note.thread_ts, slack_error(exc), note.text)
 
 
 async def arrive(

@@ -1367,6 +1367,8 @@ class FakeSlack:
         channel = self._require_member(args.get("channel"))
         if not args.get("user"):
             raise SlackError("user_not_found")
+        if not self.is_member(channel, str(args["user"])):
+            raise SlackError("user_not_in_channel")  # Slack shows an ephemeral only to a member
         _check_content(args.get("text"), args.get("blocks"))
         ephemeral = Ephemeral(channel, args["user"], args.get("text", ""), args.get("blocks"), args.get("thread_ts"),
                               "chat.postEphemeral", self._next_ts())
