@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import logging
 
+import aiohttp
+
+from slackbot.listeners.responding import CountedRespond
 from tests.fakes import anthropic as fa
+from tests.fakes.slack import FakeSlack
 
 
 async def test_a_note_for_someone_outside_the_channel_is_logged_and_not_shown_to_others(start_bot, caplog):
@@ -31,3 +35,46 @@ async def test_a_note_for_someone_outside_the_channel_is_logged_and_not_shown_to
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
     told = [r.getMessage() for r in caplog.records if "U7" in r.getMessage()]
     assert any("user_not_in_channel" in line for line in told), told
+
+
+async def test_an_answer_after_the_response_urls_half_hour_reaches_the_person_privately(start_bot):
+    h = await start_bot(response_url_lifetime=0.0)  # every response_url is already too old
+    await h.slack.send_slash_command("list", user_id="U1", channel_id="C1")
+    shown = await h.slack.wait_for(lambda: h.slack.ephemerals(user="U1", channel="C1"))
+    assert "No interviews here" in shown[0].text and shown[0].source == "chat.postEphemeral"
+    assert h.slack.response_posts == [] and h.slack.messages == []
+
+
+async def test_a_response_url_is_used_five_times_and_then_the_answer_is_a_message():
+    async with FakeSlack() as fake:
+        url = fake.slash_command_payload("list")["response_url"]
+        instead: list[dict] = []
+
+        async def fallback(message: dict) -> None:
+            instead.append(message)
+
+        respond = CountedRespond(response_url=url, fallback=fallback)
+        for n in range(7):
+            await respond(f"note {n}")
+        assert [e.text for e in fake.ephemerals() if e.source == "response_url"] == [f"note {n}" for n in range(5)]
+        assert [m["text"] for m in instead] == ["note 5", "note 6"]
+        async with aiohttp.ClientSession() as session, session.post(url, json={"text": "a sixth"}) as answer:
+            assert (answer.status, await answer.text()) == (404, "used_url")  # as the fake's Slack refuses it
+
+
+async def test_a_response_url_near_its_half_hour_is_not_used():
+    async with FakeSlack() as fake:
+        now = [0.0]
+        instead: list[dict] = []
+
+        async def fallback(message: dict) -> None:
+            instead.append(message)
+
+        respond = CountedRespond(
+            response_url=fake.slash_command_payload("list")["response_url"], fallback=fallback, clock=lambda: now[0]
+        )
+        await respond("early", response_type="ephemeral")
+        now[0] = 29.5 * 60
+        await respond("late", response_type="in_channel")
+        assert [e.text for e in fake.ephemerals()] == ["early"]
+        assert instead == [{"text": "late", "response_type": "in_channel"}]

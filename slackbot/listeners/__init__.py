@@ -12,12 +12,14 @@ from ..people import DisplayNames
 from ..registry import Interviews
 from ..relay import SLACK_ERRORS
 from . import actions, commands, messages
+from .responding import answering
 
 log = logging.getLogger(__name__)
 
 
 def register_all(app: AsyncApp, interviews: Interviews) -> None:
     app.middleware(OurInstall().guard)
+    app.middleware(answering(interviews.scheduler.post, interviews.scheduler.ephemeral))
     names = DisplayNames(app.client)  # one cache for every listener
     commands.register(app, interviews)
     messages.register(app, interviews, names)

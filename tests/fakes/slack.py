@@ -62,6 +62,11 @@ _MAX_BLOCKS = 50
 _MAX_SECTION_TEXT = 3_000
 _MAX_SECTION_FIELDS = 10  # Block Kit: a section's `fields`, at most 10 ...
 _MAX_FIELD_TEXT = 2_000  # ... of at most 2,000 characters each
+# Slack: a response_url can be used "up to 5 times within 30 minutes". What it answers
+# past that is not documented; assumed (as for an unknown URL): HTTP 404 with a one-word
+# body, `used_url` for a 6th use and `expired_url` after the half hour.
+RESPONSE_URL_USES = 5
+RESPONSE_URL_LIFETIME = 30 * 60.0
 DEFAULT_SCOPES = (
     "app_mentions:read,channels:history,channels:join,chat:write,commands,files:read,"
     "files:write,groups:history,im:history,reactions:write,users:read"
@@ -228,6 +233,8 @@ class _ResponseTarget:
     channel: str
     user: str
     message_ts: str | None = None
+    issued: float = field(default_factory=time.monotonic)
+    uses: int = 0
 
 
 @dataclass
@@ -516,6 +523,7 @@ class FakeSlack:
         # Send the app message_changed / message_deleted for its own chat.update and
         # chat.delete calls, as Slack does to an app subscribed to channel messages.
         echo_changes: bool = False,
+        response_url_lifetime: float = RESPONSE_URL_LIFETIME,  # seconds a response_url takes posts
     ) -> None:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -545,6 +553,7 @@ class FakeSlack:
         self.members: dict[str, set[str]] = {c: set(users) for c, users in (members or {}).items()}
         self.archived_channels: set[str] = set()
         self.echo_changes = echo_changes
+        self.response_url_lifetime = response_url_lifetime
         self.echoed: list[Delivery] = []  # message_changed / message_deleted sent for the app's own calls
 
         self.calls: list[ApiCall] = []
@@ -1707,6 +1716,11 @@ class FakeSlack:
         target = self._response_targets.get(rid)
         if target is None:
             return web.Response(status=404, text="no_service")
+        if time.monotonic() - target.issued > self.response_url_lifetime:
+            return web.Response(status=404, text="expired_url")
+        if target.uses >= RESPONSE_URL_USES:
+            return web.Response(status=404, text="used_url")
+        target.uses += 1
         text = await request.text()
         body = json.loads(text) if text.lstrip().startswith("{") else dict(await request.post())
         self.response_posts.append((rid, body))
