@@ -43,9 +43,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
+import yaml
 from aiohttp import WSCloseCode, WSMsgType, web
 
 log = logging.getLogger(__name__)
@@ -67,20 +69,54 @@ _MAX_FIELD_TEXT = 2_000  # ... of at most 2,000 characters each
 # body, `used_url` for a 6th use and `expired_url` after the half hour.
 RESPONSE_URL_USES = 5
 RESPONSE_URL_LIFETIME = 30 * 60.0
-DEFAULT_SCOPES = (
-    "app_mentions:read,channels:history,channels:join,chat:write,commands,files:read,"
-    "files:write,groups:history,im:history,reactions:write,users:read"
-)
+
+
+def manifest_scopes() -> str:
+    """The bot scopes the app asks for in the repository's manifest.yml, comma-separated
+    (as Slack lists them in ``x-oauth-scopes``): the fake grants what the app would get."""
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[2] / "manifest.yml").read_text())
+    return ",".join(manifest["oauth_config"]["scopes"]["bot"])
+
+
+DEFAULT_SCOPES = manifest_scopes()
+# The bot-token scope each Web API method needs, from each method's page in Slack's
+# reference ("Scopes: Bot token"); any one of a tuple will do. conversations.* need the
+# scope of the conversation's kind (see `_needed_scopes`); auth.test and
+# chat.getPermalink need none; apps.connections.open takes the app-level token.
+# assistant.threads.setStatus takes chat:write (or, for now, assistant:write).
+METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys((
+        "chat.postMessage", "chat.update", "chat.postEphemeral", "chat.delete",
+        "chat.startStream", "chat.appendStream", "chat.stopStream",
+    ), ("chat:write",)),
+    "assistant.threads.setStatus": ("chat:write", "assistant:write"),
+    "conversations.join": ("channels:join",),
+    "reactions.add": ("reactions:write",),
+    "reactions.remove": ("reactions:write",),
+    "users.info": ("users:read",),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
+    "files.info": ("files:read",),
+}
+# conversations.* by the kind of conversation: (its *:read scope, its *:history scope).
+_KIND_SCOPES = {
+    "channel": ("channels:read", "channels:history"), "group": ("groups:read", "groups:history"),
+    "im": ("im:read", "im:history"), "mpim": ("mpim:read", "mpim:history"),
+}
+_LIST_TYPES = {"public_channel": "channel", "private_channel": "group", "mpim": "mpim", "im": "im"}
 
 
 class SlackError(Exception):
     """Raised inside a method handler to answer ``{"ok": false, "error": ...}``."""
 
-    def __init__(self, error: str, messages: list[str] | None = None, status: int | None = None) -> None:
+    def __init__(
+        self, error: str, messages: list[str] | None = None, status: int | None = None, extra: JSON | None = None,
+    ) -> None:
         super().__init__(error)
         self.error = error
         self.messages = messages or []
         self.status = status  # the HTTP status; None: 429 for "ratelimited", else 200
+        self.extra = extra or {}  # more fields of the answer (missing_scope: needed, provided)
 
 
 class AckTimeout(AssertionError):
@@ -1209,6 +1245,7 @@ class FakeSlack:
             )
         try:
             self._check_token(method, token)
+            self._check_scope(method, args)
             queued = self._fail_next.get(method)
             matched = self._matching_failure(method, args) if not queued else None
             error, status = queued.pop(0) if queued else (matched or self.fail_methods.get(method), None)
@@ -1224,7 +1261,7 @@ class FakeSlack:
                     result = await result
             call.response = {"ok": True, **result}
         except SlackError as e:
-            call.response = {"ok": False, "error": e.error}
+            call.response = {"ok": False, "error": e.error, **e.extra}
             if e.messages:
                 call.response["response_metadata"] = {"messages": e.messages}
             if e.status == 429 or (e.status is None and e.error == "ratelimited"):
@@ -1244,6 +1281,26 @@ class FakeSlack:
             raise SlackError("not_allowed_token_type")
         elif not token.startswith(("xoxb-", "xoxp-")) or self.bot_token not in (None, token):
             raise SlackError("invalid_auth")
+
+    def _check_scope(self, method: str, args: JSON) -> None:
+        """Slack refuses a method whose scope the token lacks, saying what was needed
+        and what the token has: ``{"error": "missing_scope", "needed", "provided"}``."""
+        needed = self._needed_scopes(method, args)
+        granted = set(self.scopes.split(","))
+        if needed and not granted & set(needed):
+            raise SlackError("missing_scope", extra={"needed": ",".join(needed), "provided": self.scopes})
+
+    def _needed_scopes(self, method: str, args: JSON) -> tuple[str, ...]:
+        if method in ("conversations.info", "conversations.replies", "conversations.history"):
+            kind = self._channel_type(str(args.get("channel") or "C"))
+            return (_KIND_SCOPES[kind][0 if method == "conversations.info" else 1],)
+        if method == "users.conversations":  # the scope of each kind asked for (every one is needed)
+            kinds = [_LIST_TYPES.get(t.strip()) for t in str(args.get("types") or "public_channel").split(",")]
+            for kind in kinds:
+                if kind and _KIND_SCOPES[kind][0] not in self.scopes.split(","):
+                    return (_KIND_SCOPES[kind][0],)
+            return ()
+        return METHOD_SCOPES.get(method, ())
 
     # ------------------------------------------------------------------ internals: state
 
