@@ -65,7 +65,7 @@ class Reply:
     text: str
     ts: str
     event_id: str | None = None
-    user_team: str | None = None  # the author's workspace (Slack Connect, Grid)
+    user_team: str | None = None  # the team answers to it stream to (relay.recipient_team)
 
 
 class Interviews:

@@ -12,12 +12,14 @@ from ..people import DisplayNames
 from ..registry import Interviews
 from ..relay import SLACK_ERRORS
 from . import actions, commands, messages
+from .responding import answering
 
 log = logging.getLogger(__name__)
 
 
 def register_all(app: AsyncApp, interviews: Interviews) -> None:
     app.middleware(OurInstall().guard)
+    app.middleware(answering(interviews.scheduler.post, interviews.scheduler.ephemeral))
     names = DisplayNames(app.client)  # one cache for every listener
     commands.register(app, interviews)
     messages.register(app, interviews, names)
@@ -25,21 +27,26 @@ def register_all(app: AsyncApp, interviews: Interviews) -> None:
 
 
 NOT_FOR_US = "This request came from a workspace or app this newspec isn't installed for, so I did nothing."
+ORG_WIDE = (
+    "This newspec is installed for a whole Enterprise Grid organisation, which it doesn't support, "
+    "so I did nothing. Ask an admin to install it in this workspace instead."
+)
 
 
 @dataclass
 class OurInstall:
-    """Which install the bot token belongs to (auth.test, asked once): its app, and
-    either its workspace or, for an org-wide install, its Enterprise Grid organisation.
+    """Which install the bot token belongs to (auth.test, asked once): its app and its
+    workspace. newspec is installed in one workspace (the manifest has
+    `org_deploy_enabled: false`); an org-wide install, if one happens anyway, is
+    refused with a sentence saying so, never served half-way.
 
-    A request is served when it is for this app and comes from that workspace or
-    organisation; in a Slack Connect channel, people from other organisations take
-    part too (their own team is used only to address streams to them).
+    A request is served when it is for this app and comes from that workspace; in a
+    Slack Connect channel, people from other organisations take part too (their own
+    team is used only to address streams to them).
     """
 
     app_id: str | None = None
     team_id: str | None = None
-    enterprise_id: str | None = None
     org_wide: bool = False
     known: bool = False
 
@@ -48,8 +55,13 @@ class OurInstall:
             return
         response = await client.auth_test()
         self.app_id, self.team_id = response.get("app_id"), response.get("team_id")
-        self.enterprise_id = response.get("enterprise_id")
         self.org_wide, self.known = bool(response.get("is_enterprise_install")), True
+        if self.org_wide:
+            log.error(
+                "this bot token is from an org-wide install of organisation %s, which newspec doesn't support "
+                "(the manifest has org_deploy_enabled: false): every request is refused; install it in a "
+                "workspace instead", response.get("enterprise_id"),
+            )
 
     def refusal(self, body: dict, context: AsyncBoltContext) -> str | None:
         """Why this request is not for this install (for the log), or None."""
@@ -57,8 +69,9 @@ class OurInstall:
         if self.app_id and app_id and app_id != self.app_id:
             return f"app {app_id}"
         if self.org_wide:
-            enterprise = context.enterprise_id
-            return None if enterprise == self.enterprise_id else f"organisation {enterprise}"
+            return "an org-wide install"
+        if context.is_enterprise_install:  # Bolt reads it from the request: an organisation's install
+            return f"the org-wide install of organisation {context.enterprise_id}"
         shared = body.get("is_ext_shared_channel") in (True, "true") or (body.get("channel") or {}).get(
             "is_ext_shared_channel"
         )
@@ -77,18 +90,19 @@ class OurInstall:
         if reason is None:
             await next()
             return None
-        log.warning("refused a request from %s; this install is %s", reason, self.enterprise_id or self.team_id)
-        await _tell(body, context)
+        log.warning("refused a request from %s; this install is workspace %s", reason, self.team_id)
+        text = ORG_WIDE if self.org_wide else NOT_FOR_US
+        await _tell(body, context, text)
         # Acknowledged (Slack does not retry); for a command, the ack is the private answer.
-        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": NOT_FOR_US})
+        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": text})
 
 
-async def _tell(body: dict, context: AsyncBoltContext) -> None:
+async def _tell(body: dict, context: AsyncBoltContext, text: str) -> None:
     """The refusal, privately, where an ack can't carry it (clicks and messages)."""
     try:
         if context.respond is not None and body.get("type") == "block_actions":
-            await context.respond(NOT_FOR_US, response_type="ephemeral", replace_original=False)
+            await context.respond(text, response_type="ephemeral", replace_original=False)
         elif body.get("type") == "event_callback" and context.channel_id and context.user_id:
-            await context.client.chat_postEphemeral(channel=context.channel_id, user=context.user_id, text=NOT_FOR_US)
+            await context.client.chat_postEphemeral(channel=context.channel_id, user=context.user_id, text=text)
     except SLACK_ERRORS:
         log.warning("could not tell the refused person why", exc_info=True)

@@ -6,7 +6,7 @@ import json
 import logging
 import re
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..blocks import (
@@ -22,6 +22,7 @@ from ..blocks import (
 from ..conversation import Conversation
 from ..people import DisplayNames
 from ..registry import Interviews, continue_message
+from ..relay import recipient_team
 from ..slack_text import escape
 from ..spec import InvalidName, back_up_spec, check_name, has_spec, project_dir, spec_paths
 from .commands import Visibility, look_up
@@ -148,7 +149,7 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             text=f"<@{user}> cancelled this interview. Start a new one with `/newspec {record.name}`.",
         )
 
-    async def on_answer(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
+    async def on_answer(ack: AsyncAck, body: dict, respond: AsyncRespond, context: AsyncBoltContext) -> None:
         # Acknowledged only once the click is stored: Slack never sends an acked click again.
         async def tell(note: str) -> None:
             await ack()
@@ -180,9 +181,8 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
         user = clicker["id"]
         # No Slack call before the ack: the name if known, else looked up once it is.
         known = names.known(user)
-        click = await interviews.take_click(
-            conversation, question_id, index, picked, user, known, clicker.get("team_id")
-        )
+        team = recipient_team(clicker.get("team_id"), context.team_id, context.enterprise_id)
+        click = await interviews.take_click(conversation, question_id, index, picked, user, known, team)
         if click is None:
             await tell("That question has already been answered or withdrawn, so this choice changes nothing.")
             return

@@ -15,6 +15,7 @@ from ..events import Attachment
 from ..people import DisplayNames
 from ..questions import Accepted
 from ..registry import Interviews, Reply
+from ..relay import SLACK_ERRORS, recipient_team, slack_error
 from ..scheduler import SchedulerClosed, SlackScheduler
 from ..store import PendingReply, Status
 from ..store.records import ReplyChange
@@ -85,7 +86,8 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             elif subtype == "message_deleted":
                 context["note"] = await deleted(interviews, event, event_id, context.bot_user_id)
             else:
-                context["arrival"] = await arrive(interviews, names, event, body, context.bot_user_id)
+                team = recipient_team(event.get("user_team"), context.team_id, context.enterprise_id)
+                context["arrival"] = await arrive(interviews, names, event, body, context.bot_user_id, team)
         finally:
             await next()
 
@@ -94,9 +96,7 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
     async def on_message(event: dict, body: dict, context: AsyncBoltContext, client: AsyncWebClient) -> None:
         note: Note | None = context.get("note")
         if note is not None:  # about an edit or a delete, applied before the ack
-            await interviews.scheduler.ephemeral(
-                channel=note.channel, user=note.user, thread_ts=note.thread_ts, text=note.text
-            )
+            await privately(interviews, note)
         renaming: Renaming | None = context.get("renaming")
         if renaming is not None:
             await rename(interviews, names, renaming)
@@ -106,9 +106,8 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
         conversation, user = arrival.conversation, str(event.get("user"))
 
         async def tell(note: str) -> None:
-            await interviews.scheduler.ephemeral(
-                channel=conversation.record.channel, user=user, thread_ts=conversation.record.thread_ts, text=note
-            )
+            record = conversation.record
+            await privately(interviews, Note(record.channel, user, record.thread_ts, note))
 
         if arrival.stop:
             if not await interviews.stop(conversation):
@@ -135,12 +134,27 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
     app.event("message", middleware=[take_in])(on_message)
 
 
+async def privately(interviews: Interviews, note: Note) -> None:
+    """A note only its person sees. Slack shows an ephemeral only to a member of the
+    channel (`user_not_in_channel` otherwise: someone answering in a thread of a channel
+    they aren't in, or who left it); it is logged then, not posted where others read it
+    (notes say things like "you deleted that message")."""
+    try:
+        await interviews.scheduler.ephemeral(channel=note.channel, user=note.user, thread_ts=note.thread_ts,
+                                             text=note.text)
+    except SLACK_ERRORS as exc:
+        log.warning("could not tell %s privately in %s/%s (%s): %s",
+                    note.user, note.channel, note.thread_ts, slack_error(exc), note.text)
+
+
 async def arrive(
-    interviews: Interviews, names: DisplayNames, event: dict, body: dict, bot_user_id: str | None
+    interviews: Interviews, names: DisplayNames, event: dict, body: dict, bot_user_id: str | None,
+    team: str | None = None,
 ) -> Arrival | None:
     """A person's reply in an interview thread, taken in: checked, decoded to what they
     typed (people by the names remembered: `enrich` looks up the others), and stored at
-    once (no Slack call here: the ack waits for it). None for anything else."""
+    once (no Slack call here: the ack waits for it) with `team`, the one answers to it
+    stream to (see `recipient_team`). None for anything else."""
     thread_ts, user = event.get("thread_ts"), event.get("user")
     if (
         not thread_ts
@@ -173,9 +187,7 @@ async def arrive(
             ":raised_hand: You're sending messages faster than I can pass them on, so I "
             "skipped the last one. Wait a minute, then send it again."
         ))
-    team = event.get("user_team") or event.get("team")
-    reply = Reply(channel, str(thread_ts), user, text[:MAX_REPLY_CHARS], ts, body.get("event_id"),
-                  team if isinstance(team, str) else None)
+    reply = Reply(channel, str(thread_ts), user, text[:MAX_REPLY_CHARS], ts, body.get("event_id"), team)
     held = await interviews.hold(conversation, reply, file_refs(files))
     return Arrival(conversation, held=held, files=files, too_long=len(text) > MAX_REPLY_CHARS, slack_text=slack_text)
 

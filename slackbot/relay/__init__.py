@@ -3,10 +3,10 @@ questions, what Claude is doing, notes, the uploaded spec). Knows Slack, not the
 
 from .errors import SLACK_ERRORS, slack_error
 from .stream import MESSAGE_LIMIT, split_point
-from .support import Recipient, StreamingSupport
+from .support import Recipient, StreamingSupport, recipient_team
 from .thread import ThreadRelay, Usage
 
 __all__ = [
-    "MESSAGE_LIMIT", "SLACK_ERRORS", "Recipient", "StreamingSupport", "ThreadRelay", "Usage", "slack_error",
-    "split_point",
+    "MESSAGE_LIMIT", "SLACK_ERRORS", "Recipient", "StreamingSupport", "ThreadRelay", "Usage", "recipient_team",
+    "slack_error", "split_point",
 ]

@@ -67,8 +67,20 @@ class StreamingSupport:
 
 @dataclass(frozen=True)
 class Recipient:
-    """Whom an answer is for: a stream in a channel is addressed to one person, in
-    their own workspace (for Slack Connect and Grid users, not the bot's)."""
+    """Whom an answer is for: a stream in a channel is addressed to one person, in a
+    workspace they belong to (see `recipient_team`)."""
 
     user_id: str | None
     team_id: str | None = None
+
+
+def recipient_team(own: object, workspace: str | None, organisation: str | None = None) -> str | None:
+    """The team a stream to a person is addressed to. Slack wants "the team the user
+    receiving the streaming text belongs to"; Bolt's say_stream sends the request's
+    workspace (`context.team_id`), or its organisation when it names no workspace.
+    Sent the same, except that a Slack Connect guest's own workspace (`user_team`
+    T…) is kept: they are no member of ours. On Enterprise Grid `user_team` is the
+    organisation (E…), which is no workspace: the request's workspace is used then."""
+    if isinstance(own, str) and own.startswith("T"):
+        return own
+    return workspace or organisation

@@ -173,4 +173,13 @@ MIGRATIONS: list[str] = [
     # Who pays for the model turn under way (cleared once the CLI reports its cost): a turn
     # cut off before that is still theirs when a later process shows what it spent.
     "ALTER TABLE interviews ADD COLUMN turn_payer TEXT;",
+    # `user_team` is the team answers to a reply stream to. An older version stored the
+    # Enterprise Grid organisation (E…) there, which no stream can go to: such replies
+    # take their interview's workspace.
+    """
+    UPDATE pending_replies SET user_team = (
+        SELECT i.team_id FROM interviews i
+        WHERE i.channel = pending_replies.channel AND i.thread_ts = pending_replies.thread_ts
+    ) WHERE user_team LIKE 'E%';
+    """,
 ]

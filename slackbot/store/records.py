@@ -68,7 +68,7 @@ class PendingReply:
     # Stored the moment it arrives (its place in the thread is kept); ready once
     # its files are downloaded and its author known. A turn stops at one not ready.
     ready: bool = True
-    user_team: str | None = None  # the author's workspace, for addressing the answer
+    user_team: str | None = None  # the team answers to it stream to (relay.recipient_team)
     # What Claude has of it: None while it waits; else the mark of the message that
     # carries it (see `SpecSession.delivered`); "": riding along with the next message.
     sent: str | None = None

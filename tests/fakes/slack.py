@@ -51,9 +51,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
+import yaml
 from aiohttp import WSCloseCode, WSMsgType, web
 
 log = logging.getLogger(__name__)
@@ -70,20 +72,59 @@ _MAX_BLOCKS = 50
 _MAX_SECTION_TEXT = 3_000
 _MAX_SECTION_FIELDS = 10  # Block Kit: a section's `fields`, at most 10 ...
 _MAX_FIELD_TEXT = 2_000  # ... of at most 2,000 characters each
-DEFAULT_SCOPES = (
-    "app_mentions:read,channels:history,channels:join,chat:write,commands,files:read,"
-    "files:write,groups:history,im:history,reactions:write,users:read"
-)
+# Slack: a response_url can be used "up to 5 times within 30 minutes". What it answers
+# past that is not documented; assumed (as for an unknown URL): HTTP 404 with a one-word
+# body, `used_url` for a 6th use and `expired_url` after the half hour.
+RESPONSE_URL_USES = 5
+RESPONSE_URL_LIFETIME = 30 * 60.0
+
+
+def manifest_scopes() -> str:
+    """The bot scopes the app asks for in the repository's manifest.yml, comma-separated
+    (as Slack lists them in ``x-oauth-scopes``): the fake grants what the app would get."""
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[2] / "manifest.yml").read_text())
+    return ",".join(manifest["oauth_config"]["scopes"]["bot"])
+
+
+DEFAULT_SCOPES = manifest_scopes()
+# The bot-token scope each Web API method needs, from each method's page in Slack's
+# reference ("Scopes: Bot token"); any one of a tuple will do. conversations.* need the
+# scope of the conversation's kind (see `_needed_scopes`); auth.test and
+# chat.getPermalink need none; apps.connections.open takes the app-level token.
+# assistant.threads.setStatus takes chat:write (or, for now, assistant:write).
+METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys((
+        "chat.postMessage", "chat.update", "chat.postEphemeral", "chat.delete",
+        "chat.startStream", "chat.appendStream", "chat.stopStream",
+    ), ("chat:write",)),
+    "assistant.threads.setStatus": ("chat:write", "assistant:write"),
+    "conversations.join": ("channels:join",),
+    "reactions.add": ("reactions:write",),
+    "reactions.remove": ("reactions:write",),
+    "users.info": ("users:read",),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
+    "files.info": ("files:read",),
+}
+# conversations.* by the kind of conversation: (its *:read scope, its *:history scope).
+_KIND_SCOPES = {
+    "channel": ("channels:read", "channels:history"), "group": ("groups:read", "groups:history"),
+    "im": ("im:read", "im:history"), "mpim": ("mpim:read", "mpim:history"),
+}
+_LIST_TYPES = {"public_channel": "channel", "private_channel": "group", "mpim": "mpim", "im": "im"}
 
 
 class SlackError(Exception):
     """Raised inside a method handler to answer ``{"ok": false, "error": ...}``."""
 
-    def __init__(self, error: str, messages: list[str] | None = None, status: int | None = None) -> None:
+    def __init__(
+        self, error: str, messages: list[str] | None = None, status: int | None = None, extra: JSON | None = None,
+    ) -> None:
         super().__init__(error)
         self.error = error
         self.messages = messages or []
         self.status = status  # the HTTP status; None: 429 for "ratelimited", else 200
+        self.extra = extra or {}  # more fields of the answer (missing_scope: needed, provided)
 
 
 class AckTimeout(AssertionError):
@@ -253,6 +294,8 @@ class _ResponseTarget:
     channel: str
     user: str
     message_ts: str | None = None
+    issued: float = field(default_factory=time.monotonic)
+    uses: int = 0
 
 
 @dataclass
@@ -581,6 +624,7 @@ class FakeSlack:
         # Send the app message_changed / message_deleted for its own chat.update and
         # chat.delete calls, as Slack does to an app subscribed to channel messages.
         echo_changes: bool = False,
+        response_url_lifetime: float = RESPONSE_URL_LIFETIME,  # seconds a response_url takes posts
     ) -> None:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -610,6 +654,7 @@ class FakeSlack:
         self.members: dict[str, set[str]] = {c: set(users) for c, users in (members or {}).items()}
         self.archived_channels: set[str] = set()
         self.echo_changes = echo_changes
+        self.response_url_lifetime = response_url_lifetime
         self.echoed: list[Delivery] = []  # message_changed / message_deleted sent for the app's own calls
 
         self.calls: list[ApiCall] = []
@@ -1052,16 +1097,27 @@ class FakeSlack:
         return payload
 
     def event_payload(self, event: JSON, event_id: str | None = None) -> JSON:
-        return {
+        payload = {
             "token": "fake-verification-token", "team_id": self.team_id, "context_team_id": self.team_id,
-            "context_enterprise_id": None, "api_app_id": self.app_id, "event": event, "type": "event_callback",
-            "event_id": event_id or f"Ev{next(self._ids):010d}", "event_time": int(time.time()),
+            "context_enterprise_id": self.enterprise_id, "api_app_id": self.app_id, "event": event,
+            "type": "event_callback", "event_id": event_id or f"Ev{next(self._ids):010d}",
+            "event_time": int(time.time()),
             "authorizations": [{
-                "enterprise_id": None, "team_id": self.team_id, "user_id": self.bot_user_id,
-                "is_bot": True, "is_enterprise_install": False,
+                "enterprise_id": self.enterprise_id, "team_id": self.team_id, "user_id": self.bot_user_id,
+                "is_bot": True, "is_enterprise_install": self.enterprise_install,
             }],
             "is_ext_shared_channel": False, "event_context": f"4-fake-{uuid.uuid4().hex[:12]}",
         }
+        if self.enterprise_id:
+            payload["enterprise_id"] = self.enterprise_id
+        return payload
+
+    def _event_team(self, user: str) -> str:
+        """The author's team as a message event names it (``user_team``, ``source_team``):
+        on Enterprise Grid the organisation (E…) for the organisation's own people, while
+        the payload's ``team_id`` stays the workspace (T…); a Slack Connect guest's own team."""
+        team = str(self._user(user)["team_id"])
+        return self.enterprise_id if self.enterprise_id and team == self.team_id else team
 
     def message_event_payload(
         self, channel: str, user: str, text: str, thread_ts: str | None = None, event_id: str | None = None,
@@ -1077,7 +1133,7 @@ class FakeSlack:
         event: JSON = {
             "type": "message", "channel": channel, "user": user, "text": text, "ts": ts, "event_ts": ts,
             "channel_type": self._channel_type(channel), "team": self._user(user)["team_id"],
-            "user_team": self._user(user)["team_id"], "source_team": self._user(user)["team_id"],
+            "user_team": self._event_team(user), "source_team": self._event_team(user),
             "blocks": [{"type": "rich_text", "block_id": uuid.uuid4().hex[:5], "elements": [
                 {"type": "rich_text_section", "elements": [{"type": "text", "text": typed}]}]}],
         }
@@ -1120,7 +1176,7 @@ class FakeSlack:
         out = message.to_api()
         if message.bot_id is None and message.user is not None:  # a person's, typed in a client
             team = self._user(message.user)["team_id"]
-            out.update(team=team, user_team=team, source_team=team)
+            out.update(team=team, user_team=self._event_team(message.user), source_team=self._event_team(message.user))
             out.setdefault("blocks", [{"type": "rich_text", "block_id": "edit", "elements": [
                 {"type": "rich_text_section", "elements": [{"type": "text", "text": message.text}]}]}])
         else:
@@ -1183,7 +1239,8 @@ class FakeSlack:
             "user": {"id": user_id, "username": user["name"], "name": user["name"], "team_id": user["team_id"]},
             "api_app_id": self.app_id, "token": "fake-verification-token", "container": container,
             "trigger_id": self._trigger_id(), "team": {"id": self.team_id, "domain": "fake"},
-            "enterprise": None, "is_enterprise_install": False,
+            "enterprise": {"id": self.enterprise_id, "name": "Fake Org"} if self.enterprise_id else None,
+            "is_enterprise_install": self.enterprise_install,
             "channel": {"id": channel_id, "name": self._channel_name(channel_id)},
             "message": message.to_api() if message else None,
             "state": {"values": state_values or {}},
@@ -1299,6 +1356,7 @@ class FakeSlack:
             )
         try:
             self._check_token(method, token)
+            self._check_scope(method, args)
             queued = self._fail_next.get(method)
             matched = self._matching_failure(method, args) if not queued else None
             error, status = queued.pop(0) if queued else (matched or self.fail_methods.get(method), None)
@@ -1314,7 +1372,7 @@ class FakeSlack:
                     result = await result
             call.response = {"ok": True, **result}
         except SlackError as e:
-            call.response = {"ok": False, "error": e.error}
+            call.response = {"ok": False, "error": e.error, **e.extra}
             if e.messages:
                 call.response["response_metadata"] = {"messages": e.messages}
             if e.status == 429 or (e.status is None and e.error == "ratelimited"):
@@ -1334,6 +1392,26 @@ class FakeSlack:
             raise SlackError("not_allowed_token_type")
         elif not token.startswith(("xoxb-", "xoxp-")) or self.bot_token not in (None, token):
             raise SlackError("invalid_auth")
+
+    def _check_scope(self, method: str, args: JSON) -> None:
+        """Slack refuses a method whose scope the token lacks, saying what was needed
+        and what the token has: ``{"error": "missing_scope", "needed", "provided"}``."""
+        needed = self._needed_scopes(method, args)
+        granted = set(self.scopes.split(","))
+        if needed and not granted & set(needed):
+            raise SlackError("missing_scope", extra={"needed": ",".join(needed), "provided": self.scopes})
+
+    def _needed_scopes(self, method: str, args: JSON) -> tuple[str, ...]:
+        if method in ("conversations.info", "conversations.replies", "conversations.history"):
+            kind = self._channel_type(str(args.get("channel") or "C"))
+            return (_KIND_SCOPES[kind][0 if method == "conversations.info" else 1],)
+        if method == "users.conversations":  # the scope of each kind asked for (every one is needed)
+            kinds = [_LIST_TYPES.get(t.strip()) for t in str(args.get("types") or "public_channel").split(",")]
+            for kind in kinds:
+                if kind and _KIND_SCOPES[kind][0] not in self.scopes.split(","):
+                    return (_KIND_SCOPES[kind][0],)
+            return ()
+        return METHOD_SCOPES.get(method, ())
 
     # ------------------------------------------------------------------ internals: state
 
@@ -1466,6 +1544,8 @@ class FakeSlack:
         channel = self._require_member(args.get("channel"))
         if not args.get("user"):
             raise SlackError("user_not_found")
+        if not self.is_member(channel, str(args["user"])):
+            raise SlackError("user_not_in_channel")  # Slack shows an ephemeral only to a member
         _check_content(args.get("text"), args.get("blocks"))
         ephemeral = Ephemeral(channel, args["user"], args.get("text", ""), args.get("blocks"), args.get("thread_ts"),
                               "chat.postEphemeral", self._next_ts())
@@ -1497,9 +1577,7 @@ class FakeSlack:
         for key in ("recipient_team_id", "recipient_user_id"):
             if not args.get(key):
                 raise SlackError(f"missing_{key}")
-        recipient = self._users.get(str(args["recipient_user_id"]))
-        if recipient is not None and recipient["team_id"] != args["recipient_team_id"]:
-            raise SlackError("invalid_arguments")  # a stream goes to a person in their own team
+        self._check_recipient_team(str(args["recipient_team_id"]), str(args["recipient_user_id"]))
         message = Message(channel, "", "", args["thread_ts"], self.bot_user_id, self.bot_id, streamed=True,
                           stream_state="streaming", stream_started=time.monotonic())
         self._stream_content(message, args)  # before storing: a refused start leaves nothing behind
@@ -1507,6 +1585,21 @@ class FakeSlack:
         message.ts = self._next_ts()
         self._store(message)
         return {"channel": channel, "ts": message.ts}
+
+    def _check_recipient_team(self, team: str, user: str) -> None:
+        """Slack documents ``recipient_team_id`` as "the team the user receiving the stream
+        belongs to" (example ``T…``); Bolt's say_stream sends ``context.team_id``, or the
+        organisation only when a request names no workspace (an org-wide install). Assumed
+        from those two (Slack's exact answer is not documented): a workspace (T…) the
+        recipient belongs to is taken, an organisation (E…) only from an org-wide install
+        of that organisation; anything else is refused with ``invalid_arguments``."""
+        if team.startswith("E"):
+            if not (self.enterprise_install and team == self.enterprise_id):
+                raise SlackError("invalid_arguments")
+            return
+        recipient = self._users.get(user)
+        if recipient is not None and recipient["team_id"] != team:
+            raise SlackError("invalid_arguments")  # a stream goes to a person in their own team
 
     def _chat_append_stream(self, args: JSON, call: ApiCall) -> JSON:
         message = self._live_stream(args)
@@ -1807,6 +1900,11 @@ class FakeSlack:
         target = self._response_targets.get(rid)
         if target is None:
             return web.Response(status=404, text="no_service")
+        if time.monotonic() - target.issued > self.response_url_lifetime:
+            return web.Response(status=404, text="expired_url")
+        if target.uses >= RESPONSE_URL_USES:
+            return web.Response(status=404, text="used_url")
+        target.uses += 1
         text = await request.text()
         body = json.loads(text) if text.lstrip().startswith("{") else dict(await request.post())
         self.response_posts.append((rid, body))
