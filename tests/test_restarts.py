@@ -324,7 +324,7 @@ POINTS = [
     "reply_acked",  # the person's message event was acked (killed as Slack gets the ack)
     "model_has_reply",  # the model request carrying it arrived
     "model_has_reply_written",  # ... and the CLI wrote the reply to its transcript
-    "answer_streaming",  # Claude's answer is streaming into Slack (an append held)
+    "answer_streaming",  # Claude's answer is streaming into Slack (its stream's start held)
     "answer_finished",  # the answer's stream stopped, before the next reply
     "question_being_posted",  # the question's chat.postMessage held (Slack posts it after the kill)
     "question_posted",  # the question shows in Slack
@@ -397,7 +397,9 @@ class KillPoint:
 async def reply_and_answer(kill: KillPoint, root_ts: str, tmp_path: Path) -> None:
     """The person replies; Claude's answer streams into the thread."""
     slack = kill.bot.slack
-    stream = kill.gate("answer_streaming", "chat.appendStream")
+    # The start, not an append: a start paced behind the channel's last message may carry
+    # the whole (short) answer.
+    stream = kill.gate("answer_streaming", "chat.startStream", lambda args: "Bread" in str(args.get("chunks")))
     kill.kill_on_ack("reply_acked")
     await slack.send_message("C1", "U1", BREAD, thread_ts=root_ts)
     await kill.at("reply_acked")

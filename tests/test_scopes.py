@@ -45,6 +45,7 @@ def test_every_method_the_bot_calls_has_its_scope_in_the_manifest():
 
 async def test_a_method_without_its_scope_is_refused_saying_what_was_needed_and_given():
     async with FakeSlack(scopes="commands,users:read") as fake:
+        fake.add_user("U1", name="ana")
         client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
         with pytest.raises(SlackApiError) as refused:
             await client.chat_postMessage(channel="C1", text="hi")
