@@ -240,7 +240,9 @@ class Conversation:
         ids, mark = [r.id for r in batch], str(uuid.uuid4())
         await self.store.carry(ids, mark)  # before it is sent: a kill after it finds it in the transcript
         attachments = await self.store.reply_files(ids)
-        recipient = Recipient(batch[-1].user_id, batch[-1].user_team)
+        writer = batch[-1].user_id
+        people = {self.record.started_by, *await self.store.payers(*self.key), *(r.user_id for r in batch)}
+        recipient = Recipient(writer, batch[-1].user_team, shared=bool(people - {writer}))
         self.spend.payer = batch[-1].user_id
         outcome = await self._run(merge(batch), attachments, recipient, mark)
         if self.state.is_(Phase.PARKING):

@@ -113,3 +113,23 @@ async def test_when_stops_are_scarce_an_answer_is_posted_for_everyone_to_see(sta
     *_, message = await h.settled("C1", root_ts, "END")
     assert not message.streamed and message.visible_text == ANSWER
     assert ANSWER in h.slack.thread_text("C1", root_ts, viewer="U2")
+
+
+async def test_once_a_second_person_takes_part_answers_grow_for_everyone(start_bot):
+    h = await start_bot()
+    h.slack.add_user("U2", name="bo")
+    h.slack.add_member("C1", "U2")
+    reply = " ".join(f"bread{i}" for i in range(60)) + " DONE"
+    h.model.script(str(h.project("shop")), [
+        fa.text("What do you sell?"),
+        fa.text(reply, chunk_size=24, delay=0.05),
+    ])
+    root_ts = await h.start_interview("shop")  # U1 starts it, alone so far: the greeting streams to U1
+    (greeting,) = await h.settled("C1", root_ts, "What do you sell?")
+    assert greeting.streamed
+    await h.slack.send_message("C1", "U2", "We sell bread", thread_ts=root_ts)
+    messages = await h.settled("C1", root_ts, "DONE")
+    (answer,) = [m for m in messages if "DONE" in m.visible_text]
+    # Not a stream for U2 that U1 would see only the start of: posted, and grown by updates.
+    assert not answer.streamed and answer.edits >= 1
+    assert reply in h.slack.thread_text("C1", root_ts, viewer="U1")

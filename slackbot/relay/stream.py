@@ -74,8 +74,8 @@ class GrowingMessage(NativeStream):
         self.halted = False  # stopped by the person: nothing more is written
         self.ts: str | None = None
         # Streams need their recipient in channels; without one (e.g. a reply stored
-        # before teams were recorded) this message posts and updates instead.
-        recipient_known = bool(self.recipient.team_id and self.recipient.user_id)
+        # before teams were recorded), or with others taking part, it posts and updates.
+        recipient_known = bool(self.recipient.team_id and self.recipient.user_id) and not self.recipient.shared
         self._native = recipient_known and relay.streaming.usable()
         self._streaming = False  # a stream of ours is open in Slack at self.ts
         self._sent = 0  # chars of self.text Slack confirmed showing

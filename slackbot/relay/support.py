@@ -72,6 +72,10 @@ class Recipient:
 
     user_id: str | None
     team_id: str | None = None
+    # Others take part in the thread: Slack shows a stream growing only to its recipient
+    # (everyone else sees its first words until it stops), so their answers are posted
+    # and updated, growing for everyone (the figures: BENCHMARKS.md).
+    shared: bool = False
 
 
 def recipient_team(own: object, workspace: str | None, organisation: str | None = None) -> str | None:

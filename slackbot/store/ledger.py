@@ -40,6 +40,12 @@ class Ledger(Transactions):
         ((total,),) = await self.fetch(f"SELECT COALESCE(SUM(cost_usd), 0) FROM spend {where}", params)
         return float(total)
 
+    async def payers(self, channel: str, thread_ts: str) -> set[str]:
+        """Everyone whose message started a turn in the thread."""
+        rows = await self.fetch("SELECT DISTINCT user_id FROM spend WHERE channel = ? AND thread_ts = ?",
+                                (channel, thread_ts))
+        return {str(user) for (user,) in rows}
+
     async def spend_report(self, since_day: str, user_id: str | None = None) -> list[SpendRow]:
         """Spend from a UTC day on (inclusive), summed per day, person and project (named by
         its interview, case-insensitively like every project name), oldest day first;
