@@ -49,15 +49,18 @@ async def test_another_workspace_gets_a_private_sentence_not_silence(start_bot):
 async def test_a_slack_connect_guest_takes_part_and_the_answer_streams_to_their_team(start_bot):
     h = await start_bot()
     h.slack.add_user("U9", name="guest", team_id="T9")  # from another organisation, in a shared channel
-    h.model.script(str(h.project("shop")), [fa.text("Hello!"), fa.text("Welcome, guest.")])
-    root_ts = await h.start_interview("shop")
+    h.model.script(str(h.project("shop")), [fa.text("Hello!"), fa.text("Welcome, guest."), fa.text("Noted.")])
+    root_ts = await h.start_interview("shop", user="U9")  # the guest starts it: one participant, so it streams
     await h.wait_for_text("C1", root_ts, "Hello!")
     await h.slack.send_message("C1", "U9", "hi from the partner company", thread_ts=root_ts)
     await h.wait_for_text("C1", root_ts, "Welcome, guest.")
-    starts = [c for c in h.slack.calls_to("chat.startStream") if c.args.get("recipient_user_id") == "U9"]
-    assert starts and all(c.ok and c.args["recipient_team_id"] == "T9" for c in starts)
-    opening = next(c for c in h.slack.calls_to("chat.startStream") if c.args.get("recipient_user_id") == "U1")
-    assert opening.args["recipient_team_id"] == "T1"
+    starts = [c for c in h.slack.calls_to("chat.startStream") if "Welcome" in str(c.args.get("chunks"))]
+    assert starts and all(c.ok and c.args["recipient_user_id"] == "U9" for c in starts)
+    assert all(c.args["recipient_team_id"] == "T9" for c in starts)
+    # Once a member of ours takes part too, answers are posted for both to see grow.
+    await h.slack.send_message("C1", "U1", "welcome!", thread_ts=root_ts)
+    (noted,) = [m for m in (await h.settled("C1", root_ts, "Noted.")) if "Noted." in m.visible_text]
+    assert not noted.streamed
 
 
 async def test_on_enterprise_grid_the_answer_streams_to_the_workspace_not_the_organisation(start_bot):
