@@ -233,9 +233,10 @@ class Conversation:
     # -- one turn -------------------------------------------------------------------
 
     async def _turn(self, batch: list[PendingReply]) -> None:
-        await self.relay.take_down_queued()
         if self.record.status == Status.CANCELLED:  # cancelled while this turn waited
+            await self.relay.take_down_queued()
             return
+        await self.relay.queue_over()
         await self.save(status=Status.INTERVIEWING)
         ids, mark = [r.id for r in batch], str(uuid.uuid4())
         await self.store.carry(ids, mark)  # before it is sent: a kill after it finds it in the transcript

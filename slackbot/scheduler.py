@@ -236,7 +236,9 @@ class SlackScheduler:
         return False
 
     async def _dispatch(self) -> None:
-        while True:
+        # Checked each round, not only left to close()'s cancel: on Python 3.11 a cancel that
+        # lands as the timed wait below is woken is swallowed by wait_for.
+        while not self._closed:
             self._wake.clear()
             try:
                 soonest = self._release_ready()

@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from slackbot.events import TextDelta, TextDone, TurnDone
 from slackbot.relay import Recipient, StreamingSupport, ThreadRelay
-from slackbot.scheduler import DEFAULT_PER_MINUTE, Priority, RateLimits, SlackScheduler
+from slackbot.scheduler import DEFAULT_PER_MINUTE, Priority, RateLimits, SchedulerClosed, SlackScheduler
 from tests.conftest import is_status_line
 from tests.fakes.slack import EnforcedLimits, FakeSlack
 
@@ -216,3 +216,20 @@ async def test_posted_answers_keep_a_last_update_each_when_the_budget_never_refi
             (message,) = slack.thread("C1", ts)
             assert message.text == "".join(pieces) and not is_status_line(message), ts
         assert len(slack.calls_to("chat.update")) <= 8
+
+
+async def test_close_does_not_wait_for_a_budget_when_it_lands_as_the_dispatcher_wakes():
+    # One call a minute: the second waits in the dispatcher's timed sleep. A wake at the
+    # very moment close() cancels it makes Python 3.11's wait_for swallow the cancel; the
+    # bot's shutdown must not then wait out the minute.
+    scheduler = offline_scheduler(RateLimits(per_minute={"m": 1}, window=60))
+    order: list[str] = []
+    job = recorder(order)
+    await scheduler.run("m", job("first"), fair_key="t")
+    waiting = asyncio.ensure_future(scheduler.run("m", job("second"), fair_key="t"))
+    await asyncio.sleep(0.05)  # the dispatcher sleeps until the budget allows the second
+    scheduler._wake.set()  # something wakes it ...
+    await asyncio.wait_for(scheduler.close(), 5)  # ... as close() cancels it
+    assert order == ["first"]
+    with pytest.raises(SchedulerClosed):
+        await waiting

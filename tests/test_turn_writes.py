@@ -230,3 +230,22 @@ async def test_a_first_waits_only_for_the_firsts_queued_before_it():
     await scheduler.close()
     await asyncio.gather(*queued, return_exceptions=True)
     assert calls == 1
+
+
+async def test_a_turn_that_waited_for_claude_answers_in_its_queued_note(start_bot):
+    h = await start_bot(env={"NEWSPEC_MAX_LIVE_SESSIONS": "1"})
+    started, release = asyncio.Event(), asyncio.Event()
+    h.model.script(str(h.project("shop")), [held(started, release, "Hello shop.")])
+    h.model.script(str(h.project("blog")), [fa.text("Hello blog, what is it about?")])
+    shop_ts = await h.start_interview("shop")
+    await asyncio.wait_for(started.wait(), 15)
+    blog_ts = await h.start_interview("blog")
+    await h.wait_for_text("C1", blog_ts, "Queued")  # blog waits for shop's process
+    (queued,) = [m for m in h.slack.thread("C1", blog_ts) if "Queued" in m.text]
+    release.set()
+    await h.wait_for_text("C1", shop_ts, "Hello shop.")
+    messages = await h.settled("C1", blog_ts, "Hello blog, what is it about?")
+    # The note that said it waited became the answer: nothing came and went.
+    assert [m.ts for m in messages] == [queued.ts]
+    assert "Queued" not in h.slack.thread_text("C1", blog_ts)
+    assert [c for c in h.slack.calls_to("chat.delete") if c.args.get("channel") == "C1"] == []

@@ -62,7 +62,7 @@ class GrowingMessage(NativeStream):
 
     def __init__(
         self, relay: ThreadRelay, recipient: Recipient | None, turn: str,
-        on_user_stop: Callable[[], None] | None = None,
+        on_user_stop: Callable[[], None] | None = None, takes_over: str | None = None,
     ) -> None:
         self.relay = relay
         self.recipient = recipient or Recipient(None)
@@ -85,6 +85,10 @@ class GrowingMessage(NativeStream):
         self._last_write = 0.0
         self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one write at a time for this message
+        if takes_over is not None:
+            # A message the thread already shows (the turn's "Queued" note) becomes this
+            # one: updated like a status line, never deleted, so never a stream.
+            self.ts, self._native, self._live_shown = takes_over, False, True
 
     async def add(self, text: str) -> None:
         """Take more text; it reaches Slack from a background flusher, so a slow or

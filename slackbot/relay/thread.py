@@ -75,6 +75,7 @@ class ThreadRelay:
         self.message_limit = message_limit
         self._background: set[asyncio.Task[Any]] = set()
         self._queued_note: asyncio.Future[str | None] | None = None  # a "Queued" note's ts, once posted
+        self._turn_first: str | None = None  # the ts of a "Queued" note the next turn shown takes over
         # Told of each part of a question as it shows (question, part, message ts): the
         # conversation stores it, so the message can be changed after a restart too.
         self.question_posted: Callable[[Question, int, str], Awaitable[None]] | None = None
@@ -191,7 +192,8 @@ class ThreadRelay:
 
     async def show_queued(self, ahead: int) -> None:
         """Say the thread's turn waits for Claude. Posted to the end even if the wait is
-        cancelled, so that `take_down_queued` can take it down."""
+        cancelled, so that the turn can take it over (`queue_over`) or, with no turn,
+        `take_down_queued` take it down."""
         place = "you're next" if ahead == 0 else f"{ahead} ahead of you"
         text = f":hourglass_flowing_sand: Queued — {place}. I'll answer as soon as Claude is free."
         self._queued_note = asyncio.ensure_future(self.note(text))
@@ -202,15 +204,27 @@ class ThreadRelay:
         """A "Queued" note is still being posted."""
         return self._queued_note is not None and not self._queued_note.done()
 
-    async def take_down_queued(self) -> None:
-        """The wait is over (the turn starts, or was cancelled): the "Queued" note goes."""
+    async def queued_note_ts(self) -> str | None:
+        """The "Queued" note's ts once it is posted (None if there is none, or it never was)."""
         note, self._queued_note = self._queued_note, None
         if note is None:
-            return
+            return None
         try:
-            ts = await note
-        except Exception:  # never posted (the bot is stopping): nothing to take down
-            return
+            return await note
+        except Exception:  # never posted (the bot is stopping)
+            return None
+
+    async def queue_over(self) -> None:
+        """The turn starts: its "Queued" note becomes the turn's first message (updated, not
+        deleted and posted anew)."""
+        ts = await self.queued_note_ts()
+        if ts is not None:
+            self._turn_first = ts
+
+    async def take_down_queued(self) -> None:
+        """The wait is over with no turn (cancelled, or the interview ended): the "Queued"
+        note goes."""
+        ts = await self.queued_note_ts()
         if ts is None:
             return
         try:
@@ -284,7 +298,8 @@ class ThreadRelay:
         unobserved). `stop_claude` is called when nobody can go on with the turn: a
         question Slack refused to show, or the person stopped the stream in Slack.
         `turn` is the id its Stop buttons carry."""
-        view = TurnView(self, recipient, stop_claude, turn or uuid.uuid4().hex)
+        first, self._turn_first = self._turn_first, None
+        view = TurnView(self, recipient, stop_claude, turn or uuid.uuid4().hex, first)
         try:
             async for event in events:
                 await view.show(event)

@@ -44,11 +44,12 @@ class TurnView:
 
     def __init__(
         self, relay: ThreadRelay, recipient: Recipient | None,
-        stop_claude: Callable[[], Awaitable[object]] | None, turn: str,
+        stop_claude: Callable[[], Awaitable[object]] | None, turn: str, first: str | None = None,
     ) -> None:
         self.relay, self.recipient, self.stop_claude = relay, recipient, stop_claude
         self.turn = turn  # what its Stop buttons carry
-        self.reply: GrowingMessage | None = None
+        # The turn's first message may already be in the thread (its "Queued" note).
+        self.reply: GrowingMessage | None = None if first is None else self._new_message(takes_over=first)
         self.separator = ""
         self.error: str | None = None
         self.stopped = False  # the person stopped the stream: the rest of the turn isn't shown
@@ -102,8 +103,10 @@ class TurnView:
             self._failed(exc)
             self.reply, self.separator = None, ""  # later text starts a new message
 
-    def _new_message(self) -> GrowingMessage:
-        return GrowingMessage(self.relay, self.recipient, self.turn, on_user_stop=self._user_stopped)
+    def _new_message(self, takes_over: str | None = None) -> GrowingMessage:
+        return GrowingMessage(
+            self.relay, self.recipient, self.turn, on_user_stop=self._user_stopped, takes_over=takes_over
+        )
 
     def _activity(self, title: str) -> None:
         """Claude is doing `title`: shown in the message it is writing (started if need be)."""
