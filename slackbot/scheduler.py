@@ -100,6 +100,8 @@ class SlackScheduler:
             return await asyncio.shield(self._coalescing[coalesce_key].future)
         loop = asyncio.get_running_loop()
         job = _Job(method, thunk, fair_key, channel, priority, coalesce_key, loop.create_future(), time.monotonic())
+        # A caller gone (cancelled at shutdown) leaves no "exception was never retrieved".
+        job.future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._enqueue(job)
         if coalesce_key is not None:
             self._coalescing[coalesce_key] = job
