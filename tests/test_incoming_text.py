@@ -69,14 +69,7 @@ async def test_someone_slack_does_not_know_is_named_by_id(start_bot):
 
 
 async def test_a_typed_answer_shows_on_the_question_as_typed_escaped_once(start_bot):
-    h = await start_bot()
-    h.slack.add_user("U1", name="ana", display_name="Ana")
-    step, seen = answer_result("Noted.")
-    h.model.script(str(h.project("shop")), [ask(MODE), step])
-    root_ts = await h.start_interview("shop")
-    question = await question_message(h, root_ts, "Quick or detailed interview?")
-    await click(h, question, "Other…")
-    await h.slack.wait_for(lambda: next(iter(h.slack.ephemerals(user="U1")), None))
+    h, root_ts, question, seen = await typing_an_other_answer(start_bot)
     await h.slack.send_message("C1", "U1", "R&D <100ms", thread_ts=root_ts)
     await h.wait_for_text("C1", root_ts, "Noted.")
     assert "Ana: R&D <100ms" in seen[0]  # Claude's tool result: as typed
@@ -87,14 +80,7 @@ async def test_a_typed_answer_shows_on_the_question_as_typed_escaped_once(start_
 
 
 async def test_a_mention_typed_literally_reaches_claude_as_text_and_pings_nobody(start_bot):
-    h = await start_bot()
-    h.slack.add_user("U1", name="ana", display_name="Ana")
-    step, seen = answer_result("Noted.")
-    h.model.script(str(h.project("shop")), [ask(MODE), step])
-    root_ts = await h.start_interview("shop")
-    question = await question_message(h, root_ts, "Quick or detailed interview?")
-    await click(h, question, "Other…")
-    await h.slack.wait_for(lambda: next(iter(h.slack.ephemerals(user="U1")), None))
+    h, root_ts, question, seen = await typing_an_other_answer(start_bot)
     # What Slack sends when someone types the characters `<@U0BOSS>` and `<!here>`.
     await h.slack.send_message("C1", "U1", "ping &lt;@U0BOSS&gt; &amp; &lt;!here&gt;", thread_ts=root_ts, raw=True)
     await h.wait_for_text("C1", root_ts, "Noted.")
@@ -130,3 +116,17 @@ async def test_naming_the_people_in_an_edit_never_undoes_a_later_edit(store: Sql
     assert [r.text for r in await store.pending_replies("C1", "1.0")] == ["ask @U3"]
     await store.edit_reply("C1", "1.1", "ask @U3", "ask @Cy", None, unchanged_only=True)
     assert [r.text for r in await store.pending_replies("C1", "1.0")] == ["ask @Cy"]
+
+
+async def typing_an_other_answer(start_bot):
+    """Ana picks "Other…" on the mode question: her next reply in the thread answers it.
+    Returns the harness, the thread, the question's message and what Claude was given."""
+    h = await start_bot()
+    h.slack.add_user("U1", name="ana", display_name="Ana")
+    step, seen = answer_result("Noted.")
+    h.model.script(str(h.project("shop")), [ask(MODE), step])
+    root_ts = await h.start_interview("shop")
+    question = await question_message(h, root_ts, "Quick or detailed interview?")
+    await click(h, question, "Other…")
+    await h.slack.wait_for(lambda: next(iter(h.slack.ephemerals(user="U1")), None))
+    return h, root_ts, question, seen

@@ -8,20 +8,12 @@ from __future__ import annotations
 import asyncio
 
 from tests.fakes import anthropic as fa
+from tests.test_questions import MODE
 
 ANSWER = " ".join(f"word{i}" for i in range(60)) + " END"
 # Streamed for several of the short lifetime below: ~45 pieces, 0.15 s apart.
 LONG_ANSWER = " ".join(f"long{i}" for i in range(150)) + " FIN"
 LIFETIME = 3.0  # seconds a stream lives, in the fake and in the bot's settings
-MODE = {
-    "question": "Quick or detailed interview?",
-    "header": "Mode",
-    "options": [
-        {"label": "Quick", "description": "A few questions, sensible defaults"},
-        {"label": "Detailed", "description": "We go through everything"},
-    ],
-    "multiSelect": False,
-}
 
 
 def not_in_streaming_state(h) -> list:

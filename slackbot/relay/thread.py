@@ -23,7 +23,7 @@ from ..blocks import (
 )
 from ..events import Question, QuestionItem, SessionEvent
 from ..handoff import FeatureChanges, Handoff
-from ..scheduler import Priority, SlackScheduler
+from ..scheduler import Priority, SchedulerClosed, SlackScheduler
 from ..slack_text import escape, usd
 from ..spec import SpecSummary, prompts_dir
 from ..validate import Problem
@@ -88,6 +88,8 @@ class ThreadRelay:
                 await call
             except SLACK_ERRORS as exc:
                 log.warning("background Slack call failed in %s: %s", self.thread_ts, slack_error(exc))
+            except SchedulerClosed:  # the bot is stopping: it was dropped, not sent
+                log.info("a background Slack call in %s was dropped at shutdown", self.thread_ts)
 
         task = asyncio.create_task(run())
         self._background.add(task)
