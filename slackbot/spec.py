@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import xml.etree.ElementTree as ET
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -138,14 +140,37 @@ def back_up_spec(folder: Path, now: datetime | None = None) -> Path:
     return backup
 
 
-# AutoForge's features database, where its first run puts it (newest layout first).
+# AutoForge's features database, where it resolves it: the first that exists, newest layout first.
 FEATURE_DATABASES = (Path(".autoforge/features.db"), Path(".autocoder/features.db"), Path("features.db"))
+LEGACY_FEATURE_LIST = "feature_list.json"  # before the database, AutoForge kept features here
+LOCK_WAIT = 1.0  # seconds to wait for AutoForge to finish a write before saying it is locked
 
 
-def has_features(project: Path) -> bool:
-    """AutoForge has already created this project's features: its initializer won't
-    run again, so later spec changes do not re-create them."""
-    return any((project / rel).is_file() for rel in FEATURE_DATABASES)
+@dataclass(frozen=True)
+class FoundFeatures:
+    """Whether AutoForge has created this project's features, as it decides it: then
+    its initializer won't run again, so later spec changes do not re-create them."""
+
+    exist: bool
+    unreadable: str | None = None  # why the database could not be read, for people
+
+
+def find_features(project: Path) -> FoundFeatures:
+    """At least one row in AutoForge's features database, or a legacy feature list. An
+    empty database does not count: AutoForge's orchestrator creates one before its
+    initializer runs. Read-only; blocks up to LOCK_WAIT, so call it off the event loop."""
+    if (project / LEGACY_FEATURE_LIST).is_file():
+        return FoundFeatures(True)
+    rel = next((rel for rel in FEATURE_DATABASES if (project / rel).is_file()), None)
+    if rel is None:
+        return FoundFeatures(False)
+    try:
+        uri = f"{(project / rel).resolve().as_uri()}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=LOCK_WAIT)) as db:
+            (count,) = db.execute("SELECT COUNT(*) FROM features").fetchone()
+    except (sqlite3.Error, OSError, ValueError) as exc:
+        return FoundFeatures(False, f"`{rel}`: {exc}")
+    return FoundFeatures(count > 0)
 
 
 @dataclass

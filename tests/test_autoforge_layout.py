@@ -7,6 +7,7 @@ from __future__ import annotations
 from slackbot.blocks import CONTINUE_ACTION, START_OVER_ACTION
 from slackbot.spec import back_up_spec, prompts_dir, spec_paths
 from tests.fakes import anthropic as fa
+from tests.test_features_exist import features_db
 from tests.test_interview_flow import prompt_for, spec_for
 
 
@@ -17,7 +18,7 @@ def migrated(project, features: bool = True):
     (live / "app_spec.txt").write_text(spec_for(project.name))
     (live / "initializer_prompt.md").write_text(prompt_for(project.name))
     if features:
-        (project / ".autoforge" / "features.db").write_bytes(b"SQLite format 3\0")
+        features_db(project, 8)
     return live
 
 

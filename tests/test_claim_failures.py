@@ -15,6 +15,7 @@ from slackbot.scheduler import SchedulerClosed
 from tests.conftest import Harness
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import Message
+from tests.test_features_exist import features_db
 
 GREETING = "Hi! Let's spec **myapp**. What are you building?"
 
@@ -33,9 +34,7 @@ async def told(h: Harness) -> str:
 def autoforge_made_features(h: Harness) -> None:
     """AutoForge already made myapp's features (and the bot has no spec of it): the bot
     posts a note under the root message before the interview starts."""
-    features = h.project("myapp") / ".autoforge" / "features.db"
-    features.parent.mkdir(parents=True)
-    features.write_bytes(b"SQLite format 3\0")
+    features_db(h.project("myapp"), 1)
 
 
 async def retry_opens_the_thread(h: Harness) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from slack_bolt.async_app import AsyncRespond
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -13,7 +14,8 @@ from ..blocks import root_blocks
 from ..registry import Interviews
 from ..relay import SLACK_ERRORS
 from ..scheduler import SchedulerClosed
-from ..spec import has_features, project_dir
+from ..slack_text import escape
+from ..spec import find_features, project_dir
 from ..store import InterviewRecord
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,21 @@ FEATURES_EXIST = (
     "once: changes to the spec here will be saved, but they won't add, remove or rename features it already "
     "has. To rebuild from a changed spec, start the project afresh in AutoForge."
 )
+
+FEATURES_UNKNOWN = (
+    ":warning: I couldn't read AutoForge's features database ({why}). If AutoForge has already created "
+    "this project's features, changes to the spec here won't add, remove or rename them."
+)
+
+
+async def features_note(project: Path) -> str | None:
+    """The note for a project whose features AutoForge has created (or may have: its
+    database could not be read), else None. Read in a thread: a locked database waits."""
+    found = await asyncio.to_thread(find_features, project)
+    if found.unreadable is not None:
+        log.warning("could not read the features database of %s: %s", project, found.unreadable)
+        return FEATURES_UNKNOWN.format(why=escape(found.unreadable))
+    return FEATURES_EXIST if found.exist else None
 
 
 async def open_interview(
@@ -49,8 +66,9 @@ async def open_interview(
     try:
         text = f"Spec interview for *{name}*, started by <@{user}> — answer in this thread."
         posted.append((await interviews.scheduler.post(channel=channel, text=text, blocks=root_blocks(text)))["ts"])
-        if has_features(project_dir(interviews.settings.generations_dir, name)):
-            note = await interviews.scheduler.post(channel=channel, thread_ts=posted[0], text=FEATURES_EXIST)
+        features = await features_note(project_dir(interviews.settings.generations_dir, name))
+        if features is not None:
+            note = await interviews.scheduler.post(channel=channel, thread_ts=posted[0], text=features)
             posted.append(note["ts"])
         await interviews.start(claim, posted[0], opening)
     except BaseException as exc:
