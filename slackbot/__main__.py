@@ -31,10 +31,15 @@ def check_spec(folder: str, as_json: bool = False) -> int:
     import json
     from pathlib import Path
 
+    from .root_copy import problem as root_copy_problem
+    from .validate import Problem
     from .validate import check_spec as check
 
     project = Path(folder).resolve()
     report = check(project)
+    stale = root_copy_problem(project)  # not in check_spec: the repair loop can't fix it, the bot refreshes it
+    if stale is not None:
+        report.problems.append(Problem("app_spec.txt", stale))
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
         return 0 if report.ok else 1

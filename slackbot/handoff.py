@@ -47,6 +47,7 @@ class Handoff:
     command: str
     categories: list[tuple[str, int]]
     changes: FeatureChanges | None  # None on the first delivery
+    root_copy: str | None = None  # what the bot did to AutoForge's root copy of the spec, if anything
 
 
 def compare(before: Sequence[str], after: Sequence[str]) -> FeatureChanges:

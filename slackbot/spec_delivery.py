@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from .handoff import Handoff, build_command, by_category, compare
 from .quick_mode import models
 from .relay import Recipient, Usage
+from .root_copy import refresh
 from .spec import spec_paths, summarize_spec
 from .store import Status
 from .validate import Problem, check_spec, validate_spec
@@ -74,6 +75,7 @@ async def _upload(conversation: Conversation, problems: list[Problem]) -> None:
 
 async def _post_summary(conversation: Conversation, problems: list[Problem]) -> None:
     record, store, project_dir = conversation.record, conversation.store, conversation.project_dir
+    root_copy = refresh(project_dir)  # the bot's write, not Claude's: AutoForge's agents read that copy
     try:
         summary = summarize_spec(spec_paths(project_dir)[0])
     except OSError:
@@ -89,5 +91,5 @@ async def _post_summary(conversation: Conversation, problems: list[Problem]) -> 
     before = await store.last_delivery(record.name)
     changes = compare(before, names) if before is not None else None
     await store.record_delivery(record.name, names)
-    handoff = Handoff(build_command(project_dir), by_category(report.features), changes)
+    handoff = Handoff(build_command(project_dir), by_category(report.features), changes, root_copy)
     await conversation.relay.post_summary(summary, usage, project_dir, problems, handoff)

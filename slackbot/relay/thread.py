@@ -185,6 +185,8 @@ class ThreadRelay:
         if handoff is not None:
             build = f"*Build it* with AutoForge, from its checkout:\n```{escape(handoff.command)}```"
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": build}})
+        if handoff is not None and handoff.root_copy:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": escape(handoff.root_copy)}})
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": saved}]})
         text = escape(f"{summary.name}: {features} features, {summary.stack}, ${usage.cost_usd:.4f}")
         try:
