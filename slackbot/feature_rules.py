@@ -3,14 +3,27 @@
 AutoForge's initializer turns the features into one `feature_create_bulk` call.
 When the spec itemises them (`<feature>` elements, as our interview writes them),
 this module builds exactly that payload (`category`, `name`, `description`,
-`steps`, `depends_on_indices`) and applies the tool's rules to it, so a spec that
-would fail there is sent back before a build starts: required fields present and
-non-empty, dependencies only on earlier features (no forward or self reference,
-no negative index), no duplicates, at most 20. Ids run 1..N in document order;
-every feature sits in a category. Features of a first `Infrastructure` category
-are dependencies of every later feature, as the initializer prompt tells the
-initializer. A spec in AutoForge's own free-form layout (bullet lists under
-category tags) is only described: AutoForge's initializer derives the features.
+`steps`, `depends_on_indices`) and checks it before a build starts.
+
+AutoForge's rules (`feature_create_bulk` refuses the whole batch): each of the
+four fields present; `depends_on_indices` only on earlier features (no forward
+or self reference), no negative index, no duplicates, at most 20. Features of a
+first `Infrastructure` category count towards the 20 for every later feature,
+since the initializer prompt has the initializer add them.
+
+Our rules (the bulk tool accepts all of these; we refuse them on purpose, and
+the messages say so):
+- a non-empty name, description and steps, and a named category: the bulk tool
+  takes empty strings and lists (its single-feature `feature_create` does not),
+  but an empty one leaves the coding agent nothing to build or test against;
+- ids 1..N in document order: AutoForge knows features by position, and the
+  initializer turns each `<depends_on>` id into a position; when ids are the
+  positions that step cannot go wrong (with 10, 20, … it easily does);
+- Infrastructure first: every feature depends on it, and AutoForge allows only
+  dependencies on earlier features.
+
+A spec in AutoForge's own free-form layout (bullet lists under category tags) is
+only described: AutoForge's initializer derives the features.
 """
 
 from __future__ import annotations
@@ -26,6 +39,13 @@ MAX_DEPENDENCIES = 20  # AutoForge's MAX_DEPENDENCIES_PER_FEATURE
 INFRASTRUCTURE = "infrastructure"
 NUMBER = re.compile(r"[0-9]+")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+# Why we refuse what AutoForge's bulk tool would take (see the module docstring).
+EMPTY_IS_OURS = "(our check: AutoForge would take it empty, leaving the coding agent nothing to build or test)"
+CATEGORY_IS_OURS = "(our check: AutoForge's bulk tool would take an empty category; its feature_create refuses one)"
+IDS_ARE_OURS = (
+    "(our check: AutoForge knows features by position, and ids that are the positions keep <depends_on> "
+    "from pointing at the wrong feature)"
+)
 
 
 class Findings(Protocol):
@@ -99,14 +119,11 @@ class _PayloadBuilder:
             if ancestor.tag == "category":
                 name = " ".join((ancestor.get("name") or "").split())
                 if not name:
-                    self.problem('its <category> has no name: give it name="…"', position)
+                    self.problem(f'its <category> has no name: give it name="…" {CATEGORY_IS_OURS}', position)
                 return name
             ancestor = parents.get(ancestor)
         if parent is core:
-            self.problem(
-                'is not inside a category; AutoForge needs one for every feature: put it in a <category name="…">',
-                position,
-            )
+            self.problem(f'is not inside a category: put it in a <category name="…"> {CATEGORY_IS_OURS}', position)
             return ""
         # AutoForge's own layout names a category by its tag (<authentication>).
         top = parent
@@ -133,7 +150,7 @@ class _PayloadBuilder:
             self.problem(
                 f"{has}, but ids must run 1, 2, 3… in document order with no gaps or repeats: make it "
                 f'id="{first}", renumber the ones after it to match{others}, and update any <depends_on> '
-                "that points at a renumbered feature",
+                f"that points at a renumbered feature {IDS_ARE_OURS}",
                 first,
             )
         return by_id
@@ -152,9 +169,9 @@ class _PayloadBuilder:
             return []
         if positions != list(range(len(positions))):
             self.findings.problem(
-                "the Infrastructure features must come first: every other feature depends on them, and a feature "
-                "can only depend on earlier ones. Move the Infrastructure category to the top of <core_features> "
-                "and renumber the ids"
+                "the Infrastructure features must come first: move the Infrastructure category to the top of "
+                "<core_features> and renumber the ids (our check: AutoForge takes any order, but every other "
+                "feature depends on them and it allows dependencies only on earlier features)"
             )
             return []
         return positions
@@ -165,23 +182,26 @@ class _PayloadBuilder:
         def problem(message: str) -> None:
             self.problem(message, position)
 
+        def ours(message: str) -> None:
+            problem(f"{message} {EMPTY_IS_OURS}")
+
         title = self.titles[position - 1]
         if element.find("name") is None:
-            problem('has no <name>: add one saying who does what, e.g. "User can archive a project"')
+            ours('has no <name>: add one saying who does what, e.g. "User can archive a project"')
         elif not title:
-            problem('its <name> is empty: say who does what, e.g. "User can archive a project"')
+            ours('its <name> is empty: say who does what, e.g. "User can archive a project"')
         description_element = element.find("description")
         description = _text(description_element)
         if description_element is None:
-            problem("has no <description>: add one or two sentences with the exact expected behaviour")
+            ours("has no <description>: add one or two sentences with the exact expected behaviour")
         elif not description:
-            problem("its <description> is empty: write one or two sentences with the exact expected behaviour")
+            ours("its <description> is empty: write one or two sentences with the exact expected behaviour")
         steps_element = element.find("steps")
         steps = _steps(steps_element)
         if steps_element is None:
-            problem("has no <steps>: add <steps> with the <step> elements a tester follows (2 to 8 is usual)")
+            ours("has no <steps>: add <steps> with the <step> elements a tester follows (2 to 8 is usual)")
         elif not steps:
-            problem("its <steps> is empty: add the <step> elements a tester follows (2 to 8 is usual)")
+            ours("its <steps> is empty: add the <step> elements a tester follows (2 to 8 is usual)")
 
         indices = self._dependencies(position, element, ids, problem)
         if position - 1 not in infrastructure:
