@@ -26,7 +26,7 @@ MAX_WRITE_BYTES = 1024 * 1024  # a spec is tens of KB; anything near this is a r
 MAX_SPEC_BYTES = 3 * MAX_WRITE_BYTES // 2  # both spec files together
 
 
-def _inside(path: Path, folder: Path) -> bool:
+def inside(path: Path, folder: Path) -> bool:
     try:
         path.resolve().relative_to(folder.resolve())  # symlinks and `..` resolved first
     except (ValueError, OSError, RuntimeError):
@@ -68,7 +68,7 @@ def _check_read(tool: str, tool_input: dict[str, Any], project: Path, templates:
     if _expands(raw):
         return f"Paths may not use `~` or braces; give a path {where}."
     path = Path(raw) if Path(raw).is_absolute() else project / raw
-    if not (_inside(path, project) or _inside(path, templates)):
+    if not (inside(path, project) or inside(path, templates)):
         return f"Only files {where} may be read; {raw} is outside it."
     return None
 

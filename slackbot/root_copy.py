@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .confine import _inside
+from .confine import inside
 from .spec import APP_SPEC, spec_paths
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def inspect(project: Path) -> RootCopy | None:
         wanted = spec.read_bytes()
     except OSError:
         return None  # no spec: `check` reports that already, and there is nothing to copy
-    if root.is_symlink() and not _inside(root, project):
+    if root.is_symlink() and not inside(root, project):
         return RootCopy(root, spec, refused=f"links outside the project folder (to {os.readlink(root)})")
     try:
         if not stat.S_ISREG(root.stat().st_mode):
