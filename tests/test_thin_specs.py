@@ -16,6 +16,7 @@ import re
 import pytest
 
 from slackbot.validate import check_spec
+from tests.conftest import REPO
 from tests.fakes import anthropic as fa
 from tests.test_check_json import bulk_refusal
 from tests.test_interview_flow import prompt_for, spec_for
@@ -206,3 +207,27 @@ async def test_a_thin_spec_goes_back_to_claude(start_bot, kind):
     card = await h.slack.wait_for(lambda: next((m for m in h.slack.messages if "*Validation*" in m.visible_text), None))
     assert ":white_check_mark: passed" in card.visible_text
     h.model.verify()
+
+
+# -- what Claude and the initializer are told ----------------------------------------
+
+
+def between(text: str, start: str, end: str) -> str:
+    flat = " ".join(text.split()).lower()
+    at = flat.index(start.lower())
+    return flat[at : flat.index(end.lower(), at)]
+
+
+def test_the_skill_and_the_initializer_template_agree_on_infrastructure_indices():
+    skill = (REPO / ".claude/commands/create-spec.md").read_text(encoding="utf-8")
+    template = (REPO / ".claude/templates/initializer_prompt.md").read_text(encoding="utf-8")
+    # The skill: Infrastructure ids are never written in <depends_on>, and why.
+    depends_on = between(skill, "`<depends_on>` (optional)", "`<steps>`")
+    assert "never an infrastructure id" in depends_on and "refuses an index listed twice" in depends_on
+    assert "none of them an infrastructure id" in between(skill, "4. Check your work", "5. Tell the team")
+    # The initializer adds the infrastructure indices itself, each index once.
+    rules = between(template, "### Dependencies", "When done")
+    assert "have no dependencies" in rules and "every other feature depends on all of them" in rules
+    assert "never lists an infrastructure id" in rules and "each index once" in rules
+    # And names and categories fit what AutoForge stores.
+    assert "at most 255 characters" in skill and "at most 100 characters" in skill
