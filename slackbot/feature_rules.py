@@ -7,9 +7,14 @@ this module builds exactly that payload (`category`, `name`, `description`,
 
 AutoForge's rules (`feature_create_bulk` refuses the whole batch): each of the
 four fields present; `depends_on_indices` only on earlier features (no forward
-or self reference), no negative index, no duplicates, at most 20. Features of a
-first `Infrastructure` category count towards the 20 for every later feature,
-since the initializer prompt has the initializer add them.
+or self reference), no negative index, no duplicates, at most 20; names and
+categories no longer than its features table stores (255 and 100: `feature_create`
+refuses longer ones). Features of a first `Infrastructure` category have no
+dependencies and are dependencies of every later feature: the initializer adds
+them itself (AutoForge's initializer template says so, and ours), so a
+`<depends_on>` that lists them gives that feature the same index twice, which the
+bulk tool refuses. The payload is what the initializer would send for the spec as
+written, repeats included, so it shows what AutoForge refuses.
 
 Our rules (the bulk tool accepts all of these; we refuse them on purpose, and
 the messages say so):
@@ -36,6 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 MAX_DEPENDENCIES = 20  # AutoForge's MAX_DEPENDENCIES_PER_FEATURE
+MAX_NAME = 255  # AutoForge's features.name is String(255); feature_create takes max_length=255
+MAX_CATEGORY = 100  # features.category is String(100); feature_create takes max_length=100
 INFRASTRUCTURE = "infrastructure"
 NUMBER = re.compile(r"[0-9]+")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
@@ -82,13 +89,18 @@ def read_features(root: ET.Element, core: ET.Element, findings: Findings) -> Fea
 
 def _free_form(core: ET.Element, findings: Findings) -> str:
     """Describe features written as AutoForge's own bullet lists; empty if there are none at all."""
-    if not "".join(core.itertext()).strip():
+    text = "".join(core.itertext())
+    if not text.strip():
         findings.problem("<core_features> is empty: list the features there, grouped by category")
         return ""
-    groups = list(core)
-    lines = ("".join(group.itertext()).splitlines() for group in groups)
-    bullets = sum(1 for group in lines for line in group if _BULLET.match(line))
-    return f"{_plural(len(groups), 'category', 'categories')}, {_plural(bullets, 'bullet line')}"
+    bullets = sum(1 for line in text.splitlines() if _BULLET.match(line))
+    if not bullets:  # "TBD", or a paragraph: nothing the initializer could turn into features
+        findings.problem(
+            f"<core_features> lists no features, only the text {short(' '.join(text.split()))!r}: write every "
+            'feature as a <feature> element inside a <category name="…">'
+        )
+        return ""
+    return f"{_plural(len(core), 'category', 'categories')}, {_plural(bullets, 'bullet line')}"
 
 
 class _PayloadBuilder:
@@ -104,6 +116,7 @@ class _PayloadBuilder:
 
     def build(self, root: ET.Element) -> list[dict[str, Any]]:
         categories = [self._category(f, position) for position, f in enumerate(self.elements, 1)]
+        self._category_lengths(categories)
         ids = self._ids()
         infrastructure = self._infrastructure(categories, root)
         return [
@@ -130,6 +143,16 @@ class _PayloadBuilder:
         while parents.get(top) is not core:
             top = parents[top]
         return top.tag
+
+    def _category_lengths(self, categories: list[str]) -> None:
+        """Report each category name AutoForge can't store, once, at its first feature."""
+        for name in dict.fromkeys(categories):
+            if len(name) > MAX_CATEGORY:
+                self.problem(
+                    f"its category name is {len(name)} characters; AutoForge takes at most {MAX_CATEGORY}: shorten "
+                    "the category's name (it is every feature's category in it)",
+                    categories.index(name) + 1,
+                )
 
     def _ids(self) -> dict[int, int]:
         """Map each declared id to its position; report the first place ids stop running 1..N."""
@@ -190,6 +213,11 @@ class _PayloadBuilder:
             ours('has no <name>: add one saying who does what, e.g. "User can archive a project"')
         elif not title:
             ours('its <name> is empty: say who does what, e.g. "User can archive a project"')
+        elif len(title) > MAX_NAME:
+            problem(
+                f"its <name> is {len(title)} characters; AutoForge takes at most {MAX_NAME}: shorten it and put "
+                "the detail in <description>"
+            )
         description_element = element.find("description")
         description = _text(description_element)
         if description_element is None:
@@ -204,7 +232,13 @@ class _PayloadBuilder:
             ours("its <steps> is empty: add the <step> elements a tester follows (2 to 8 is usual)")
 
         indices = self._dependencies(position, element, ids, problem)
-        if position - 1 not in infrastructure:
+        if position - 1 in infrastructure:
+            if indices:
+                problem(
+                    "is an Infrastructure feature, and AutoForge's initializer creates those first with no "
+                    "dependencies: remove its <depends_on>"
+                )
+        else:
             indices = _with_infrastructure(indices, [i for i in infrastructure if i < position - 1], problem)
         return {
             "category": category,
@@ -229,10 +263,11 @@ class _PayloadBuilder:
                 "separated by commas (e.g. 4, 6)"
             )
         indices: list[int] = []
-        for number, times in Counter(numbers).items():
+        counted = Counter(numbers)
+        for number, times in counted.items():
             if times > 1:
                 problem(f"<depends_on> lists feature {number} {times} times: list each dependency once")
-        for number in dict.fromkeys(numbers):
+        for number, times in counted.items():
             target = ids.get(number)
             if number <= 0:
                 problem(
@@ -253,13 +288,23 @@ class _PayloadBuilder:
                     f"earlier ones: move feature {number} before this one (and renumber), or drop the dependency"
                 )
             else:
-                indices.append(target - 1)
+                indices.extend([target - 1] * times)  # kept as written: AutoForge refuses repeats
         return indices
 
 
 def _with_infrastructure(indices: list[int], implied: list[int], problem: Callable[[str], None]) -> list[int]:
-    """Add the earlier Infrastructure features, as the initializer does; report going over AutoForge's limit."""
-    combined = sorted(set(indices) | set(implied))
+    """Add the earlier Infrastructure features, as the initializer does; report Infrastructure written in
+    <depends_on> (it would then be there twice) and going over AutoForge's limit."""
+    repeated = sorted({i for i in indices if i in implied})
+    if repeated:
+        ids = _and([str(i + 1) for i in repeated])
+        which = "which is an Infrastructure feature" if len(repeated) == 1 else "which are Infrastructure features"
+        problem(
+            f"<depends_on> lists {ids}, {which}: every later feature depends on all {len(implied)} already "
+            "(AutoForge's initializer adds them), so listing them makes a dependency appear twice, which "
+            f"feature_create_bulk refuses: remove {ids} from <depends_on>"
+        )
+    combined = set(indices) | set(implied)
     if len(combined) > MAX_DEPENDENCIES:
         written = len(set(indices) - set(implied))
         extra = f", plus the {len(implied)} Infrastructure features every feature gets" if implied else ""
@@ -268,7 +313,11 @@ def _with_infrastructure(indices: list[int], implied: list[int], problem: Callab
             f"depends on {len(combined)} features ({written} in <depends_on>{extra}); AutoForge takes at "
             f"most {MAX_DEPENDENCIES}: keep the {keep} most direct ones in <depends_on>"
         )
-    return combined
+    return sorted(indices + implied)
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _text(element: ET.Element | None) -> str:

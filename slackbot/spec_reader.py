@@ -4,7 +4,9 @@ AutoForge treats a project as having a spec when `app_spec.txt` contains the
 literal text `<project_specification>`; nothing else is checked on its side. So
 prose is read leniently here: a bare `&` or `<` in a sentence is taken as
 written, never a reason to send the spec back. Tags that don't nest are a
-problem only when the `<feature>` elements can't be told apart.
+problem only when the `<feature>` elements can't be told apart. What is there
+must be filled in, though: template placeholders and a second <core_features>
+(only the first is read as the feature list) go back to Claude.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ _MARKUP = re.compile(
     r"|&(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);",
     re.DOTALL,
 )
+# Template leftovers: {{FEATURE_COUNT}} (ours), [FEATURE_COUNT] and YOUR_PROJECT_NAME
+# (AutoForge's templates), $ARGUMENTS / $TEMPLATES (our skill's variables).
+TEMPLATE_PLACEHOLDER = r"\{\{\s*[A-Za-z_][\w ]*\}\}|\[[A-Z][A-Z_]{2,}\]|\$(?:ARGUMENTS|TEMPLATES)\b|\bYOUR_[A-Z0-9_]+\b"
+_PLACEHOLDER = re.compile(TEMPLATE_PLACEHOLDER)
 _BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);)")
 
 
@@ -82,6 +88,8 @@ class _SpecReader:
                 f"wrap the whole spec in <{ROOT}> … </{ROOT}>, with no attributes on the opening tag"
             )
             return self.spec
+        for placeholder in dict.fromkeys(_PLACEHOLDER.findall(raw)):
+            self.findings.problem(f"still has the template placeholder {placeholder}: write the real value")
         root = self._parse(raw)
         if root is None:
             return self.spec
@@ -104,6 +112,12 @@ class _SpecReader:
         if missing:
             listed = ", ".join(f"<{s}>" for s in missing)
             self.findings.note(f"has no {listed}; AutoForge builds without them, but its agents will have to guess")
+        cores = sum(1 for _ in root.iter("core_features"))
+        if cores > 1:
+            self.findings.problem(
+                f"has {cores} <core_features> sections, and only the first is read as the feature list: move "
+                "every feature into one <core_features>, then renumber the ids and update <feature_count>"
+            )
         name = " ".join((root.findtext("project_name") or "").split())
         if "project_name" in present and name != self.project.name:
             self.findings.note(f"<project_name> is {name!r} but the project folder is {self.project.name!r}")

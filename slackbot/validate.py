@@ -25,17 +25,15 @@ from typing import Any
 
 from .feature_rules import short
 from .spec import APP_SPEC, INITIALIZER_PROMPT, prompts_dir
-from .spec_reader import EXPECTED_SECTIONS, REQUIRED_SECTIONS, Spec, read_spec
+from .spec_reader import EXPECTED_SECTIONS, REQUIRED_SECTIONS, TEMPLATE_PLACEHOLDER, Spec, read_spec
 
 __all__ = ["EXPECTED_SECTIONS", "REQUIRED_SECTIONS", "Problem", "Report", "check_spec", "validate_spec"]
 
 SPEC_FILE = APP_SPEC
 PROMPT_FILE = INITIALIZER_PROMPT
 
-# {{FEATURE_COUNT}}, [FEATURE_COUNT], $ARGUMENTS, <PROJECT_NAME>: template leftovers.
-PLACEHOLDER = re.compile(
-    r"\{\{\s*[A-Za-z_][\w ]*\}\}|\[[A-Z][A-Z_]{2,}\]|\$(?:ARGUMENTS|TEMPLATES)\b|<[A-Z][A-Z_]{2,}>"
-)
+# Template leftovers: those of the spec, and <PROJECT_NAME> (in the spec that would be a tag).
+PLACEHOLDER = re.compile(TEMPLATE_PLACEHOLDER + r"|<[A-Z][A-Z_]{2,}>")
 # How a prompt states the count: "exactly **25** features", "exactly 8." or
 # "Create exactly **8** with the tool", "has **8** features". Not "exactly 5
 # infrastructure features" (a part, not the total), not "Step 8", not "port 3001".

@@ -43,13 +43,15 @@ def check_json(project: Path) -> tuple[int, dict[str, Any]]:
 
 def bulk_refusal(features: list[dict[str, Any]]) -> str | None:
     """What AutoForge's feature_create_bulk would refuse, checked in its order
-    (our code, its rules), plus non-empty fields as its schema and NOT NULL
-    columns intend; None when it would create them all."""
+    (our code, its rules), plus non-empty fields and the lengths its schema,
+    NOT NULL columns and `feature_create` intend; None when it would create them all."""
     for i, item in enumerate(features):
         if not all(key in item for key in FIELDS):
             return f"index {i}: missing required fields"
         if not all(isinstance(item[key], str) and item[key].strip() for key in FIELDS[:3]):
             return f"index {i}: empty category, name or description"
+        if len(item["category"]) > 100 or len(item["name"]) > 255:  # String(100), String(255)
+            return f"index {i}: category or name longer than AutoForge stores"
         if not item["steps"] or not all(isinstance(s, str) and s.strip() for s in item["steps"]):
             return f"index {i}: no steps"
         indices = item.get("depends_on_indices", [])
