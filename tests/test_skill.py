@@ -23,8 +23,8 @@ TOPICS: dict[str, tuple[str, ...]] = {
         "yes, a database", "no, stateless", "not sure",
     ),
     "Main flow and feature areas": (
-        "walk me through it", "multiselect", "accounts and logins", "search and filters", "sharing or collaboration",
-        "works on phones", "settings", "dashboards", "import and export", "unique to this app",
+        "walk me through it", 'header "accounts"', 'header "phones"', "desktop only", 'header "search"',
+        "search and filters", 'header "sharing"', "settings", "dashboards", "import and export", "unique to this app",
     ),
     "Roles and permissions": ("roles and permissions", "pages only some roles reach", "may not do"),
     "Sign-in and sessions": ("sign-in and sessions", "password rules", "session timeout", "automatic logout"),
@@ -108,7 +108,8 @@ def test_infrastructure_features_come_first_in_autoforges_order():
 
 def test_choices_are_still_buttons():
     assert SKILL.count("AskUserQuestion") >= 5
-    for header in ("Mode", "Stack", "Data", "Areas", "Features", "Write spec"):
+    for header in ("Mode", "Stack", "Data", "Accounts", "Phones", "Search", "Sharing", "Assumptions", "Features",
+                   "Write spec"):
         assert f'header "{header.lower()}"' in lower(SKILL)
 
 
@@ -130,3 +131,104 @@ def test_the_skill_keeps_its_placeholders_and_output_format():
 def test_the_dependency_cap_matches_autoforges():
     # 15 written + the 5 implied Infrastructure features = AutoForge's 20.
     assert "at most 15" in lower(SKILL) and "allows 20 in all" in lower(SKILL)
+
+
+# Issue 21 item 10. AutoForge's create-spec (github leonvanzyl/autocoder, read at
+# 69d9313) asks its whole Phase 4 (feature areas, security, data flow, edge cases)
+# in quick mode too; quick mode there skips only the technical design. Each topic
+# it asks, in our words: our quick mode asks it or names it in its assumptions.
+AUTOFORGE_TOPICS: dict[str, str] = {
+    "the main flow": "main flow",
+    "the things people create and manage": "things people manage",
+    "accounts": "accounts",
+    "phones": "phones",
+    "search and filters": "search and filters",
+    "sharing and collaboration": "sharing",
+    "settings and customisation": "settings",
+    "dashboards and reports": "dashboards",
+    "roles and permissions": "roles and permissions",
+    "sign-in and sessions": "sign-in and sessions",
+    "sensitive operations": "sensitive operations",
+    "data flow (entered versus generated, multi-step work)": "data flow",
+    "deletes and their cascades": "deletes",
+    "external services": "external service",
+    "import and export": "import and export",
+    "network failures": "failures",
+    "duplicates": "duplicates",
+    "long input": "limits",
+    "empty states": "empty states",
+    "anything unique to the app": "unique",
+}
+# AutoForge's four feature areas, each with three answers (not yes/no): our header
+# and our three labels for each.
+AREAS: dict[str, tuple[str, str, str]] = {
+    "accounts": ("sign-in with profiles", "optional sign-in", "no accounts"),
+    "phones": ("fully responsive", "basic phone support", "desktop only"),
+    "search": ("search and filters", "basic search", "no search"),
+    "sharing": ("yes, now", "later", "no sharing"),
+}
+
+
+def quick_mode() -> str:
+    return section("**Quick mode:", "### 5.")
+
+
+@pytest.mark.parametrize("topic", list(AUTOFORGE_TOPICS))
+def test_quick_mode_asks_or_assumes_every_autoforge_topic(topic):
+    assert AUTOFORGE_TOPICS[topic] in quick_mode()
+
+
+def test_quick_mode_assumptions_are_confirmed_in_one_message_before_writing():
+    quick = quick_mode()
+    assert "one message" in quick and 'header "assumptions"' in quick
+    assert "every topic" in quick and "named" in quick
+    assert "never write the spec before" in quick
+    writing = section("## Writing the files", "1. Glob")
+    assert "confirmed the assumptions" in writing
+
+
+def test_the_feature_areas_have_three_answers_each():
+    phase = section("### 4. Features", "For each area that applies")
+    for header, labels in AREAS.items():
+        assert f'header "{header}"' in phase
+        assert [label for label in labels if f"**{label}" not in phase] == []
+
+
+def test_detailed_mode_asks_frontend_backend_and_database():
+    phase = section("### 3. Stack and data storage", "### 4.")
+    for header in ("frontend", "backend", "database"):
+        assert f'header "{header}"' in phase
+
+
+def doc_row(topic: str) -> list[str]:
+    """The cells of a row of the table in docs/interview.md."""
+    row = next(line for line in DOC.splitlines() if line.startswith(f"| {topic} |"))
+    return [cell.strip().lower() for cell in row.split("|")[1:-1]]
+
+
+def test_the_doc_says_autoforges_areas_have_three_answers():
+    _, autoforge, ours, _ = doc_row("Main flow and feature areas")
+    assert "yes/no" not in lower(DOC)
+    assert "three answers" in autoforge and "desktop only" in autoforge and "maybe later" in autoforge
+    assert "three answers" in ours
+
+
+def test_the_doc_says_what_autoforges_quick_mode_skips():
+    _, autoforge, ours, _ = doc_row("Mode")
+    assert "skips only the technical design" in autoforge and "security" in autoforge
+    assert "assumption" in ours and "one message" in ours
+    for topic in ("Roles and permissions", "Sign-in and sessions", "Failures (network)", "Empty states"):
+        assert "confirm" in doc_row(topic)[3], topic
+
+
+def test_the_doc_says_detailed_modes_ask_frontend_backend_and_database():
+    _, autoforge, ours, _ = doc_row("Stack")
+    for part in ("frontend", "backend", "database"):
+        assert part in autoforge and part in ours
+
+
+def test_the_doc_says_how_the_stateless_case_differs():
+    _, autoforge, ours, _ = doc_row("Data storage (persistence)")
+    assert "simplified" in autoforge and "no infrastructure category" in ours
+    infrastructure = lower(DOC[DOC.index("## Infrastructure features") : DOC.index("## Itemised features")])
+    assert "simplified" in infrastructure and "initializer template" in infrastructure
