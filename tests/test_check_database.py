@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import copy
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from slackbot.feature_compare import Row
+from slackbot.feature_db import read_rows
 from tests.test_check_json import check_json, run_check
 from tests.test_features_exist import bulk_created, features_db
 from tests.test_interview_flow import prompt_for, spec_for
@@ -154,3 +157,21 @@ def test_a_locked_database_is_said(tmp_path):
     assert code == 1
     [message] = db_problems(out)
     assert "locked" in message and "try again" in message
+
+
+def test_dependencies_are_read_as_autoforge_reads_them(tmp_path):
+    path = features_db(tmp_path, 4)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE features SET dependencies = 'null' WHERE id = 1")  # SQLAlchemy's JSON None
+        db.execute("UPDATE features SET dependencies = '[1, \"2\", true]' WHERE id = 2")  # only ints count
+        db.execute("UPDATE features SET dependencies = 'not json' WHERE id = 3")
+        db.execute("UPDATE features SET dependencies = '[3, 1]' WHERE id = 4")
+    assert [row.dependencies for row in read_rows(path)] == [(), (1,), (), (3, 1)]
+
+
+def test_a_database_from_before_dependencies_is_read(tmp_path):
+    path = tmp_path / "features.db"
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("CREATE TABLE features (id INTEGER PRIMARY KEY, priority INTEGER, category TEXT, name TEXT)")
+        db.execute("INSERT INTO features VALUES (1, 1, 'Tasks', 'Add a task')")
+    assert read_rows(path) == [Row(1, "Tasks", "Add a task")]
