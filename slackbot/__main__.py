@@ -17,12 +17,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command")
     chat = commands.add_parser("chat", help="run an interview in this terminal, without Slack")
     chat.add_argument("name", help="project name (a folder under GENERATIONS_DIR)")
-    check = commands.add_parser("check", help="validate a project's spec files (exit 0 if AutoForge can build it)")
+    check = commands.add_parser(
+        "check",
+        help="validate a project's spec files (exit 0 if AutoForge can build it) and, once AutoForge's "
+        "initializer has run, that its features database holds the spec's features",
+    )
     check.add_argument("dir", help="the project folder (spec in prompts/ or .autoforge/prompts/)")
     check.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON object: ok, problems, feature_count and the features as feature_create_bulk takes them",
+        help="print one JSON object: ok, problems, feature_count, the features as feature_create_bulk takes them "
+        "and how the features database compares (database)",
     )
     return parser.parse_args(argv)
 
@@ -31,17 +36,23 @@ def check_spec(folder: str, as_json: bool = False) -> int:
     import json
     from pathlib import Path
 
+    from .feature_db import compare_with_spec
     from .root_copy import problem as root_copy_problem
     from .validate import Problem
     from .validate import check_spec as check
 
     project = Path(folder).resolve()
     report = check(project)
-    stale = root_copy_problem(project)  # not in check_spec: the repair loop can't fix it, the bot refreshes it
+    # Neither is in check_spec: the repair loop can't fix them (the bot refreshes the root copy).
+    stale = root_copy_problem(project)
     if stale is not None:
         report.problems.append(Problem("app_spec.txt", stale))
+    database = compare_with_spec(project, report.features, report.feature_count)
+    if database is not None:
+        report.problems += [Problem(database.path, message) for message in database.problems]
+        report.notes += database.notes
     if as_json:
-        print(json.dumps(report.to_json(), indent=2))
+        print(json.dumps({**report.to_json(), "database": database and database.to_json()}, indent=2))
         return 0 if report.ok else 1
     for problem in report.problems:
         print(f"- {problem}")
@@ -51,6 +62,8 @@ def check_spec(folder: str, as_json: bool = False) -> int:
         count = len(report.problems)
         print(f"{project.name}: {count} problem{'s' if count != 1 else ''}")
         return 1
+    if database is not None and database.compared:
+        print(f"{database.path} matches the spec ({database.rows} features)")
     if report.itemised:
         print(f"{project.name}: the spec looks buildable ({report.feature_count} features, in {report.folder})")
     else:

@@ -16,7 +16,7 @@ from tests.fakes import anthropic as fa
 
 # The features table as AutoForge's SQLAlchemy model (api/database.py) creates it.
 FEATURES_TABLE = """
-CREATE TABLE features (
+CREATE TABLE IF NOT EXISTS features (
     id INTEGER NOT NULL PRIMARY KEY,
     priority INTEGER NOT NULL,
     category VARCHAR(100) NOT NULL,
@@ -44,6 +44,30 @@ def features_db(project: Path, rows: int, where: str = ".autoforge/features.db")
             " needs_human_input) VALUES (?, 'Infrastructure', ?, 'd', '[\"s\"]', 0, 0, 0)",
             [(i, f"Feature {i}") for i in range(1, rows + 1)],
         )
+    db.close()
+    return path
+
+
+def bulk_created(project: Path, features: list[dict], where: str = ".autoforge/features.db") -> Path:
+    """The database after AutoForge's initializer sent `features` (a `check --json` payload) to
+    feature_create_bulk on an empty database: priorities 1..N in order, ids assigned by insertion,
+    each `depends_on_indices` stored as the sorted ids of those features, NULL when it has none."""
+    path = project / where
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as db:
+        db.execute(FEATURES_TABLE)
+        ids = []
+        for priority, item in enumerate(features, 1):
+            cursor = db.execute(
+                "INSERT INTO features (priority, category, name, description, steps, passes, in_progress,"
+                " needs_human_input) VALUES (?, ?, ?, ?, ?, 0, 0, 0)",
+                (priority, item["category"], item["name"], item["description"], json.dumps(item["steps"])),
+            )
+            ids.append(cursor.lastrowid)
+        for row_id, item in zip(ids, features, strict=True):
+            if item.get("depends_on_indices"):
+                stored = sorted(ids[i] for i in item["depends_on_indices"])
+                db.execute("UPDATE features SET dependencies = ? WHERE id = ?", (json.dumps(stored), row_id))
     db.close()
     return path
 
