@@ -10,6 +10,9 @@ from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
+from .allowlist import ALLOWLIST_FILE, Command, allowlist_yaml
+from .slack_text import code, escape
+
 # AutoForge's own entry point, run from its checkout (see its README).
 AUTOFORGE_COMMAND = "python autonomous_agent_demo.py --project-dir {folder}"
 
@@ -48,6 +51,34 @@ class Handoff:
     categories: list[tuple[str, int]]
     changes: FeatureChanges | None  # None on the first delivery
     root_copy: str | None = None  # what the bot did to AutoForge's root copy of the spec, if anything
+    allow: tuple[Command, ...] = ()  # commands the stack needs that AutoForge's bash hook refuses by default
+
+
+def build_text(handoff: Handoff, project_dir: Path) -> str:
+    """How to run AutoForge on the folder (mrkdwn). Its README's route is the web UI
+    (`autoforge` from npm, or start_ui in a checkout); there the folder is registered
+    through New Project, and "Create with Claude" would delete our app_spec.txt
+    (its spec chat session does, to write its own), so the manual route it is."""
+    return (
+        "*Build it* with AutoForge. In its web UI (`autoforge`, or `./start_ui.sh` in its checkout): "
+        f"*New Project*, any name, folder {code(project_dir)}, then *Edit Templates Manually* and *Start Agent*. "
+        "Not *Create with Claude*: it deletes this spec's app_spec.txt.\n"
+        f"Or its command line, from its checkout:\n```{escape(handoff.command)}```"
+    )
+
+
+def allowlist_text(handoff: Handoff, project_dir: Path) -> str | None:
+    """What to allow in AutoForge's allowlist file for this stack (mrkdwn), or None."""
+    if not handoff.allow:
+        return None
+    names = ", ".join(code(command.name) for command in handoff.allow)
+    where = code(project_dir / ALLOWLIST_FILE)
+    return (
+        f"*Commands to allow*: AutoForge's agent can't run {names} until {where} lists them. "
+        "Put these lines in it, in place of its `version: 1` and `commands: []` if AutoForge "
+        "has created it (the bot never edits that file):\n"
+        f"```{escape(allowlist_yaml(handoff.allow)).rstrip()}```"
+    )
 
 
 def compare(before: Sequence[str], after: Sequence[str]) -> FeatureChanges:

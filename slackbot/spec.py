@@ -240,6 +240,7 @@ class SpecSummary:
     name: str
     stack: str  # e.g. "React 18 · Node.js 20 with Express · SQLite"
     feature_count: int | None
+    technology: str = ""  # the whole technology_stack section's text, for what the stack needs
 
 
 def summarize_spec(path: Path) -> SpecSummary:
@@ -257,6 +258,8 @@ def summarize_spec(path: Path) -> SpecSummary:
             root.findtext(f"technology_stack/{where}") or ""
             for where in ("frontend/framework", "backend/runtime", "backend/database")
         ]
+        section = root.find("technology_stack")
+        technology = " ".join(section.itertext()) if section is not None else ""
     except ET.ParseError:
         def find(tag: str) -> str:
             match = re.search(rf"<{tag}>(.*?)</{tag}>", text, re.S)
@@ -264,7 +267,8 @@ def summarize_spec(path: Path) -> SpecSummary:
 
         name, count_text = find("project_name").strip(), find("feature_count").strip()
         parts = [find("framework"), find("runtime"), find("database")]
+        technology = re.sub(r"<[^>]*>", " ", find("technology_stack"))
     stack = " · ".join(" ".join(p.split()) for p in parts if p.strip()) or "not stated"
     # ASCII digits only: str.isdigit() takes "²", which int() refuses.
     count = int(count_text) if NUMBER.fullmatch(count_text) else None
-    return SpecSummary(name or path.parent.parent.name, stack, count)
+    return SpecSummary(name or path.parent.parent.name, stack, count, " ".join(technology.split()))

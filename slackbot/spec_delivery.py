@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from .allowlist import needed_commands
 from .handoff import Handoff, build_command, by_category, compare
 from .quick_mode import models
 from .relay import Recipient, Usage
@@ -91,5 +92,6 @@ async def _post_summary(conversation: Conversation, problems: list[Problem]) -> 
     before = await store.last_delivery(record.name)
     changes = compare(before, names) if before is not None else None
     await store.record_delivery(record.name, names)
-    handoff = Handoff(build_command(project_dir), by_category(report.features), changes, root_copy)
+    allow = tuple(needed_commands(summary.technology or summary.stack))
+    handoff = Handoff(build_command(project_dir), by_category(report.features), changes, root_copy, allow)
     await conversation.relay.post_summary(summary, usage, project_dir, problems, handoff)

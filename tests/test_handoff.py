@@ -68,6 +68,8 @@ async def test_the_card_says_how_to_build_and_a_revision_says_what_changed(start
     assert f"--project-dir {project}" in first
     assert "Infrastructure 5 · Tasks 3" in first
     assert "Since the last upload" not in first
+    assert "Edit Templates Manually" in first and "Create with Claude" in first  # AutoForge's web UI route
+    assert "  - name: sqlite3" in first  # the example's SQLite: AutoForge's hook refuses sqlite3 by default
 
     await h.slack.send_message("C1", "U1", "please add renaming and undo on delete", thread_ts=root_ts)
     await h.slack.wait_for(lambda: len(cards()) == 2, what="the second card")
@@ -125,3 +127,34 @@ async def test_a_long_stack_still_shows_the_card_within_slacks_field_limits(star
         what="the summary card",
     )
     assert "React with library0, library1" in card.visible_text and "library399" not in card.visible_text
+
+
+async def test_the_card_says_which_commands_to_allow_and_how_to_open_the_project_in_the_web_ui(start_bot):
+    """A Python and PostgreSQL stack: AutoForge's agent can't run psql, python or pip
+    until its allowlist names them, so the card gives the lines for that file (the bot
+    never writes it), and both ways to run AutoForge."""
+    h = await start_bot()
+    project = h.project("shop")
+    spec = spec_for("shop").replace("Node.js 20 with Express and TypeScript", "Python 3.12 with FastAPI", 1)
+    spec = spec.replace("SQLite via better-sqlite3, file at ./data/todo.db", "PostgreSQL 16", 1)
+    h.model.script(str(project), [
+        fa.text("Ready?"),
+        fa.tool("Write", {"file_path": str(project / "prompts/app_spec.txt"), "content": spec}),
+        fa.tool("Write", {"file_path": str(project / "prompts/initializer_prompt.md"), "content": prompt_for("shop")}),
+        fa.text("Written."),
+    ])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "Ready?")
+    await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
+    card = (await h.slack.wait_for(
+        lambda: next((m for m in h.slack.thread("C1", root_ts) if "*Model turns*" in m.visible_text), None),
+        what="the summary card",
+    )).visible_text
+    allowlist = "version: 1\ncommands:\n  - name: psql\n    description: PostgreSQL client\n  - name: python\n"
+    assert allowlist in card and "  - name: pip\n" in card and "sqlite3" not in card
+    assert f"{project}/.autoforge/allowed_commands.yaml" in card
+    assert "never" in card  # the bot leaves that file to people
+    assert "New Project" in card and "Edit Templates Manually" in card
+    assert "Create with Claude" in card and "deletes" in card
+    assert f"python autonomous_agent_demo.py --project-dir {project}" in card
+    assert not (project / ".autoforge/allowed_commands.yaml").exists()

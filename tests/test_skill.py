@@ -232,3 +232,16 @@ def test_the_doc_says_how_the_stateless_case_differs():
     assert "simplified" in autoforge and "no infrastructure category" in ours
     infrastructure = lower(DOC[DOC.index("## Infrastructure features") : DOC.index("## Itemised features")])
     assert "simplified" in infrastructure and "initializer template" in infrastructure
+
+
+def test_steps_are_ones_autoforges_agent_can_run_as_configured():
+    """AutoForge's bash hook refuses sqlite3, psql and python -m pip unless a person
+    allows them: steps that need them stall its coding agent. The example spec and the
+    skill keep verification to the app's UI and API."""
+    example = (REPO / ".claude/templates/app_spec_example.txt").read_text(encoding="utf-8")
+    steps = re.findall(r"<step>(.*?)</step>", example, flags=re.S)
+    shells = re.compile(r"\b(?:sqlite3|psql|mysql|mongosh|pip3?|python3?)\b", re.I)
+    assert steps and [step for step in steps if shells.search(step)] == []
+    rules = lower(SKILL)
+    assert "through the app's ui or its api" in rules
+    assert all(f"`{command}`" in rules for command in ("sqlite3", "psql", "python -m pip"))

@@ -22,7 +22,7 @@ from ..blocks import (
     without_status,
 )
 from ..events import Question, QuestionItem, SessionEvent
-from ..handoff import FeatureChanges, Handoff
+from ..handoff import FeatureChanges, Handoff, allowlist_text, build_text
 from ..scheduler import Priority, SchedulerClosed, SlackScheduler
 from ..slack_text import escape, usd
 from ..spec import SpecSummary, prompts_dir
@@ -183,8 +183,11 @@ class ThreadRelay:
         if handoff is not None and handoff.changes is not None and handoff.changes.any:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": changes_text(handoff.changes)}})
         if handoff is not None:
-            build = f"*Build it* with AutoForge, from its checkout:\n```{escape(handoff.command)}```"
+            build = build_text(handoff, project_dir)
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": build}})
+            allow = allowlist_text(handoff, project_dir)
+            if allow:
+                blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": allow}})
         if handoff is not None and handoff.root_copy:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": escape(handoff.root_copy)}})
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": saved}]})
