@@ -3,6 +3,9 @@ it holds by category, and what the team's latest answers changed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from slackbot.handoff import build_command, by_category, compare
 from tests.fakes import anthropic as fa
 from tests.test_interview_flow import prompt_for, spec_for
@@ -109,13 +112,36 @@ async def test_a_forward_dependency_goes_back_to_claude_with_the_feature_named(s
 async def test_a_long_stack_still_shows_the_card_within_slacks_field_limits(start_bot):
     """A section field holds at most 2,000 characters: a stack described at length is
     shortened on the card, never a card Slack refuses."""
+    framework = "React with " + ", ".join(f"library{n}" for n in range(400))  # about 4,000 characters
+    _, card = await card_for(start_bot, lambda spec: spec.replace("<framework>", f"<framework>{framework} ", 1))
+    assert "React with library0, library1" in card and "library399" not in card
+
+
+async def test_the_card_says_which_commands_to_allow_and_how_to_open_the_project_in_the_web_ui(start_bot):
+    """A Python and PostgreSQL stack: AutoForge's agent can't run psql, python or pip
+    until its allowlist names them, so the card gives the lines for that file (the bot
+    never writes it), and both ways to run AutoForge."""
+    project, card = await card_for(start_bot, lambda spec: spec.replace(
+        "Node.js 20 with Express and TypeScript", "Python 3.12 with FastAPI", 1
+    ).replace("SQLite via better-sqlite3, file at ./data/todo.db", "PostgreSQL 16", 1))
+    allowlist = "version: 1\ncommands:\n  - name: psql\n    description: PostgreSQL client\n  - name: python\n"
+    assert allowlist in card and "  - name: pip\n" in card and "sqlite3" not in card
+    assert f"{project}/.autoforge/allowed_commands.yaml" in card
+    assert "never" in card  # the bot leaves that file to people
+    assert "New Project" in card and "Edit Templates Manually" in card
+    assert "Create with Claude" in card and "deletes" in card
+    assert f"python autonomous_agent_demo.py --project-dir {project}" in card
+    assert not (project / ".autoforge/allowed_commands.yaml").exists()
+
+
+async def card_for(start_bot, edit: Callable[[str], str]) -> tuple[Path, str]:
+    """Claude writes the sample spec changed by `edit` once the team says yes: the
+    project folder, and the summary card as people see it."""
     h = await start_bot()
     project = h.project("shop")
-    framework = "React with " + ", ".join(f"library{n}" for n in range(400))  # about 4,000 characters
-    spec = spec_for("shop").replace("<framework>", f"<framework>{framework} ", 1)
     h.model.script(str(project), [
         fa.text("Ready?"),
-        fa.tool("Write", {"file_path": str(project / "prompts/app_spec.txt"), "content": spec}),
+        fa.tool("Write", {"file_path": str(project / "prompts/app_spec.txt"), "content": edit(spec_for("shop"))}),
         fa.tool("Write", {"file_path": str(project / "prompts/initializer_prompt.md"), "content": prompt_for("shop")}),
         fa.text("Written."),
     ])
@@ -126,35 +152,4 @@ async def test_a_long_stack_still_shows_the_card_within_slacks_field_limits(star
         lambda: next((m for m in h.slack.thread("C1", root_ts) if "*Model turns*" in m.visible_text), None),
         what="the summary card",
     )
-    assert "React with library0, library1" in card.visible_text and "library399" not in card.visible_text
-
-
-async def test_the_card_says_which_commands_to_allow_and_how_to_open_the_project_in_the_web_ui(start_bot):
-    """A Python and PostgreSQL stack: AutoForge's agent can't run psql, python or pip
-    until its allowlist names them, so the card gives the lines for that file (the bot
-    never writes it), and both ways to run AutoForge."""
-    h = await start_bot()
-    project = h.project("shop")
-    spec = spec_for("shop").replace("Node.js 20 with Express and TypeScript", "Python 3.12 with FastAPI", 1)
-    spec = spec.replace("SQLite via better-sqlite3, file at ./data/todo.db", "PostgreSQL 16", 1)
-    h.model.script(str(project), [
-        fa.text("Ready?"),
-        fa.tool("Write", {"file_path": str(project / "prompts/app_spec.txt"), "content": spec}),
-        fa.tool("Write", {"file_path": str(project / "prompts/initializer_prompt.md"), "content": prompt_for("shop")}),
-        fa.text("Written."),
-    ])
-    root_ts = await h.start_interview("shop")
-    await h.wait_for_text("C1", root_ts, "Ready?")
-    await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
-    card = (await h.slack.wait_for(
-        lambda: next((m for m in h.slack.thread("C1", root_ts) if "*Model turns*" in m.visible_text), None),
-        what="the summary card",
-    )).visible_text
-    allowlist = "version: 1\ncommands:\n  - name: psql\n    description: PostgreSQL client\n  - name: python\n"
-    assert allowlist in card and "  - name: pip\n" in card and "sqlite3" not in card
-    assert f"{project}/.autoforge/allowed_commands.yaml" in card
-    assert "never" in card  # the bot leaves that file to people
-    assert "New Project" in card and "Edit Templates Manually" in card
-    assert "Create with Claude" in card and "deletes" in card
-    assert f"python autonomous_agent_demo.py --project-dir {project}" in card
-    assert not (project / ".autoforge/allowed_commands.yaml").exists()
+    return project, card.visible_text

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from slackbot.cli_options import SessionSettings
-from slackbot.session import SpecSession
 from slackbot.spec import APP_SPEC, INITIALIZER_PROMPT, PROMPTS_FOLDERS, spec_paths
-from tests.fakes import anthropic as fa
+from tests.test_confinement import attempt_all
 
 GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -46,27 +45,6 @@ def prompts_folders(skill: str, project: Path) -> list[Path]:
     return list(dict.fromkeys(named))
 
 
-async def run_calls(model: fa.FakeAnthropic, project: Path, settings: SessionSettings, calls: list[tuple]):
-    """Claude makes each call in turn through the real CLI; return the tool results."""
-    results: list[fa.ToolResult] = []
-
-    def then(step: fa.Turn):
-        def record(request: fa.ModelRequest) -> fa.Turn:
-            results.extend(request.tool_results)
-            return step
-        return record
-
-    steps: list = [fa.tool(*calls[0])] + [then(fa.tool(*call)) for call in calls[1:]] + [then(fa.text("Done."))]
-    model.script(str(project), steps)
-    session = SpecSession(project, settings)
-    try:
-        [event async for event in session.send("write the spec")]
-    finally:
-        await session.close()
-    model.verify()
-    return results
-
-
 @pytest.fixture(params=[rel.as_posix() for rel in PROMPTS_FOLDERS])
 def project(request, tmp_path: Path) -> Path:
     """A project whose prompts folder is where AutoForge left it, with both spec files in it."""
@@ -85,7 +63,7 @@ def test_the_skill_names_the_prompts_folders_in_autoforge_order(session_settings
 
 async def test_the_skill_glob_for_prompts_is_allowed_and_finds_the_files(model, session_settings, project):
     calls = glob_calls(_skill(session_settings, project))
-    results = await run_calls(model, project, session_settings, [("Glob", call) for call in calls])
+    results, _ = await attempt_all(model, session_settings, project, [("Glob", call) for call in calls], "Done.")
     assert len(results) == len(calls)
     assert not any(r.is_error for r in results), [r.content_text[:200] for r in results]
     # The CLI lists matches relative to the working directory (the project).
@@ -110,7 +88,7 @@ async def test_the_skills_reads_and_writes_are_allowed(model, session_settings, 
         ("Read", {"file_path": str(spec)}),
         ("Edit", {"file_path": str(spec), "old_string": ">1<", "new_string": ">2<"}),
     ]
-    results = await run_calls(model, project, session_settings, calls)
+    results, _ = await attempt_all(model, session_settings, project, calls, "Done.")
     assert len(results) == len(calls)
     assert not any(r.is_error for r in results), [r.content_text[:200] for r in results]
     assert spec.read_text() == "<project_specification>2</project_specification>"
