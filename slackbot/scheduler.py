@@ -1,21 +1,20 @@
 """One workspace-wide scheduler for every Slack write.
 
-Slack's rate limits are per method, per app, per workspace, shared by every
-thread the bot serves, plus about one message per second per channel, counted
-over every call that adds a message (MESSAGE_METHODS). Throttling each message
-on its own collapses into 429 storms at scale, so every write is queued here and released only within budget:
+Slack's rate limits are per method, per app, per workspace, shared by every thread,
+plus about one new message a second per channel. Throttling each message on its own
+collapses into 429 storms at scale, so every write is queued here and released only
+within budget:
 
 - per method, at most the tier's calls in any window (a sliding log), paced by
   a small token bucket so one burst does not use up the whole minute;
-- per channel, one new message (a post, a stream's start, a shared upload) at most
-  once per `channel_post_interval`, the oldest waiting going first across methods;
+- per channel, one new message (a post, a stream's start, a shared upload:
+  MESSAGE_METHODS) per `channel_post_interval`, oldest first across methods;
 - user-visible firsts (first words, questions, uploads, notes) before refreshes;
-- fair: within a priority, threads take turns (round robin);
-- coalescing: a refresh of the same message that is already queued is not
-  queued twice; its thunk runs once and reads the latest text when it runs;
-- a 429 (or HTTP 200 `ratelimited`) pauses the whole method for its Retry-After,
-  then the call is retried; for a new message in a known channel it pauses only
-  that channel, unless another channel is paused too (see `_pause`).
+  within a priority, threads take turns (round robin);
+- coalescing: a refresh of a message already queued runs once, with the latest text;
+- a 429 (or HTTP 200 `ratelimited`) pauses the method for its Retry-After, then the
+  call is retried; for a new message in a known channel it pauses only that channel,
+  unless another channel is paused too (see `_pause`).
 """
 
 from __future__ import annotations
