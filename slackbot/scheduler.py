@@ -366,11 +366,9 @@ class SlackScheduler:
         """Hold back what Slack refused for its Retry-After: the channel, or the method.
 
         Slack's 429 does not say which limit it hit. Assumed: a refused new message in a
-        known channel hit that channel's ~1 a second (how far Slack lets a channel burst
-        is undocumented, so it may hold a channel to less than our pace), since the
-        method's workspace-wide budget is paced here already; so only that channel waits.
-        A second channel refused while the first is still held means the workspace's
-        limit for the method after all: the method waits, as for any other 429."""
+        known channel hit that channel's ~1 a second (its burst is undocumented), as the
+        method's workspace budget is paced here already: only that channel waits. A second
+        channel refused while the first is held means the workspace's limit after all."""
         now = time.monotonic()
         channel = _message_channel(job)
         if channel is not None and self._channels.pause(channel, now + seconds, now):
