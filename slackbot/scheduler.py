@@ -237,8 +237,7 @@ class SlackScheduler:
         return False
 
     async def _dispatch(self) -> None:
-        # Checked each round, not only left to close()'s cancel: on Python 3.11 a cancel that
-        # lands as the timed wait below is woken is swallowed by wait_for.
+        # Checked each round: Python 3.11's wait_for swallows a cancel landing as it wakes.
         while not self._closed:
             self._wake.clear()
             try:
