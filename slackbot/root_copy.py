@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .confine import inside
+from .slack_text import escape
 from .spec import APP_SPEC, spec_paths
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def refresh(project: Path) -> str | None:
     if copy.refused:
         log.warning("not refreshing %s: it %s", copy.path, copy.refused)
         return (
-            f":warning: `{copy.path}`, {AGENTS_READ}, {copy.refused}, so I left it alone and it still "
+            f":warning: `{copy.path}`, {AGENTS_READ}, {escape(copy.refused)}, so I left it alone and it still "
             f"holds an older spec: replace it with a copy of `{copy.spec}`."
         )
     try:
