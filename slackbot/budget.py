@@ -25,6 +25,11 @@ RAISE_INTERVIEW = "`/newspec budget interview <dollars>`"
 RAISE_TURNS = "`/newspec budget turns <number>`"
 
 
+def set_usd(amount: float) -> str:
+    """A budget as it was set (spend, measured, is plain `usd`)."""
+    return usd(amount, as_set=True)
+
+
 def utc_day(now: dt.datetime | None = None) -> str:
     return (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d")
 
@@ -94,8 +99,8 @@ class Budgets:
         if self.per_interview is not None and record.cost_usd >= self.per_interview:
             return Held(
                 ("interview", f"{self.per_interview}"),
-                f":money_with_wings: This interview has used its budget of {usd(self.per_interview)} "
-                f"(spent ${record.cost_usd:.4f}), {paused} I'll answer it once a workspace admin raises it with "
+                f":money_with_wings: This interview has used its budget of {set_usd(self.per_interview)} "
+                f"(spent {usd(record.cost_usd)}), {paused} I'll answer it once a workspace admin raises it with "
                 f"{RAISE_INTERVIEW}.",
             )
         if self.turns_per_interview is not None and record.model_turns >= self.turns_per_interview:
@@ -111,8 +116,8 @@ class Budgets:
             if spent >= self.per_user_day:
                 return Held(
                     ("user", day, user_id),
-                    f":money_with_wings: <@{user_id}> has used today's budget of {usd(self.per_user_day)} per "
-                    f"person (spent ${spent:.4f}), {paused} I'll answer it when the budget resets at "
+                    f":money_with_wings: <@{user_id}> has used today's budget of {set_usd(self.per_user_day)} per "
+                    f"person (spent {usd(spent)}), {paused} I'll answer it when the budget resets at "
                     f"00:00 UTC (in {until_reset()}), or sooner if someone else replies.",
                 )
         if self.per_day is not None:
@@ -120,8 +125,8 @@ class Budgets:
             if spent >= self.per_day:
                 return Held(
                     ("workspace", day),
-                    f":money_with_wings: newspec has used today's budget of {usd(self.per_day)} for the whole "
-                    f"workspace (spent ${spent:.4f}), {paused} I'll answer it when the budget resets at "
+                    f":money_with_wings: newspec has used today's budget of {set_usd(self.per_day)} for the whole "
+                    f"workspace (spent {usd(spent)}), {paused} I'll answer it when the budget resets at "
                     f"00:00 UTC (in {until_reset()}).",
                 )
         return None
@@ -139,7 +144,7 @@ class Budgets:
             if WARN_AT * budget <= spent < budget:
                 said.append((
                     f"warn-user:{day}:{user_id}:{budget}",
-                    f":warning: <@{user_id}> has used ${spent:.4f} of today's {usd(budget)} budget per person "
+                    f":warning: <@{user_id}> has used {usd(spent)} of today's {set_usd(budget)} budget per person "
                     f"({spent / budget:.0%}); {resets}",
                 ))
         budget = self.per_day
@@ -148,7 +153,7 @@ class Budgets:
             if WARN_AT * budget <= spent < budget:
                 said.append((
                     f"warn-day:{day}:{budget}",
-                    f":warning: newspec has used ${spent:.4f} of today's {usd(budget)} budget for the whole "
+                    f":warning: newspec has used {usd(spent)} of today's {set_usd(budget)} budget for the whole "
                     f"workspace ({spent / budget:.0%}); {resets}",
                 ))
         return said
@@ -160,7 +165,7 @@ class Budgets:
         if budget is not None and WARN_AT * budget <= cost < budget:
             said.append((
                 f"warn-cost:{budget}",
-                f":warning: This interview has used ${cost:.4f} of its {usd(budget)} budget ({cost / budget:.0%}); "
+                f":warning: This interview has used {usd(cost)} of its {set_usd(budget)} budget ({cost / budget:.0%}); "
                 f"when it runs out I'll pause until a workspace admin raises it with {RAISE_INTERVIEW}.",
             ))
         turns, allowed = record.model_turns, self.turns_per_interview

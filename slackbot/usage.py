@@ -95,7 +95,7 @@ def in_force(settings: Budgets, overrides: Mapping[str, float | None]) -> tuple[
 def budget_value(kind: BudgetKind, value: float | None) -> str:
     if value is None:
         return "no limit"
-    return f"{int(value):,} turns" if kind.whole else usd(value)
+    return f"{int(value):,} turns" if kind.whole else usd(value, as_set=True)
 
 
 def budget_lines(budgets: Budgets, from_slack: frozenset[str]) -> list[str]:
@@ -123,11 +123,6 @@ def since_day(today: str) -> str:
     return (dt.date.fromisoformat(today) - dt.timedelta(days=WINDOW_DAYS - 1)).isoformat()
 
 
-def money(amount: float) -> str:
-    """Spend as measured (turns cost fractions of a cent), as the summary card shows it."""
-    return f"${amount:,.4f}"
-
-
 def person(user_id: str) -> str:
     return f"<@{escape(user_id)}>"
 
@@ -145,10 +140,10 @@ def _summed(rows: Iterable[SpendRow], label: Callable[[SpendRow], str]) -> list[
 
 
 def _listing(title: str, items: list[tuple[str, float]], noun: str, limit: int = TOP) -> str:
-    lines = [f"*{title}*", *(f"• {label} — {money(cost)}" for label, cost in items[:limit])]
+    lines = [f"*{title}*", *(f"• {label} — {usd(cost)}" for label, cost in items[:limit])]
     rest = items[limit:]
     if rest:
-        lines.append(f"…and {len(rest):,} more {noun} ({money(sum(cost for _, cost in rest))})")
+        lines.append(f"…and {len(rest):,} more {noun} ({usd(sum(cost for _, cost in rest))})")
     return "\n".join(lines)
 
 
@@ -178,8 +173,8 @@ def workspace_report(rows: list[SpendRow], today: str, budgets: Budgets, from_sl
     people = len({row.user_id for row in rows})
     interviews = len({project(row.project) for row in rows})
     head = (
-        f"*newspec spend, last {WINDOW_DAYS} days* ({since_day(today)} to {today}, UTC): *{money(total)}* "
-        f"in total, {money(today_total)} today, by {people:,} "
+        f"*newspec spend, last {WINDOW_DAYS} days* ({since_day(today)} to {today}, UTC): *{usd(total)}* "
+        f"in total, {usd(today_total)} today, by {people:,} "
         f"{'person' if people == 1 else 'people'} in {interviews:,} interview{'' if interviews == 1 else 's'}."
     )
     sections = [head]
@@ -197,7 +192,7 @@ def personal_report(rows: list[SpendRow], today: str) -> Report:
     today_total = sum(row.cost_usd for row in rows if row.day == today)
     head = (
         f"*Your newspec spend, last {WINDOW_DAYS} days* ({since_day(today)} to {today}, UTC): "
-        f"*{money(total)}* in total, {money(today_total)} today."
+        f"*{usd(total)}* in total, {usd(today_total)} today."
     )
     sections = [head, _by_day(rows), _by_interview(rows)] if rows else [head]
     return Report(head, _blocks(sections, ADMINS_SEE_ALL))

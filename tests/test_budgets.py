@@ -62,7 +62,8 @@ async def test_an_interview_budget_holds_the_next_turn_until_raised(start_bot):
     h = await start_bot(env={"NEWSPEC_MAX_COST_PER_INTERVIEW": "0.001"})
     root_ts = await paused_bakery(h)
     (sentence,) = said(h, root_ts, PAUSED)
-    assert "$0.0010" in sentence and "`/newspec budget interview <dollars>`" in sentence
+    assert "its budget of $0.001 (spent less than $0.01)" in sentence  # the budget as set; never "$0.0000"
+    assert "`/newspec budget interview <dollars>`" in sentence
     await h.slack.send_message("C1", "U1", "with delivery", thread_ts=root_ts)
 
     async def both_stored() -> bool:
@@ -151,7 +152,8 @@ async def test_the_workspace_budget_stops_everyone(start_bot):
     cafe = await h.start_interview("cafe", user="U2")
     await h.wait_for_text("C1", cafe, "for the whole workspace")
     (sentence,) = said(h, cafe, "for the whole workspace")
-    assert "$0.0010" in sentence and "00:00 UTC" in sentence
+    assert "today's budget of $0.001 for the whole workspace (spent less than $0.01)" in sentence
+    assert "00:00 UTC" in sentence
     assert len(h.model.requests) == 1
     assert len(await h.bot.store.pending_replies("C1", cafe)) == 1  # the greeting waits for tomorrow
 
@@ -159,7 +161,9 @@ async def test_the_workspace_budget_stops_everyone(start_bot):
 async def test_costs_survive_a_restart_and_the_card_shows_the_budget(start_bot):
     h = await start_bot(env={"NEWSPEC_MAX_COST_PER_INTERVIEW": "100"})
     project = h.project("shop")
-    h.model.script(str(project), [fa.text("Ready?"), *write_both(project)])
+    # Calls of a token or two, so the whole interview costs a small fraction of a cent.
+    turns = [fa.text("Ready?"), *write_both(project)]
+    h.model.script(str(project), [dataclasses.replace(turn, usage=(1, 1)) for turn in turns])
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "Ready?")
     await turn_ended(h, root_ts, time.monotonic())
@@ -171,7 +175,9 @@ async def test_costs_survive_a_restart_and_the_card_shows_the_budget(start_bot):
     lines = card.visible_text.splitlines()
     fields = {key: value for key, value in itertools.pairwise(lines) if key.startswith("*") and key.endswith("*")}
     cost = (await record(h, root_ts)).cost_usd
-    assert fields["*Cost*"] == f"${cost:.4f} of $100.00"
+    assert 0 < cost < 0.001  # shown to four decimals this was "$0.0001"; it is not nothing
+    assert fields["*Cost*"] == "less than $0.01 of $100.00"
+    assert card.text.endswith(", less than $0.01")  # the notification says it the same way
     spent = await h.bot.store.spent(thread=("C1", root_ts))
     assert spent == pytest.approx(cost)
     assert await h.bot.store.spent(user_id="U1") == pytest.approx(cost)

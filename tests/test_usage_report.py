@@ -15,7 +15,6 @@ from slackbot.usage import (
     BadBudget,
     budgets_text,
     in_force,
-    money,
     parse_budget,
     personal_report,
     since_day,
@@ -109,11 +108,11 @@ def test_an_admin_sees_every_person_and_interview():
     report = workspace_report(rows, TODAY, Budgets(per_interview=2.0), frozenset())
     _check_content(report.text, report.blocks)
     shown = blocks_text(report.blocks)
-    assert f"*{money(1.875)}* in total, {money(1.5)} today, by 2 people in 3 interviews" in shown
-    assert f"• <@U2> — {money(1.125)}\n• <@U1> — {money(0.75)}" in shown  # largest first
-    assert f"• *cafe* — {money(1.0)}\n• *shop* — {money(0.75)}" in shown
-    assert f"• _an interview no longer kept_ — {money(0.125)}" in shown
-    assert f"• {TODAY} — {money(1.5)}\n• {days_back(1)} — {money(0.25)}\n• {days_back(3)}" in shown  # newest first
+    assert "*$1.88* in total, $1.50 today, by 2 people in 3 interviews" in shown  # to the cent, half up
+    assert "• <@U2> — $1.13\n• <@U1> — $0.75" in shown  # largest first
+    assert "• *cafe* — $1.00\n• *shop* — $0.75" in shown
+    assert "• _an interview no longer kept_ — $0.13" in shown
+    assert f"• {TODAY} — $1.50\n• {days_back(1)} — $0.25\n• {days_back(3)}" in shown  # newest first
     assert "Per interview: *$2.00*" in shown and "Per person per UTC day: *no limit*" in shown
     assert report.text.startswith("*newspec spend, last 30 days*")
 
@@ -131,18 +130,21 @@ def test_a_big_workspace_is_cut_to_the_top_rows_within_slacks_limits():
     assert "by 400 people in 400 interviews" in shown
     assert "<@U0399>" in shown and "<@U0384>" not in shown  # the 15 largest
     assert "…and 385 more people" in shown and "…and 385 more interviews" in shown
-    rest = sum(1.0 + n / 1000 for n in range(385))
-    assert f"…and 385 more people ({money(rest)})" in shown
+    assert "…and 385 more people ($458.92)" in shown  # 385 + 0.001 × (0 + … + 384)
     assert shown.count(" — $") == 30 + 15 + 15  # every day of the window, the top people and interviews
 
 
 def test_someone_else_sees_their_own_spend_and_who_sees_more():
-    rows = [SpendRow(TODAY, "U2", "cafe", 0.5), SpendRow(days_back(2), "U2", "cafe", 0.25)]
+    rows = [
+        SpendRow(TODAY, "U2", "cafe", 0.5), SpendRow(days_back(1), "U2", "cafe", 0.0004),
+        SpendRow(days_back(2), "U2", "cafe", 0.25),
+    ]
     report = personal_report(rows, TODAY)
     _check_content(report.text, report.blocks)
     shown = blocks_text(report.blocks)
-    assert f"*Your newspec spend, last 30 days* (2025-03-02 to {TODAY}, UTC): *{money(0.75)}* in total" in shown
-    assert f"• *cafe* — {money(0.75)}" in shown and f"• {days_back(2)} — {money(0.25)}" in shown
+    assert f"*Your newspec spend, last 30 days* (2025-03-02 to {TODAY}, UTC): *$0.75* in total" in shown
+    assert "• *cafe* — $0.75" in shown and f"• {days_back(2)} — $0.25" in shown
+    assert f"• {days_back(1)} — less than $0.01" in shown  # a turn's fraction of a cent, never "$0.0000"
     assert ADMINS_SEE_ALL in shown
     assert "By person" not in shown and "Budgets" not in shown
 
@@ -150,7 +152,7 @@ def test_someone_else_sees_their_own_spend_and_who_sees_more():
 def test_no_spend_yet_says_so_plainly():
     report = personal_report([], TODAY)
     _check_content(report.text, report.blocks)
-    assert f"*{money(0)}* in total, {money(0)} today" in blocks_text(report.blocks)
+    assert "*$0* in total, $0 today" in blocks_text(report.blocks)
     assert len(report.blocks) == 2  # the summary and who sees more: no empty lists
 
 

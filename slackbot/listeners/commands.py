@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ..blocks import existing_spec_blocks
 from ..registry import Interviews
 from ..relay import SLACK_ERRORS, slack_error
-from ..slack_text import escape
+from ..slack_text import escape, usd
 from ..spec import (
     NAME_RULES,
     InvalidName,
@@ -23,7 +23,6 @@ from ..spec import (
 )
 from ..store import InterviewRecord, Status
 from ..typed_text import typed_text
-from ..usage import money
 from . import spend
 from .starting import open_interview, thread_link
 
@@ -212,7 +211,7 @@ async def render_list(client: AsyncWebClient, records: list[InterviewRecord]) ->
     for record in records[:LIST_LIMIT]:
         when = int(record.updated_at)
         lines.append(
-            f"• *{escape(record.name)}* — {record.status.value} — {money(record.cost_usd)} spent — "
+            f"• *{escape(record.name)}* — {record.status.value} — {usd(record.cost_usd)} spent — "
             f"{await thread_link(client, record)} — last activity <!date^{when}^{{date_short_pretty}} {{time}}|{when}>"
         )
     if len(records) > LIST_LIMIT:

@@ -50,8 +50,8 @@ class Usage:
 
     @property
     def cost(self) -> str:
-        spent = f"${self.cost_usd:.4f}"
-        return spent if self.budget_usd is None else f"{spent} of {usd(self.budget_usd)}"
+        spent = usd(self.cost_usd)
+        return spent if self.budget_usd is None else f"{spent} of {usd(self.budget_usd, as_set=True)}"
 
 
 class ThreadRelay:
@@ -191,7 +191,7 @@ class ThreadRelay:
         if handoff is not None and handoff.root_copy:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": escape(handoff.root_copy)}})
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": saved}]})
-        text = escape(f"{summary.name}: {features} features, {summary.stack}, ${usage.cost_usd:.4f}")
+        text = escape(f"{summary.name}: {features} features, {summary.stack}, {usd(usage.cost_usd)}")
         try:
             await self.post(text=text, blocks=blocks)
         except SLACK_ERRORS as exc:
