@@ -44,6 +44,16 @@ class ToolActivity:
 
     tool: str
     summary: str
+    id: str = ""  # the tool call's, so its outcome finds it
+
+
+@dataclass(frozen=True)
+class ToolFailed:
+    """A tool call's result was an error (e.g. a write the confinement policy refused);
+    `output` says why in one short phrase for people."""
+
+    id: str
+    output: str
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,6 @@ class ProcessStarted:
 
 
 SessionEvent = (
-    TextDelta | TextDone | ToolActivity | Question | FileWritten | SpecComplete | Failed | Notice | OverBudget
-    | TurnDone | ProcessStarted
+    TextDelta | TextDone | ToolActivity | ToolFailed | Question | FileWritten | SpecComplete | Failed | Notice
+    | OverBudget | TurnDone | ProcessStarted
 )

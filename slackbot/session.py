@@ -323,14 +323,14 @@ class SpecSession:
         """Route questions to people; keep file tools inside the project folder."""
         if tool_name == ASK_TOOL:
             return await self._ask_people(tool_input, context)
-        reason = self._refusal(tool_name, tool_input)
+        reason = self._refusal(tool_name, tool_input, context.tool_use_id)
         return PermissionResultAllow() if reason is None else PermissionResultDeny(message=reason)
 
     async def _guard_hook(self, hook_input: HookInput, tool_use_id: str | None, context: HookContext) -> HookJSONOutput:
         """The same check for every tool call, including those the CLI would allow by
         itself (e.g. reads inside its working directory): the boundary is ours."""
         raw: dict[str, Any] = dict(hook_input)
-        reason = self._refusal(str(raw.get("tool_name", "")), raw.get("tool_input"))
+        reason = self._refusal(str(raw.get("tool_name", "")), raw.get("tool_input"), tool_use_id)
         if reason is None:
             return {}
         return {
@@ -341,10 +341,12 @@ class SpecSession:
             }
         }
 
-    def _refusal(self, tool_name: str, tool_input: Any) -> str | None:
+    def _refusal(self, tool_name: str, tool_input: Any, tool_use_id: str | None) -> str | None:
         reason = check_tool(tool_name, tool_input, self.project_dir, self.settings.templates_dir)
         if reason is not None:
             log.warning("refused %s in %s: %s", tool_name, self.project_dir, reason)
+            if tool_use_id:
+                self._translator.refused.add(tool_use_id)  # its card says "Refused", not "Failed"
         return reason
 
     async def _ask_people(

@@ -8,6 +8,7 @@ stopped on purpose.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from .events import (
     TextDelta,
     TextDone,
     ToolActivity,
+    ToolFailed,
     TurnDone,
 )
 from .spec import SpecTracker
@@ -77,6 +79,7 @@ class EventTranslator:
         self.session_id = session_id
         self.streamed = ""  # text streamed as deltas since the last finished text block
         self.interrupted = False  # the turn was stopped on purpose (Stop), not failed
+        self.refused: set[str] = set()  # tool calls the confinement policy refused
 
     def translate(self, message: Any) -> list[SessionEvent]:
         if isinstance(message, StreamEvent):
@@ -126,7 +129,7 @@ class EventTranslator:
                 events.append(TextDone(block.text))
             elif isinstance(block, ToolUseBlock):
                 self.tracker.tool_called(block.id, block.name, block.input)
-                events.append(ToolActivity(block.name, describe_tool(block.name, block.input)))
+                events.append(ToolActivity(block.name, describe_tool(block.name, block.input), block.id))
         return events
 
     def _translate_tool_results(self, message: UserMessage) -> list[SessionEvent]:
@@ -138,6 +141,11 @@ class EventTranslator:
                 path = self.tracker.tool_finished(block.tool_use_id, bool(block.is_error))
                 if path is not None:
                     events.append(FileWritten(path))
+                if block.is_error:
+                    refused = block.tool_use_id in self.refused
+                    self.refused.discard(block.tool_use_id)
+                    why = tool_failure(_result_text(block.content), self.project_dir)
+                    events.append(ToolFailed(block.tool_use_id, f"{'Refused' if refused else 'Failed'}: {why}"))
         return events
 
     def _translate_result(self, message: ResultMessage) -> list[SessionEvent]:
@@ -203,3 +211,27 @@ def describe_tool(tool: str, tool_input: dict[str, Any]) -> str:
     target = Path(str(tool_input.get("file_path") or tool_input.get("pattern") or "")).name
     verbs = {"Read": "Reading", "Write": "Writing", "Edit": "Editing", "Glob": "Looking for"}
     return f"{verbs.get(tool, 'Using ' + tool)} {target}".strip()
+
+
+_TOOL_ERROR_TAG = re.compile(r"</?tool_use_error>")
+_HOOK_PREFIX = re.compile(r"^\w+:\w+ hook error:\s*", re.IGNORECASE)  # the CLI's, on a hook's denial
+
+
+def _result_text(content: Any) -> str:
+    """A tool result's text: a string, or the text blocks of a list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+    return ""
+
+
+def tool_failure(text: str, project_dir: Path) -> str:
+    """Why a tool call failed, for a task card: its first line, the project's paths made
+    relative (people know the project, not where the bot keeps it), first letter lowered."""
+    line = _HOOK_PREFIX.sub("", _TOOL_ERROR_TAG.sub("", text).strip().split("\n", 1)[0].strip())
+    for folder in {str(project_dir.resolve()), str(project_dir)}:
+        line = line.replace(folder.rstrip("/") + "/", "")
+    if not line:
+        return "no reason given"
+    return line[0].lower() + line[1:] if line[1:2].islower() else line

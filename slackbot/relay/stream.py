@@ -99,10 +99,17 @@ class GrowingMessage(NativeStream):
         self.text += text
         self._kick()
 
-    def activity(self, title: str) -> None:
-        """Claude is now doing `title`: shown with the message's next write."""
+    def activity(self, title: str, tool: str = "") -> None:
+        """Claude is now doing `title` (tool call `tool`): shown with the message's next write."""
         if not self.halted:
-            self.tasks.start(title, len(self.text))
+            self.tasks.start(title, len(self.text), tool)
+            self._kick()
+
+    def tool_failed(self, tool: str, output: str) -> None:
+        """Tool call `tool` failed: its task card ends in error (a stream's; a status line
+        only ever shows what is in progress)."""
+        if not self.halted:
+            self.tasks.fail(tool, output, len(self.text))
             self._kick()
 
     @property

@@ -13,6 +13,7 @@ from ..blocks import shorten
 from ..slack_text import escape
 
 TASK_TITLE = 120  # characters of a task card's title shown (Slack documents no limit)
+TASK_OUTPUT = 256  # characters of a card's output, as posted (another SDK documents this cap)
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,9 @@ class TaskMark:
     at: int  # offset in the message's text where it happened
     id: str
     title: str  # as Claude's tool input made it (shortened, not escaped): escaped where it is posted
-    status: str  # "in_progress" or "complete"
+    status: str  # "in_progress", "complete" or "error"
+    output: str = ""  # why it failed (not escaped): escaped where it is posted
+    tool: str = ""  # the tool call it shows, so the call's outcome finds it
 
 
 @dataclass
@@ -43,18 +46,31 @@ class Activity:
     def unsent(self) -> bool:
         return self.sent < len(self.marks)
 
-    def start(self, title: str, at: int) -> None:
+    def start(self, title: str, at: int, tool: str = "") -> None:
         """A new task begins where the text is now; the one before it is done."""
         self.settle(at)
         self.count += 1
-        self.current = TaskMark(at, f"task{self.count}", shorten(title, TASK_TITLE), "in_progress")
+        self.current = TaskMark(at, f"task{self.count}", shorten(title, TASK_TITLE), "in_progress", tool=tool)
         self.marks.append(self.current)
 
     def settle(self, at: int) -> None:
         """The task in progress is done (text goes on, another task starts, or the message ends)."""
         if self.current is not None:
-            self.marks.append(TaskMark(at, self.current.id, self.current.title, "complete"))
+            self.marks.append(TaskMark(at, self.current.id, self.current.title, "complete", tool=self.current.tool))
             self.current = None
+
+    def fail(self, tool: str, output: str, at: int) -> None:
+        """The tool call `tool` failed: its card ends in error saying why, not ticked. A card
+        already sent as complete (calls made together are settled as the next one starts)
+        is updated in place: Slack merges task updates by id."""
+        mark = next((m for m in reversed(self.marks) if tool and m.tool == tool), None)
+        if mark is None:
+            return  # its card is in an earlier message, or was never shown
+        if self.current is not None and self.current.id == mark.id:
+            self.current = None
+        elif mark.status == "complete" and self.marks.index(mark) >= self.sent:
+            self.marks.remove(mark)  # never sent: the error takes its place
+        self.marks.append(TaskMark(max(mark.at, at), mark.id, mark.title, "error", output, tool))
 
     def all_sent(self) -> None:
         self.sent = len(self.marks)
@@ -71,7 +87,10 @@ class Activity:
                 position = at
             # The title carries Claude's tool input (a Glob pattern): shown as typed, never a ping.
             title = escape(mark.title)
-            chunks.append({"type": "task_update", "id": mark.id, "title": title, "status": mark.status})
+            chunk = {"type": "task_update", "id": mark.id, "title": title, "status": mark.status}
+            if mark.output:
+                chunk["output"] = _escaped_output(mark.output)
+            chunks.append(chunk)
         if end > position:
             chunks.append({"type": "markdown_text", "text": text[position:end]})
         return chunks
@@ -79,5 +98,16 @@ class Activity:
     def shift(self, by: int) -> None:
         """The message's text lost its first `by` characters (it continues in a new message):
         only marks Slack has not seen move with it."""
-        self.marks = [TaskMark(max(0, m.at - by), m.id, m.title, m.status) for m in self.marks[self.sent :]]
+        self.marks = [
+            TaskMark(max(0, m.at - by), m.id, m.title, m.status, m.output, m.tool) for m in self.marks[self.sent :]
+        ]
         self.sent = 0
+
+
+def _escaped_output(output: str) -> str:
+    """An error's output as posted: shortened until its escaped form fits the card's cap
+    (escaping lengthens it; an entity is never cut in half)."""
+    limit = TASK_OUTPUT
+    while len(shown := escape(shorten(output, limit))) > TASK_OUTPUT:
+        limit -= len(shown) - TASK_OUTPUT
+    return shown

@@ -16,6 +16,7 @@ from ..events import (
     TextDelta,
     TextDone,
     ToolActivity,
+    ToolFailed,
     TurnDone,
 )
 from ..scheduler import Priority
@@ -68,7 +69,7 @@ class TurnView:
 
     async def show(self, event: SessionEvent) -> None:
         relay = self.relay
-        if self.stopped and isinstance(event, (TextDelta, TextDone, ToolActivity, Question)):
+        if self.stopped and isinstance(event, (TextDelta, TextDone, ToolActivity, ToolFailed, Question)):
             return
         try:
             if self.held_note is not None and not isinstance(event, (Failed, TurnDone)):
@@ -85,7 +86,11 @@ class TurnView:
                 self.started = True
                 await self._show_text(self.links.flush())  # the text before it stays above its card
                 log.info("%s/%s: %s", relay.channel, relay.thread_ts, event.summary)
-                self._activity(event.summary)
+                self._activity(event.summary, event.id)
+            elif isinstance(event, ToolFailed):
+                log.info("%s/%s: tool call failed: %s", relay.channel, relay.thread_ts, event.output)
+                if self.reply is not None:
+                    self.reply.tool_failed(event.id, event.output)
             elif isinstance(event, FileWritten):
                 log.info("%s/%s: wrote %s", relay.channel, relay.thread_ts, event.path)
             elif isinstance(event, Question):
@@ -108,11 +113,11 @@ class TurnView:
             self.relay, self.recipient, self.turn, on_user_stop=self._user_stopped, takes_over=takes_over
         )
 
-    def _activity(self, title: str) -> None:
+    def _activity(self, title: str, tool: str = "") -> None:
         """Claude is doing `title`: shown in the message it is writing (started if need be)."""
         if self.reply is None:
             self.reply = self._new_message()
-        self.reply.activity(title)
+        self.reply.activity(title, tool)
 
     async def _show_text(self, text: str) -> None:
         """Claude's words (its links already made to show their targets) as written: never

@@ -417,6 +417,14 @@ def as_shown(text: str) -> str:
 
 
 _TASK_STATUSES = frozenset({"pending", "in_progress", "complete", "error"})
+# Slack's TaskUpdateChunk type (its SDKs' chunk.ts); the 256-character cap on details and
+# output is from another SDK's documentation of the same chunk, Slack's own states none.
+_TASK_FIELDS = frozenset({"type", "id", "title", "status", "details", "output", "sources"})
+_TASK_TEXT = 256
+
+
+def _short_text(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= _TASK_TEXT
 
 
 def _check_chunk(chunk: Any) -> None:
@@ -430,7 +438,8 @@ def _check_chunk(chunk: Any) -> None:
     elif kind == "task_update":
         ok = (
             bool(chunk.get("id")) and isinstance(chunk.get("title"), str) and bool(chunk["title"].strip())
-            and chunk.get("status") in _TASK_STATUSES
+            and chunk.get("status") in _TASK_STATUSES and set(chunk) <= _TASK_FIELDS
+            and all(_short_text(chunk[key]) for key in ("details", "output") if key in chunk)
         )
     elif kind == "plan_update":
         ok = isinstance(chunk.get("title"), str)
