@@ -1,6 +1,6 @@
 """`slackbot check` after AutoForge's initializer: its features database against the spec.
 
-The database is the one AutoForge resolves (`spec.FEATURE_DATABASES`), opened
+The database is the one AutoForge resolves (`spec.feature_database`), opened
 read-only. Compared only when it has rows: AutoForge's orchestrator creates an
 empty one before its initializer runs. What differs is a check problem, but not
 one Claude can fix by editing the spec files, so it stays out of the repair loop
@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .feature_compare import Row, compare
-from .spec import FEATURE_DATABASES, LOCK_WAIT
+from .spec import feature_database, read_only
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ class Comparison:
 def compare_with_spec(project: Path, features: list[dict[str, Any]], stated: int | None) -> Comparison | None:
     """The database compared with the spec's bulk payload (or, free-form, its stated count);
     None when there is no database or it has no features yet."""
-    rel = next((rel for rel in FEATURE_DATABASES if (project / rel).is_file()), None)
+    rel = feature_database(project)
     if rel is None:
         return None
     comparison = Comparison(str(rel))
@@ -79,8 +78,7 @@ def read_rows(path: Path) -> list[Row]:
     """The features in id order (creation order), read-only; waits up to LOCK_WAIT for a writer.
     Dependencies are read as AutoForge reads them: a list of ints, anything else is none."""
     try:
-        uri = f"{path.resolve().as_uri()}?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True, timeout=LOCK_WAIT)) as db:
+        with read_only(path) as db:
             columns = {row[1] for row in db.execute("PRAGMA table_info(features)")}
             if not columns:
                 raise Unreadable("it has no features table")

@@ -155,18 +155,27 @@ class FoundFeatures:
     unreadable: str | None = None  # why the database could not be read, for people
 
 
+def feature_database(project: Path) -> Path | None:
+    """The features database AutoForge would use (relative to the project), if any."""
+    return next((rel for rel in FEATURE_DATABASES if (project / rel).is_file()), None)
+
+
+def read_only(path: Path) -> closing[sqlite3.Connection]:
+    """A connection that can't write `path`, waiting up to LOCK_WAIT for a writer."""
+    return closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=LOCK_WAIT))
+
+
 def find_features(project: Path) -> FoundFeatures:
     """At least one row in AutoForge's features database, or a legacy feature list. An
     empty database does not count: AutoForge's orchestrator creates one before its
     initializer runs. Read-only; blocks up to LOCK_WAIT, so call it off the event loop."""
     if (project / LEGACY_FEATURE_LIST).is_file():
         return FoundFeatures(True)
-    rel = next((rel for rel in FEATURE_DATABASES if (project / rel).is_file()), None)
+    rel = feature_database(project)
     if rel is None:
         return FoundFeatures(False)
     try:
-        uri = f"{(project / rel).resolve().as_uri()}?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True, timeout=LOCK_WAIT)) as db:
+        with read_only(project / rel) as db:
             (count,) = db.execute("SELECT COUNT(*) FROM features").fetchone()
     except (sqlite3.Error, OSError, ValueError) as exc:
         return FoundFeatures(False, f"`{rel}`: {exc}")
