@@ -64,12 +64,11 @@ class DisplayNames:
         return cached[1] if cached is not None and time.monotonic() - cached[0] < self.ttl else None
 
     async def get(self, user_id: str) -> str:
-        cached = self._cache.get(user_id)
-        if cached is not None:
-            if time.monotonic() - cached[0] < self.ttl:
-                self._cache.move_to_end(user_id)
-                return cached[1]
-            del self._cache[user_id]
+        name = self.known(user_id)
+        if name is not None:
+            self._cache.move_to_end(user_id)
+            return name
+        self._cache.pop(user_id, None)  # expired, if there at all
         try:
             user = (await self.client.users_info(user=user_id))["user"]
             profile = user.get("profile") or {}
