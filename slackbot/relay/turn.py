@@ -23,6 +23,7 @@ from ..scheduler import Priority
 from ..slack_text import escape
 from .errors import SLACK_ERRORS, slack_error
 from .links import LinkFilter
+from .long_answer import LongAnswer, pointer_after, share_answer
 from .posted import StatusLine, update_soon
 from .stream import FENCE, GrowingMessage, split_point
 
@@ -55,6 +56,7 @@ class TurnView:
         self.error: str | None = None
         self.stopped = False  # the person stopped the stream: the rest of the turn isn't shown
         self.links = LinkFilter()  # Claude's links show their targets, even cut across deltas
+        self.answer = LongAnswer(relay.message_limit)  # past two messages' worth, the rest is a file
         self.spare: StatusLine | None = None  # a finished status line that got no text
         self.held_note: str | None = None  # a note that may take the place of the status line
         # Quick answers show no activity: "Thinking" appears only once Claude has been at
@@ -81,6 +83,7 @@ class TurnView:
                 self.separator = ""
             elif isinstance(event, TextDone):
                 await self._show_text(self.links.flush())
+                await self._end_answer()
                 self.separator = "\n\n" if self.reply is not None and self.reply.text else ""
             elif isinstance(event, ToolActivity):
                 self.started = True
@@ -123,10 +126,45 @@ class TurnView:
         """Claude's words (its links already made to show their targets) as written: never
         a mention, a ping or a masked link."""
         if text and not self.stopped:
-            await self._add_text(escape(text))
+            await self._add_text(text)
 
     async def _add_text(self, text: str) -> None:
+        """Claude's words (as written) into the thread, escaped: once the answer passes the
+        long-answer cut-off, the message shown so far says the full answer follows as a file
+        and the rest is kept for it (long_answer.py)."""
+        shown, passed = self.answer.take(escape(text), text)
+        await self._add_chunks(shown)
+        if passed:
+            pointer = pointer_after(self.reply.text if self.reply is not None else "")
+            if pointer.startswith("\n" + FENCE):  # the rest, if ever posted, opens it again
+                self.answer.rest = FENCE + "\n" + self.answer.rest
+            await self._add_chunks(pointer)
+
+    async def _end_answer(self) -> None:
+        """Claude's text stopped: what was held back near the cut-off shows now; an answer
+        past it is shared whole as a file, or, if Slack refuses that, its rest is posted."""
+        if not self.stopped:
+            await self._add_chunks(self.answer.text_ended())
+        if not self.answer.over:
+            return
+        answer, self.answer = self.answer, LongAnswer(self.relay.message_limit)
+        reply, self.reply = self.reply, None
+        if reply is not None:
+            try:
+                await reply.finish()  # the short answer: the file comes right below it
+            except SLACK_ERRORS as exc:
+                self._failed(exc)  # reported at the end; the file still carries the whole answer
+        error = await share_answer(self.relay, answer.whole)
+        if error is not None:
+            await self.relay.note(
+                f":warning: Slack refused the file ({escape(error)}), so the rest of Claude's answer follows here."
+            )
+            await self._add_chunks(answer.rest)
+
+    async def _add_chunks(self, text: str) -> None:
         """Add text to the current message, continuing in new ones past the size limit."""
+        if not text:
+            return
         limit = self.relay.message_limit
         while True:
             reply = self.reply = self.reply or self._new_message()
@@ -186,6 +224,8 @@ class TurnView:
 
     async def _finish_text(self) -> None:
         await self._show_text(self.links.flush())  # what was held back for a possible link
+        await self._end_answer()
+        self.answer = LongAnswer(self.relay.message_limit)  # what Claude writes next is a new answer
         reply, self.reply, self.separator = self.reply, None, ""
         if reply is not None:
             await reply.finish()
