@@ -3,6 +3,8 @@ answer and the whole answer comes as one Markdown file, not walls of 3,900 chara
 
 from __future__ import annotations
 
+import pytest
+
 from slackbot.relay.long_answer import POINTER as FULL_POINTER
 from slackbot.relay.long_answer import LongAnswer, pointer_after
 from tests.fakes import anthropic as fa
@@ -24,8 +26,9 @@ def claude_messages(h, root_ts: str) -> list:
     return [m for m in h.answers("C1", root_ts) if not m.files and not m.text.startswith(":warning:")]
 
 
-async def test_a_long_answer_becomes_a_short_answer_and_one_file(start_bot):
-    h = await start_bot()
+@pytest.mark.parametrize("streaming", [True, False], ids=["streamed", "posted-and-updated"])
+async def test_a_long_answer_becomes_a_short_answer_and_one_file(start_bot, streaming):
+    h = await start_bot(streaming=streaming)
     h.model.script(str(h.project("shop")), [fa.text(LONG, chunk_size=300, delay=0.01), fa.text("Short reply.")])
     root_ts = await h.start_interview("shop")
     upload = await h.slack.wait_for(lambda: next(iter(h.slack.uploads), None), what="the answer's file")
@@ -70,11 +73,24 @@ async def test_a_refused_upload_posts_the_rest_as_messages(start_bot):
     root_ts = await h.start_interview("shop")
     await h.settled("C1", root_ts, "LAST WORDS")
     assert h.slack.uploads == []
-    assert "Slack refused the file" in h.slack.thread_text("C1", root_ts)
+    assert "couldn't share the full answer as a file" in h.slack.thread_text("C1", root_ts)
     text = "".join(m.text for m in claude_messages(h, root_ts))
     text = text.replace("_Claude's answer is long, so " + POINTER + "_", "")
     assert text.split() == escaped(LONG).split()  # nothing lost (messages are cut at spaces)
     assert set(h.slack.markup_posted()) == {"<@U1>"}  # the root's mention of the starter only
+
+
+async def test_a_rate_limited_upload_waits_and_the_file_is_uploaded_once(start_bot):
+    h = await start_bot()
+    h.slack.fail_next("files.completeUploadExternal", "ratelimited", status=429)
+    h.model.script(str(h.project("shop")), [fa.text(LONG, chunk_size=300, delay=0.01)])
+    root_ts = await h.start_interview("shop")
+    upload = await h.slack.wait_for(lambda: next(iter(h.slack.uploads), None), what="the answer's file")
+    await h.settled("C1", root_ts, POINTER)
+    assert upload.text == LONG and len(h.slack.uploads) == 1
+    assert [m for m in h.answers("C1", root_ts) if m.files] != []
+    thread = h.slack.thread_text("C1", root_ts)
+    assert "LAST WORDS" not in thread and "refused" not in thread
 
 
 async def test_a_question_after_a_long_answer_shows_below_its_file(start_bot):

@@ -157,7 +157,8 @@ class TurnView:
         error = await share_answer(self.relay, answer.whole)
         if error is not None:
             await self.relay.note(
-                f":warning: Slack refused the file ({escape(error)}), so the rest of Claude's answer follows here."
+                f":warning: I couldn't share the full answer as a file (Slack said {escape(error)}), "
+                "so the rest of Claude's answer follows here."
             )
             await self._add_chunks(answer.rest)
 
