@@ -292,7 +292,7 @@ class Conversation:
         outcome = TurnOutcome()
         await self.spend.turn_begins()
         events = self._observe(send(self, text, attachments, mark), outcome)
-        self.turn = uuid.uuid4().hex
+        self.turn, self.failed_turn = uuid.uuid4().hex, None  # a Retry left from before does nothing now
         try:
             await self.relay.render(events, recipient, stop_claude=self._stop_claude, turn=self.turn)
         finally:

@@ -48,8 +48,10 @@ async def test_a_model_error_offers_retry_and_one_click_asks_claude_again(start_
     await h.slack.send_message("C1", "U1", "A bike shop", thread_ts=root_ts)
     note = await failure_note(h, root_ts)
     assert "Claude's service had an error" in note.text
-    await h.slack.wait_for(lambda: h.model.remaining(str(project)) == 1, what="the failed request")
-    assert await status(h, root_ts) == Status.FAILED
+    async def failed() -> bool:
+        return await status(h, root_ts) == Status.FAILED
+
+    await h.slack.wait_for(failed, what="the interview marked failed")
 
     await h.slack.send_action(RETRY_ACTION, retry_button(note), user_id="U2", message_ts=note.ts)
     await h.wait_for_text("C1", root_ts, "Got it, a shop.")
