@@ -33,6 +33,7 @@ from .events import (
 from .flood import merge
 from .pool import LivePool
 from .questions import Questions
+from .recovery_buttons import send
 from .relay import Recipient, ThreadRelay
 from .session import SpecSession
 from .spec_delivery import deliver
@@ -83,6 +84,7 @@ class Conversation:
         self.asking: Question | None = None  # the question Claude waits on, once people can see it
         self._feeder: asyncio.Task[None] | None = None
         self.turn: str | None = None  # the id the running turn's Stop buttons carry
+        self.failed_turn: str | None = None  # the last failed turn's id: its Retry button carries it
         relay.question_posted = self._question_posted
 
     @property
@@ -289,21 +291,13 @@ class Conversation:
     ) -> TurnOutcome:
         outcome = TurnOutcome()
         await self.spend.turn_begins()
-        events = self._observe(self._send(text, attachments, mark), outcome)
-        self.turn = uuid.uuid4().hex
+        events = self._observe(send(self, text, attachments, mark), outcome)
+        self.turn, self.failed_turn = uuid.uuid4().hex, None  # a Retry left from before does nothing now
         try:
             await self.relay.render(events, recipient, stop_claude=self._stop_claude, turn=self.turn)
         finally:
             self.turn = None
         return outcome
-
-    async def _send(self, text: str, attachments: tuple[Attachment, ...], mark: str) -> AsyncIterator[SessionEvent]:
-        """Send to Claude, with what the budgets in force leave as the CLI's own spend limit."""
-        limit = await self.spend.headroom()
-        async for event in self.session.send(
-            text, attachments, message_id=mark, spend_limit=limit, spent=self.record.session_cost_usd
-        ):
-            yield event
 
     async def stop(self, turn: str | None = None) -> bool:
         """Stop Claude's answer: the one whose Stop button carries `turn`, or with None (a
@@ -327,7 +321,7 @@ class Conversation:
                 await self.questions.record(self, event)  # asked; people see it once posted
                 outcome.asked.append(event)
             elif isinstance(event, Failed):
-                outcome.failed = True
+                outcome.failed, self.failed_turn = True, self.turn
                 if not self.accepting:  # stopping: the thread hears that instead, once
                     continue
             elif isinstance(event, TurnDone):

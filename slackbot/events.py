@@ -77,6 +77,7 @@ class Failed:
 
     message: str
     detail: str = ""
+    overloaded: bool = False  # Claude's service answered 529: worth one more try by itself
 
 
 @dataclass(frozen=True)

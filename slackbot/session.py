@@ -204,7 +204,7 @@ class SpecSession:
         client = await self._ready(job, emit)
         if client is None:
             return
-        self._translator.streamed = ""
+        self._translator.streamed, self._translator.failure = "", None
         failed = False  # report at most one failure per turn
         loop = asyncio.get_running_loop()
         timeout = self.settings.turn_timeout

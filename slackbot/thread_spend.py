@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from .budget import Budgets, utc_day
 from .events import OverBudget, TurnDone
+from .recovery_buttons import tell_admins_buttons
 from .relay import Recipient
 from .store import PendingReply
 
@@ -74,7 +75,7 @@ class ThreadSpend:
         first = await c.store.note_once(*c.key, "held:" + ":".join(held.key))
         if first or cut_short:
             log.info("interview %s paused: budget %s used up", c.record.name, held.key[0])
-            await c.relay.note(held.sentence)
+            await c.relay.note(held.sentence, buttons=tell_admins_buttons(held.key))
         return True
 
     async def warn(self, user_id: str, budgets: Budgets | None = None) -> None:

@@ -7,6 +7,7 @@ stopped on purpose.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from pathlib import Path
@@ -54,6 +55,7 @@ _MODEL_ERRORS = {
 }
 _GENERIC_MODEL_ERROR = "Claude hit an error answering that. Reply here to try again."
 _STOPPED = "Stopped. Reply here when you're ready to go on."
+OVERLOADED = 529  # Claude's service is overloaded for the moment (the API's own status code)
 _FINISHED = frozenset({"end_turn", "stop_sequence"})  # the answer was whole when the limit was reached
 
 CLI_FAILED = "The Claude process stopped unexpectedly. Reply here to pick up where we left off."
@@ -80,6 +82,8 @@ class EventTranslator:
         self.streamed = ""  # text streamed as deltas since the last finished text block
         self.interrupted = False  # the turn was stopped on purpose (Stop), not failed
         self.refused: set[str] = set()  # tool calls the confinement policy refused
+        # A model error, said with the result that follows it: only the result has the HTTP status.
+        self.failure: Failed | None = None
 
     def translate(self, message: Any) -> list[SessionEvent]:
         if isinstance(message, StreamEvent):
@@ -113,7 +117,8 @@ class EventTranslator:
             # The CLI's synthetic error text ("API Error: 500 …") is for logs, not people.
             log.error("model error in %s: %s %s", self.project_dir, message.error, message.content)
             self.streamed = ""
-            return [Failed(_MODEL_ERRORS.get(message.error, _GENERIC_MODEL_ERROR), detail=message.error)]
+            self.failure = Failed(_MODEL_ERRORS.get(message.error, _GENERIC_MODEL_ERROR), detail=message.error)
+            return []
         events: list[SessionEvent] = []
         for block in message.content:
             if isinstance(block, TextBlock) and block.text:
@@ -151,6 +156,7 @@ class EventTranslator:
     def _translate_result(self, message: ResultMessage) -> list[SessionEvent]:
         self.session_id = message.session_id or self.session_id
         events: list[SessionEvent] = []
+        failure, self.failure = self.failure, None
         if self.interrupted:
             events.append(Notice(_STOPPED))
         elif message.subtype == OVER_BUDGET:
@@ -158,6 +164,8 @@ class EventTranslator:
             log.info("spend limit reached in %s (stop reason %s)", self.project_dir, message.stop_reason)
             if message.stop_reason not in _FINISHED:  # None: no model call was made
                 events.append(OverBudget(reached=message.stop_reason is not None))
+        elif failure is not None:
+            events.append(dataclasses.replace(failure, overloaded=message.api_error_status == OVERLOADED))
         elif message.is_error:
             log.error(
                 "Claude turn ended in error for %s: subtype=%s status=%s errors=%s",

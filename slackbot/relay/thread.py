@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,14 +104,14 @@ class ThreadRelay:
         """chat.postMessage into this thread, through the workspace's scheduler."""
         return await self.scheduler.post(priority, channel=self.channel, thread_ts=self.thread_ts, **kwargs)
 
-    async def note(self, text: str, into: str | None = None) -> str | None:
-        """Post a short note in the thread (or write it into message `into`, a turn's finished
-        status line) and return its ts; Slack errors are logged, never raised (None then)."""
-        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": shorten(text, SECTION_TEXT)}}]
+    async def note(self, text: str, into: str | None = None, buttons: Sequence[dict[str, Any]] = ()) -> str | None:
+        """Post a short note in the thread, `buttons` (blocks) under it (or write it into message
+        `into`, a turn's finished status line); its ts, or None if Slack refused (logged)."""
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": shorten(text, SECTION_TEXT)}}, *buttons]
         if into is not None and await self._rewrite(into, text, blocks):
             return into
         try:
-            response = await self.post(text=text)
+            response = await (self.post(text=text, blocks=blocks) if buttons else self.post(text=text))
             return response["ts"]
         except SLACK_ERRORS as exc:
             log.error("could not post in %s/%s: %s", self.channel, self.thread_ts, slack_error(exc))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..events import (
     Failed,
@@ -19,6 +19,7 @@ from ..events import (
     ToolFailed,
     TurnDone,
 )
+from ..recovery_buttons import retry_buttons
 from ..scheduler import Priority
 from ..slack_text import escape
 from .errors import SLACK_ERRORS, slack_error
@@ -106,7 +107,7 @@ class TurnView:
                 await self._finish_text()
                 if isinstance(event, Failed):
                     log.error("%s/%s: %s (%s)", relay.channel, relay.thread_ts, event.message, event.detail)
-                    await self._note(f":warning: {event.message}")
+                    await self._note(f":warning: {event.message}", retry_buttons(self.turn))
         except SLACK_ERRORS as exc:
             self._failed(exc)
             self.reply, self.separator = None, ""  # later text starts a new message
@@ -200,8 +201,8 @@ class TurnView:
         else:
             await self.relay.note(text)
 
-    async def _note(self, text: str) -> None:
-        await self._in_status_line(lambda into: self.relay.note(text, into=into))
+    async def _note(self, text: str, buttons: Sequence[dict[str, Any]] = ()) -> None:
+        await self._in_status_line(lambda into: self.relay.note(text, into=into, buttons=buttons))
 
     async def _in_status_line(self, show: Callable[[str | None], Awaitable[object]]) -> None:
         """Show the turn's next message (`show(into)`: a question, a note) in its finished

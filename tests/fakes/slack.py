@@ -102,6 +102,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "reactions.add": ("reactions:write",),
     "reactions.remove": ("reactions:write",),
     "users.info": ("users:read",),
+    "users.list": ("users:read",),
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),
     "files.info": ("files:read",),
@@ -607,6 +608,8 @@ class Gate:
 class FakeSlack:
     """One workspace with one bot. See the module docstring for usage."""
 
+    users_per_page = 2  # users.list pages this many people at most (Slack pages too): callers must follow cursors
+
     def __init__(
         self,
         *,
@@ -716,6 +719,7 @@ class FakeSlack:
             "reactions.add": self._reactions_add,
             "reactions.remove": self._reactions_remove,
             "users.info": self._users_info,
+            "users.list": self._users_list,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
             "files.info": self._files_info,
@@ -1783,6 +1787,17 @@ class FakeSlack:
         if args.get("user") not in self._users:
             raise SlackError("user_not_found")
         return {"user": self._users[args["user"]]}
+
+    def _users_list(self, args: JSON, call: ApiCall) -> JSON:
+        """Everyone the workspace has (bots too), a page at a time; the cursor is the next offset."""
+        cursor = str(args.get("cursor") or "0")
+        if not cursor.isdigit():
+            raise SlackError("invalid_cursor")
+        start, size = int(cursor), min(int(args.get("limit") or 1000), self.users_per_page)
+        people = list(self._users.values())
+        rest = start + size < len(people)
+        return {"members": people[start:start + size],
+                "response_metadata": {"next_cursor": str(start + size) if rest else ""}}
 
     def make_admin(self, user_id: str, role: str = "is_admin") -> None:
         """users.info will say ``user_id`` is a workspace admin: ``role`` (``is_admin``,
