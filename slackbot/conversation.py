@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +83,7 @@ class Conversation:
         self.asking: Question | None = None  # the question Claude waits on, once people can see it
         self._feeder: asyncio.Task[None] | None = None
         self.turn: str | None = None  # the id the running turn's Stop buttons carry
+        self.changed: Callable[[], object] = lambda: None  # where it stands may have moved (the root shows it)
         relay.question_posted = self._question_posted
 
     @property
@@ -396,3 +397,4 @@ class Conversation:
             setattr(record, name, value)
         record.updated_at = time.time()
         await self.store.update_interview(record.channel, record.thread_ts, **changes)
+        self.changed()
