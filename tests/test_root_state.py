@@ -12,6 +12,7 @@ from slackbot.store import Status
 from slackbot.turn_state import Phase
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import Message
+from tests.test_budgets import paused_bakery
 from tests.test_interview_flow import write_both
 from tests.test_lifecycle import held
 
@@ -139,6 +140,27 @@ async def test_a_finished_spec_stays_ready_in_the_root_after_a_restart(start_bot
     await h.wait_for_text("C1", root_ts, "Glad you like it.")
     root = await root_says(h, root_ts, "Spec ready: 8 features")
     assert buttons(root) == []
+
+
+async def test_the_root_says_queued_while_claude_is_busy_elsewhere(start_bot):
+    h = await start_bot(env={"NEWSPEC_MAX_LIVE_SESSIONS": "1"})
+    started, release = asyncio.Event(), asyncio.Event()
+    h.model.script(str(h.project("shop")), [held(started, release, "Hi shop!")])
+    h.model.script(str(h.project("blog")), [fa.text("Hi blog!")])
+    await h.start_interview("shop")
+    await asyncio.wait_for(started.wait(), 15)
+    blog_ts = await h.start_interview("blog")
+    await root_says(h, blog_ts, "Queued")
+    release.set()
+    await h.wait_for_text("C1", blog_ts, "Hi blog!")
+    await root_says(h, blog_ts, "Waiting on an answer from <@U1>")
+
+
+async def test_the_root_says_paused_when_a_budget_holds_the_replies(start_bot):
+    h = await start_bot(env={"NEWSPEC_MAX_COST_PER_INTERVIEW": "0.001"})
+    root_ts = await paused_bakery(h)
+    root = await root_says(h, root_ts, "Paused")
+    assert [b["action_id"] for b in buttons(root)] == [CANCEL_ACTION]
 
 
 # -- the renderer, pure --------------------------------------------------------------
