@@ -172,6 +172,7 @@ def test_each_stage_reads_as_a_sentence_with_the_people_in_it():
 
     assert "Interviewing" in line(Stage.INTERVIEWING)
     assert "Waiting on an answer from <@U7>" in line(Stage.WAITING, waiting_on="U7")
+    assert "Waiting on an answer. " in line(Stage.WAITING)  # nobody known: nobody named
     assert "Queued" in line(Stage.QUEUED) and "Paused" in line(Stage.PAUSED)
     assert "Spec ready: 8 features" in line(Stage.READY, features=8)
     assert "Spec ready: 1 feature." in line(Stage.READY, features=1)

@@ -28,7 +28,8 @@ def state_line(standing: Standing) -> str:
     if stage is Stage.INTERVIEWING:
         return ":speech_balloon: Interviewing: Claude is working on it."
     if stage is Stage.WAITING:
-        return f":raising_hand: Waiting on an answer from <@{standing.waiting_on}>. Answer in this thread."
+        whom = f" from <@{standing.waiting_on}>" if standing.waiting_on else ""
+        return f":raising_hand: Waiting on an answer{whom}. Answer in this thread."
     if stage is Stage.QUEUED:
         return ":hourglass_flowing_sand: Queued: I'll carry on as soon as Claude is free."
     if stage is Stage.PAUSED:
