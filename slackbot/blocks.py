@@ -179,16 +179,21 @@ def _is_status_line(block: dict[str, Any]) -> bool:
     return block.get("type") == "context" and text.startswith(":hourglass_flowing_sand: _")
 
 
-def root_blocks(text: str) -> list[dict[str, Any]]:
-    """The thread's root message: who started what, and a way to end it."""
+def root_blocks(text: str, *, cancel: bool = True) -> list[dict[str, Any]]:
+    """The thread's root message: who started what, where it stands, and (`cancel`) a way
+    to end it. A plain button: Slack keeps the danger style for rarer moments, and the
+    confirm dialog guards it."""
+    section = SectionBlock(text=MarkdownTextObject(text=shorten(text, SECTION_TEXT)))
+    if not cancel:
+        return _dicts([section])
     confirm = ConfirmObject(
         title="Cancel this interview?",
         text=MarkdownTextObject(text="Claude stops and the thread ends. Files already written are kept."),
         confirm="Cancel interview",
         deny="Keep going",
     )
-    cancel = ButtonElement(text="Cancel interview", action_id=CANCEL_ACTION, style="danger", confirm=confirm)
-    return _dicts([SectionBlock(text=MarkdownTextObject(text=text)), ActionsBlock(elements=[cancel])])
+    button = ButtonElement(text="Cancel interview", action_id=CANCEL_ACTION, confirm=confirm)
+    return _dicts([section, ActionsBlock(elements=[button])])
 
 
 def existing_spec_blocks(name: str) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +85,7 @@ class Conversation:
         self._feeder: asyncio.Task[None] | None = None
         self.turn: str | None = None  # the id the running turn's Stop buttons carry
         self.failed_turn: str | None = None  # the last failed turn's id: its Retry button carries it
+        self.changed: Callable[[], object] = lambda: None  # where it stands may have moved (the root shows it)
         relay.question_posted = self._question_posted
 
     @property
@@ -390,3 +391,4 @@ class Conversation:
             setattr(record, name, value)
         record.updated_at = time.time()
         await self.store.update_interview(record.channel, record.thread_ts, **changes)
+        self.changed()

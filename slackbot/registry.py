@@ -26,10 +26,12 @@ from .pool import LivePool
 from .questions import Accepted, Click, Questions
 from .recovery import CLAIMING, BackgroundWork, FetchAgain, resume_left_work
 from .relay import StreamingSupport, ThreadRelay
+from .relay.root import RootMessage
 from .retention import delete_transcripts, expire_transcripts, transcript_dir
 from .scheduler import SlackScheduler
 from .session import SessionSettings, SpecSession
 from .spec import SpecTracker, project_dir
+from .standing import RootWatch
 from .store import InterviewRecord, PendingReply, StateStore, Status
 from .store.records import ReplyChange
 
@@ -187,7 +189,8 @@ class Interviews:
         if record is None or record.thread_ts.startswith(CLAIMING):
             self._found_at.pop(key, None)
             return None
-        return self._cache.setdefault(key, self._materialize(record))
+        # Rebuilt (after a restart, or forgotten at rest): the root is written from the store.
+        return self._cache.setdefault(key, self._materialize(record, root_shown=False))
 
     async def find_by_name(self, name: str, *, include_cancelled: bool = False) -> InterviewRecord | None:
         return await self.store.find_by_name(name, include_cancelled=include_cancelled)
@@ -201,7 +204,7 @@ class Interviews:
         records = [r for r in await self.store.list_interviews() if r.name.lower() == name.lower()]
         delete_transcripts(transcript_dir(self.settings.state_dir, r.channel, r.thread_ts) for r in records)
 
-    def _materialize(self, record: InterviewRecord) -> Conversation:
+    def _materialize(self, record: InterviewRecord, *, root_shown: bool = True) -> Conversation:
         folder = project_dir(self.settings.generations_dir, record.name)
         tracker = SpecTracker.restore(folder, record.spec_written, record.spec_reported)
         session = SpecSession(
@@ -216,6 +219,10 @@ class Interviews:
             record, folder, session, relay, store=self.store, pool=self.pool, questions=self.questions,
             budgets=self.budgets, quick_model=self.settings.quick_model, accepting=self._accepting,
         )
+        root = RootMessage(relay)
+        watch = RootWatch(conversation, root.show, shown=root_shown)
+        if root_shown and watch.last is not None:  # just posted as it stands
+            root.assume(watch.last)
         return conversation
 
     # -- who may act ---------------------------------------------------------------

@@ -70,6 +70,7 @@ class ThreadSpend:
             await self.warn(batch[-1].user_id, budgets)
             return False
         self.held_on = utc_day()
+        c.changed()  # the root says the interview is paused
         # Said once per budget (and day, and person, for daily ones), also across restarts;
         # and again after a turn the spend limit cut short (people saw it stop).
         first = await c.store.note_once(*c.key, "held:" + ":".join(held.key))
@@ -130,8 +131,8 @@ class ThreadSpend:
         c = self.conversation
         stored = c.record.turn_payer
         self.unpaid = stored
-        if stored != self.payer:
-            await c.save(turn_payer=self.payer)
+        if stored != self.payer or c.record.turn_by != self.payer:
+            await c.save(turn_payer=self.payer, turn_by=self.payer)
 
     async def process_started(self, total: float) -> None:
         """A CLI process started with its running total at `total`. Above the total last

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from enum import Enum
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class TurnState:
         self.name = name
         self.phase = Phase.IDLE
         self.since = time.monotonic()  # when the phase began (the pool's idle clock)
+        self.on_change: Callable[[], object] | None = None  # told after each move (the root shows it)
 
     def to(self, phase: Phase) -> None:
         """Move on; any phase may end (back to IDLE), the rest only as `_NEXT` allows."""
@@ -48,6 +50,8 @@ class TurnState:
             raise IllegalTransition(f"{self.name}: {self.phase.value} -> {phase.value}")
         log.debug("%s: %s -> %s", self.name, self.phase.value, phase.value)
         self.phase, self.since = phase, time.monotonic()
+        if self.on_change is not None:
+            self.on_change()
 
     def is_(self, *phases: Phase) -> bool:
         return self.phase in phases

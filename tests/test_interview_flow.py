@@ -66,7 +66,7 @@ async def test_happy_path_greeting_reply_spec_uploaded_once(start_bot):
     delivery = await h.slack.send_slash_command("shop", user_id="U1", channel_id="C1")
     assert delivery.ack == {}  # a valid name is acked silently; the thread does the talking
     root = await h.slack.wait_for(lambda: next((m for m in h.slack.messages if "*shop*" in m.text), None))
-    assert root.text == "Spec interview for *shop*, started by <@U1> — answer in this thread."
+    assert root.text.startswith("Spec interview for *shop*, started by <@U1>: ")  # and where it stands
     assert root.thread_ts is None  # a new message in the channel, the thread's root
 
     # The greeting arrives without anyone typing, streamed natively as Markdown.

@@ -137,16 +137,12 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
         if record is None:
             await respond("This interview has already ended.", response_type="ephemeral", replace_original=False)
             return
-        channel = record.channel
-        folder = project_dir(interviews.settings.generations_dir, record.name)
-        ended = f"Spec interview for *{record.name}* — cancelled by <@{user}>. Files are kept in `{escape(folder)}`."
-        await interviews.scheduler.update(
-            channel=channel, ts=root_ts, text=ended,
-            blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": ended}}],
-        )
+        # The root says it is cancelled (its Cancel button gone) on its own: see standing.py.
+        folder = escape(project_dir(interviews.settings.generations_dir, record.name))
         await interviews.scheduler.post(
-            channel=channel, thread_ts=root_ts,
-            text=f"<@{user}> cancelled this interview. Start a new one with `/newspec {record.name}`.",
+            channel=record.channel, thread_ts=root_ts,
+            text=f"<@{user}> cancelled this interview. Files are kept in `{folder}`. "
+            f"Start a new one with `/newspec {record.name}`.",
         )
 
     async def on_answer(ack: AsyncAck, body: dict, respond: AsyncRespond, context: AsyncBoltContext) -> None:

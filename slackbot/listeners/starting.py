@@ -10,12 +10,13 @@ from slack_bolt.async_app import AsyncRespond
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..blocks import root_blocks
 from ..registry import Interviews
 from ..relay import SLACK_ERRORS
+from ..relay.root import root_message
 from ..scheduler import SchedulerClosed
 from ..slack_text import escape
 from ..spec import find_features, project_dir
+from ..standing import Stage, Standing
 from ..store import InterviewRecord
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,8 @@ async def open_interview(
         return False
     posted: list[str] = []  # what this start has put in the channel: the root, then any note
     try:
-        text = f"Spec interview for *{name}*, started by <@{user}> — answer in this thread."
-        posted.append((await interviews.scheduler.post(channel=channel, text=text, blocks=root_blocks(text)))["ts"])
+        text, blocks = root_message(Standing(name, user, Stage.INTERVIEWING))
+        posted.append((await interviews.scheduler.post(channel=channel, text=text, blocks=blocks))["ts"])
         features = await features_note(project_dir(interviews.settings.generations_dir, name))
         if features is not None:
             note = await interviews.scheduler.post(channel=channel, thread_ts=posted[0], text=features)

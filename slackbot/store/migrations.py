@@ -182,4 +182,6 @@ MIGRATIONS: list[str] = [
         WHERE i.channel = pending_replies.channel AND i.thread_ts = pending_replies.thread_ts
     ) WHERE user_team LIKE 'E%';
     """,
+    # Whose message started the latest turn: the root message says Claude waits on them.
+    "ALTER TABLE interviews ADD COLUMN turn_by TEXT;",
 ]

@@ -50,6 +50,7 @@ class InterviewRecord:
     session_cost_usd: float = 0.0  # the CLI's running total for the current conversation
     model: str | None = None  # the model this interview runs on; None: the configured default
     turn_payer: str | None = None  # who pays for the model turn whose cost the CLI has not reported yet
+    turn_by: str | None = None  # whose message started the latest turn: the root says Claude waits on them
 
 
 @dataclass(frozen=True)

@@ -35,13 +35,13 @@ WAL_SIZE_LIMIT = 4 * 2**20
 _COLUMNS = (
     "channel, thread_ts, name, started_by, team_id, session_id, status, created_at, "
     "updated_at, spec_written, spec_reported, uploads, cost_usd, input_tokens, output_tokens, model_turns, "
-    "session_cost_usd, model, upload_pending, turn_payer"
+    "session_cost_usd, model, upload_pending, turn_payer, turn_by"
 )
 _UPDATABLE = frozenset(
     {
         "session_id", "status", "updated_at", "spec_written", "spec_reported", "uploads", "team_id",
         "cost_usd", "input_tokens", "output_tokens", "model_turns", "session_cost_usd", "model", "upload_pending",
-        "turn_payer",
+        "turn_payer", "turn_by",
     }
 )
 
@@ -112,13 +112,14 @@ class SqliteStore(Replies, Delivery, Ledger, Transactions):
     async def add_interview(self, record: InterviewRecord) -> None:
         async with self.transaction() as db:
             await db.execute(
-                f"INSERT INTO interviews ({_COLUMNS}) VALUES ({', '.join('?' * 20)})",
+                f"INSERT INTO interviews ({_COLUMNS}) VALUES ({', '.join('?' * 21)})",
                 (
                     record.channel, record.thread_ts, record.name, record.started_by, record.team_id,
                     record.session_id, str(record.status), record.created_at, record.updated_at,
                     json.dumps(list(record.spec_written)), int(record.spec_reported), record.uploads,
                     record.cost_usd, record.input_tokens, record.output_tokens, record.model_turns,
                     record.session_cost_usd, record.model, int(record.upload_pending), record.turn_payer,
+                    record.turn_by,
                 ),
             )
 
@@ -193,6 +194,7 @@ class SqliteStore(Replies, Delivery, Ledger, Transactions):
                 spec_written=tuple(json.loads(row[9])), spec_reported=bool(row[10]), uploads=row[11],
                 cost_usd=row[12], input_tokens=row[13], output_tokens=row[14], model_turns=row[15],
                 session_cost_usd=row[16], model=row[17], upload_pending=bool(row[18]), turn_payer=row[19],
+                turn_by=row[20],
             )
             for row in rows
         ]
