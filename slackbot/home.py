@@ -38,7 +38,9 @@ def home_view(
     ]
     if not records:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": EMPTY}})
-    for record in records[: VIEW_BLOCKS - 3]:
+    shown = records[: VIEW_BLOCKS - 2]  # room for the header and the note of those left out
+    more += len(records) - len(shown)
+    for record in shown:
         blocks.append(_row(record, links.get((record.channel, record.thread_ts))))
     if more:
         note = f"…and {more:,} older interview{'s' if more != 1 else ''}. `/newspec list` in a channel shows its own."
