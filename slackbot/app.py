@@ -21,6 +21,7 @@ from .listeners import register_all
 from .listeners.messages import enrich
 from .people import DisplayNames
 from .registry import Interviews
+from .reminders import Reminders
 from .scheduler import DEFAULT_PER_MINUTE, RateLimits, SlackScheduler
 from .store import SqliteStore
 
@@ -62,6 +63,7 @@ class Bot:
         )
         self.interviews = Interviews(settings, self.scheduler, self.store, min_interval=min_interval)
         register_all(self.app, self.interviews)
+        self.reminders = Reminders(self.store, self.scheduler, settings.reminder_after_seconds)
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
 
@@ -74,6 +76,8 @@ class Bot:
         await self.store.open()
         # Files of replies the last run was still downloading are fetched again, with the bot token.
         await self.interviews.open(partial(enrich, self.interviews, DisplayNames(self.client), self.client))
+        await self.reminders.check()  # questions that came due while the bot was down
+        self.reminders.start()
 
     async def start_socket_mode(self) -> None:
         await self._open()
@@ -104,6 +108,7 @@ class Bot:
         self.interviews.stop_taking_work()  # first: a CLI signalled with the bot may die any moment
         steps: list[tuple[str, Callable[[], Awaitable[object]] | None]] = [
             ("Socket Mode", socket.close_async if socket else None),
+            ("reminders", self.reminders.stop),
             ("HTTP server", runner.cleanup if runner else None),
             ("interviews", lambda: self.interviews.close(grace)),
             ("Slack writes", self.scheduler.close),  # waits for calls in flight: before the session

@@ -84,6 +84,7 @@ class Settings:
     # Seconds Slack keeps a native stream open (about five minutes, see relay/support.py):
     # a stream is stopped before then and its answer goes on in a new one.
     stream_lifetime_seconds: float = 300.0
+    reminder_after_seconds: float = 86_400.0  # an open question gets one reminder after this long
 
     @property
     def skill_file(self) -> Path:
@@ -225,6 +226,9 @@ class Settings:
             shutdown_grace_seconds=number("NEWSPEC_SHUTDOWN_GRACE", 30, "seconds"),
             stream_lifetime_seconds=number(
                 "NEWSPEC_STREAM_LIFETIME", 300, "seconds Slack keeps a stream open; about 300"
+            ),
+            reminder_after_seconds=number(
+                "NEWSPEC_REMINDER_AFTER", 86_400, "seconds an open question waits before one reminder"
             ),
             slack_bot_token=bot_token,
             slack_app_token=app_token,

@@ -17,6 +17,7 @@ from typing import Any
 
 from .blocks import CONTEXT_TEXT, MAX_BLOCKS, SECTION_TEXT, shorten
 from .budget import Budgets
+from .feedback import feedback_line
 from .slack_text import code, escape, usd
 from .store import SpendRow
 
@@ -123,6 +124,11 @@ def since_day(today: str) -> str:
     return (dt.date.fromisoformat(today) - dt.timedelta(days=WINDOW_DAYS - 1)).isoformat()
 
 
+def since_time(today: str) -> float:
+    """The report's window as a Unix time: the start of its first UTC day."""
+    return dt.datetime.fromisoformat(since_day(today)).replace(tzinfo=dt.UTC).timestamp()
+
+
 def person(user_id: str) -> str:
     return f"<@{escape(user_id)}>"
 
@@ -166,7 +172,9 @@ def _blocks(sections: list[str], footnote: str) -> list[dict[str, Any]]:
     return blocks[:MAX_BLOCKS]
 
 
-def workspace_report(rows: list[SpendRow], today: str, budgets: Budgets, from_slack: frozenset[str]) -> Report:
+def workspace_report(
+    rows: list[SpendRow], today: str, budgets: Budgets, from_slack: frozenset[str], votes: tuple[int, int] = (0, 0),
+) -> Report:
     """For admins: the whole workspace's spend by day, person and interview, and the budgets."""
     total = sum(row.cost_usd for row in rows)
     today_total = sum(row.cost_usd for row in rows if row.day == today)
@@ -182,6 +190,7 @@ def workspace_report(rows: list[SpendRow], today: str, budgets: Budgets, from_sl
         by_person = _listing("By person", _summed(rows, lambda row: person(row.user_id)), "people")
         sections += [_by_day(rows), by_person, _by_interview(rows)]
     sections.append("\n".join(["*Budgets in force*", *budget_lines(budgets, from_slack)]))
+    sections.append(feedback_line(*votes))
     footnote = f"A turn's cost counts for the person whose message started it. Change a budget with {BUDGET_FORM}."
     return Report(head, _blocks(sections, footnote))
 

@@ -40,9 +40,11 @@ def test_the_manifest_uses_only_documented_fields_within_their_limits():
 
 
 def test_every_event_has_its_scope_and_no_scope_goes_unused():
-    needs = {"message.channels": "channels:history", "message.groups": "groups:history"}
-    assert EVENTS == set(needs)  # interviews live in channels; there is no DM tab to message the bot in
-    assert {needs[event] for event in EVENTS} <= SCOPES
+    needs = {"message.channels": "channels:history", "message.groups": "groups:history", "app_home_opened": None}
+    # Interviews live in channels; there is no DM tab to message the bot in, only the Home tab.
+    assert EVENTS == set(needs)
+    assert {needs[event] for event in EVENTS} - {None} <= SCOPES
+    assert MANIFEST["features"]["app_home"] == {"home_tab_enabled": True, "messages_tab_enabled": False}
     code = "\n".join(p.read_text() for p in (REPO / "slackbot").rglob("*.py"))
     used_by_code = {
         "chat:write": "chat_postMessage",
@@ -55,7 +57,7 @@ def test_every_event_has_its_scope_and_no_scope_goes_unused():
     }
     for scope, call in used_by_code.items():
         assert scope in SCOPES and call in code, scope
-    assert SCOPES == set(used_by_code) | set(needs.values())  # e.g. no reactions:write nobody uses
+    assert SCOPES == set(used_by_code) | set(needs.values()) - {None}  # e.g. no reactions:write nobody uses
 
 
 def test_the_readme_set_up_names_exactly_the_manifests_scopes():

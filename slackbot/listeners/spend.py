@@ -22,6 +22,7 @@ from ..usage import (
     person,
     personal_report,
     since_day,
+    since_time,
     workspace_report,
 )
 
@@ -70,7 +71,10 @@ async def usage(asker: Asker, ack: AsyncAck, respond: AsyncRespond, interviews: 
     today = utc_day()
     store = interviews.store
     if await asker.is_admin(interviews):
-        report = workspace_report(await store.spend_report(since_day(today)), today, *await _budgets(interviews))
+        votes = await store.feedback_counts(since_time(today))
+        report = workspace_report(
+            await store.spend_report(since_day(today)), today, *await _budgets(interviews), votes=votes
+        )
     else:
         report = personal_report(await store.spend_report(since_day(today), user_id=asker.user), today)
     await respond(text=report.text, blocks=report.blocks)

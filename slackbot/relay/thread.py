@@ -22,6 +22,7 @@ from ..blocks import (
     without_status,
 )
 from ..events import Question, QuestionItem, SessionEvent
+from ..feedback import feedback_block
 from ..handoff import FeatureChanges, Handoff, allowlist_text, build_text
 from ..scheduler import Priority, SchedulerClosed, SlackScheduler
 from ..slack_text import escape, usd
@@ -191,6 +192,7 @@ class ThreadRelay:
         if handoff is not None and handoff.root_copy:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": escape(handoff.root_copy)}})
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": saved}]})
+        blocks.append(feedback_block())
         text = escape(f"{summary.name}: {features} features, {summary.stack}, {usd(usage.cost_usd)}")
         try:
             await self.post(text=text, blocks=blocks)

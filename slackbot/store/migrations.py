@@ -184,4 +184,21 @@ MIGRATIONS: list[str] = [
     """,
     # Whose message started the latest turn: the root message says Claude waits on them.
     "ALTER TABLE interviews ADD COLUMN turn_by TEXT;",
+    # People's votes on a finished spec (1: positive, 0: negative; one per person per
+    # interview, a later click replaces it), and the questions already reminded of
+    # (one reminder each, also across restarts).
+    """
+    CREATE TABLE feedback (
+        channel TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        positive INTEGER NOT NULL,
+        voted_at REAL NOT NULL,
+        PRIMARY KEY (channel, thread_ts, user_id)
+    );
+    CREATE TABLE reminders (
+        question_id TEXT PRIMARY KEY,
+        reminded_at REAL NOT NULL
+    );
+    """,
 ]

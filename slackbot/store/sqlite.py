@@ -21,6 +21,7 @@ import aiosqlite
 from ..events import Attachment
 from ..private import private_folder
 from .delivery import Delivery
+from .followups import Followups
 from .ledger import Ledger
 from .migrations import MIGRATIONS
 from .records import InterviewRecord, Status, image_bytes, text_chars
@@ -46,7 +47,7 @@ _UPDATABLE = frozenset(
 )
 
 
-class SqliteStore(Replies, Delivery, Ledger, Transactions):
+class SqliteStore(Replies, Delivery, Ledger, Followups, Transactions):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path

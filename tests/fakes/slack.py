@@ -340,6 +340,9 @@ def blocks_text(blocks: Iterable[JSON] | None) -> str:
             lines.append(" ".join(filter(None, (_obj_text(e.get("text", e)) for e in block.get("elements", [])))))
         elif kind == "rich_text":
             lines += [_rich_text(e) for e in block.get("elements", [])]
+        elif kind == "context_actions":  # feedback buttons: their two labels
+            lines += [" ".join(_obj_text(e.get(b, {}).get("text")) for b in ("positive_button", "negative_button"))
+                      for e in block.get("elements", []) if e.get("type") == "feedback_buttons"]
     return "\n".join(line for line in lines if line)
 
 
@@ -496,6 +499,7 @@ def _check_content(text: str | None, blocks: Any) -> None:
         if block["type"] == "markdown":
             markdown_total += len(block.get("text", ""))
         problems += _element_problems(block, f"/blocks/{i}")
+        problems += _context_actions_problems(block, f"/blocks/{i}")
     if markdown_total > _MAX_MARKDOWN:
         problems.append(f"[ERROR] markdown blocks exceed {_MAX_MARKDOWN} characters in total")
     if problems:
@@ -544,6 +548,32 @@ def _element_problems(node: Any, where: str, parent: str = "") -> list[str]:
     for key, child in node.items():
         if isinstance(child, (list, dict)) and key not in ("text", "description"):
             problems += _element_problems(child, f"{where}/{key}", key)
+    return problems
+
+
+def _context_actions_problems(block: JSON, where: str) -> list[str]:
+    """A `context_actions` block holds 1-5 `feedback_buttons` / `icon_button` elements; a
+    feedback_buttons element lives nowhere else and has a positive and a negative button,
+    each with plain text of 1-75 characters and a value of 1-2,000 (Block Kit reference)."""
+    elements = block.get("elements") or []
+    if block["type"] != "context_actions":
+        inner = [e for e in elements if isinstance(e, dict) and e.get("type") == "feedback_buttons"]
+        inner += [block.get("accessory")] if (block.get("accessory") or {}).get("type") == "feedback_buttons" else []
+        return [f"[ERROR] feedback_buttons only in a context_actions block [json-pointer:{where}]"] if inner else []
+    problems = [] if 1 <= len(elements) <= 5 else [f"[ERROR] must have 1 to 5 items [json-pointer:{where}/elements]"]
+    for n, element in enumerate(elements):
+        kind = element.get("type") if isinstance(element, dict) else None
+        if kind not in ("feedback_buttons", "icon_button"):
+            problems.append(f"[ERROR] unsupported type {kind!r} [json-pointer:{where}/elements/{n}]")
+            continue
+        for side in ("positive_button", "negative_button") if kind == "feedback_buttons" else ():
+            button, at = element.get(side), f"{where}/elements/{n}/{side}"
+            text = button.get("text") if isinstance(button, dict) else None
+            label = text.get("text", "") if isinstance(text, dict) and text.get("type") == "plain_text" else ""
+            if not 1 <= len(label) <= 75:
+                problems.append(f"[ERROR] needs plain_text of 1 to 75 characters [json-pointer:{at}/text]")
+            if not isinstance(button, dict) or not 1 <= len(str(button.get("value") or "")) <= 2000:
+                problems.append(f"[ERROR] needs a value of 1 to 2000 characters [json-pointer:{at}/value]")
     return problems
 
 
@@ -675,6 +705,7 @@ class FakeSlack:
         self.downloads_served: list[str] = []  # ids of files whose download was sent whole
         self.response_posts: list[tuple[str, JSON]] = []  # (response id, body)
         self.statuses: dict[tuple[str, str], str] = {}  # (channel, thread_ts) -> assistant status
+        self.home_views: dict[str, JSON] = {}  # user -> the Home tab view last published for them
         self.connections_opened = 0
 
         self._messages: list[Message] = []
@@ -725,6 +756,7 @@ class FakeSlack:
             "files.info": self._files_info,
             "assistant.threads.setStatus": self._assistant_set_status,
             "users.conversations": self._users_conversations,
+            "views.publish": self._views_publish,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -1937,3 +1969,51 @@ class FakeSlack:
         except SlackError as e:
             return web.Response(status=404, text=e.error)
         return web.Response(text="ok", content_type="text/plain")
+
+    # ------------------------------------------------------------------ App Home and feedback buttons
+
+    async def send_app_home_opened(self, user_id: str = "U1", tab: str = "home", timeout: float = 5.0) -> Delivery:
+        """``user_id`` opens the app's Home tab (or its Messages tab): ``app_home_opened``."""
+        self._user(user_id)
+        event = {
+            "type": "app_home_opened", "user": user_id, "channel": f"D{user_id}", "tab": tab,
+            "event_ts": f"{time.time():.6f}",
+        }
+        return await self.send_event(event, timeout=timeout)
+
+    def _views_publish(self, args: JSON, call: ApiCall) -> JSON:
+        """views.publish: a Home tab view (at most 100 blocks) for a person the workspace has."""
+        user, view = args.get("user_id"), args.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not user or user not in self._users:
+            raise SlackError("user_not_found" if user else "invalid_arguments")
+        if not isinstance(view, dict) or view.get("type") != "home":
+            raise SlackError("invalid_arguments", ["[ERROR] view type must be home [json-pointer:/view/type]"])
+        blocks = view.get("blocks") or []
+        problems = [] if len(blocks) <= 100 else ["[ERROR] no more than 100 items allowed [json-pointer:/view/blocks]"]
+        problems += _element_problems(blocks, "/view/blocks")
+        if problems:
+            raise SlackError("invalid_arguments", problems)
+        self.home_views[user] = view
+        return {"view": {"id": f"V{next(self._ids):08d}", "team_id": self.team_id, **view}}
+
+    async def send_feedback(self, message_ts: str, positive: bool, *, user_id: str = "U1",
+                            channel_id: str = "C1") -> Delivery:
+        """``user_id`` clicks a feedback button of the message at ``message_ts``: the action
+        carries that button's value and text, as Slack sends a feedback_buttons click."""
+        message = self._find(channel_id, message_ts)
+        block, element = next(
+            (b, e) for b in message.blocks or [] if b.get("type") == "context_actions"
+            for e in b.get("elements", []) if e.get("type") == "feedback_buttons"
+        )
+        button = element["positive_button" if positive else "negative_button"]
+        action = {
+            "type": "feedback_buttons", "action_id": element.get("action_id", ""),
+            "block_id": block.get("block_id", "feedback"), "value": button["value"], "text": button["text"],
+            "action_ts": f"{time.time():.6f}",
+        }
+        return await self.send_action(
+            action["action_id"], button["value"], user_id=user_id, channel_id=channel_id, message_ts=message_ts,
+            actions=[action],
+        )
