@@ -241,9 +241,11 @@ class Questions:
         ), None)
         if question is None or reply is None:
             return False
-        self.held.discard(reply.id)
         live = conversation.asking is not None and conversation.asking.id == question.id
-        return await self.answer_typed(conversation, question, reply, live, part=index)
+        if not await self.answer_typed(conversation, question, reply, live, part=index):
+            return False  # still held: it answers no other part by itself, and goes as a message later
+        self.held.discard(reply.id)
+        return True
 
     async def settle(self, conversation: Conversation, live: Question | None) -> None:
         """Between turns: a stored question Claude no longer waits on (parked, restarted)
