@@ -11,7 +11,7 @@ from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, OpenView
 from tests.test_block_limits import LONG_LABEL, LONG_QUESTION, long_question
 from tests.test_interview_state import seen_by, two_part_question
-from tests.test_questions import MODE, answer_result, ask, click, elements, options, question_message
+from tests.test_questions import FEATURES, MODE, answer_result, ask, click, elements, options, question_message
 
 WORDS = "Somewhere in between: quick now, detailed later"
 
@@ -178,3 +178,34 @@ async def test_with_one_question_open_a_typed_message_answers_it(start_bot):
     await h.wait_for_text("C1", root_ts, "Typed answer noted.")
     assert not any(e.blocks for e in h.slack.ephemerals(user="U1"))
     assert '"Quick or detailed interview?"=' in seen[0].tool_results[0].content_text
+
+
+async def test_a_held_message_whose_question_was_answered_meanwhile_answers_nothing_else(start_bot):
+    h = await start_bot()
+    seen: list[fa.ModelRequest] = []
+    h.model.script(str(h.project("shop")), [
+        ask(MODE, FEATURES), seen_by(seen, "Both noted."), seen_by(seen, "And your message too."),
+    ])
+    root_ts = await h.start_interview("shop")
+    mode = await question_message(h, root_ts, "Quick or detailed interview?")
+    features = await question_message(h, root_ts, "Which features matter most?")
+    await h.slack.send_message("C1", "U1", "detailed, please", thread_ts=root_ts)
+    which = await h.slack.wait_for(
+        lambda: next((e for e in h.slack.ephemerals(user="U1") if e.blocks), None), what="which question?"
+    )
+    await click(h, mode, "Quick", user="U2")  # someone else answers Mode first
+    await h.slack.wait_for(lambda: not elements(h.slack.message("C1", mode.ts)), what="mode answered")
+
+    button = next(e for b in which.blocks for e in b.get("elements", []) if e.get("text", {}).get("text") == "Mode")
+    await h.slack.send_action(button["action_id"], button["value"], user_id="U1", channel_id="C1",
+                              message_ts=which.ts)
+    await h.slack.wait_for(lambda: any("already been answered" in e.text for e in h.slack.ephemerals(user="U1")))
+    assert elements(h.slack.message("C1", features.ts)), "the message did not answer the features question"
+
+    # One question is open now: the next message answers it, and the held one does not.
+    await h.slack.send_message("C1", "U1", "orders only", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "And your message too.")
+    result = seen[0].tool_results[0].content_text
+    assert '"Quick or detailed interview?"="Quick"' in result and '"Which features matter most?"="' in result
+    assert "orders only" in result and "detailed, please" not in result
+    assert "detailed, please" in seen[1].last_user_text  # not lost: it came as a message of its own
