@@ -3,8 +3,9 @@
 Built with `slack_sdk.models.blocks`, and kept within Slack's documented limits
 (which the models do not all check): a layout never earns `invalid_blocks`.
 What people or Claude wrote is escaped before it is placed in mrkdwn, and
-shortened where a field is short; the full text is never lost (the question
-text continues in further sections, and a click is resolved by option index).
+shortened where a field is short; the full text is never lost (an open question's
+card offers "Full question", a modal with all of it, and a click is resolved by
+option index).
 """
 
 from __future__ import annotations
