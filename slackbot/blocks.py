@@ -3,8 +3,9 @@
 Built with `slack_sdk.models.blocks`, and kept within Slack's documented limits
 (which the models do not all check): a layout never earns `invalid_blocks`.
 What people or Claude wrote is escaped before it is placed in mrkdwn, and
-shortened where a field is short; the full text is never lost (the question
-text continues in further sections, and a click is resolved by option index).
+shortened where a field is short; the full text is never lost (an open question's
+card offers "Full question", a modal with all of it, and a click is resolved by
+option index).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from slack_sdk.models.blocks import (
     MarkdownTextObject,
     Option,
     PlainTextObject,
+    RadioButtonsElement,
     SectionBlock,
 )
 
@@ -36,6 +38,11 @@ SUBMIT_ACTION = "newspec_submit"
 CANCEL_ACTION = "newspec_cancel"
 CONTINUE_ACTION = "newspec_continue"
 START_OVER_ACTION = "newspec_start_over"
+FULL_QUESTION_ACTION = "newspec_full_question"
+WHICH_ACTION_PREFIX = "newspec_which_"  # + part index: which open question a typed message answers
+OTHER_VIEW = "newspec_other_answer"  # the "Other…" modal's callback_id
+FULL_VIEW = "newspec_full_question"
+OTHER_BLOCK, OTHER_INPUT = "answer", "text"  # where the modal's typed answer sits in its state
 
 # Slack's limits (characters) for the fields used here.
 SECTION_TEXT = 3_000
@@ -45,6 +52,11 @@ BUTTON_TEXT = 75
 OPTION_TEXT = 75
 OPTION_DESCRIPTION = 75
 MAX_BLOCKS = 50
+RADIO_OPTIONS = 10  # radio_buttons take at most this many options
+QUESTION_SHOWN = 700  # an open question's text on its card: about a phone screen; the rest one tap away
+VIEW_TITLE = 24
+VIEW_BLOCKS = 100
+INPUT_TEXT = 3_000  # plain_text_input's max_length
 SECTION_FIELDS = 10  # a section's fields: at most this many ...
 FIELD_TEXT = 2_000  # ... of at most this many characters each
 UPDATE_TEXT = 4_000  # chat.update's text
@@ -94,44 +106,113 @@ def markdown_blocks(text: str) -> list[dict[str, Any]]:
     return [{"type": "markdown", "text": text}]  # not in slack_sdk.models yet
 
 
-def _title_sections(item: QuestionItem) -> list[Block]:
-    question = escape(item.question)
+def _title_sections(item: QuestionItem, limit: int | None = None) -> list[Block]:
+    """The question's title: `*header* · question` (with `limit`: shortened to it, in one section)."""
+    question = escape(shorten(item.question, limit) if limit else item.question)
     title = f"*{escape(item.header)}* · {question}" if item.header else f"*{question}*"
     return [SectionBlock(text=MarkdownTextObject(text=piece)) for piece in _pieces(title, SECTION_TEXT)]
 
 
+def shortened(item: QuestionItem) -> bool:
+    """Whether the card cuts anything of the question (its text, a label, a description)."""
+    return len(item.question.strip()) > QUESTION_SHOWN or any(
+        len(o.label.strip()) > OPTION_TEXT or len(o.description.strip()) > OPTION_DESCRIPTION for o in item.options
+    )
+
+
+def _options(item: QuestionItem) -> list[Option]:
+    """The choices as radio or checkbox options: each label with its description under it
+    (both shortened to Slack's 75 characters; the value is the option's index)."""
+    return [
+        Option(value=str(n), text=PlainTextObject(text=shorten(o.label, OPTION_TEXT)),
+               description=PlainTextObject(text=shorten(o.description, OPTION_DESCRIPTION))
+               if o.description.strip() else None)
+        for n, o in enumerate(item.options)
+    ]
+
+
 def question_blocks(question_id: str, index: int, item: QuestionItem) -> list[dict[str, Any]]:
-    """One question as Block Kit: buttons (or checkboxes and Submit) plus "Other…"."""
-    blocks = _title_sections(item)
+    """One question as Block Kit. Up to ten options: radio buttons (checkboxes when several
+    may be picked) and Submit, which show each option's description under its label, read
+    well on a phone; more: a button per option. Then "Other…", and "Full question" when the
+    card had to shorten something."""
+    blocks = _title_sections(item, QUESTION_SHOWN)
+    ref = {"q": question_id, "i": index}
+    other = ButtonElement(text="Other…", action_id=OTHER_ACTION, value=json.dumps(ref))
+    full = [ButtonElement(text="Full question", action_id=FULL_QUESTION_ACTION, value=json.dumps(ref))]
+    full = full if shortened(item) else []
+    if item.multi_select or len(item.options) <= RADIO_OPTIONS:
+        pick = (CheckboxesElement if item.multi_select else RadioButtonsElement)(
+            action_id=PICK_ACTION, options=_options(item)[:RADIO_OPTIONS]
+        )
+        blocks.append(ActionsBlock(block_id=f"pick:{question_id}:{index}"[:255], elements=[pick]))
+        submit = ButtonElement(text="Submit", action_id=SUBMIT_ACTION, style="primary", value=json.dumps(ref))
+        blocks.append(ActionsBlock(elements=[submit, other, *full]))
+        return _dicts(blocks)
     described = [
         f"• *{escape(shorten(o.label, 200))}* — {escape(o.description)}" for o in item.options if o.description
     ]
     if described:
         elements = [MarkdownTextObject(text=shorten(line, CONTEXT_TEXT)) for line in described[:CONTEXT_ELEMENTS]]
         blocks.append(ContextBlock(elements=elements))
-    ref = {"q": question_id, "i": index}
-    other = ButtonElement(text="Other…", action_id=OTHER_ACTION, value=json.dumps(ref))
-    if item.multi_select:
-        options = [
-            Option(value=str(n), text=PlainTextObject(text=shorten(o.label, OPTION_TEXT)),
-                   description=PlainTextObject(text=shorten(o.description, OPTION_DESCRIPTION))
-                   if o.description else None)
-            for n, o in enumerate(item.options)
-        ]
-        blocks.append(ActionsBlock(
-            block_id=f"pick:{question_id}:{index}"[:255],
-            elements=[CheckboxesElement(action_id=PICK_ACTION, options=options)],
-        ))
-        submit = ButtonElement(text="Submit", action_id=SUBMIT_ACTION, style="primary", value=json.dumps(ref))
-        blocks.append(ActionsBlock(elements=[submit, other]))
-    else:
-        buttons = [
-            ButtonElement(text=shorten(o.label, BUTTON_TEXT), action_id=f"{ANSWER_ACTION_PREFIX}{n}",
-                          value=json.dumps({**ref, "o": n}))
-            for n, o in enumerate(item.options)
-        ]
-        blocks.append(ActionsBlock(elements=[*buttons, other]))
+    buttons = [
+        ButtonElement(text=shorten(o.label, BUTTON_TEXT), action_id=f"{ANSWER_ACTION_PREFIX}{n}",
+                      value=json.dumps({**ref, "o": n}))
+        for n, o in enumerate(item.options)
+    ]
+    blocks.append(ActionsBlock(elements=[*buttons[:22], other, *full]))
     return _dicts(blocks)
+
+
+def _view(callback_id: str, title: str, blocks: list[Block], **fields: Any) -> dict[str, Any]:
+    """A modal within Slack's limits (title 24 characters, 100 blocks)."""
+    view = {
+        "type": "modal", "callback_id": callback_id,
+        "title": PlainTextObject(text=shorten(title, VIEW_TITLE)).to_dict(),
+        "close": PlainTextObject(text="Close").to_dict(), "blocks": [b.to_dict() for b in blocks][:VIEW_BLOCKS],
+    }
+    return {**view, **fields}
+
+
+def other_view(item: QuestionItem, metadata: str) -> dict[str, Any]:
+    """"Other…": the question and a box for the person's own answer. `metadata` (which
+    question, which thread) comes back with the submission; Slack keeps it, not the client."""
+    answer = {
+        "type": "input", "block_id": OTHER_BLOCK, "label": {"type": "plain_text", "text": "Your answer"},
+        "element": {"type": "plain_text_input", "action_id": OTHER_INPUT, "multiline": True,
+                    "max_length": INPUT_TEXT},
+    }
+    view = _view(OTHER_VIEW, "Your answer", _title_sections(item, SECTION_TEXT - 100),
+                 submit=PlainTextObject(text="Send").to_dict(), close=PlainTextObject(text="Cancel").to_dict(),
+                 private_metadata=metadata)
+    view["blocks"].append(answer)
+    return view
+
+
+def full_question_blocks(item: QuestionItem) -> list[Block]:
+    """The whole question and every option's full label and description."""
+    options = [
+        SectionBlock(text=MarkdownTextObject(text=piece))
+        for o in item.options for piece in _pieces(f"*{escape(o.label.strip() or '…')}*\n{escape(o.description)}",
+                                                    SECTION_TEXT)
+    ]
+    return [*_title_sections(item), *options]
+
+
+def full_question_view(item: QuestionItem) -> dict[str, Any]:
+    return _view(FULL_VIEW, "Full question", full_question_blocks(item))
+
+
+def which_blocks(parts: list[tuple[int, QuestionItem]], ref: dict[str, Any]) -> list[dict[str, Any]]:
+    """Asks which open question a typed message answers: a button per question, labelled
+    with its header (or its start); `ref` names the message and the question."""
+    buttons = [
+        ButtonElement(text=shorten(item.header or item.question, 40), action_id=f"{WHICH_ACTION_PREFIX}{index}",
+                      value=json.dumps({**ref, "i": index}))
+        for index, item in parts
+    ]
+    text = "Several questions are open. Which one does your message answer?"
+    return _dicts([SectionBlock(text=MarkdownTextObject(text=text)), ActionsBlock(elements=buttons[:25])])
 
 
 def answered_blocks(item: QuestionItem, who: str, answer: str) -> list[dict[str, Any]]:

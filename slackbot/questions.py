@@ -12,15 +12,18 @@ Claude gets it, and goes when Claude has it, so a park, a restart or a kill lose
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from . import quick_mode
+from .blocks import which_blocks
 from .events import Choice, Question, QuestionItem
+from .relay.errors import SLACK_ERRORS
 from .slack_text import escape
-from .store import PendingReply, StateStore, StoredQuestion
+from .store import PendingReply, StateStore, Status, StoredQuestion
 
 if TYPE_CHECKING:
     from .conversation import Conversation
@@ -66,6 +69,9 @@ def written_after(reply_ts: str, question_ts: str) -> bool:
 class Questions:
     def __init__(self, store: StateStore) -> None:
         self.store = store
+        # Replies whose author was asked which open question they answer (kept in memory:
+        # after a restart Claude no longer waits live, and the reply answers as before).
+        self.held: set[int] = set()
 
     async def record(self, conversation: Conversation, question: Question) -> None:
         record = conversation.record
@@ -74,29 +80,52 @@ class Questions:
     async def posted(self, question: Question, index: int, ts: str) -> None:
         await self.store.question_posted(question.id, index, ts)
 
+    async def _open_part(self, conversation: Conversation, question_id: str, index: int) -> Question | None:
+        """The question, if part `index` of it may still be answered in this thread."""
+        stored = await self.store.get_question(question_id)
+        record = conversation.record
+        # The id comes from a button's value: it must name a question of the thread the
+        # click happened in, never one of another thread.
+        elsewhere = stored is not None and (stored.channel, stored.thread_ts) != (record.channel, record.thread_ts)
+        if stored is None or stored.answered or elsewhere or record.status == Status.CANCELLED:
+            return None
+        question = question_from_dict(stored.payload)
+        return question if 0 <= index < len(question.items) else None
+
     async def take_click(
         self, conversation: Conversation, question_id: str, index: int, picked: list[int], user_id: str,
         author: str | None, user_team: str | None = None,
     ) -> Click | None:
         """Options `picked` (by index) for part `index`, stored (the part claimed, the
         answer kept until Claude has it: one transaction); None if the click is stale."""
-        stored = await self.store.get_question(question_id)
-        record = conversation.record
-        # The id comes from the button's value: it must name a question of the thread
-        # the click happened in, never one of another thread.
-        elsewhere = stored is not None and (stored.channel, stored.thread_ts) != (record.channel, record.thread_ts)
-        if stored is None or stored.answered or elsewhere:
-            return None
-        question = question_from_dict(stored.payload)
-        if not 0 <= index < len(question.items):
+        question = await self._open_part(conversation, question_id, index)
+        if question is None:
             return None
         item = question.items[index]
         labels = [item.options[n].label for n in picked if 0 <= n < len(item.options)]
         if not labels:  # Claude gets the options' full labels, never the buttons' text
             return None
-        value, who = ", ".join(labels), f"<@{user_id}>"
+        return await self._take(conversation, question, index, ", ".join(labels), user_id, author, user_team)
+
+    async def take_written(
+        self, conversation: Conversation, question_id: str, index: int, words: str, user_id: str,
+        author: str | None, user_team: str | None = None,
+    ) -> Click | None:
+        """An answer typed in the "Other…" modal for part `index`, stored as a click is (the
+        part claimed and the answer kept as a reply of its own, in one transaction: a
+        restart loses nothing); None if the part is no longer open."""
+        question = await self._open_part(conversation, question_id, index)
+        if question is None or not words.strip():
+            return None
+        return await self._take(conversation, question, index, words.strip(), user_id, author, user_team)
+
+    async def _take(
+        self, conversation: Conversation, question: Question, index: int, value: str, user_id: str,
+        author: str | None, user_team: str | None,
+    ) -> Click | None:
+        item, who = question.items[index], f"<@{user_id}>"
         reply = PendingReply(0, *conversation.key, user_id, answer_text(item, value), "", author, user_team=user_team)
-        reply_id = await self.store.record_answer(question_id, index, len(question.items), who, value, reply)
+        reply_id = await self.store.record_answer(question.id, index, len(question.items), who, value, reply)
         return None if reply_id is None else Click(question, index, who, value, reply_id)
 
     async def finish_click(self, conversation: Conversation, click: Click) -> Accepted:
@@ -113,16 +142,17 @@ class Questions:
 
     async def answer_typed(
         self, conversation: Conversation, question: Question, reply: PendingReply, live: bool,
+        part: int | None = None,
     ) -> bool:
         """A reply typed after the question showed answers its open parts (only the part
         its author chose "Other…" on, if they did). Live, Claude gets it as the tool's
         result (a reply's files follow as a message); otherwise the reply goes as a message
         and the question closes. False if a click answered every part first (the reply is
-        then just a message)."""
+        then just a message). `part`: its author said which part it answers."""
         open_parts = await self.open_parts(question)
-        other = await self.store.other_choice(question.id, reply.user_id)
-        if other is not None and other in open_parts:
-            open_parts = [other]
+        other = part if part is not None else await self.store.other_choice(question.id, reply.user_id)
+        if other is not None and (other in open_parts or part is not None):
+            open_parts = [other] if other in open_parts else []
         who = escape(reply.author) if reply.author else f"<@{reply.user_id}>"
         words = reply.text.strip() or f"(sent {reply.file_count} file(s) instead of typing an answer)"
         value = f"{reply.author}: {words}" if reply.author else words
@@ -168,10 +198,54 @@ class Questions:
 
     async def answer_from_replies(self, conversation: Conversation, question: Question) -> bool:
         """The first reply typed since the question Claude waits on showed answers it (one
-        still fetching its author or files holds those behind it). False if none did."""
+        still fetching its author or files holds those behind it), or, with several parts
+        open, its author is asked which one it answers (`answer_chosen`). False if none."""
         posts = await self.store.question_posts(question.id)
-        reply = typed_after(await self.store.pending_replies(*conversation.key), posts.get(0, ""))
-        return reply is not None and await self.answer_typed(conversation, question, reply, live=True)
+        reply = typed_after(await self.store.pending_replies(*conversation.key), posts.get(0, ""), self.held)
+        if reply is None:
+            return False
+        return await self._ask_which(conversation, question, reply) or await self.answer_typed(
+            conversation, question, reply, live=True
+        )
+
+    async def _ask_which(self, conversation: Conversation, question: Question, reply: PendingReply) -> bool:
+        """Several parts open and no "Other…" chosen: rather than answering them all with one
+        message, ask its author (privately) which it answers; the reply waits meanwhile.
+        False if there is nothing to ask, or the asking failed (then it answers them all)."""
+        open_parts = await self.open_parts(question)
+        if len(open_parts) < 2 or await self.store.other_choice(question.id, reply.user_id) in open_parts:
+            return False
+        record = conversation.record
+        blocks = which_blocks([(i, question.items[i]) for i in open_parts],
+                              {"q": question.id, "r": reply.id, "t": record.thread_ts})
+        try:
+            await conversation.relay.scheduler.ephemeral(
+                channel=record.channel, user=reply.user_id, thread_ts=record.thread_ts, blocks=blocks,
+                text="Several questions are open. Which one does your message answer?",
+            )
+        except SLACK_ERRORS as exc:
+            log.warning("could not ask which question a reply in %s answers: %s", record.thread_ts, exc)
+            return False
+        self.held.add(reply.id)
+        return True
+
+    async def answer_chosen(
+        self, conversation: Conversation, question_id: str, index: int, reply_id: int, user_id: str,
+    ) -> bool:
+        """`user_id` says their waiting reply `reply_id` answers part `index`: it does, alone.
+        False if that part or that reply is no longer open."""
+        question = await self._open_part(conversation, question_id, index)
+        rows = await self.store.pending_replies(*conversation.key)
+        reply = next((
+            r for r in rows if r.id == reply_id and r.user_id == user_id and r.waiting and not r.question_id
+        ), None)
+        if question is None or reply is None:
+            return False
+        live = conversation.asking is not None and conversation.asking.id == question.id
+        if not await self.answer_typed(conversation, question, reply, live, part=index):
+            return False  # still held: it answers no other part by itself, and goes as a message later
+        self.held.discard(reply.id)
+        return True
 
     async def settle(self, conversation: Conversation, live: Question | None) -> None:
         """Between turns: a stored question Claude no longer waits on (parked, restarted)
@@ -209,10 +283,11 @@ class Questions:
                 await conversation.relay.show_answer(posts[index], question.items[index], who, value)
 
 
-def typed_after(rows: list[PendingReply], shown_ts: str) -> PendingReply | None:
-    """The first reply typed after a question showed, if the replies before it are ready."""
+def typed_after(rows: list[PendingReply], shown_ts: str, held: Collection[int] = ()) -> PendingReply | None:
+    """The first reply typed after a question showed, if the replies before it are ready
+    (`held`: replies waiting for their author to say which question they answer)."""
     for row in rows:
-        if not row.waiting or row.question_id:
+        if not row.waiting or row.question_id or row.id in held:
             continue
         if not row.ready:
             return None

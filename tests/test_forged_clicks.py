@@ -83,9 +83,12 @@ async def test_a_click_answers_only_a_question_of_its_own_thread(start_bot):
     (greeting,) = [m for m in h.slack.thread("C1", blog_ts)]
 
     # A click on a message of the blog thread, carrying the shop question's value.
-    _, button = next((b, e) for b, e in elements(question) if e["text"]["text"] == "Detailed")
+    block, radio = next((b, e) for b, e in elements(question) if e["type"] == "radio_buttons")
+    detailed = next(o for o in radio["options"] if o["text"]["text"] == "Detailed")
+    _, button = next((b, e) for b, e in elements(question) if e.get("text", {}).get("text") == "Submit")
+    state = {block["block_id"]: {radio["action_id"]: {"type": "radio_buttons", "selected_option": detailed}}}
     await h.slack.send_action(button["action_id"], button["value"], user_id="U2", channel_id="C1",
-                              message_ts=greeting.ts)
+                              message_ts=greeting.ts, state_values=state)
     await reply_to(h, "U2", "changes nothing")
     assert elements(h.slack.message("C1", question.ts))  # the shop question is still open
     # Nothing queued for Claude in the blog thread either.

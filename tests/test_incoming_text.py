@@ -128,5 +128,5 @@ async def typing_an_other_answer(start_bot):
     root_ts = await h.start_interview("shop")
     question = await question_message(h, root_ts, "Quick or detailed interview?")
     await click(h, question, "Other…")
-    await h.slack.wait_for(lambda: next(iter(h.slack.ephemerals(user="U1")), None))
+    await h.slack.wait_for(lambda: h.slack.views, what="the answer form")  # she closes it and types instead
     return h, root_ts, question, seen

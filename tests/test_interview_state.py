@@ -227,7 +227,7 @@ async def test_other_on_one_part_then_typing_answers_that_part_alone(start_bot):
     seen: list[fa.ModelRequest] = []
     root_ts, mode, features = await two_part_question(h, seen)
     await click(h, features, "Other…")
-    await h.slack.wait_for(lambda: any("Type your answer" in e.text for e in h.slack.ephemerals(user="U1")))
+    await h.slack.wait_for(lambda: h.slack.views, what="the answer form")
     await h.slack.send_message("C1", "U1", "orders and gift cards", thread_ts=root_ts)
     await h.slack.wait_for(lambda: not elements(h.slack.message("C1", features.ts)), what="part two answered")
     assert elements(h.slack.message("C1", mode.ts)), "part one still waits for its own answer"

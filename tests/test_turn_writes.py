@@ -147,7 +147,7 @@ async def test_a_turn_that_only_asks_shows_its_question_in_the_thinking_line(sta
     )
     assert question.ts == thinking_post(h, since).response["ts"]  # the Thinking line became the question
     assert [e["text"]["text"] for b in question.blocks for e in b.get("elements", []) if e.get("type") == "button"
-            ] == ["Quick", "Detailed", "Other…"]
+            ] == ["Submit", "Other…"]  # the options are radio buttons
     assert no_deletes(h, since)
     assert not any(is_status_line(m) for m in h.slack.thread("C1", root_ts))  # no Stop, no Thinking left
 

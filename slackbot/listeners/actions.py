@@ -27,6 +27,7 @@ from ..slack_text import escape
 from ..spec import InvalidName, back_up_spec, check_name, has_spec, project_dir, spec_paths
 from .commands import Visibility, look_up
 from .starting import open_interview, thread_link
+from .views import open_other
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +161,9 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             ref = json.loads(action.get("value") or "{}")
             question_id, index = str(ref["q"]), int(ref["i"])
             if action["action_id"] == SUBMIT_ACTION:
-                ticked = (
-                    body.get("state", {}).get("values", {}).get(f"pick:{question_id}:{index}", {})
-                    .get(PICK_ACTION, {}).get("selected_options") or []
-                )
+                form = body.get("state", {}).get("values", {}).get(f"pick:{question_id}:{index}", {})
+                picks = form.get(PICK_ACTION) or {}  # checkboxes: selected_options; radio buttons: selected_option
+                ticked = picks.get("selected_options") or [o for o in [picks.get("selected_option")] if o]
                 picked = [int(option["value"]) for option in ticked]
             else:
                 picked = [int(ref["o"])]
@@ -171,7 +171,7 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             await tell("That button is out of date.")
             return
         if not picked:
-            await tell("Tick at least one option, then Submit.")
+            await tell("Pick an option, then Submit.")
             return
         clicker = body.get("user") or {}
         user = clicker["id"]
@@ -185,7 +185,7 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
         await ack()
         await interviews.finish_click(conversation, click, None if known else await names.get(user))
 
-    async def on_other(ack: AsyncAck, body: dict, respond: AsyncRespond) -> None:
+    async def on_other(ack: AsyncAck, body: dict, client: AsyncWebClient, respond: AsyncRespond) -> None:
         await ack()
         message = body.get("message") or {}
         conversation = await in_thread(body, str(message.get("thread_ts") or message.get("ts") or ""), respond)
@@ -197,10 +197,12 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
         except (ValueError, KeyError, TypeError):
             await respond("That button is out of date.", response_type="ephemeral", replace_original=False)
             return
-        # Their next reply answers this part alone, not every part still open.
+        # Their next reply answers this part alone, not every part still open; the modal
+        # takes it first, and if it can't open (a trigger too old), the thread does.
         if await interviews.choose_other(conversation, question_id, index, body["user"]["id"]):
-            await respond("Type your answer as a reply in this thread.", response_type="ephemeral",
-                          replace_original=False)
+            if not await open_other(client, interviews, body, conversation, question_id, index):
+                await respond("Type your answer as a reply in this thread.", response_type="ephemeral",
+                              replace_original=False)
         else:
             await respond("That question has already been answered or withdrawn.", response_type="ephemeral",
                           replace_original=False)

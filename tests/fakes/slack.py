@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import dataclasses
 import hashlib
 import hmac
 import inspect
@@ -76,6 +77,7 @@ _MAX_FIELD_TEXT = 2_000  # ... of at most 2,000 characters each
 # past that is not documented; assumed (as for an unknown URL): HTTP 404 with a one-word
 # body, `used_url` for a 6th use and `expired_url` after the half hour.
 RESPONSE_URL_USES = 5
+TRIGGER_LIFETIME = 3.0  # Slack: a trigger_id opens a view within 3 seconds, once
 RESPONSE_URL_LIFETIME = 30 * 60.0
 
 
@@ -240,6 +242,19 @@ class Ephemeral:
 
 
 @dataclass
+class OpenView:
+    """A modal opened with views.open for `user` (the person whose action gave the trigger)."""
+
+    id: str
+    user: str
+    view: JSON
+
+    @property
+    def visible_text(self) -> str:
+        return blocks_text(self.view.get("blocks"))
+
+
+@dataclass
 class Upload:
     file_id: str
     filename: str
@@ -338,6 +353,11 @@ def blocks_text(blocks: Iterable[JSON] | None) -> str:
             lines.append(block.get("text", ""))
         elif kind in ("context", "actions"):
             lines.append(" ".join(filter(None, (_obj_text(e.get("text", e)) for e in block.get("elements", [])))))
+            # radio buttons and checkboxes show each option's text with its description under it
+            lines += [
+                "\n".join(filter(None, (_obj_text(o.get("text")), _obj_text(o.get("description")))))
+                for e in block.get("elements", []) for o in e.get("options") or []
+            ]
         elif kind == "rich_text":
             lines += [_rich_text(e) for e in block.get("elements", [])]
         elif kind == "context_actions":  # feedback buttons: their two labels
@@ -511,6 +531,7 @@ _ELEMENT_LIMITS = {
     ("button", "text"): 75, ("button", "value"): 2000, ("option", "text"): 75, ("option", "value"): 150,
     ("option", "description"): 75, ("any", "action_id"): 255, ("any", "block_id"): 255,
     ("context", "elements"): 10, ("checkboxes", "options"): 10, ("context_text", "text"): 3000,
+    ("radio_buttons", "options"): 10,
 }
 
 
@@ -543,8 +564,8 @@ def _element_problems(node: Any, where: str, parent: str = "") -> list[str]:
         over("elements", len(node.get("elements") or []), _ELEMENT_LIMITS[("context", "elements")])
         for n, element in enumerate(node.get("elements") or []):
             over(f"elements/{n}/text", len(_obj_text(element)), _ELEMENT_LIMITS[("context_text", "text")])
-    if kind == "checkboxes":
-        over("options", len(node.get("options") or []), _ELEMENT_LIMITS[("checkboxes", "options")])
+    if kind in ("checkboxes", "radio_buttons"):
+        over("options", len(node.get("options") or []), _ELEMENT_LIMITS[(kind, "options")])
     for key, child in node.items():
         if isinstance(child, (list, dict)) and key not in ("text", "description"):
             problems += _element_problems(child, f"{where}/{key}", key)
@@ -706,6 +727,9 @@ class FakeSlack:
         self.response_posts: list[tuple[str, JSON]] = []  # (response id, body)
         self.statuses: dict[tuple[str, str], str] = {}  # (channel, thread_ts) -> assistant status
         self.home_views: dict[str, JSON] = {}  # user -> the Home tab view last published for them
+        self.trigger_lifetime = TRIGGER_LIFETIME  # seconds a trigger_id opens a view
+        self.views: list[OpenView] = []  # modals opened with views.open, oldest first
+        self._triggers: dict[str, tuple[float, str]] = {}  # trigger_id -> (issued, user)
         self.connections_opened = 0
 
         self._messages: list[Message] = []
@@ -757,6 +781,7 @@ class FakeSlack:
             "assistant.threads.setStatus": self._assistant_set_status,
             "users.conversations": self._users_conversations,
             "views.publish": self._views_publish,
+            "views.open": self._views_open,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -1135,7 +1160,7 @@ class FakeSlack:
             "user_name": user["name"], "command": command, "text": text, "api_app_id": api_app_id or self.app_id,
             "is_enterprise_install": "true" if self.enterprise_install else "false",
             "response_url": self._response_url(_ResponseTarget(channel_id, user_id)),
-            "trigger_id": self._trigger_id(),
+            "trigger_id": self._trigger_id(user_id),
         }
         if enterprise_id or self.enterprise_id:
             payload["enterprise_id"] = str(enterprise_id or self.enterprise_id)
@@ -1283,7 +1308,7 @@ class FakeSlack:
             "type": "block_actions",
             "user": {"id": user_id, "username": user["name"], "name": user["name"], "team_id": user["team_id"]},
             "api_app_id": self.app_id, "token": "fake-verification-token", "container": container,
-            "trigger_id": self._trigger_id(), "team": {"id": self.team_id, "domain": "fake"},
+            "trigger_id": self._trigger_id(user_id), "team": {"id": self.team_id, "domain": "fake"},
             "enterprise": {"id": self.enterprise_id, "name": "Fake Org"} if self.enterprise_id else None,
             "is_enterprise_install": self.enterprise_install,
             "channel": {"id": channel_id, "name": self._channel_name(channel_id)},
@@ -1503,8 +1528,12 @@ class FakeSlack:
     def _user(self, user_id: str) -> JSON:
         return self._users.get(user_id) or self.add_user(user_id)
 
-    def _trigger_id(self) -> str:
-        return f"{next(self._ids)}.{self.team_id[1:] or '1'}.{uuid.uuid4().hex}"
+    def _trigger_id(self, user: str = "") -> str:
+        """A fresh trigger_id, as each interaction envelope carries: it opens one view,
+        within `trigger_lifetime` seconds (see `_views_open`)."""
+        trigger = f"{next(self._ids)}.{self.team_id[1:] or '1'}.{uuid.uuid4().hex}"
+        self._triggers[trigger] = (time.monotonic(), user)
+        return trigger
 
     def _response_url(self, target: _ResponseTarget) -> str:
         rid = uuid.uuid4().hex
@@ -1516,7 +1545,13 @@ class FakeSlack:
         limits it is refused, as a chat.postMessage would be."""
         text, blocks, thread_ts = body.get("text", ""), body.get("blocks"), body.get("thread_ts")
         _check_content(text, blocks)
-        if body.get("delete_original") and target.message_ts:
+        shown = next((e for e in self._ephemerals if target.message_ts and e.ts == target.message_ts), None)
+        if shown is not None and (body.get("replace_original") or body.get("delete_original")):
+            # An ephemeral message clicked: only its own person sees it replaced or gone.
+            self._ephemerals.remove(shown)
+            if body.get("replace_original"):
+                self._ephemerals.append(dataclasses.replace(shown, text=text, blocks=blocks, source=source))
+        elif body.get("delete_original") and target.message_ts:
             self._find(target.channel, target.message_ts).deleted = True
         elif body.get("replace_original") and target.message_ts:
             original = self._find(target.channel, target.message_ts)
@@ -2017,3 +2052,70 @@ class FakeSlack:
             action["action_id"], button["value"], user_id=user_id, channel_id=channel_id, message_ts=message_ts,
             actions=[action],
         )
+
+    # ------------------------------------------------------------------ modals (views.open, view_submission)
+
+    def _views_open(self, args: JSON, call: ApiCall) -> JSON:
+        """Slack opens a modal only for a fresh trigger_id (one interaction's, within 3 s,
+        used once) and a valid view."""
+        trigger = str(args.get("trigger_id") or "")
+        issued = self._triggers.pop(trigger, None)
+        if issued is None:
+            raise SlackError("invalid_trigger_id")
+        if time.monotonic() - issued[0] > self.trigger_lifetime:
+            raise SlackError("expired_trigger_id")
+        view = args.get("view")
+        view = json.loads(view) if isinstance(view, str) else view
+        problems = _view_problems(view)
+        if problems:
+            raise SlackError("invalid_arguments", problems)
+        opened = OpenView(f"V{next(self._ids):08d}", issued[1], {**view, "state": {"values": {}}})
+        self.views.append(opened)
+        return {"view": {"id": opened.id, **view}}
+
+    def expire_triggers(self) -> None:
+        """Every trigger_id issued so far is too old (the app took longer than 3 s)."""
+        self._triggers = {t: (issued - self.trigger_lifetime - 1, user) for t, (issued, user) in self._triggers.items()}
+
+    async def submit_view(
+        self, view: OpenView, values: JSON, *, user_id: str | None = None, timeout: float = 5.0,
+    ) -> Delivery:
+        """The person presses the modal's submit button: a ``view_submission`` with the
+        inputs' state (``{block_id: {action_id: {"type": ..., "value": ...}}}``)."""
+        user_id = user_id or view.user
+        user = self._user(user_id)
+        payload = {
+            "type": "view_submission", "api_app_id": self.app_id, "token": "fake-verification-token",
+            "team": {"id": self.team_id, "domain": "fake"}, "trigger_id": self._trigger_id(user_id),
+            "user": {"id": user_id, "username": user["name"], "name": user["name"], "team_id": user["team_id"]},
+            "enterprise": {"id": self.enterprise_id, "name": "Fake Org"} if self.enterprise_id else None,
+            "is_enterprise_install": self.enterprise_install,
+            "view": {**view.view, "id": view.id, "state": {"values": values}, "team_id": self.team_id,
+                     "app_id": self.app_id, "bot_id": self.bot_id},
+            "response_urls": [],
+        }
+        return await self._deliver("interactive", payload, 0, "", None, timeout)
+
+
+_VIEW_LIMITS = {"title": 24, "submit": 24, "close": 24, "callback_id": 255, "private_metadata": 3000, "blocks": 100}
+
+
+def _view_problems(view: Any) -> list[str]:
+    """What Slack refuses in a modal: wrong type, title/buttons too long or missing, too many
+    blocks, no callback_id to route its submission, inputs without a submit button."""
+    if not isinstance(view, dict) or view.get("type") != "modal":
+        return ["[ERROR] must be a modal view [json-pointer:/view/type]"]
+    problems = []
+    for key, limit in _VIEW_LIMITS.items():
+        value = view.get(key)
+        size = len(value) if key == "blocks" and isinstance(value, list) else len(_obj_text(value) or "")
+        if size > limit:
+            problems.append(f"[ERROR] must be at most {limit} [json-pointer:/view/{key}]")
+    if not _obj_text(view.get("title")).strip():
+        problems.append("[ERROR] missing required field: title [json-pointer:/view/title]")
+    if not view.get("callback_id"):
+        problems.append("[ERROR] missing required field: callback_id [json-pointer:/view/callback_id]")
+    blocks = view.get("blocks") or []
+    if any(b.get("type") == "input" for b in blocks) and not view.get("submit"):
+        problems.append("[ERROR] submit is required when the view has input blocks [json-pointer:/view/submit]")
+    return problems + _element_problems(blocks, "/view/blocks")
