@@ -75,12 +75,12 @@ async def test_a_burst_of_changes_costs_one_root_update(start_bot):
     h = await start_bot()
     project = h.project("shop")
     h.model.script(str(project), [fa.text("What are you building?"), *write_both(project)])
+    # Slack is slow to take the "waiting" update: meanwhile the interview moves on twice
+    # (interviewing, then ready). Held from the start: that update may go out at once.
+    gate = h.slack.hold_next("chat.update", lambda args: "Waiting on" in str(args.get("text")))
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "What are you building?")
-    # Slack is slow to take the "waiting" update: meanwhile the interview moves on twice
-    # (interviewing, then ready).
-    gate = h.slack.hold_next("chat.update", lambda args: args.get("ts") == root_ts)
-    await asyncio.wait_for(gate.reached.wait(), 10)
+    await asyncio.wait_for(gate.reached.wait(), 30)
     await h.slack.send_message("C1", "U1", "A bakery shop. Write it.", thread_ts=root_ts)
     await h.slack.wait_for(lambda: len(h.slack.uploads) == 2, what="both spec files uploaded")
 
