@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ..people import DisplayNames
 from ..registry import Interviews
 from ..relay import SLACK_ERRORS
-from . import actions, commands, messages
+from . import actions, commands, completion, messages
 from .responding import answering
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,7 @@ def register_all(app: AsyncApp, interviews: Interviews) -> None:
     names = DisplayNames(app.client)  # one cache for every listener
     commands.register(app, interviews)
     messages.register(app, interviews, names)
+    completion.register(app, interviews, names)  # before actions: its last listener catches the rest
     actions.register(app, interviews, names)
 
 
