@@ -113,12 +113,13 @@ async def _upload(conversation: Conversation, problems: list[Problem]) -> None:
             "Reply here and Claude can write the spec again."
         )
     else:
-        done = await _completion(conversation, problems, unsent)
-        uploaded = done is not None and await upload_completion(relay, files, done)
+        blocks = await _completion(conversation, problems, unsent)
+        refused = None if blocks is None else await upload_completion(relay, files, blocks)
+        uploaded = blocks is not None and refused is None
         if not uploaded:
+            why = "I couldn't read it back to upload it" if blocks is None else f"Slack refused the upload ({refused})"
             await relay.note(
-                ":warning: The spec is written, but Slack refused the upload. "
-                f"The files are in `{escape(prompts_dir(project_dir))}`."
+                f":warning: The spec is written, but {why}. The files are in `{escape(prompts_dir(project_dir))}`."
             )
     await conversation.save(upload_pending=False, uploads=conversation.record.uploads + int(uploaded))
     if uploaded:

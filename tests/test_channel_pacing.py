@@ -65,7 +65,7 @@ async def test_a_spec_upload_right_after_a_post_waits_for_the_channels_pace(tmp_
         relay = ThreadRelay(scheduler, "C1", THREAD, streaming=StreamingSupport(native=False))
         await scheduler.post(channel="C1", thread_ts=THREAD, text="Checking the spec…")
         blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*bakery* — ready to build"}}]
-        assert await asyncio.wait_for(upload_completion(relay, (spec,), blocks), 10)
+        assert await asyncio.wait_for(upload_completion(relay, (spec,), blocks), 10) is None
         await scheduler.close()
 
         assert [c.method for c in slack.rate_limited] == []

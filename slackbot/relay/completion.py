@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..blocks import SECTION_TEXT, fields_section, shorten
 from ..handoff import FeatureChanges, Handoff, allowlist_text, build_text
 from ..slack_text import escape
-from ..spec import SpecSummary
+from ..spec import SpecSummary, prompts_dir
 from ..validate import Problem
 from .errors import SLACK_ERRORS, slack_error
 
@@ -67,7 +67,8 @@ def completion(
     blocks.append({"type": "actions", "block_id": "completion", "elements": [
         _button("Request changes", REQUEST_CHANGES_ACTION), _button("How to build", HOW_TO_BUILD_ACTION),
     ]})
-    where = f"Saved in `{escape(Path(project_dir.name) / 'prompts')}/`"
+    # Relative to the generations folder: where people look, without the server's layout.
+    where = f"Saved in `{escape(prompts_dir(project_dir).relative_to(project_dir.parent))}/`"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{where} · {small_print(usage)}"}]})
     return blocks
 
@@ -98,8 +99,10 @@ def _button(label: str, action_id: str) -> dict[str, Any]:
     return {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": label}}
 
 
-async def upload_completion(relay: ThreadRelay, files: tuple[Path, ...], blocks: list[dict[str, Any]]) -> bool:
-    """Upload the files as ONE message showing `blocks`; False if Slack refused.
+async def upload_completion(
+    relay: ThreadRelay, files: tuple[Path, ...], blocks: list[dict[str, Any]]
+) -> str | None:
+    """Upload the files as ONE message showing `blocks`: None, or why Slack refused.
 
     files.completeUploadExternal takes `blocks` (Slack's method page) but no `text`, and
     ignores the blocks when an `initial_comment` is given: so none is, and the first
@@ -119,8 +122,8 @@ async def upload_completion(relay: ThreadRelay, files: tuple[Path, ...], blocks:
         )
     except SLACK_ERRORS as exc:
         log.error("upload failed in %s/%s: %s", relay.channel, relay.thread_ts, slack_error(exc))
-        return False
-    return True
+        return slack_error(exc)
+    return None
 
 
 def changes_text(changes: FeatureChanges) -> str:
