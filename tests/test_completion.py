@@ -4,6 +4,7 @@ message carries the files, the summary, the starter's mention and what to do nex
 
 from __future__ import annotations
 
+from slackbot.relay.completion import headline
 from tests.conftest import Harness, people_said
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import Message
@@ -121,3 +122,20 @@ async def test_request_changes_reaches_claude_and_how_to_build_shows_the_steps(s
     await h.wait_for_text("C1", root_ts, "What would you like to change?")
     assert "change the spec" in people_said(h.model.requests[-1])
     assert h.model.requests[-1].last_user_text.count("change the spec") == 1
+
+
+async def test_in_an_owner_only_thread_others_cannot_request_changes(start_bot):
+    h = await start_bot(env={"NEWSPEC_THREAD_OWNER_ONLY": "1"})
+    root_ts, done = await finished_interview(h, spec_for("shop"), user="U1")
+    asked = len(h.model.requests)
+    await h.slack.send_action(buttons(done)["Request changes"], user_id="U2", message_ts=done.ts)
+    (note,) = await h.slack.wait_for(lambda: h.slack.ephemerals(user="U2"), what="the refusal")
+    assert "Only <@U1>" in note.text
+    record = await h.bot.store.get_interview("C1", root_ts)
+    assert len(h.model.requests) == asked and record.status.value == "complete"  # nothing passed on
+
+
+def test_the_headline_counts_features_and_problems():
+    assert headline("shop", 8, 0) == "shop — 8 features, ready to build"
+    assert headline("shop", 1, 2) == "shop — 1 feature, delivered with 2 problems"
+    assert headline("shop", None, 1) == "shop — features not stated, delivered with 1 problem"
