@@ -279,9 +279,12 @@ class Conversation:
         await self.save(status=status, spec_written=written, spec_reported=reported)
         await self.spend.warn(self.spend.payer)
 
-    async def run_request(self, text: str, recipient: Recipient) -> None:
-        """One more turn in the same slot, for the bot's own request (a spec repair)."""
-        outcome = await self._run(text, (), recipient, str(uuid.uuid4()))
+    async def request(self, text: str) -> AsyncIterator[SessionEvent]:
+        """One more turn in the same slot for the bot's own request (a spec repair): its events."""
+        outcome = TurnOutcome()
+        await self.spend.turn_begins()
+        async for event in self._observe(send(self, text, (), str(uuid.uuid4())), outcome):
+            yield event
         if outcome.ended:
             await self.store.remove_sent(*self.key)
         for question in outcome.asked:

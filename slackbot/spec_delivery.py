@@ -1,17 +1,24 @@
 """Handing the spec over, once it is written: check it, let Claude fix what is wrong
-(a few rounds), upload both files once, and post the summary card."""
+(a few rounds) inside one answer shown as task cards, then upload both files once in
+the completion message."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .allowlist import needed_commands
-from .handoff import Handoff, build_command, by_category, compare
+from .events import SessionEvent, ToolActivity, ToolFailed, TurnDone
+from .handoff import FeatureChanges, Handoff, build_command, by_category, compare
 from .quick_mode import models
 from .relay import Recipient, Usage
+from .relay.completion import completion, has_bytes, unsent_text, upload_completion
 from .root_copy import refresh
-from .spec import spec_paths, summarize_spec
+from .slack_text import escape
+from .spec import prompts_dir, spec_paths, summarize_spec
 from .store import Status
 from .validate import Problem, check_spec, validate_spec
 
@@ -21,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_REPAIR_ROUNDS = 2  # then the spec is delivered with its remaining problems listed
+CHECKING = "Checking the spec"
 
 
 def repair_request(problems: list[Problem]) -> str:
@@ -32,17 +40,15 @@ def repair_request(problems: list[Problem]) -> str:
     )
 
 
+def _problems(count: int) -> str:
+    return f"{count} problem{'s' if count != 1 else ''}"
+
+
 async def deliver(conversation: Conversation, recipient: Recipient) -> None:
     """Check the spec; let Claude fix what is wrong (a few rounds); then upload it once."""
-    relay, project_dir = conversation.relay, conversation.project_dir
-    problems = validate_spec(project_dir)
-    for _ in range(MAX_REPAIR_ROUNDS):
-        if not problems:
-            break
-        count = len(problems)
-        await relay.note(f":mag: Checking the spec… fixing {count} problem{'s' if count != 1 else ''}.")
-        await conversation.run_request(repair_request(problems), recipient)
-        problems = validate_spec(project_dir)
+    problems = validate_spec(conversation.project_dir)
+    if problems:
+        problems = await _repair(conversation, recipient, problems)
     written, _ = conversation.session.tracker.snapshot()
     # Pending from here until Slack has it: a restart in between looks in the thread
     # (`resume_upload`), so the spec is uploaded once, never twice and never not at all.
@@ -50,48 +56,109 @@ async def deliver(conversation: Conversation, recipient: Recipient) -> None:
     await _upload(conversation, problems)
 
 
+async def _repair(conversation: Conversation, recipient: Recipient, problems: list[Problem]) -> list[Problem]:
+    """The check and Claude's repair rounds as ONE answer in the thread: a task card for
+    each check and each repair, with the repair's own text and cards in between (never a
+    note per step). The problems left at the end."""
+    left = problems
+
+    async def events() -> AsyncIterator[SessionEvent]:
+        nonlocal left
+        for round in range(1, MAX_REPAIR_ROUNDS + 1):
+            check = f"check{round}"
+            yield ToolActivity("bot", CHECKING, check)
+            yield ToolFailed(check, "; ".join(str(p) for p in left))
+            yield ToolActivity("bot", f"Fixing {_problems(len(left))}", f"fix{round}")
+            async for event in conversation.request(repair_request(left)):
+                if not isinstance(event, TurnDone):  # the answer goes on: the check follows
+                    yield event
+            left = validate_spec(conversation.project_dir)
+            yield ToolActivity("bot", CHECKING, f"recheck{round}")
+            if not left:
+                return  # its card ends ticked with the answer
+        yield ToolFailed(f"recheck{MAX_REPAIR_ROUNDS}", f"{_problems(len(left))} left")
+
+    conversation.turn = uuid.uuid4().hex  # what this answer's Stop buttons carry
+    try:
+        await conversation.relay.render(events(), recipient, conversation.session.interrupt, conversation.turn)
+    finally:
+        conversation.turn = None
+    return left
+
+
 async def resume_upload(conversation: Conversation) -> None:
     """The last run stopped while uploading the spec: upload it, unless the thread shows
-    that Slack took it (then only the card after it is missing)."""
+    that Slack took it (it carried the completion message: then nothing is missing)."""
     record, project_dir = conversation.record, conversation.project_dir
     names = {path.name for path in conversation.session.tracker.targets}
     landed = await conversation.relay.spec_uploads(names)
-    problems = validate_spec(project_dir)
     if landed is not None and landed > record.uploads:
         log.info("the spec of %s reached Slack before the restart; not uploading it again", record.name)
         await conversation.save(upload_pending=False, uploads=landed)
-        await _post_summary(conversation, problems)
+        await _delivered(conversation)
         return
     log.info("uploading the spec of %s: the last run stopped before Slack had it", record.name)
-    await _upload(conversation, problems)
+    await _upload(conversation, validate_spec(project_dir))
 
 
 async def _upload(conversation: Conversation, problems: list[Problem]) -> None:
-    uploaded = await conversation.relay.upload_spec(
-        conversation.project_dir, conversation.session.tracker.targets, problems
-    )
+    relay, project_dir = conversation.relay, conversation.project_dir
+    targets = conversation.session.tracker.targets
+    unsent = [f for f in targets if not has_bytes(f)]
+    files = tuple(f for f in targets if f not in unsent)
+    uploaded = False
+    if not files:  # Slack refuses an empty file, and with it the whole upload
+        await relay.note(
+            f":warning: {unsent_text(unsent)}, so there is nothing to upload. "
+            "Reply here and Claude can write the spec again."
+        )
+    else:
+        blocks = await _completion(conversation, problems, unsent)
+        refused = None if blocks is None else await upload_completion(relay, files, blocks)
+        uploaded = blocks is not None and refused is None
+        if not uploaded:
+            why = "I couldn't read it back to upload it" if blocks is None else f"Slack refused the upload ({refused})"
+            await relay.note(
+                f":warning: The spec is written, but {why}. The files are in `{escape(prompts_dir(project_dir))}`."
+            )
     await conversation.save(upload_pending=False, uploads=conversation.record.uploads + int(uploaded))
-    await _post_summary(conversation, problems)
+    if uploaded:
+        await _delivered(conversation)
 
 
-async def _post_summary(conversation: Conversation, problems: list[Problem]) -> None:
-    record, store, project_dir = conversation.record, conversation.store, conversation.project_dir
-    root_copy = refresh(project_dir)  # the bot's write, not Claude's: AutoForge's agents read that copy
+async def _completion(
+    conversation: Conversation, problems: list[Problem], unsent: list[Path]
+) -> list[dict[str, Any]] | None:
+    """The completion message for the spec as it is on disk (None if it can't be read)."""
+    record, project_dir = conversation.record, conversation.project_dir
     try:
         summary = summarize_spec(spec_paths(project_dir)[0])
     except OSError:
         log.warning("no spec to summarise for %s", record.name)
-        return
-    budgets = await conversation.budgets.current(store)
+        return None
+    budgets = await conversation.budgets.current(conversation.store)
     usage = Usage(
         record.model_turns, record.input_tokens, record.output_tokens, record.cost_usd,
         budget_usd=budgets.per_interview, models=models(conversation),
     )
-    report = check_spec(project_dir)
-    names = [str(feature["name"]) for feature in report.features]
-    before = await store.last_delivery(record.name)
-    changes = compare(before, names) if before is not None else None
-    await store.record_delivery(record.name, names)
+    before = await conversation.store.last_delivery(record.name)
+    changes = compare(before, feature_names(project_dir)) if before is not None else None
+    handoff = handoff_for(project_dir, changes, refresh(project_dir))
+    return completion(summary, usage, project_dir, problems, handoff, record.started_by, unsent)
+
+
+async def _delivered(conversation: Conversation) -> None:
+    """Slack has the spec: its features are what the next delivery is compared with."""
+    await conversation.store.record_delivery(conversation.record.name, feature_names(conversation.project_dir))
+
+
+def feature_names(project_dir: Path) -> list[str]:
+    return [str(feature["name"]) for feature in check_spec(project_dir).features]
+
+
+def handoff_for(project_dir: Path, changes: FeatureChanges | None = None, root_copy: str | None = None) -> Handoff:
+    """How to build the spec in `project_dir`, as it is on disk (OSError if it can't be read)."""
+    summary = summarize_spec(spec_paths(project_dir)[0])
     allow = tuple(needed_commands(summary.technology or summary.stack))
-    handoff = Handoff(build_command(project_dir), by_category(report.features), changes, root_copy, allow)
-    await conversation.relay.post_summary(summary, usage, project_dir, problems, handoff)
+    features = by_category(check_spec(project_dir).features)
+    return Handoff(build_command(project_dir), features, changes, root_copy, allow)

@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from slackbot.events import TextDelta, TextDone, TurnDone
 from slackbot.relay import Recipient, StreamingSupport, ThreadRelay
+from slackbot.relay.completion import upload_completion
 from slackbot.scheduler import RateLimits, SlackScheduler
 from tests.fakes.slack import ApiCall, EnforcedLimits, FakeSlack
 
@@ -63,7 +64,8 @@ async def test_a_spec_upload_right_after_a_post_waits_for_the_channels_pace(tmp_
         scheduler = paced(slack)
         relay = ThreadRelay(scheduler, "C1", THREAD, streaming=StreamingSupport(native=False))
         await scheduler.post(channel="C1", thread_ts=THREAD, text="Checking the spec…")
-        assert await asyncio.wait_for(relay.upload_spec(spec.parent, (spec,), []), 10)
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*bakery* — ready to build"}}]
+        assert await asyncio.wait_for(upload_completion(relay, (spec,), blocks), 10) is None
         await scheduler.close()
 
         assert [c.method for c in slack.rate_limited] == []

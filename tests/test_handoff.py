@@ -1,5 +1,5 @@
-"""The hand-off: the summary card says how to build the spec with AutoForge, what
-it holds by category, and what the team's latest answers changed."""
+"""The hand-off: the completion message says what the spec holds by category and what
+the team's latest answers changed; its How to build button, how to build it with AutoForge."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from slackbot.handoff import build_command, by_category, compare
 from tests.fakes import anthropic as fa
+from tests.test_completion import build_steps, completed
 from tests.test_interview_flow import prompt_for, spec_for
 
 NEW_FEATURE = """      <feature id="9">
@@ -65,14 +66,15 @@ async def test_the_card_says_how_to_build_and_a_revision_says_what_changed(start
     await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
 
     def cards():
-        return [m for m in h.slack.thread("C1", root_ts) if "*Model turns*" in m.visible_text]
+        return [m for m in h.slack.thread("C1", root_ts) if m.files]  # the completion messages
 
-    first = (await h.slack.wait_for(cards, what="the first card"))[0].visible_text
-    assert f"--project-dir {project}" in first
+    done = (await h.slack.wait_for(cards, what="the first card"))[0]
+    first, steps = done.visible_text, await build_steps(h, done)
+    assert f"--project-dir {project}" in steps and "--project-dir" not in first  # behind How to build
     assert "Infrastructure 5 · Tasks 3" in first
     assert "Since the last upload" not in first
-    assert "Edit Templates Manually" in first and "Create with Claude" in first  # AutoForge's web UI route
-    assert "  - name: sqlite3" in first  # the example's SQLite: AutoForge's hook refuses sqlite3 by default
+    assert "Edit Templates Manually" in steps and "Create with Claude" in steps  # AutoForge's web UI route
+    assert "  - name: sqlite3" in steps  # the example's SQLite: AutoForge's hook refuses sqlite3 by default
 
     await h.slack.send_message("C1", "U1", "please add renaming and undo on delete", thread_ts=root_ts)
     await h.slack.wait_for(lambda: len(cards()) == 2, what="the second card")
@@ -123,7 +125,7 @@ async def test_the_card_says_which_commands_to_allow_and_how_to_open_the_project
     never writes it), and both ways to run AutoForge."""
     project, card = await card_for(start_bot, lambda spec: spec.replace(
         "Node.js 20 with Express and TypeScript", "Python 3.12 with FastAPI", 1
-    ).replace("SQLite via better-sqlite3, file at ./data/todo.db", "PostgreSQL 16", 1))
+    ).replace("SQLite via better-sqlite3, file at ./data/todo.db", "PostgreSQL 16", 1), steps=True)
     allowlist = "version: 1\ncommands:\n  - name: psql\n    description: PostgreSQL client\n  - name: python\n"
     assert allowlist in card and "  - name: pip\n" in card and "sqlite3" not in card
     assert f"{project}/.autoforge/allowed_commands.yaml" in card
@@ -134,9 +136,10 @@ async def test_the_card_says_which_commands_to_allow_and_how_to_open_the_project
     assert not (project / ".autoforge/allowed_commands.yaml").exists()
 
 
-async def card_for(start_bot, edit: Callable[[str], str]) -> tuple[Path, str]:
+async def card_for(start_bot, edit: Callable[[str], str], steps: bool = False) -> tuple[Path, str]:
     """Claude writes the sample spec changed by `edit` once the team says yes: the
-    project folder, and the summary card as people see it."""
+    project folder, and the completion message as people see it (with `steps`, what
+    How to build shows instead)."""
     h = await start_bot()
     project = h.project("shop")
     h.model.script(str(project), [
@@ -148,8 +151,5 @@ async def card_for(start_bot, edit: Callable[[str], str]) -> tuple[Path, str]:
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "Ready?")
     await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
-    card = await h.slack.wait_for(
-        lambda: next((m for m in h.slack.thread("C1", root_ts) if "*Model turns*" in m.visible_text), None),
-        what="the summary card",
-    )
-    return project, card.visible_text
+    card = await completed(h, root_ts)
+    return project, await build_steps(h, card) if steps else card.visible_text

@@ -85,8 +85,8 @@ async def test_happy_path_greeting_reply_spec_uploaded_once(start_bot):
     assert uploads["initializer_prompt.md"].content == prompt_for("shop").encode()
     assert all(u.channel == "C1" and u.thread_ts == root.ts for u in uploads.values())
     assert (project / "prompts/app_spec.txt").read_text() == spec_for("shop")
-    comment = next(u.initial_comment for u in uploads.values() if u.initial_comment)
-    assert "spec for *shop* is ready" in comment and str(project / "prompts") in comment
+    (done,) = [m for m in h.slack.thread("C1", root.ts) if m.files]  # the completion message
+    assert "*shop* — 8 features, ready to build" in done.visible_text and "`shop/prompts/`" in done.visible_text
 
     # The model got the reply exactly once, and later turns don't upload again.
     assert sum("A web shop for our bakery" in r.last_user_text for r in h.model.requests) == 1

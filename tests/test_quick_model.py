@@ -4,10 +4,9 @@ restart, and the summary card says which models ran."""
 
 from __future__ import annotations
 
-import itertools
-
 from tests.fakes import anthropic as fa
 from tests.test_budgets import record, waiting
+from tests.test_completion import completed, usage_of
 from tests.test_interview_flow import write_both
 from tests.test_questions import click, question_message
 
@@ -37,13 +36,9 @@ def of(h, name: str) -> list[str]:
     return [m for r, m in zip(h.model.requests, models(h), strict=True) if r.key == str(h.project(name))]
 
 
-async def card_fields(h, root_ts: str) -> dict[str, str]:
-    card = await h.slack.wait_for(
-        lambda: next((m for m in h.slack.thread("C1", root_ts) if "*Model turns*" in m.visible_text), None),
-        what="the summary card",
-    )
-    lines = card.visible_text.splitlines()
-    return {key: value for key, value in itertools.pairwise(lines) if key.startswith("*") and key.endswith("*")}
+async def card_usage(h, root_ts: str) -> list[str]:
+    """The completion message's small print, part by part (after where the spec is saved)."""
+    return usage_of(await completed(h, root_ts)).split(" · ")[1:]
 
 
 async def test_a_quick_pick_moves_the_interview_to_the_quick_model_and_the_card_says_so(start_bot):
@@ -64,10 +59,10 @@ async def test_a_quick_pick_moves_the_interview_to_the_quick_model_and_the_card_
 
     await h.restart()  # the resumed conversation keeps the quick model
     await h.slack.send_message("C1", "U1", "write it", thread_ts=root_ts)
-    fields = await card_fields(h, root_ts)
+    usage = await card_usage(h, root_ts)
     assert models(h) == ["opus", "opus", "haiku", "haiku", "haiku", "haiku"]
-    assert fields["*Models*"] == "opus, then haiku"
-    assert fields["*Cost*"].endswith(" of $100.00")
+    assert usage[-1] == "opus, then haiku"
+    assert usage[-2].endswith(" of $100.00")
     h.model.verify()
 
 
@@ -98,8 +93,8 @@ async def test_without_a_quick_model_the_card_names_the_one_model(start_bot):
     await h.wait_for_text("C1", root_ts, "Quick it is.")
     await waiting(h, root_ts)
     await h.slack.send_message("C1", "U1", "write it", thread_ts=root_ts)
-    fields = await card_fields(h, root_ts)
-    assert fields["*Model*"] == "opus" and set(models(h)) == {"opus"}
+    usage = await card_usage(h, root_ts)
+    assert usage[-1] == "opus" and set(models(h)) == {"opus"}
     assert (await record(h, root_ts)).model is None
 
 

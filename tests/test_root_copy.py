@@ -43,7 +43,7 @@ async def written_then_revised(h: Harness, between) -> list[str]:
     await h.slack.send_message("C1", "U1", "yes", thread_ts=root)
 
     def cards():
-        return [m.visible_text for m in h.slack.thread("C1", root) if "*Model turns*" in m.visible_text]
+        return [m.visible_text for m in h.slack.thread("C1", root) if m.files]  # the completion messages
 
     await h.slack.wait_for(cards, what="the first card")
     between(project)

@@ -245,3 +245,9 @@ def test_steps_are_ones_autoforges_agent_can_run_as_configured():
     rules = lower(SKILL)
     assert "through the app's ui or its api" in rules
     assert all(f"`{command}`" in rules for command in ("sqlite3", "psql", "python -m pip"))
+
+
+def test_claude_does_not_say_the_spec_is_ready_before_the_bot_checked_it():
+    step = " ".join(SKILL[SKILL.index("5. Tell the team") : SKILL.index("## Changes after writing")].split())
+    assert "don't say the spec is ready" in step.lower() and "the bot checks the files first" in step
+    assert "that the spec is ready" not in step

@@ -13,7 +13,7 @@ from tests.fakes.slack import FakeSlack
 from tests.test_crash import greeted, kill_9, launch
 from tests.test_interview_flow import prompt_for, spec_for, write_both
 
-SUMMARY = "Build it"  # in the card posted after the files
+SUMMARY = "ready to build"  # in the completion message, which carries the files
 
 
 async def killed_while_uploading(slack: FakeSlack, model: fa.FakeAnthropic, tmp_path: Path, method: str) -> str:

@@ -199,8 +199,8 @@ async def test_a_thin_spec_goes_back_to_claude(start_bot, kind):
     await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
     await h.slack.wait_for(lambda: len(h.slack.uploads) == 2)
     thread = h.slack.thread_text("C1", root_ts)
-    assert "Checking the spec… fixing 1 problem." in thread
-    assert thread.index("Filled in the spec.") < thread.index("is ready")  # fixed, then uploaded
+    assert "Checking the spec" not in thread  # a task card in the repair's answer, not a note
+    assert thread.index("Filled in the spec.") < thread.index("ready to build")  # fixed, then uploaded
     assert len(told) == 1 and problem in told[0]
     uploaded = {u.filename: u.content.decode() for u in h.slack.uploads}
     assert uploaded["app_spec.txt"] == spec_for("shop")

@@ -16,6 +16,7 @@ from slackbot.relay.turn import STATUS_DELAY
 from slackbot.store import Status
 from tests.conftest import is_status_line, people_said
 from tests.fakes import anthropic as fa
+from tests.test_completion import completed, usage_of
 from tests.test_interview_flow import write_both
 from tests.test_lifecycle import held
 from tests.test_stop_button import click_stop
@@ -271,29 +272,26 @@ async def test_summary_card_after_the_files(start_bot):
     assert greeting >= 0.0002  # else a double count could hide in float noise
     await h.restart()  # the rest of the interview resumes the conversation in a new CLI process
     await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
-    card = await h.slack.wait_for(
-        lambda: next((m for m in h.slack.thread("C1", root_ts) if "*Model turns*" in m.visible_text), None)
-    )
-    thread = h.slack.thread("C1", root_ts)
-    assert thread.index(card) > max(thread.index(m) for m in thread if m.files)  # after the upload
+    card = await completed(h, root_ts)  # the files' message
     lines = card.visible_text.splitlines()
     fields = {key: value for key, value in itertools.pairwise(lines) if key.startswith("*") and key.endswith("*")}
+    usage = usage_of(card).split(" · ")
     tokens_in, tokens_out = h.model.billed()
-    assert fields["*Project*"] == "shop"
+    assert lines[0].startswith("*shop* — 8 features, ready to build")
     assert fields["*Stack*"] == (
         "React 18 with Vite and TypeScript · Node.js 20 with Express and TypeScript · "
         "SQLite via better-sqlite3, file at ./data/todo.db"
     )
     assert fields["*Features*"] == "8"
-    assert fields["*Model turns*"] == str(len(h.model.requests))
-    assert fields["*Tokens*"] == f"{tokens_in:,} in · {tokens_out:,} out"
+    assert usage[1] == f"{len(h.model.requests)} model turns"
+    assert usage[2:4] == [f"{tokens_in:,} tokens in", f"{tokens_out:,} out"]
     # Every charge counted once, whatever the turns and the resume: the CLI's last running
     # total (plus the greeting's, had the resumed CLI started its total afresh).
     total = await cli_total(h, root_ts)
     charged = total if total >= greeting else greeting + total
     assert (await h.bot.store.get_interview("C1", root_ts)).cost_usd == pytest.approx(charged, abs=1e-9)
-    assert charged >= 0.01 and fields["*Cost*"] == f"${charged:.2f}"  # to the cent, as people read it
-    assert str(project / "prompts") in card.visible_text
+    assert charged >= 0.01 and usage[4] == f"${charged:.2f}"  # to the cent, as people read it
+    assert usage[0] == "Saved in `shop/prompts/`"
 
 
 # A 1x1 PNG.

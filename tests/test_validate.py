@@ -693,8 +693,8 @@ async def test_claude_fixes_the_spec_before_it_is_uploaded(start_bot):
     await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
     await h.slack.wait_for(lambda: len(h.slack.uploads) == 2)
     thread = h.slack.thread_text("C1", root_ts)
-    assert "Checking the spec… fixing 1 problem." in thread and "Fixed the feature count." in thread
-    assert thread.index("Fixed the feature count.") < thread.index("is ready")  # fixed, then uploaded
+    assert "Checking the spec" not in thread and "Fixed the feature count." in thread  # a card, not a note
+    assert thread.index("Fixed the feature count.") < thread.index("ready to build")  # fixed, then uploaded
     uploaded = {u.filename: u.content.decode() for u in h.slack.uploads}
     assert uploaded["app_spec.txt"] == spec_for("shop")
     card = await h.slack.wait_for(lambda: next((m for m in h.slack.messages if "*Validation*" in m.visible_text), None))
@@ -715,8 +715,8 @@ async def test_gives_up_after_two_rounds_and_uploads_with_a_warning(start_bot):
     await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
     await h.slack.wait_for(lambda: len(h.slack.uploads) == 2)
     thread = h.slack.thread_text("C1", root_ts)
-    assert thread.count("Checking the spec… fixing 1 problem.") == 2
-    assert "still has problems" in thread
+    assert "Checking the spec" not in thread  # task cards in the repair's answer, not notes
+    assert "delivered with 1 problem" in thread and "ready to build" not in thread
     # Escaped for Slack, which shows it as typed.
     assert escape("<feature_count> is 12 but <core_features> lists 8 <feature> elements") in thread
     card = await h.slack.wait_for(lambda: next((m for m in h.slack.messages if "*Validation*" in m.visible_text), None))

@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ..people import DisplayNames
 from ..registry import Interviews
 from ..relay import SLACK_ERRORS
-from . import actions, commands, home, messages, recovery_actions, views
+from . import actions, commands, completion, home, messages, recovery_actions, views
 from .responding import answering
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ def register_all(app: AsyncApp, interviews: Interviews) -> None:
     recovery_actions.register(app, interviews)  # before actions: its last listener takes any click
     home.register(app, interviews)  # before actions: its catch-all answers clicks nobody knows
     views.register(app, interviews, names)  # before actions: its last listener takes any click
+    completion.register(app, interviews, names)  # before actions: its last listener catches the rest
     actions.register(app, interviews, names)
 
 

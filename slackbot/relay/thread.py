@@ -8,13 +8,11 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..blocks import (
     SECTION_TEXT,
     answered_blocks,
-    fields_section,
     question_blocks,
     shorten,
     update_text,
@@ -22,12 +20,8 @@ from ..blocks import (
     without_status,
 )
 from ..events import Question, QuestionItem, SessionEvent
-from ..feedback import feedback_block
-from ..handoff import FeatureChanges, Handoff, allowlist_text, build_text
 from ..scheduler import Priority, SchedulerClosed, SlackScheduler
 from ..slack_text import escape, usd
-from ..spec import SpecSummary, prompts_dir
-from ..validate import Problem
 from .errors import SLACK_ERRORS, slack_error
 from .stream import MESSAGE_LIMIT
 from .support import Recipient, StreamingSupport
@@ -154,51 +148,6 @@ class ThreadRelay:
         except SLACK_ERRORS as exc:
             log.warning("could not update a question in %s: %s", self.thread_ts, slack_error(exc))
 
-    async def post_summary(
-        self, summary: SpecSummary, usage: Usage, project_dir: Path, problems: list[Problem],
-        handoff: Handoff | None = None,
-    ) -> None:
-        """A compact card after the files: what was specified, whether it checks out, what
-        it cost, how to build it, and what the latest answers changed."""
-        features = "not stated" if summary.feature_count is None else str(summary.feature_count)
-        if handoff is not None and handoff.categories:
-            features += "\n" + escape(" · ".join(f"{name} {count}" for name, count in handoff.categories))
-        count = len(problems)
-        plural = "s" if count != 1 else ""
-        checked = ":white_check_mark: passed" if not problems else f":warning: {count} problem{plural}"
-        fields = [
-            ("Project", escape(summary.name)),
-            ("Stack", escape(summary.stack)),
-            ("Features", features),
-            ("Validation", checked),
-            ("Model turns", f"{usage.model_turns:,}"),
-            ("Tokens", f"{usage.input_tokens:,} in · {usage.output_tokens:,} out"),
-            ("Cost", usage.cost),
-        ]
-        if usage.models:
-            fields.append(("Model" if len(usage.models) == 1 else "Models", escape(", then ".join(usage.models))))
-        saved = f"Saved in `{escape(prompts_dir(project_dir))}`"
-        blocks: list[dict[str, Any]] = [
-            fields_section(fields),
-        ]
-        if handoff is not None and handoff.changes is not None and handoff.changes.any:
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": changes_text(handoff.changes)}})
-        if handoff is not None:
-            build = build_text(handoff, project_dir)
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": build}})
-            allow = allowlist_text(handoff, project_dir)
-            if allow:
-                blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": allow}})
-        if handoff is not None and handoff.root_copy:
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": escape(handoff.root_copy)}})
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": saved}]})
-        blocks.append(feedback_block())
-        text = escape(f"{summary.name}: {features} features, {summary.stack}, {usd(usage.cost_usd)}")
-        try:
-            await self.post(text=text, blocks=blocks)
-        except SLACK_ERRORS as exc:
-            log.error("could not post the summary in %s: %s", self.thread_ts, slack_error(exc))
-
     async def show_queued(self, ahead: int) -> None:
         """Say the thread's turn waits for Claude. Posted to the end even if the wait is
         cancelled, so that the turn can take it over (`queue_over`) or, with no turn,
@@ -314,86 +263,3 @@ class ThreadRelay:
                 await view.show(event)
         finally:
             await view.close()
-
-    async def upload_spec(self, project_dir: Path, files: tuple[Path, ...], problems: list[Problem]) -> bool:
-        """Upload the spec files with a comment; False if Slack refused (the thread is told).
-
-        Slack refuses an empty file (and with it the whole upload), so empty or missing
-        files are left out and named; with nothing left, the thread is told and that's all."""
-        unsent = [f for f in files if not _has_bytes(f)]
-        files = tuple(f for f in files if f not in unsent)
-        if not files:
-            await self.note(
-                f":warning: {_unsent(unsent)}, so there is nothing to upload. "
-                "Reply here and Claude can write the spec again."
-            )
-            return False
-        names = " and ".join(f"`{f.name}`" for f in files)
-        comment = (
-            f":white_check_mark: The spec for *{project_dir.name}* is ready: {names}, "
-            f"saved in `{escape(prompts_dir(project_dir))}`."
-        )
-        if problems:
-            listed = "\n".join(f"• {escape(problem)}" for problem in problems)
-            comment = (
-                f":warning: The spec for *{project_dir.name}* is saved in `{escape(prompts_dir(project_dir))}`, "
-                f"but it still has problems a coding agent may trip over:\n{listed}\n"
-                "Reply here and Claude can fix them."
-            )
-        if unsent:
-            comment += f"\n{_unsent(unsent)}, so I didn't upload {'it' if len(unsent) == 1 else 'them'}."
-        try:
-            await self.scheduler.run(
-                "files.upload",
-                lambda: self.scheduler.upload_client.files_upload_v2(
-                    channel=self.channel,
-                    thread_ts=self.thread_ts,
-                    initial_comment=comment,
-                    file_uploads=[{"file": str(f), "filename": f.name, "title": f.name} for f in files],
-                ),
-                fair_key=self.thread_ts, channel=self.channel,  # the upload is shared as a new message
-            )
-        except SLACK_ERRORS as exc:
-            log.error("upload failed in %s/%s: %s", self.channel, self.thread_ts, slack_error(exc))
-            await self.note(
-                f":warning: The spec is written, but Slack refused the upload ({slack_error(exc)}). "
-                f"The files are in `{escape(prompts_dir(project_dir))}`."
-            )
-            return False
-        return True
-
-
-def _has_bytes(path: Path) -> bool:
-    """Whether the file can be uploaded: there, and not empty (Slack refuses length 0)."""
-    try:
-        return path.stat().st_size > 0
-    except OSError:
-        return False
-
-
-def _unsent(files: list[Path]) -> str:
-    """E.g. "`a.md` and `b.txt` are empty": the files left out of an upload, and why."""
-    why: dict[str, list[str]] = {}
-    for f in files:
-        why.setdefault("empty" if f.exists() else "missing", []).append(f"`{escape(f.name)}`")
-    return "; ".join(f"{' and '.join(n)} {'is' if len(n) == 1 else 'are'} {what}" for what, n in why.items())
-
-
-def changes_text(changes: FeatureChanges) -> str:
-    """What the latest answers changed, for people (names escaped, lists kept short)."""
-
-    def names(items: list[str]) -> str:
-        shown = ", ".join(items[:5])
-        return shown + (f" and {len(items) - 5} more" if len(items) > 5 else "")
-
-    def name(text: str) -> str:
-        return escape(shorten(text, 60))
-
-    parts = [f"*Since the last upload:* {changes.before} → {changes.after} features"]
-    if changes.added:
-        parts.append(f"added {names([name(n) for n in changes.added])}")
-    if changes.removed:
-        parts.append(f"removed {names([name(n) for n in changes.removed])}")
-    if changes.renamed:
-        parts.append("renamed " + names([f"{name(old)} → {name(new)}" for old, new in changes.renamed]))
-    return shorten("; ".join(parts), 2_900)

@@ -1906,8 +1906,12 @@ class FakeSlack:
             upload = Upload(item["id"], pending.filename, pending.content, title, channel, thread_ts, comment)
             done.append((meta, upload))
         if channel:
-            # Slack shows shared files in one message carrying the initial comment.
-            message = self._post(channel, comment or "", thread_ts, files=[meta for meta, _ in done])
+            # Slack shows shared files in one message carrying the initial comment, or else
+            # the blocks given: "If the initial_comment field is provided, the blocks field
+            # is ignored" (the method's page).
+            blocks = None if comment else args.get("blocks") or None
+            _check_content(comment or "", blocks)
+            message = self._post(channel, comment or "", thread_ts, files=[meta for meta, _ in done], blocks=blocks)
             for _, upload in done:
                 upload.message_ts = message.ts
         self.uploads += [upload for _, upload in done]
