@@ -14,7 +14,7 @@ from tests.test_usage import ADMIN, command
 
 
 async def finished_spec(h, name: str = "shop") -> tuple[str, str]:
-    """An interview to its summary card: (the thread's ts, the card's ts)."""
+    """An interview to its completion message: (the thread's ts, the message's ts)."""
     project = h.project(name)
     spec, prompt = project / "prompts/app_spec.txt", project / "prompts/initializer_prompt.md"
     h.model.script(str(project), [
@@ -27,8 +27,8 @@ async def finished_spec(h, name: str = "shop") -> tuple[str, str]:
     await h.wait_for_text("C1", root_ts, "Ready?")
     await h.slack.send_message("C1", "U1", "yes", thread_ts=root_ts)
     card = await h.slack.wait_for(
-        lambda: next((m for m in h.slack.thread("C1", root_ts) if "*Model turns*" in m.visible_text), None),
-        what="the summary card",
+        lambda: next((m for m in h.slack.thread("C1", root_ts) if "ready to build" in m.visible_text), None),
+        what="the completion message",
     )
     return root_ts, card.ts
 
