@@ -153,7 +153,7 @@ class Budgets:
             if WARN_AT * budget <= spent < budget:
                 said.append((
                     f"warn-day:{day}:{budget}",
-                    f":warning: newspec has used {usd(spent)} of today's {set_usd(budget)} budget for the whole "
+                    f":warning: I've used {usd(spent)} of today's {set_usd(budget)} budget for the whole "
                     f"workspace ({spent / budget:.0%}); {resets}",
                 ))
         return said

@@ -244,7 +244,7 @@ class Settings:
     def refusal(self, user: str | None, channel: str | None) -> str | None:
         """Why this user may not use the bot here (one sentence), or None if they may."""
         if self.allowed_channels and channel not in self.allowed_channels:
-            return "newspec isn't enabled in this channel. Ask a workspace admin, or try another channel."
+            return "I'm not enabled in this channel. Ask a workspace admin to add it, or try another channel."
         if self.allowed_users and user not in self.allowed_users:
             return "You're not on newspec's list of users. Ask a workspace admin to add you."
         return None

@@ -47,10 +47,10 @@ INFRASTRUCTURE = "infrastructure"
 NUMBER = re.compile(r"[0-9]+")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 # Why we refuse what AutoForge's bulk tool would take (see the module docstring).
-EMPTY_IS_OURS = "(our check: AutoForge would take it empty, leaving the coding agent nothing to build or test)"
-CATEGORY_IS_OURS = "(our check: AutoForge's bulk tool would take an empty category; its feature_create refuses one)"
+EMPTY_IS_OURS = "(my check: AutoForge would take it empty, leaving the coding agent nothing to build or test)"
+CATEGORY_IS_OURS = "(my check: AutoForge's bulk tool would take an empty category; its feature_create refuses one)"
 IDS_ARE_OURS = (
-    "(our check: AutoForge knows features by position, and ids that are the positions keep <depends_on> "
+    "(my check: AutoForge knows features by position, and ids that are the positions keep <depends_on> "
     "from pointing at the wrong feature)"
 )
 
@@ -193,7 +193,7 @@ class _PayloadBuilder:
         if positions != list(range(len(positions))):
             self.findings.problem(
                 "the Infrastructure features must come first: move the Infrastructure category to the top of "
-                "<core_features> and renumber the ids (our check: AutoForge takes any order, but every other "
+                "<core_features> and renumber the ids (my check: AutoForge takes any order, but every other "
                 "feature depends on them and it allows dependencies only on earlier features)"
             )
             return []

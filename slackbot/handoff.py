@@ -76,7 +76,7 @@ def allowlist_text(handoff: Handoff, project_dir: Path) -> str | None:
     return (
         f"*Commands to allow*: AutoForge's agent can't run {names} until {where} lists them. "
         "Put these lines in it, in place of its `version: 1` and `commands: []` if AutoForge "
-        "has created it (the bot never edits that file):\n"
+        "has created it (I never edit that file):\n"
         f"```{escape(allowlist_yaml(handoff.allow)).rstrip()}```"
     )
 

@@ -51,7 +51,7 @@ async def test_users_not_on_the_list_are_refused_everywhere(start_bot):
 async def test_channels_not_on_the_list_are_refused(start_bot):
     h = await start_bot(env={"NEWSPEC_ALLOWED_CHANNELS": "C2"})
     delivery = await h.slack.send_slash_command("shop", user_id="U1", channel_id="C1")
-    assert "isn't enabled in this channel" in delivery.ack["text"]
+    assert "not enabled in this channel" in delivery.ack["text"]
     assert h.slack.messages == [] and h.model.requests == []
 
 

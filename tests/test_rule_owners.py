@@ -11,7 +11,7 @@ import pytest
 from tests.test_interview_flow import prompt_for
 from tests.test_validate import category, feature, feature_problems, infrastructure, itemised, make, messages
 
-OURS = "our check"
+OURS = "my check"
 BLAMES_AUTOFORGE = ("AutoForge needs", "AutoForge refuses", "AutoForge requires", "AutoForge takes at most")
 
 

@@ -340,7 +340,7 @@ def test_every_feature_is_inside_a_category(tmp_path):
     found = feature_problems(tmp_path, infrastructure(), loose)
     assert found == [
         'app_spec.txt: feature 6 ("User can see the about page"): is not inside a category: put it in a '
-        '<category name="…"> (our check: AutoForge\'s bulk tool would take an empty category; its feature_create '
+        '<category name="…"> (my check: AutoForge\'s bulk tool would take an empty category; its feature_create '
         "refuses one)"
     ]
 
@@ -349,7 +349,7 @@ def test_a_category_needs_a_name(tmp_path):
     found = feature_problems(tmp_path, infrastructure(), category(" ", feature(6)))
     (message,) = found
     assert message.startswith('app_spec.txt: feature 6 ("User can do a thing"): its <category> has no name: give it '
-                              'name="…" (our check')
+                              'name="…" (my check')
 
 
 def test_autoforge_style_category_tags_name_the_category(tmp_path):

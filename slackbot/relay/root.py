@@ -31,7 +31,7 @@ def state_line(standing: Standing) -> str:
         whom = f" from <@{standing.waiting_on}>" if standing.waiting_on else ""
         return f":raising_hand: Waiting on an answer{whom}. Answer in this thread."
     if stage is Stage.QUEUED:
-        return ":hourglass_flowing_sand: Queued: I'll carry on as soon as Claude is free."
+        return ":hourglass_flowing_sand: Queued behind other interviews. I'll carry on as soon as it's this one's turn."
     if stage is Stage.PAUSED:
         return ":double_vertical_bar: Paused: a spending budget is used up. I'll carry on once it allows."
     if stage is Stage.READY:
