@@ -24,6 +24,7 @@ from ..slack_text import escape
 from .errors import SLACK_ERRORS, slack_error
 from .links import LinkFilter
 from .posted import StatusLine, update_soon
+from .status import THINKING as THINKING_STATUS
 from .stream import FENCE, GrowingMessage, split_point
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-THINKING = "Thinking"
+THINKING = "Thinking"  # the status line's, where Slack refuses the thread's status
 STATUS_DELAY = 1.0  # seconds before a turn that has shown nothing says Claude is thinking
 
 
@@ -57,15 +58,17 @@ class TurnView:
         self.links = LinkFilter()  # Claude's links show their targets, even cut across deltas
         self.spare: StatusLine | None = None  # a finished status line that got no text
         self.held_note: str | None = None  # a note that may take the place of the status line
-        # Quick answers show no activity: "Thinking" appears only once Claude has been at
-        # it for a moment with nothing to show.
+        # Quick answers show no activity: "thinking" appears (as the thread's status) only
+        # once Claude has been at it for a moment with nothing to show.
         self.started = False
         self._thinking = asyncio.create_task(self._think_later())
 
     async def _think_later(self) -> None:
-        await asyncio.sleep(STATUS_DELAY)
-        if not self.started:
-            self._activity(THINKING)
+        status = self.relay.status
+        if not status.shown:  # one already up ("queued") says "thinking" at once
+            await asyncio.sleep(STATUS_DELAY)
+        if not self.started and not await status.show(THINKING_STATUS) and not self.started:
+            self._activity(THINKING)  # Slack refused the status: a status line, as it can
 
     async def show(self, event: SessionEvent) -> None:
         relay = self.relay
@@ -219,3 +222,4 @@ class TurnView:
                 await line.mark_done(self.relay, Priority.FIRST)
             except SLACK_ERRORS as exc:
                 log.warning("could not finish the status line in %s: %s", self.relay.thread_ts, slack_error(exc))
+        await self.relay.status.clear()  # if no message took it down
