@@ -100,7 +100,9 @@ async def test_a_message_typed_before_a_question_shows_is_not_its_answer(start_b
     seen: list[fa.ModelRequest] = []
     h.model.script(
         str(h.project("shop")),
-        [fa.text("Hello!"), ask(MODE), seen_by(seen, "Detailed it is."), seen_by(seen, "About the logo: noted.")],
+        # No lead-in: the question is posted (with one, it is written into the lead-in's message).
+        [fa.text("Hello!"), fa.tool("AskUserQuestion", {"questions": [MODE]}), seen_by(seen, "Detailed it is."),
+         seen_by(seen, "About the logo: noted.")],
     )
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "Hello!")

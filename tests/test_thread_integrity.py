@@ -82,7 +82,9 @@ async def test_a_question_slack_refuses_to_show_ends_the_turn_and_the_next_messa
     seen: list[str] = []
     h.model.script(
         str(h.project("shop")),
-        [fa.text("Hello!"), ask(MODE), answered_with(seen, "Let's talk it through then.")],
+        # No lead-in: the question is posted (with one, it is written into the lead-in's message).
+        [fa.text("Hello!"), fa.tool("AskUserQuestion", {"questions": [MODE]}),
+         answered_with(seen, "Let's talk it through then.")],
     )
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "Hello!")

@@ -15,7 +15,7 @@ from slackbot.scheduler import SlackScheduler
 from tests.conftest import FAST_LIMITS
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack
-from tests.test_questions import MODE, answer_result, ask, click, question_message
+from tests.test_questions import MODE, answer_result, ask, click, elements, question_message
 
 THREAD = "1700000001.000100"
 
@@ -84,6 +84,11 @@ async def test_a_plain_interview_shows_working_and_waiting_as_status_and_deletes
     assert "Thinking" not in text and "Queued" not in text
     assert deleted_in(h, blog_ts) == []  # nothing came and went
     said = status_seen(h, blog_ts)
+    # The lead-in is in the question's card: no message of its own above it.
+    assert "One choice first." in str(question.blocks[0])
+    assert not [m for m in h.answers("C1", blog_ts) if "One choice first." in m.text and not elements(m)]
+    answered = h.slack.message("C1", question.ts)
+    assert "One choice first." in str(answered.blocks) and "Quick" in answered.visible_text  # kept once answered
     assert any("next in line" in s for s in said), said  # the queue position
     assert sum(s == "is thinking…" for s in said) >= 2, said  # each turn's thinking
 
@@ -117,3 +122,14 @@ async def test_a_long_wait_renews_the_status_before_slack_takes_it_down():
         await scheduler.close()
         assert slack.thread_status("C1", THREAD) == ""
         assert slack.messages == []  # said without a message
+
+
+async def test_without_streams_a_lead_in_and_its_question_are_one_message(start_bot):
+    h = await start_bot(streaming=False)
+    h.model.script(str(h.project("shop")), [ask(MODE)])
+    root_ts = await h.start_interview("shop")
+    question = await question_message(h, root_ts, "Quick or detailed interview?")
+    await h.slack.wait_for(lambda: h.slack.thread_status("C1", root_ts) == "", what="the status cleared")
+    assert "One choice first." in str(question.blocks[0])
+    assert [m.ts for m in h.answers("C1", root_ts)] == [question.ts]  # the lead-in's message is the card
+    assert deleted_in(h, root_ts) == []

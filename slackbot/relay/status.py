@@ -50,7 +50,7 @@ class ThreadStatus:
         self.usable = True  # until Slack refuses the method here
         self.shown = ""  # what Slack shows now, as far as we know ("" nothing)
         self._loading: tuple[str, ...] = ()
-        self._in_flight = 0  # setStatus calls not yet answered
+        self._posts = 0  # messages the bot posted in the thread
         self._refresher: asyncio.Task[None] | None = None
 
     async def show(self, status: str, loading: Sequence[str] = ()) -> bool:
@@ -59,10 +59,17 @@ class ThreadStatus:
         if not self.usable:
             return False
         self.shown, self._loading = status, tuple(loading[:LOADING_MESSAGES_MAX])
+        posts = self._posts
         if not await self._set(status, self._loading, Priority.FIRST):
             self.shown = ""
             self._stop_refresh()
             return False
+        if self._posts != posts:
+            # A message went out meanwhile: Slack may have had it before the status, which
+            # would then stay up over what was posted. What was posted says more: it goes.
+            self.shown = ""
+            await self._set("", (), Priority.FIRST)
+            return True
         if self._refresher is None or self._refresher.done():
             self._refresher = asyncio.create_task(self._refresh())
         return True
@@ -75,11 +82,11 @@ class ThreadStatus:
             await self._set("", (), Priority.FIRST)
 
     def posted(self) -> None:
-        """The bot posted in the thread: Slack took the status down itself. (Unless a
-        setStatus is on its way: it may land after the post, so it is still cleared later.)"""
-        if self._in_flight == 0:
-            self.shown = ""
-            self._stop_refresh()
+        """The bot posted in the thread: Slack took the status down itself (a status set
+        at the same time is taken down by `show`)."""
+        self._posts += 1
+        self.shown = ""
+        self._stop_refresh()
 
     def _stop_refresh(self) -> None:
         if self._refresher is not None and self._refresher is not asyncio.current_task():
@@ -102,7 +109,6 @@ class ThreadStatus:
                 loading_messages=list(loading) or None,
             )
 
-        self._in_flight += 1
         try:
             await self.scheduler.run(METHOD, call, fair_key=self.thread_ts, priority=priority)
             return True
@@ -116,5 +122,3 @@ class ThreadStatus:
             return False
         except SchedulerClosed:  # the bot is stopping
             return False
-        finally:
-            self._in_flight -= 1

@@ -15,6 +15,7 @@ from ..blocks import (
     SECTION_TEXT,
     answered_blocks,
     fields_section,
+    markdown_blocks,
     question_blocks,
     shorten,
     update_text,
@@ -80,6 +81,7 @@ class ThreadRelay(Waiting):
         self.status = ThreadStatus(scheduler, channel, thread_ts, status_refresh)  # thinking, queued
         self._queued_note = None  # a "Queued" note's ts, once posted (where there is no status)
         self._turn_first = None  # the ts of a "Queued" note the next turn shown takes over
+        self._leads: dict[str, list[dict[str, Any]]] = {}  # a question card's lead-in, by ts
         # Told of each part of a question as it shows (question, part, message ts): the
         # conversation stores it, so the message can be changed after a restart too.
         self.question_posted: Callable[[Question, int, str], Awaitable[None]] | None = None
@@ -123,13 +125,16 @@ class ThreadRelay(Waiting):
             log.error("could not post in %s/%s: %s", self.channel, self.thread_ts, slack_error(exc))
             return None
 
-    async def post_question(self, question: Question, into: str | None = None) -> None:
-        """Post each part of the question (the first written into message `into`, a turn's
-        finished status line, if given)."""
+    async def post_question(self, question: Question, into: str | None = None, lead: str = "") -> None:
+        """Post each part of the question (the first written into message `into`, if given:
+        a turn's finished status line, or a message of Claude's `lead` text, kept on top)."""
         for index, item in enumerate(question.items):
             text, blocks = update_text(escape(item.question)), question_blocks(question.id, index, item)
-            if index == 0 and into is not None and await self._rewrite(into, text, blocks):
+            top = markdown_blocks(lead) if index == 0 and lead.strip() else []
+            if index == 0 and into is not None and await self._rewrite(into, text, top + blocks):
                 ts = into
+                if top:
+                    self._leads[ts] = top  # it stays when the question is answered
             else:
                 ts = (await self.post(text=text, blocks=blocks))["ts"]
             if self.question_posted is not None:
@@ -154,6 +159,7 @@ class ThreadRelay(Waiting):
         await self._replace_question(ts, escape(f"{item.question} (no longer open)"), withdrawn_blocks(item))
 
     async def _replace_question(self, ts: str, text: str, blocks: list[dict]) -> None:
+        blocks = self._leads.get(ts, []) + blocks
         try:
             await self.scheduler.update(channel=self.channel, ts=ts, text=update_text(text), blocks=blocks)
         except SLACK_ERRORS as exc:
