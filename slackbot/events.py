@@ -48,6 +48,14 @@ class ToolActivity:
 
 
 @dataclass(frozen=True)
+class ToolStarting:
+    """Claude began a tool call (its input still coming): e.g. the text just before it
+    may be a question's lead-in."""
+
+    tool: str
+
+
+@dataclass(frozen=True)
 class ToolFailed:
     """A tool call's result was an error (e.g. a write the confinement policy refused);
     `output` says why in one short phrase for people."""
@@ -139,5 +147,5 @@ class ProcessStarted:
 
 SessionEvent = (
     TextDelta | TextDone | ToolActivity | ToolFailed | Question | FileWritten | SpecComplete | Failed | Notice
-    | OverBudget | TurnDone | ProcessStarted
+    | OverBudget | TurnDone | ProcessStarted | ToolStarting
 )

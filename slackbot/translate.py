@@ -40,6 +40,7 @@ from .events import (
     TextDone,
     ToolActivity,
     ToolFailed,
+    ToolStarting,
     TurnDone,
 )
 from .spec import SpecTracker
@@ -102,6 +103,11 @@ class EventTranslator:
 
     def _translate_stream(self, message: StreamEvent) -> list[SessionEvent]:
         event = message.event
+        block = event.get("content_block") or {}
+        if message.parent_tool_use_id is None and event.get("type") == "content_block_start" and (
+            block.get("type") == "tool_use"
+        ):
+            return [ToolStarting(str(block.get("name") or ""))]
         if message.parent_tool_use_id is not None or event.get("type") != "content_block_delta":
             return []
         delta = event.get("delta", {})

@@ -14,6 +14,7 @@ from tests.fakes import anthropic as fa
 from tests.fakes.slack import Message
 from tests.test_faults import claude_processes
 from tests.test_questions import FEATURES, MODE, ask, click, elements, question_message
+from tests.test_thread_status import queued_shown
 
 OPENING = "has just started a spec interview"
 
@@ -65,7 +66,7 @@ async def test_a_question_asked_while_another_thread_waits_for_a_slot_is_shown(s
     shop_ts = await h.start_interview("shop")
     await h.model.wait_for_requests(1, key=str(h.project("shop")))
     blog_ts = await h.start_interview("blog")
-    await h.wait_for_text("C1", blog_ts, "Queued")  # blog waits for shop's process
+    await queued_shown(h, blog_ts)  # blog waits for shop's process
     go.set()  # shop's Claude asks: blog may have the process once people can see the question
 
     question = await question_message(h, shop_ts, "Quick or detailed interview?")
@@ -99,7 +100,9 @@ async def test_a_message_typed_before_a_question_shows_is_not_its_answer(start_b
     seen: list[fa.ModelRequest] = []
     h.model.script(
         str(h.project("shop")),
-        [fa.text("Hello!"), ask(MODE), seen_by(seen, "Detailed it is."), seen_by(seen, "About the logo: noted.")],
+        # No lead-in: the question is posted (with one, it is written into the lead-in's message).
+        [fa.text("Hello!"), fa.tool("AskUserQuestion", {"questions": [MODE]}), seen_by(seen, "Detailed it is."),
+         seen_by(seen, "About the logo: noted.")],
     )
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "Hello!")
@@ -245,9 +248,9 @@ async def test_cancelling_a_queued_interview_takes_its_queued_note_down_and_free
     h.model.script(str(h.project("shop")), [later(go, fa.text("Shop, at last."))])
     shop_ts = await h.start_interview("shop")
     await h.model.wait_for_requests(1, key=str(h.project("shop")))
-    note = h.slack.hold_next("chat.postMessage", lambda args: "Queued" in str(args.get("text", "")))
+    note = h.slack.hold_next("assistant.threads.setStatus", lambda args: "queued" in str(args.get("status")))
     blog_ts = await h.start_interview("blog")
-    await asyncio.wait_for(note.reached.wait(), 15)  # the "Queued" note is on its way ...
+    await asyncio.wait_for(note.reached.wait(), 15)  # the "queued" status is on its way ...
     await h.slack.send_action("newspec_cancel", user_id="U1", channel_id="C1", message_ts=blog_ts)
 
     async def cancelled() -> bool:
@@ -256,13 +259,13 @@ async def test_cancelling_a_queued_interview_takes_its_queued_note_down_and_free
 
     await h.slack.wait_for(cancelled, what="the cancel taken")
     await asyncio.sleep(0.2)  # the queued turn is told to stop ...
-    note.release.set()  # ... and the note lands after that
+    note.release.set()  # ... and the status lands after that
     await h.wait_for_text("C1", blog_ts, "cancelled this interview")
-    await h.slack.wait_for(lambda: "Queued" not in h.slack.thread_text("C1", blog_ts), what="the note taken down")
+    await h.slack.wait_for(lambda: h.slack.thread_status("C1", blog_ts) == "", what="the status taken down")
 
     h.model.script(str(h.project("cafe")), [fa.text("Hello cafe!")])
     cafe_ts = await h.start_interview("cafe")  # queued behind shop in its turn
-    await h.wait_for_text("C1", cafe_ts, "Queued")
+    await queued_shown(h, cafe_ts)
     go.set()
     await h.wait_for_text("C1", shop_ts, "Shop, at last.")
     await h.wait_for_text("C1", cafe_ts, "Hello cafe!")  # the freed process goes to cafe, not to blog's ghost

@@ -13,6 +13,7 @@ from tests.conftest import people_said
 from tests.fakes import anthropic as fa
 from tests.test_faults import claude_processes
 from tests.test_interview_flow import prompt_for, spec_for, write_both
+from tests.test_thread_status import queued_shown
 
 
 def history(request: fa.ModelRequest) -> str:
@@ -235,7 +236,7 @@ async def test_with_a_cap_of_two_the_third_busy_thread_waits_its_turn(start_bot)
         roots = {name: await h.start_interview(name) for name in gates}
         await asyncio.wait_for(gates["a1"][0].wait(), 15)
         await asyncio.wait_for(gates["a2"][0].wait(), 15)
-        await h.wait_for_text("C1", roots["a3"], "Queued — you're next.")
+        await queued_shown(h, roots["a3"], "is queued — next in line")
         # Both slots busy, a3 queued: its CLI has not even been started.
         assert not gates["a3"][0].is_set() and len(claude_processes()) == 2
 
@@ -246,7 +247,7 @@ async def test_with_a_cap_of_two_the_third_busy_thread_waits_its_turn(start_bot)
         gates["a2"][1].set()
         gates["a3"][1].set()
         await h.wait_for_text("C1", roots["a3"], "Hello from a3.")
-    assert "Queued" not in h.slack.thread_text("C1", roots["a3"])  # the note went away
+    assert h.slack.thread_status("C1", roots["a3"]) == ""  # the status went away
     assert sampler.samples > 0 and sampler.most <= 2, f"{sampler.most} CLI processes were alive at once"
 
 

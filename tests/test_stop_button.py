@@ -58,6 +58,7 @@ def test_taking_the_status_line_off_keeps_the_rest_of_the_message():
 
 async def test_a_stale_stop_does_not_interrupt_a_later_turn(start_bot):
     h = await start_bot(streaming=False)
+    h.slack.status_refusals["C1"] = "not_allowed_token_type"  # a Stop under "Thinking", as before
     started, release = asyncio.Event(), asyncio.Event()
     long_answer = " ".join(f"word{i}" for i in range(60))
     h.model.script(str(h.project("shop")), [
@@ -85,6 +86,7 @@ async def test_a_stale_stop_does_not_interrupt_a_later_turn(start_bot):
 
 async def test_the_stop_of_the_running_turn_still_stops_it(start_bot):
     h = await start_bot(streaming=False)
+    h.slack.status_refusals["C1"] = "not_allowed_token_type"  # a Stop under "Thinking", as before
     started, release = asyncio.Event(), asyncio.Event()
     h.model.script(str(h.project("shop")), [held(started, release, "too late"), fa.text("Carrying on.")])
     root_ts = await h.start_interview("shop")

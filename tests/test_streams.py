@@ -197,6 +197,7 @@ async def test_when_refreshes_are_scarce_an_answer_is_posted_once_whole(start_bo
 
 async def test_when_refreshes_are_scarce_a_thinking_line_gives_way_to_the_whole_answer(start_bot):
     h = await start_bot(streaming=False, env={"NEWSPEC_RATE_LIMITS": "chat.update=2"}, limits_window=600)
+    h.slack.status_refusals["C1"] = "not_allowed_token_type"  # a Stop under "Thinking", as before
 
     async def after_thinking(request: fa.ModelRequest) -> fa.Turn:
         await h.slack.wait_for(lambda: any("Thinking" in m.text for m in h.slack.messages), what="Thinking…")

@@ -12,6 +12,7 @@ from slackbot.blocks import STOP_ACTION
 from tests.fakes import anthropic as fa
 from tests.test_lifecycle import held
 from tests.test_questions import FEATURES, MODE, ask, click, elements, question_message
+from tests.test_thread_status import queued_shown
 
 
 def answered_with(seen: list[str], then: str):
@@ -49,7 +50,7 @@ async def test_cancel_on_a_queued_interview_ends_it_at_once(start_bot):
     shop_ts = await h.start_interview("shop")
     await asyncio.wait_for(started.wait(), 15)  # Claude is busy in shop: blog must queue
     blog_ts = await h.start_interview("blog")
-    await h.wait_for_text("C1", blog_ts, "Queued")
+    await queued_shown(h, blog_ts)
     await h.slack.send_action("newspec_cancel", user_id="U1", channel_id="C1", message_ts=blog_ts)
     await h.wait_for_text("C1", blog_ts, "cancelled this interview", timeout=5)
     release.set()
@@ -81,7 +82,9 @@ async def test_a_question_slack_refuses_to_show_ends_the_turn_and_the_next_messa
     seen: list[str] = []
     h.model.script(
         str(h.project("shop")),
-        [fa.text("Hello!"), ask(MODE), answered_with(seen, "Let's talk it through then.")],
+        # No lead-in: the question is posted (with one, it is written into the lead-in's message).
+        [fa.text("Hello!"), fa.tool("AskUserQuestion", {"questions": [MODE]}),
+         answered_with(seen, "Let's talk it through then.")],
     )
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "Hello!")

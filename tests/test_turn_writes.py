@@ -1,6 +1,7 @@
-"""A turn's first message becomes its answer (issue 20, item 10): the "Thinking…" line a
-turn shows is never deleted. It takes the answer, the question or the note that comes
-next, or says what was done; people never see a deleted message, nor a Thinking line or
+"""A turn's first message becomes its answer (issue 20, item 10): where Slack refuses the
+thread's status (issue 22, item 3: thinking and queued show there), the "Thinking…" line a
+turn shows instead is never deleted. It takes the answer, the question or the note that
+comes next, or says what was done; people never see a deleted message, nor a Thinking line or
 a Stop button left once the turn is over. Slack enforces chat.update's budget here as it
 does in production (the fake answers 429 past it)."""
 
@@ -54,6 +55,11 @@ async def refreshes_take_everything(h, root_ts: str) -> None:
         await scheduler.update(channel="C1", ts=root_ts, text=root.text, blocks=root.blocks)
 
 
+def no_thread_status(h) -> None:
+    """Slack refuses assistant.threads.setStatus in C1: the turn shows status lines instead."""
+    h.slack.status_refusals["C1"] = "method_not_supported_for_channel_type"
+
+
 def thinking_shown(h) -> bool:
     return any("Thinking" in m.text and is_status_line(m) for m in h.slack.messages)
 
@@ -86,6 +92,7 @@ def thinking_post(h, since: int):
 
 async def test_with_updates_scarce_the_thinking_line_becomes_the_whole_answer(start_bot):
     h = await start_bot(**scarce_updates())
+    no_thread_status(h)
     answer = fa.text(ANSWER, chunk_size=24, delay=0.03)
     h.model.script(str(h.project("shop")), [fa.text("Hello."), after_thinking(h, answer)])
     root_ts = await h.start_interview("shop")
@@ -109,6 +116,7 @@ async def test_with_no_update_to_spare_the_answer_is_posted_and_the_thinking_lin
     # waits for seconds, so the answer is posted whole; the Thinking line says it is done
     # once the budget allows, and is never deleted.
     h = await start_bot(**scarce_updates(2, 20.0))
+    no_thread_status(h)
     root_ts = ""
 
     async def spend() -> None:
@@ -134,6 +142,7 @@ async def test_with_no_update_to_spare_the_answer_is_posted_and_the_thinking_lin
 
 async def test_a_turn_that_only_asks_shows_its_question_in_the_thinking_line(start_bot):
     h = await start_bot(streaming=False)
+    no_thread_status(h)
     step = fa.tool("AskUserQuestion", {"questions": [MODE]})
     h.model.script(str(h.project("shop")), [fa.text("Hello."), after_thinking(h, step)])
     root_ts = await h.start_interview("shop")
@@ -154,6 +163,7 @@ async def test_a_turn_that_only_asks_shows_its_question_in_the_thinking_line(sta
 
 async def test_a_turn_that_fails_while_thinking_shows_why_in_the_thinking_line(start_bot):
     h = await start_bot(streaming=False)
+    no_thread_status(h)
     h.model.script(str(h.project("shop")), [fa.text("Hello."), after_thinking(h, fa.error(500))])
     root_ts = await h.start_interview("shop")
     await h.settled("C1", root_ts, "Hello.")
@@ -169,6 +179,7 @@ async def test_a_turn_that_fails_while_thinking_shows_why_in_the_thinking_line(s
 
 async def test_stop_while_thinking_turns_the_thinking_line_into_stopped(start_bot):
     h = await start_bot(streaming=False)
+    no_thread_status(h)
     started, release = asyncio.Event(), asyncio.Event()
     h.model.script(str(h.project("shop")), [held(started, release, "too late"), fa.text("Carrying on.")])
     root_ts = await h.start_interview("shop")
@@ -187,6 +198,7 @@ async def test_stop_while_thinking_turns_the_thinking_line_into_stopped(start_bo
 
 async def test_a_turn_that_writes_no_text_leaves_a_line_saying_what_was_done(start_bot):
     h = await start_bot(streaming=False)
+    no_thread_status(h)
     glob = fa.tool("Glob", {"pattern": "*.md"})
     # Nothing after the tool: the CLI asks once more ("no visible output"), and gets nothing again.
     h.model.script(str(h.project("shop")), [fa.text("Hello."), after_thinking(h, glob), fa.turn(), fa.turn()])
@@ -234,6 +246,7 @@ async def test_a_first_waits_only_for_the_firsts_queued_before_it():
 
 async def test_a_turn_that_waited_for_claude_answers_in_its_queued_note(start_bot):
     h = await start_bot(env={"NEWSPEC_MAX_LIVE_SESSIONS": "1"})
+    no_thread_status(h)
     started, release = asyncio.Event(), asyncio.Event()
     h.model.script(str(h.project("shop")), [held(started, release, "Hello shop.")])
     h.model.script(str(h.project("blog")), [fa.text("Hello blog, what is it about?")])

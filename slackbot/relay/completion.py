@@ -112,15 +112,8 @@ async def upload_completion(
     from the blocks when a message has no text). slack_sdk's files_upload_v2 passes
     keyword arguments it does not know on to that call; form-encoded, hence JSON."""
     try:
-        await relay.scheduler.run(
-            "files.upload",
-            lambda: relay.scheduler.upload_client.files_upload_v2(
-                channel=relay.channel,
-                thread_ts=relay.thread_ts,
-                blocks=json.dumps(blocks),
-                file_uploads=[{"file": str(f), "filename": f.name, "title": f.name} for f in files],
-            ),
-            fair_key=relay.thread_ts, channel=relay.channel,  # the upload is shared as a new message
+        await relay.share_files(
+            [{"file": str(f), "filename": f.name, "title": f.name} for f in files], blocks=json.dumps(blocks)
         )
     except SLACK_ERRORS as exc:
         log.error("upload failed in %s/%s: %s", relay.channel, relay.thread_ts, slack_error(exc))

@@ -87,14 +87,7 @@ async def share_answer(relay: ThreadRelay, whole: str) -> str | None:
     number = _shared[relay] = _shared.get(relay, 0) + 1
     name = f"answer-{number}.md"
     try:
-        await relay.scheduler.run(
-            "files.upload",
-            lambda: relay.scheduler.upload_client.files_upload_v2(
-                channel=relay.channel, thread_ts=relay.thread_ts,
-                file_uploads=[{"content": whole, "filename": name, "title": "Claude's full answer"}],
-            ),
-            fair_key=relay.thread_ts, channel=relay.channel,  # the upload is shared as a new message
-        )
+        await relay.share_files([{"content": whole, "filename": name, "title": "Claude's full answer"}])
     except SLACK_ERRORS as exc:
         log.error("could not upload a long answer in %s/%s: %s", relay.channel, relay.thread_ts, slack_error(exc))
         return slack_error(exc)

@@ -193,11 +193,14 @@ class GrowingMessage(NativeStream):
             await asyncio.sleep(wait)
 
     async def _write(self) -> None:
+        new = self.ts is None
         try:
             await self._write_now()
         finally:
             # Counted from when the write landed: queueing must not bunch writes up.
             self._last_write = time.monotonic()
+            if new and self.ts is not None:
+                self.relay.status.posted()  # a new message: Slack took the thread's status down
 
     async def _write_now(self) -> None:
         if self._native and self.ts is None and not self._stream_affordable():
@@ -269,6 +272,7 @@ class GrowingMessage(NativeStream):
             )
             self.ts, self._sent, self._live_shown = response["ts"], end, live
             self.tasks.all_sent()
+            relay.status.posted()
 
         await relay.scheduler.run(
             "chat.postMessage", post, fair_key=relay.thread_ts, channel=relay.channel,

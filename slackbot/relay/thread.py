@@ -13,6 +13,7 @@ from typing import Any
 from ..blocks import (
     SECTION_TEXT,
     answered_blocks,
+    markdown_blocks,
     question_blocks,
     shorten,
     update_text,
@@ -23,9 +24,11 @@ from ..events import Question, QuestionItem, SessionEvent
 from ..scheduler import Priority, SchedulerClosed, SlackScheduler
 from ..slack_text import escape, usd
 from .errors import SLACK_ERRORS, slack_error
+from .status import REFRESH_AFTER, ThreadStatus
 from .stream import MESSAGE_LIMIT
 from .support import Recipient, StreamingSupport
 from .turn import TurnView
+from .waiting import Waiting
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,7 @@ class Usage:
         return spent if self.budget_usd is None else f"{spent} of {usd(self.budget_usd, as_set=True)}"
 
 
-class ThreadRelay:
+class ThreadRelay(Waiting):
     """Renders session events into one Slack thread."""
 
     def __init__(
@@ -61,6 +64,7 @@ class ThreadRelay:
         streaming: StreamingSupport,
         min_interval: float = 1.0,
         message_limit: int = MESSAGE_LIMIT,
+        status_refresh: float = REFRESH_AFTER,
     ) -> None:
         self.scheduler = scheduler
         self.channel = channel
@@ -69,8 +73,10 @@ class ThreadRelay:
         self.min_interval = min_interval
         self.message_limit = message_limit
         self._background: set[asyncio.Task[Any]] = set()
-        self._queued_note: asyncio.Future[str | None] | None = None  # a "Queued" note's ts, once posted
-        self._turn_first: str | None = None  # the ts of a "Queued" note the next turn shown takes over
+        self.status = ThreadStatus(scheduler, channel, thread_ts, status_refresh)  # thinking, queued
+        self._queued_note = None  # a "Queued" note's ts, once posted (where there is no status)
+        self._turn_first = None  # the ts of a "Queued" note the next turn shown takes over
+        self._leads: dict[str, list[dict[str, Any]]] = {}  # a question card's lead-in, by ts
         # Told of each part of a question as it shows (question, part, message ts): the
         # conversation stores it, so the message can be changed after a restart too.
         self.question_posted: Callable[[Question, int, str], Awaitable[None]] | None = None
@@ -97,7 +103,21 @@ class ThreadRelay:
 
     async def post(self, priority: Priority = Priority.FIRST, **kwargs: Any) -> Any:
         """chat.postMessage into this thread, through the workspace's scheduler."""
-        return await self.scheduler.post(priority, channel=self.channel, thread_ts=self.thread_ts, **kwargs)
+        response = await self.scheduler.post(priority, channel=self.channel, thread_ts=self.thread_ts, **kwargs)
+        self.status.posted()
+        return response
+
+    async def share_files(self, file_uploads: list[dict[str, Any]], **extra: Any) -> None:
+        """files_upload_v2 into this thread, through the scheduler (it waits out Slack's
+        limits; the shared files are a new message, paced with the channel's others)."""
+        await self.scheduler.run(
+            "files.upload",
+            lambda: self.scheduler.upload_client.files_upload_v2(
+                channel=self.channel, thread_ts=self.thread_ts, file_uploads=file_uploads, **extra
+            ),
+            fair_key=self.thread_ts, channel=self.channel,
+        )
+        self.status.posted()
 
     async def note(self, text: str, into: str | None = None, buttons: Sequence[dict[str, Any]] = ()) -> str | None:
         """Post a short note in the thread, `buttons` (blocks) under it (or write it into message
@@ -112,13 +132,16 @@ class ThreadRelay:
             log.error("could not post in %s/%s: %s", self.channel, self.thread_ts, slack_error(exc))
             return None
 
-    async def post_question(self, question: Question, into: str | None = None) -> None:
-        """Post each part of the question (the first written into message `into`, a turn's
-        finished status line, if given)."""
+    async def post_question(self, question: Question, into: str | None = None, lead: str = "") -> None:
+        """Post each part of the question (the first written into message `into`, if given:
+        a turn's finished status line, or a message of Claude's `lead` text, kept on top)."""
         for index, item in enumerate(question.items):
             text, blocks = update_text(escape(item.question)), question_blocks(question.id, index, item)
-            if index == 0 and into is not None and await self._rewrite(into, text, blocks):
+            top = markdown_blocks(lead) if index == 0 and lead.strip() else []
+            if index == 0 and into is not None and await self._rewrite(into, text, top + blocks):
                 ts = into
+                if top:
+                    self._leads[ts] = top  # it stays when the question is answered
             else:
                 ts = (await self.post(text=text, blocks=blocks))["ts"]
             if self.question_posted is not None:
@@ -143,52 +166,12 @@ class ThreadRelay:
         await self._replace_question(ts, escape(f"{item.question} (no longer open)"), withdrawn_blocks(item))
 
     async def _replace_question(self, ts: str, text: str, blocks: list[dict]) -> None:
+        blocks = self._leads.get(ts, []) + blocks
         try:
             await self.scheduler.update(channel=self.channel, ts=ts, text=update_text(text), blocks=blocks)
         except SLACK_ERRORS as exc:
             log.warning("could not update a question in %s: %s", self.thread_ts, slack_error(exc))
 
-    async def show_queued(self, ahead: int) -> None:
-        """Say the thread's turn waits for Claude. Posted to the end even if the wait is
-        cancelled, so that the turn can take it over (`queue_over`) or, with no turn,
-        `take_down_queued` take it down."""
-        place = "you're next" if ahead == 0 else f"{ahead} ahead of you"
-        text = f":hourglass_flowing_sand: Queued — {place}. I'll answer as soon as Claude is free."
-        self._queued_note = asyncio.ensure_future(self.note(text))
-        await asyncio.shield(self._queued_note)
-
-    @property
-    def queued_note_pending(self) -> bool:
-        """A "Queued" note is still being posted."""
-        return self._queued_note is not None and not self._queued_note.done()
-
-    async def queued_note_ts(self) -> str | None:
-        """The "Queued" note's ts once it is posted (None if there is none, or it never was)."""
-        note, self._queued_note = self._queued_note, None
-        if note is None:
-            return None
-        try:
-            return await note
-        except Exception:  # never posted (the bot is stopping)
-            return None
-
-    async def queue_over(self) -> None:
-        """The turn starts: its "Queued" note becomes the turn's first message (updated, not
-        deleted and posted anew)."""
-        ts = await self.queued_note_ts()
-        if ts is not None:
-            self._turn_first = ts
-
-    async def take_down_queued(self) -> None:
-        """The wait is over with no turn (cancelled, or the interview ended): the "Queued"
-        note goes."""
-        ts = await self.queued_note_ts()
-        if ts is None:
-            return
-        try:
-            await self.scheduler.delete(channel=self.channel, ts=ts)
-        except SLACK_ERRORS as exc:
-            log.warning("could not delete the queued note in %s: %s", self.thread_ts, slack_error(exc))
 
     async def take_down_stops(self) -> None:
         """After a crash: the status lines the killed turn left in this thread lose their

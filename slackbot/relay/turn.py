@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..confine import ASK_TOOL
 from ..events import (
     Failed,
     FileWritten,
@@ -17,6 +18,7 @@ from ..events import (
     TextDone,
     ToolActivity,
     ToolFailed,
+    ToolStarting,
     TurnDone,
 )
 from ..recovery_buttons import retry_buttons
@@ -26,6 +28,8 @@ from .errors import SLACK_ERRORS, slack_error
 from .links import LinkFilter
 from .long_answer import LongAnswer, pointer_after, share_answer
 from .posted import StatusLine, update_soon
+from .status import THINKING as THINKING_STATUS
+from .status import ThreadStatus
 from .stream import FENCE, GrowingMessage, split_point
 
 if TYPE_CHECKING:
@@ -34,8 +38,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-THINKING = "Thinking"
+THINKING = "Thinking"  # the status line's, where Slack refuses the thread's status
 STATUS_DELAY = 1.0  # seconds before a turn that has shown nothing says Claude is thinking
+# A message of only this much text, right before a question, is its lead-in: the question
+# is written into it (one card), not posted below it.
+LEAD_IN_MAX = 280  # a sentence or two; a longer text is an answer of its own
+ASKING = "is preparing a question…"
 
 
 class TurnView:
@@ -60,15 +68,18 @@ class TurnView:
         self.answer = LongAnswer(relay.message_limit)  # past two messages' worth, the rest is a file
         self.spare: StatusLine | None = None  # a finished status line that got no text
         self.held_note: str | None = None  # a note that may take the place of the status line
-        # Quick answers show no activity: "Thinking" appears only once Claude has been at
-        # it for a moment with nothing to show.
+        self.lead_reply: GrowingMessage | None = None  # a message Claude's text began (a lead-in?)
+        # Quick answers show no activity: "thinking" appears (as the thread's status) only
+        # once Claude has been at it for a moment with nothing to show.
         self.started = False
         self._thinking = asyncio.create_task(self._think_later())
 
     async def _think_later(self) -> None:
-        await asyncio.sleep(STATUS_DELAY)
-        if not self.started:
-            self._activity(THINKING)
+        status = self.relay.status
+        if not status.shown:  # one already up ("queued") says "thinking" at once
+            await asyncio.sleep(STATUS_DELAY)
+        if not self.started and not await status.show(THINKING_STATUS) and not self.started:
+            self._activity(THINKING)  # Slack refused the status: a status line, as it can
 
     async def show(self, event: SessionEvent) -> None:
         relay = self.relay
@@ -86,11 +97,14 @@ class TurnView:
                 await self._show_text(self.links.flush())
                 await self._end_answer()
                 self.separator = "\n\n" if self.reply is not None and self.reply.text else ""
+            elif isinstance(event, ToolStarting):
+                await self._tool_starting(event.tool)
             elif isinstance(event, ToolActivity):
                 self.started = True
                 await self._show_text(self.links.flush())  # the text before it stays above its card
                 log.info("%s/%s: %s", relay.channel, relay.thread_ts, event.summary)
-                self._activity(event.summary, event.id)
+                if not (event.tool == ASK_TOOL and relay.status.usable):  # else the status says so
+                    self._activity(event.summary, event.id)
             elif isinstance(event, ToolFailed):
                 log.info("%s/%s: tool call failed: %s", relay.channel, relay.thread_ts, event.output)
                 if self.reply is not None:
@@ -99,8 +113,9 @@ class TurnView:
                 log.info("%s/%s: wrote %s", relay.channel, relay.thread_ts, event.path)
             elif isinstance(event, Question):
                 self.started = True
-                await self._finish_text()  # the text before the question stays above it
-                await self._ask(event)
+                lead = self._lead_in()
+                await self._finish_text()
+                await self._ask(event, lead)
             elif isinstance(event, Notice):
                 await self._notice(f":information_source: {event.message}")
             elif isinstance(event, (Failed, TurnDone)):
@@ -127,7 +142,25 @@ class TurnView:
         """Claude's words (its links already made to show their targets) as written: never
         a mention, a ping or a masked link."""
         if text and not self.stopped:
+            fresh = self.reply is None
             await self._add_text(text)
+            if fresh:
+                self.lead_reply = self.reply
+
+    def _lead_in(self) -> GrowingMessage | None:
+        """The message being written, if it is only a few words Claude began it with: a
+        question that comes now is its lead-in's card."""
+        reply = self.reply
+        if reply is None or reply is not self.lead_reply or reply.tasks.marks or not self.relay.status.usable:
+            return None
+        return reply if 0 < len(reply.text) <= LEAD_IN_MAX else None
+
+    async def _tool_starting(self, tool: str) -> None:
+        """A question is on its way (its input still coming): the thread's status says so."""
+        status: ThreadStatus = self.relay.status
+        if tool == ASK_TOOL and status.usable:
+            self.started = True
+            await status.show(ASKING)
 
     async def _add_text(self, text: str) -> None:
         """Claude's words (as written) into the thread, escaped: once the answer passes the
@@ -216,9 +249,17 @@ class TurnView:
             if line is not None and into is None:
                 self.relay.background(line.mark_done(self.relay, Priority.REFRESH))
 
-    async def _ask(self, question: Question) -> None:
+    async def _ask(self, question: Question, lead: GrowingMessage | None = None) -> None:
+        relay = self.relay
         try:
-            await self._in_status_line(lambda into: self.relay.post_question(question, into=into))
+            if lead is not None and lead.ts is not None and not lead.halted and update_soon(relay):
+                line, self.spare = self.spare, None  # (a status line of an earlier message)
+                if line is not None:
+                    relay.background(line.mark_done(relay, Priority.REFRESH))
+                await relay.post_question(question, into=lead.ts, lead=lead.text)  # one card
+            else:
+                await self._in_status_line(lambda into: relay.post_question(question, into=into))
+            await relay.status.clear()  # "preparing a question": an update doesn't take it down
         except SLACK_ERRORS as exc:
             self._failed(exc)
             if self.stop_claude is not None:
@@ -261,3 +302,4 @@ class TurnView:
                 await line.mark_done(self.relay, Priority.FIRST)
             except SLACK_ERRORS as exc:
                 log.warning("could not finish the status line in %s: %s", self.relay.thread_ts, slack_error(exc))
+        await self.relay.status.clear()  # if no message took it down

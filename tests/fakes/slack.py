@@ -730,6 +730,13 @@ class FakeSlack:
         self.trigger_lifetime = TRIGGER_LIFETIME  # seconds a trigger_id opens a view
         self.views: list[OpenView] = []  # modals opened with views.open, oldest first
         self._triggers: dict[str, tuple[float, str]] = {}  # trigger_id -> (issued, user)
+        # assistant.threads.setStatus: every status a thread showed, in order ("" once it was
+        # cleared: by the app, by a message the app posted there, or on expiry); channels
+        # where the method is refused (channel -> error); seconds a status lasts unrenewed.
+        self.status_history: dict[tuple[str, str], list[str]] = {}
+        self.status_refusals: dict[str, str] = {}
+        self.status_lifetime = 120.0
+        self._status_set_at: dict[tuple[str, str], float] = {}
         self.connections_opened = 0
 
         self._messages: list[Message] = []
@@ -1498,6 +1505,8 @@ class FakeSlack:
 
     def _store(self, message: Message) -> Message:
         self._messages.append(message)
+        if message.user == self.bot_user_id and message.thread_ts:
+            self._status_cleared((message.channel, message.thread_ts))
         return message
 
     def _post(self, channel: str, text: str, thread_ts: str | None = None, **fields: Any) -> Message:
@@ -1872,8 +1881,32 @@ class FakeSlack:
         self._user(user_id)[role] = True
 
     def _assistant_set_status(self, args: JSON, call: ApiCall) -> JSON:
-        self.statuses[(args.get("channel_id", ""), args.get("thread_ts", ""))] = args.get("status", "")
+        channel, thread_ts = str(args.get("channel_id") or ""), str(args.get("thread_ts") or "")
+        if not channel or not thread_ts or "status" not in args:
+            raise SlackError("invalid_arguments")
+        if channel in self.status_refusals:
+            raise SlackError(self.status_refusals[channel])
+        if len(args.get("loading_messages") or []) > 10:  # Slack takes up to 10
+            raise SlackError("invalid_arguments")
+        key = (channel, thread_ts)
+        self.thread_status(channel, thread_ts)  # an expired one is cleared first
+        status = str(args["status"])
+        self.statuses[key] = status
+        self._status_set_at[key] = time.monotonic()
+        self.status_history.setdefault(key, []).append(status)
         return {}
+
+    def thread_status(self, channel: str, thread_ts: str) -> str:
+        """What the thread shows now: a status lasts `status_lifetime` seconds after it was set."""
+        key = (channel, thread_ts)
+        if self.statuses.get(key) and time.monotonic() - self._status_set_at[key] >= self.status_lifetime:
+            self._status_cleared(key)
+        return self.statuses.get(key, "")
+
+    def _status_cleared(self, key: tuple[str, str]) -> None:
+        if self.statuses.get(key):
+            self.statuses[key] = ""
+            self.status_history[key].append("")
 
     def _files_get_upload_url(self, args: JSON, call: ApiCall) -> JSON:
         if not args.get("filename") or not str(args.get("length", "")).isdigit():
