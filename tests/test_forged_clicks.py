@@ -102,6 +102,7 @@ async def test_a_click_answers_only_a_question_of_its_own_thread(start_bot):
 
 async def test_a_stop_click_stops_only_its_own_thread(start_bot):
     h = await start_bot(streaming=False)  # posted answers: their Stop buttons show
+    h.slack.status_refusals["C1"] = "not_allowed_token_type"  # a Stop under "Thinking", as before
     shop_started, blog_started, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
     h.model.script(str(h.project("shop")), [held(shop_started, release, "Shop, in full.")])
     h.model.script(str(h.project("blog")), [held(blog_started, release, "Blog, in full.")])

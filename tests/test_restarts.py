@@ -326,7 +326,7 @@ POINTS = [
     "model_has_reply_written",  # ... and the CLI wrote the reply to its transcript
     "answer_streaming",  # Claude's answer is streaming into Slack (its stream's start held)
     "answer_finished",  # the answer's stream stopped, before the next reply
-    "question_being_posted",  # the question's chat.postMessage held (Slack posts it after the kill)
+    "question_being_posted",  # the question's card held (Slack shows it after the kill)
     "question_posted",  # the question shows in Slack
     "click_acked",  # the click on it was acked (killed as Slack gets the ack)
     "click_being_shown",  # the question's update showing the answer held
@@ -416,7 +416,8 @@ async def reply_and_answer(kill: KillPoint, root_ts: str, tmp_path: Path) -> Non
 async def question_and_click(kill: KillPoint, root_ts: str, tmp_path: Path) -> None:
     """The person asks for a question, Claude asks it, the person clicks an answer."""
     slack = kill.bot.slack
-    post = kill.gate("question_being_posted", "chat.postMessage", lambda args: MODE_Q in str(args.get("text")))
+    # Its lead-in ("One choice first.") is already in the thread: that message becomes the card.
+    post = kill.gate("question_being_posted", "chat.update", lambda args: MODE_Q in str(args.get("text")))
     await slack.send_message("C1", "U1", HOW, thread_ts=root_ts)
     await kill.at("question_being_posted", held=post)
     await kill.at("question_posted", until=lambda: shows(slack, root_ts, MODE_Q))

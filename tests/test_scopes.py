@@ -22,13 +22,15 @@ BY_KIND = {
     "conversations.replies": ("channels:history", "groups:history"),
     "users.conversations": ("channels:read", "groups:read"),
 }
-NO_SCOPE = {"auth.test", "chat.getPermalink"}
+NO_SCOPE = {"auth.test", "chat.getPermalink", "views.open", "views.publish"}  # views need none
 
 
 def methods_the_bot_calls() -> set[str]:
     code = "\n".join(p.read_text() for p in (REPO / "slackbot").rglob("*.py"))
-    calls = {m.replace("_", ".", 1) for m in re.findall(r"client\.((?:auth|chat|conversations|files|users|reactions|"
-                                                         r"assistant)_[A-Za-z0-9_]+)\(", code)}
+    families = "auth|chat|conversations|files|users|reactions|assistant|views"
+    found = re.findall(rf"client\.((?:{families})_[A-Za-z0-9_]+)\(", code)
+    # chat_postMessage is chat.postMessage, assistant_threads_setStatus assistant.threads.setStatus
+    calls = {m.replace("_", ".", 2 if m.startswith("assistant_") else 1) for m in found}
     return {made for call in calls for made in MADE_BY.get(call, (call,))}
 
 

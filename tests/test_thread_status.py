@@ -133,3 +133,17 @@ async def test_without_streams_a_lead_in_and_its_question_are_one_message(start_
     assert "One choice first." in str(question.blocks[0])
     assert [m.ts for m in h.answers("C1", root_ts)] == [question.ts]  # the lead-in's message is the card
     assert deleted_in(h, root_ts) == []
+
+
+async def test_while_claude_thinks_the_status_says_typing_stop_stops_it(start_bot):
+    """Without a message there is no Stop button yet: the status says what works instead."""
+    h = await start_bot()
+    started, release = asyncio.Event(), asyncio.Event()
+    h.model.script(str(h.project("shop")), [held(started, release, "Here I am.")])
+    root_ts = await h.start_interview("shop")
+    await asyncio.wait_for(started.wait(), 15)
+    await h.slack.wait_for(lambda: "thinking" in h.slack.thread_status("C1", root_ts), what="thinking")
+    assert any("stop" in m for m in h.slack.status_loading[("C1", root_ts)])
+    await h.slack.send_message("C1", "U1", "stop", thread_ts=root_ts)  # and typing it does
+    await h.wait_for_text("C1", root_ts, "Stopped.")
+    release.set()

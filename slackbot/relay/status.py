@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 METHOD = "assistant.threads.setStatus"
 THINKING = "is thinking…"
+# Rotated under it while Claude works: with no message yet there is no Stop button, but
+# typing `stop` in the thread works (listeners/messages.py).
+THINKING_LOADING = ("Claude is thinking…", "Type stop in this thread to stop Claude.")
 # Slack clears a status after two minutes without a message: renewed well before that.
 REFRESH_AFTER = 100.0
 LOADING_MESSAGES_MAX = 10  # Slack takes up to ten rotating loading messages

@@ -29,7 +29,7 @@ from .links import LinkFilter
 from .long_answer import LongAnswer, pointer_after, share_answer
 from .posted import StatusLine, update_soon
 from .status import THINKING as THINKING_STATUS
-from .status import ThreadStatus
+from .status import THINKING_LOADING, ThreadStatus
 from .stream import FENCE, GrowingMessage, split_point
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class TurnView:
         status = self.relay.status
         if not status.shown:  # one already up ("queued") says "thinking" at once
             await asyncio.sleep(STATUS_DELAY)
-        if not self.started and not await status.show(THINKING_STATUS) and not self.started:
+        if not self.started and not await status.show(THINKING_STATUS, THINKING_LOADING) and not self.started:
             self._activity(THINKING)  # Slack refused the status: a status line, as it can
 
     async def show(self, event: SessionEvent) -> None:

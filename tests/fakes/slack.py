@@ -735,6 +735,7 @@ class FakeSlack:
         # where the method is refused (channel -> error); seconds a status lasts unrenewed.
         self.status_history: dict[tuple[str, str], list[str]] = {}
         self.status_refusals: dict[str, str] = {}
+        self.status_loading: dict[tuple[str, str], list[str]] = {}  # the loading messages last set
         self.status_lifetime = 120.0
         self._status_set_at: dict[tuple[str, str], float] = {}
         self.connections_opened = 0
@@ -1894,6 +1895,7 @@ class FakeSlack:
         self.statuses[key] = status
         self._status_set_at[key] = time.monotonic()
         self.status_history.setdefault(key, []).append(status)
+        self.status_loading[key] = [str(m) for m in args.get("loading_messages") or []]
         return {}
 
     def thread_status(self, channel: str, thread_ts: str) -> str:
