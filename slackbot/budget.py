@@ -125,7 +125,7 @@ class Budgets:
             if spent >= self.per_day:
                 return Held(
                     ("workspace", day),
-                    f":money_with_wings: newspec has used today's budget of {set_usd(self.per_day)} for the whole "
+                    f":money_with_wings: I've used today's budget of {set_usd(self.per_day)} for the whole "
                     f"workspace (spent {usd(spent)}), {paused} I'll answer it when the budget resets at "
                     f"00:00 UTC (in {until_reset()}).",
                 )

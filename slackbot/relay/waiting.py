@@ -34,7 +34,10 @@ class Waiting:
         if await self.status.show(queued(ahead)):
             return
         place = "you're next" if ahead == 0 else f"{ahead} ahead of you"
-        text = f":hourglass_flowing_sand: Queued — {place}. I'll answer as soon as Claude is free."
+        text = (
+            f":hourglass_flowing_sand: Queued — {place}. Claude is busy with other interviews; "
+            "I'll go on here as soon as it's this one's turn."
+        )
         self._queued_note = asyncio.ensure_future(self.note(text))
         await asyncio.shield(self._queued_note)
 
