@@ -15,20 +15,10 @@ from slackbot.scheduler import SlackScheduler
 from tests.conftest import FAST_LIMITS
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack
+from tests.test_lifecycle import held
 from tests.test_questions import MODE, answer_result, ask, click, elements, question_message
 
 THREAD = "1700000001.000100"
-
-
-def held(started: asyncio.Event, release: asyncio.Event, answer: str) -> fa.Step:
-    """A model turn that starts, then waits for the test to release it."""
-
-    async def step(request: fa.ModelRequest) -> fa.Turn:
-        started.set()
-        await release.wait()
-        return fa.text(answer)
-
-    return step
 
 
 async def queued_shown(h, ts: str, status: str = "is queued") -> None:
