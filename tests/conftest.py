@@ -3,6 +3,7 @@ and settings pointing the bot at temp folders."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -198,3 +199,14 @@ async def reopen(store: SqliteStore) -> SqliteStore:
     again = SqliteStore(store.path)
     await again.open()
     return again
+
+
+def held(started: asyncio.Event, release: asyncio.Event, answer: str) -> fa.Step:
+    """A model turn that starts, then waits for the test to release it."""
+
+    async def step(request: fa.ModelRequest) -> fa.Turn:
+        started.set()
+        await release.wait()
+        return fa.text(answer)
+
+    return step

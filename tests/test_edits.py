@@ -13,10 +13,9 @@ from slackbot.events import Attachment
 from slackbot.store import SqliteStore
 from slackbot.store.records import ReplyChange
 from slackbot.store.replies import reword
-from tests.conftest import Harness, people_said
+from tests.conftest import Harness, held, people_said
 from tests.fakes import anthropic as fa
 from tests.test_at_rest import on_disk
-from tests.test_lifecycle import held
 
 BUSY = "a shop for plants"  # what Claude is answering: stored until its turn is over
 

@@ -13,9 +13,9 @@ import asyncio
 import json
 
 from slackbot.blocks import CONTINUE_ACTION, START_OVER_ACTION, STOP_ACTION
+from tests.conftest import held
 from tests.fakes import anthropic as fa
 from tests.test_interview_flow import finished_spec, spec_for
-from tests.test_lifecycle import held
 from tests.test_privacy import reply_to, shown
 from tests.test_questions import MODE, answer_result, ask, click, elements, question_message
 from tests.test_stop_button import FINISHED, click_stop, live_status_line, stop_button

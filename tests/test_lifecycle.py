@@ -9,7 +9,7 @@ import os
 import threading
 
 from slackbot.conversation import CUT_OFF
-from tests.conftest import people_said
+from tests.conftest import held, people_said
 from tests.fakes import anthropic as fa
 from tests.test_faults import claude_processes
 from tests.test_interview_flow import prompt_for, spec_for, write_both
@@ -74,17 +74,6 @@ class ProcessSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def held(started: asyncio.Event, release: asyncio.Event, answer: str) -> fa.Step:
-    """A model turn that starts, then waits for the test to release it."""
-
-    async def step(request: fa.ModelRequest) -> fa.Turn:
-        started.set()
-        await release.wait()
-        return fa.text(answer)
-
-    return step
 
 
 async def test_in_process_restart_keeps_the_conversation(start_bot):

@@ -10,11 +10,11 @@ from slackbot.relay.root import root_message, state_line
 from slackbot.standing import Stage, Standing, stage_of
 from slackbot.store import Status
 from slackbot.turn_state import Phase
+from tests.conftest import held
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import Message
 from tests.test_budgets import paused_bakery
 from tests.test_interview_flow import write_both
-from tests.test_lifecycle import held
 
 
 def root_of(h, root_ts: str) -> Message:

@@ -9,11 +9,10 @@ import asyncio
 from pathlib import Path
 
 from slackbot.blocks import STOP_ACTION, markdown_blocks, status_blocks, without_status
-from tests.conftest import bot_env, is_status_line, process_env
+from tests.conftest import bot_env, held, is_status_line, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, Message
 from tests.test_crash import greeted, kill_9, launch
-from tests.test_lifecycle import held
 
 FINISHED = "That answer has already finished."
 

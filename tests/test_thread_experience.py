@@ -14,11 +14,10 @@ import pytest
 from slackbot.blocks import STOP_ACTION
 from slackbot.relay.turn import STATUS_DELAY
 from slackbot.store import Status
-from tests.conftest import is_status_line, people_said
+from tests.conftest import held, is_status_line, people_said
 from tests.fakes import anthropic as fa
 from tests.test_completion import completed, usage_of
 from tests.test_interview_flow import write_both
-from tests.test_lifecycle import held
 from tests.test_stop_button import click_stop
 
 

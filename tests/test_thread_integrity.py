@@ -9,8 +9,8 @@ import struct
 import zlib
 
 from slackbot.blocks import STOP_ACTION
+from tests.conftest import held
 from tests.fakes import anthropic as fa
-from tests.test_lifecycle import held
 from tests.test_questions import FEATURES, MODE, ask, click, elements, question_message
 from tests.test_thread_status import queued_shown
 

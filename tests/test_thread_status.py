@@ -12,10 +12,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slackbot.relay.support import StreamingSupport
 from slackbot.relay.thread import ThreadRelay
 from slackbot.scheduler import SlackScheduler
-from tests.conftest import FAST_LIMITS
+from tests.conftest import FAST_LIMITS, held
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack
-from tests.test_lifecycle import held
 from tests.test_questions import MODE, answer_result, ask, click, elements, question_message
 
 THREAD = "1700000001.000100"

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import bot_env, process_env
+from tests.conftest import bot_env, held, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack
 from tests.test_crash import greeted, kill_9, launch
-from tests.test_lifecycle import held
 from tests.test_questions import MODE, ask, click, question_message
 
 USAGE = (1000, 100)

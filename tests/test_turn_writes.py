@@ -13,10 +13,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from slackbot.rate_limits import MethodBudget
 from slackbot.scheduler import Priority, RateLimits, SlackScheduler
-from tests.conftest import FAST_LIMITS, is_status_line
+from tests.conftest import FAST_LIMITS, held, is_status_line
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import EnforcedLimits
-from tests.test_lifecycle import held
 from tests.test_questions import MODE
 from tests.test_stop_button import click_stop, live_status_line
 
