@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.sessions import tree_rss_mib, wait_for
-from slackbot.scheduler import DEFAULT_PER_MINUTE
+from slackbot.slack.scheduler import DEFAULT_PER_MINUTE
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import ApiCall, EnforcedLimits, FakeSlack
 

@@ -36,10 +36,10 @@ def check_spec(folder: str, as_json: bool = False) -> int:
     import json
     from pathlib import Path
 
-    from .feature_db import compare_with_spec
-    from .root_copy import problem as root_copy_problem
-    from .validate import Problem
-    from .validate import check_spec as check
+    from .spec.feature_db import compare_with_spec
+    from .spec.root_copy import problem as root_copy_problem
+    from .spec.validate import Problem
+    from .spec.validate import check_spec as check
 
     project = Path(folder).resolve()
     report = check(project)
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env(mode=mode)
         if args.command == "chat":
-            from .spec import check_name
+            from .spec.files import check_name
 
             args.name = check_name(args.name)
     except ConfigError as problem:
@@ -98,9 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             return 0
 
-    from .app import (
-        serve,  # imported late so a config error needs none of the heavy imports
-    )
+    from .app import serve
 
     try:
         asyncio.run(serve(settings, http=args.http, host=args.host, port=args.port))

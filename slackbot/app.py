@@ -16,13 +16,13 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .config import Settings
-from .http_mode import DEFAULT_LIMITS, HttpLimits, build_web_app, start_server
+from .interview.registry import Interviews
+from .interview.reminders import Reminders
 from .listeners import register_all
 from .listeners.messages import enrich
-from .people import DisplayNames
-from .registry import Interviews
-from .reminders import Reminders
-from .scheduler import DEFAULT_PER_MINUTE, RateLimits, SlackScheduler
+from .slack.http_mode import DEFAULT_LIMITS, HttpLimits, build_web_app, start_server
+from .slack.people import DisplayNames
+from .slack.scheduler import DEFAULT_PER_MINUTE, RateLimits, SlackScheduler
 from .store import SqliteStore
 
 log = logging.getLogger(__name__)

@@ -10,20 +10,12 @@ import asyncio
 import sys
 from typing import TextIO
 
+from .claude.retention import transcript_dir
+from .claude.session import SessionSettings, SpecSession
 from .config import Settings
-from .events import (
-    Failed,
-    Notice,
-    Question,
-    SpecComplete,
-    TextDelta,
-    TextDone,
-    ToolActivity,
-)
-from .registry import opening_message
-from .retention import transcript_dir
-from .session import SessionSettings, SpecSession
-from .spec import project_dir
+from .events import Failed, Notice, Question, SpecComplete, TextDelta, TextDone, ToolActivity
+from .interview.registry import opening_message
+from .spec.files import project_dir
 
 
 class Terminal:

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from slackbot.app import Bot
-from slackbot.blocks import STOP_ACTION
+from slackbot.claude.prompt import TURN_LEAD
+from slackbot.claude.session import SessionSettings
 from slackbot.config import Settings
-from slackbot.prompt import TURN_LEAD
-from slackbot.scheduler import RateLimits
-from slackbot.session import SessionSettings
+from slackbot.slack.blocks import STOP_ACTION
+from slackbot.slack.scheduler import RateLimits
 from slackbot.store import SqliteStore
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, Message

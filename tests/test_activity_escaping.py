@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from slackbot.relay.tasks import TASK_TITLE, Activity
+from slackbot.slack.relay.tasks import TASK_TITLE, Activity
 from tests.fakes import anthropic as fa
 from tests.test_escaping import hostile_markup
 from tests.test_thread_experience import status_said, tasks_shown

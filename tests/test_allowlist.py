@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from slackbot.allowlist import AUTOFORGE_ALLOWS, allowlist_yaml, needed_commands
+from slackbot.spec.allowlist import AUTOFORGE_ALLOWS, allowlist_yaml, needed_commands
 
 NODE = "React 18 with Vite Node.js 20 with Express and TypeScript"
 STACKS = {

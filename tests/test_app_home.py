@@ -5,7 +5,7 @@ to its thread; at most 100 blocks however many there are. Through the fake Slack
 
 from __future__ import annotations
 
-from slackbot.home import VIEW_BLOCKS, home_view
+from slackbot.slack.home_view import VIEW_BLOCKS, home_view
 from slackbot.store import InterviewRecord, Status
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import blocks_text

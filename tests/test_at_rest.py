@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from slackbot.claude.retention import expire_transcripts, transcript_dir, transcripts_root
 from slackbot.events import Attachment
-from slackbot.retention import expire_transcripts, transcript_dir, transcripts_root
 from slackbot.store import SqliteStore
 from tests.fakes import anthropic as fa
 

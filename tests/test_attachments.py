@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
-from slackbot.attachments import may_send_token, origin
-from slackbot.flood import MAX_BATCH_CHARS
+from slackbot.slack.attachments import may_send_token, origin
+from slackbot.spend.flood import MAX_BATCH_CHARS
 from tests.fakes import anthropic as fa
 from tests.test_thread_experience import content_of
 

@@ -4,8 +4,8 @@ where AutoForge does, edits it there, and tells the team what edits can't change
 
 from __future__ import annotations
 
-from slackbot.blocks import CONTINUE_ACTION, START_OVER_ACTION
-from slackbot.spec import back_up_spec, prompts_dir, spec_paths
+from slackbot.slack.blocks import CONTINUE_ACTION, START_OVER_ACTION
+from slackbot.spec.files import back_up_spec, prompts_dir, spec_paths
 from tests.fakes import anthropic as fa
 from tests.test_features_exist import features_db
 from tests.test_interview_flow import prompt_for, spec_for

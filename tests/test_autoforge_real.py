@@ -31,8 +31,8 @@ from typing import Any
 
 import pytest
 
-from slackbot import root_copy
-from slackbot.spec import find_features, spec_paths
+from slackbot.spec import root_copy
+from slackbot.spec.files import find_features, spec_paths
 from tests.test_check_json import check_json
 from tests.test_features_exist import bulk_created
 from tests.test_handoff import revised_spec

@@ -3,8 +3,8 @@ refuses), and a click gives Claude the option's full label, never the shortened 
 
 from __future__ import annotations
 
-from slackbot.blocks import fields_section, question_blocks
 from slackbot.events import Choice, QuestionItem
+from slackbot.slack.blocks import fields_section, question_blocks
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import _element_problems
 from tests.test_questions import answer_result, click, options, question_message

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from slackbot import budget, registry, thread_spend
 from slackbot.config import ConfigError, Settings
+from slackbot.interview import registry, thread_spend
+from slackbot.spend import budget
 from slackbot.store import Status
 from tests.fakes import anthropic as fa
 from tests.test_completion import completed, usage_of

@@ -10,9 +10,9 @@ from pathlib import Path
 from slack_sdk.web.async_client import AsyncWebClient
 
 from slackbot.events import TextDelta, TextDone, TurnDone
-from slackbot.relay import Recipient, StreamingSupport, ThreadRelay
-from slackbot.relay.completion import upload_completion
-from slackbot.scheduler import RateLimits, SlackScheduler
+from slackbot.slack.relay import Recipient, StreamingSupport, ThreadRelay
+from slackbot.slack.relay.completion import upload_completion
+from slackbot.slack.scheduler import RateLimits, SlackScheduler
 from tests.fakes.slack import ApiCall, EnforcedLimits, FakeSlack
 
 PACE = 0.2  # seconds between two new messages in one channel, as the fake enforces it

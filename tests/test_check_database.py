@@ -12,8 +12,8 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from slackbot.feature_compare import Row
-from slackbot.feature_db import read_rows
+from slackbot.spec.feature_compare import Row
+from slackbot.spec.feature_db import read_rows
 from tests.test_check_json import check_json, run_check
 from tests.test_features_exist import bulk_created, features_db
 from tests.test_interview_flow import prompt_for, spec_for

@@ -1,6 +1,6 @@
 """Where long answers are split between Slack messages."""
 
-from slackbot.relay import split_point
+from slackbot.slack.relay import split_point
 
 
 def test_prefers_a_paragraph_break():

@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.slack_response import SlackResponse
 
 from slackbot.listeners.starting import not_started
-from slackbot.scheduler import SchedulerClosed
+from slackbot.slack.scheduler import SchedulerClosed
 from tests.conftest import Harness
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import Message

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from slackbot.cli_process import cli_environment
+from slackbot.claude.cli_process import cli_environment
 from tests.fakes import anthropic as fa
 from tests.test_questions import MODE, ask, click, question_message
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slackbot.prompt import Message, compose
+from slackbot.claude.prompt import Message, compose
 from tests.fakes import anthropic as fa
 from tests.test_questions import MODE, answer_result, ask, click, question_message
 

@@ -4,7 +4,7 @@ message carries the files, the summary, the starter's mention and what to do nex
 
 from __future__ import annotations
 
-from slackbot.relay.completion import headline
+from slackbot.slack.relay.completion import headline
 from tests.conftest import Harness, people_said
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import Message

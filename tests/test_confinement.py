@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from slackbot.confine import MAX_SPEC_BYTES, MAX_WRITE_BYTES, check_tool
+from slackbot.claude.confine import MAX_SPEC_BYTES, MAX_WRITE_BYTES, check_tool
+from slackbot.claude.session import SpecSession
 from slackbot.events import FileWritten, SpecComplete, TextDelta
-from slackbot.session import SpecSession
 from tests.fakes import anthropic as fa
 
 

@@ -74,7 +74,7 @@ async def test_when_every_spec_file_is_empty_nothing_is_uploaded_and_the_thread_
 
 
 def test_the_check_names_an_empty_prompt(tmp_path):
-    from slackbot.validate import validate_spec
+    from slackbot.spec.validate import validate_spec
 
     (tmp_path / "prompts").mkdir()
     (tmp_path / "prompts/app_spec.txt").write_text(spec_for("shop"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slackbot.feature_compare import Row, compare
+from slackbot.spec.feature_compare import Row, compare
 
 
 def payload(*names: str, deps: dict[int, list[int]] | None = None) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from slackbot.spec import find_features
+from slackbot.spec.files import find_features
 from tests.fakes import anthropic as fa
 
 # The features table as AutoForge's SQLAlchemy model (api/database.py) creates it.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from slackbot.feedback import feedback_block
+from slackbot.slack.feedback import feedback_block
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import SlackError, _check_content
 from tests.test_interview_flow import prompt_for, spec_for

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import random
 
-from slackbot import flood
 from slackbot.events import Attachment
-from slackbot.flood import MAX_BATCH_CHARS, MAX_BATCH_FILES, PerPersonLimit, fit_reply, take_batch
+from slackbot.spend import flood
+from slackbot.spend.flood import MAX_BATCH_CHARS, MAX_BATCH_FILES, PerPersonLimit, fit_reply, take_batch
 from slackbot.store import PendingReply
 from tests.fakes import anthropic as fa
 from tests.test_thread_experience import content_of

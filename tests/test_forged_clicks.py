@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from slackbot.blocks import CONTINUE_ACTION, START_OVER_ACTION, STOP_ACTION
+from slackbot.slack.blocks import CONTINUE_ACTION, START_OVER_ACTION, STOP_ACTION
 from tests.conftest import held
 from tests.fakes import anthropic as fa
 from tests.test_interview_flow import finished_spec, spec_for

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from slackbot.handoff import build_command, by_category, compare
+from slackbot.spec.handoff import build_command, by_category, compare
 from tests.fakes import anthropic as fa
 from tests.test_completion import build_steps, completed
 from tests.test_interview_flow import prompt_for, spec_for

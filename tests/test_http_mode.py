@@ -11,7 +11,7 @@ import pytest
 
 from slackbot.app import Bot
 from slackbot.config import Settings
-from slackbot.http_mode import SLACK_WINDOW_SECONDS, ReplayGuard
+from slackbot.slack.http_mode import SLACK_WINDOW_SECONDS, ReplayGuard
 from tests.conftest import FAST_LIMITS
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, form_body, signed_headers

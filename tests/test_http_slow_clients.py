@@ -19,7 +19,7 @@ import pytest
 
 from slackbot.app import Bot
 from slackbot.config import Settings
-from slackbot.http_mode import HttpLimits
+from slackbot.slack.http_mode import HttpLimits
 from tests.conftest import FAST_LIMITS, bot_env, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, form_body, signed_headers

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from slackbot.prompt import WORD_JOINER
+from slackbot.claude.prompt import WORD_JOINER
 from slackbot.store import SqliteStore
 from slackbot.store.records import ReplyChange
 from tests.conftest import people_said

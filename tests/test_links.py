@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from slackbot.relay import split_point
-from slackbot.relay.links import MAX_HOLD, LinkFilter
+from slackbot.slack.relay import split_point
+from slackbot.slack.relay.links import MAX_HOLD, LinkFilter
 from tests.fakes import anthropic as fa
 
 # A reference definition where a renderer would take it: at a line's start, maybe after

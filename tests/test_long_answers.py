@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from slackbot.relay.long_answer import POINTER as FULL_POINTER
-from slackbot.relay.long_answer import LongAnswer, pointer_after
+from slackbot.slack.relay.long_answer import POINTER as FULL_POINTER
+from slackbot.slack.relay.long_answer import LongAnswer, pointer_after
 from tests.fakes import anthropic as fa
 from tests.test_questions import MODE
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from slackbot.slack_text import usd
+from slackbot.slack.text import usd
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from slackbot.blocks import CONTINUE_ACTION
-from slackbot.spec import InvalidName, check_name, existing_spelling, project_dir
+from slackbot.slack.blocks import CONTINUE_ACTION
+from slackbot.spec.files import InvalidName, check_name, existing_spelling, project_dir
 from slackbot.store import InterviewRecord, SqliteStore, Status
 from tests.fakes import anthropic as fa
 from tests.test_interview_flow import finished_spec

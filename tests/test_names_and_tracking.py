@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from slackbot.spec import InvalidName, SpecTracker, check_name, project_dir
+from slackbot.spec.files import InvalidName, SpecTracker, check_name, project_dir
 
 
 @pytest.mark.parametrize("text", ["myapp", "todo-app", "A_b-9", "x" * 50, "  padded  "])

@@ -9,8 +9,8 @@ import socket
 from slack_sdk.web.async_client import AsyncWebClient
 
 from slackbot.events import TextDelta, TextDone, TurnDone
-from slackbot.relay import Recipient, StreamingSupport, ThreadRelay
-from slackbot.scheduler import RateLimits, SlackScheduler
+from slackbot.slack.relay import Recipient, StreamingSupport, ThreadRelay
+from slackbot.slack.scheduler import RateLimits, SlackScheduler
 
 
 def closed_port() -> int:

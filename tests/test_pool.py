@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from slackbot.pool import LivePool, ThreadKey
+from slackbot.interview.pool import LivePool, ThreadKey
 
 
 class Fake:
-    """An occupant (see `slackbot.pool.Occupant`) that records what the pool did to it."""
+    """An occupant (see `slackbot.interview.pool.Occupant`) that records what the pool did to it."""
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -14,7 +14,7 @@ import json
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from slackbot.blocks import CANCEL_ACTION, CONTINUE_ACTION, START_OVER_ACTION
+from slackbot.slack.blocks import CANCEL_ACTION, CONTINUE_ACTION, START_OVER_ACTION
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack
 from tests.test_interview_flow import finished_spec, spec_for

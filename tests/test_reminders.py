@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from slackbot.config import ConfigError, Settings
-from slackbot.reminders import reminder_text, waited
+from slackbot.interview.reminders import reminder_text, waited
 from tests.conftest import bot_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack

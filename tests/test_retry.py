@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from slackbot.recovery_buttons import ANSWER_AGAIN, RETRY_ACTION
+from slackbot.interview.recovery_buttons import ANSWER_AGAIN, RETRY_ACTION
 from slackbot.store import Status
 from tests.conftest import Harness, people_said
 from tests.fakes import anthropic as fa

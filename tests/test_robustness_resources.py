@@ -16,8 +16,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from slackbot.app import Bot
 from slackbot.config import Settings
-from slackbot.people import DisplayNames
-from slackbot.scheduler import SchedulerClosed
+from slackbot.slack.people import DisplayNames
+from slackbot.slack.scheduler import SchedulerClosed
 from tests.conftest import FAST_LIMITS
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
-from slackbot.scheduler import RateLimits, SchedulerClosed, SlackScheduler
+from slackbot.slack.scheduler import RateLimits, SchedulerClosed, SlackScheduler
 from tests.fakes.slack import FakeSlack
 
 FAST = RateLimits().faster(20)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-from slackbot.blocks import CANCEL_ACTION
-from slackbot.relay.root import root_message, state_line
-from slackbot.standing import Stage, Standing, stage_of
+from slackbot.interview.standing import Stage, Standing, stage_of
+from slackbot.interview.turn_state import Phase
+from slackbot.slack.blocks import CANCEL_ACTION
+from slackbot.slack.relay.root import root_message, state_line
 from slackbot.store import Status
-from slackbot.turn_state import Phase
 from tests.conftest import held
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import Message

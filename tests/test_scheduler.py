@@ -10,8 +10,8 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from slackbot.events import TextDelta, TextDone, TurnDone
-from slackbot.relay import Recipient, StreamingSupport, ThreadRelay
-from slackbot.scheduler import DEFAULT_PER_MINUTE, Priority, RateLimits, SchedulerClosed, SlackScheduler
+from slackbot.slack.relay import Recipient, StreamingSupport, ThreadRelay
+from slackbot.slack.scheduler import DEFAULT_PER_MINUTE, Priority, RateLimits, SchedulerClosed, SlackScheduler
 from tests.conftest import is_status_line
 from tests.fakes.slack import EnforcedLimits, FakeSlack
 

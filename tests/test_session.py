@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from slackbot.claude.session import SpecSession
 from slackbot.events import Failed, FileWritten, Notice, SpecComplete, TextDelta, TextDone, TurnDone
-from slackbot.session import SpecSession
 from tests.fakes import anthropic as fa
 
 SPEC = "<project_specification><project_name>shop</project_name></project_specification>\n"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from slackbot.cli_options import SessionSettings
-from slackbot.spec import APP_SPEC, INITIALIZER_PROMPT, PROMPTS_FOLDERS, spec_paths
+from slackbot.claude.cli_options import SessionSettings
+from slackbot.spec.files import APP_SPEC, INITIALIZER_PROMPT, PROMPTS_FOLDERS, spec_paths
 from tests.test_confinement import attempt_all
 
 GLOB_CHARS = re.compile(r"[*?\[]")

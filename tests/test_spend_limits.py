@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 from claude_agent_sdk import ResultMessage
 
-from slackbot import budget, thread_spend
-from slackbot.cli_options import SpendCap
+from slackbot.claude.cli_options import SpendCap
+from slackbot.claude.translate import EventTranslator
 from slackbot.events import Failed, OverBudget, TurnDone
-from slackbot.spec import SpecTracker
+from slackbot.interview import thread_spend
+from slackbot.interview.thread_spend import CUT_SHORT
+from slackbot.spec.files import SpecTracker
+from slackbot.spend import budget
 from slackbot.store import Status
-from slackbot.thread_spend import CUT_SHORT
-from slackbot.translate import EventTranslator
 from tests.fakes import anthropic as fa
 from tests.test_budgets import PAUSED, record, said, waiting
 from tests.test_interview_flow import spec_for

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from slackbot.blocks import STOP_ACTION, markdown_blocks, status_blocks, without_status
+from slackbot.slack.blocks import STOP_ACTION, markdown_blocks, status_blocks, without_status
 from tests.conftest import bot_env, held, is_status_line, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, Message

@@ -3,7 +3,7 @@ policy refused) ends as an error card saying why, not ticked; one that worked is
 
 from __future__ import annotations
 
-from slackbot.relay.tasks import Activity
+from slackbot.slack.relay.tasks import Activity
 from tests.fakes import anthropic as fa
 
 

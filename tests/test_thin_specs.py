@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from slackbot.validate import check_spec
+from slackbot.spec.validate import check_spec
 from tests.conftest import REPO
 from tests.fakes import anthropic as fa
 from tests.test_check_json import bulk_refusal

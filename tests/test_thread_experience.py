@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from slackbot.blocks import STOP_ACTION
-from slackbot.relay.turn import STATUS_DELAY
+from slackbot.slack.blocks import STOP_ACTION
+from slackbot.slack.relay.turn import STATUS_DELAY
 from slackbot.store import Status
 from tests.conftest import held, is_status_line, people_said
 from tests.fakes import anthropic as fa

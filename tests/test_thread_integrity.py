@@ -8,7 +8,7 @@ import asyncio
 import struct
 import zlib
 
-from slackbot.blocks import STOP_ACTION
+from slackbot.slack.blocks import STOP_ACTION
 from tests.conftest import held
 from tests.fakes import anthropic as fa
 from tests.test_questions import FEATURES, MODE, ask, click, elements, question_message

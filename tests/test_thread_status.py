@@ -9,9 +9,9 @@ import asyncio
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from slackbot.relay.support import StreamingSupport
-from slackbot.relay.thread import ThreadRelay
-from slackbot.scheduler import SlackScheduler
+from slackbot.slack.relay.support import StreamingSupport
+from slackbot.slack.relay.thread import ThreadRelay
+from slackbot.slack.scheduler import SlackScheduler
 from tests.conftest import FAST_LIMITS, held
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack

@@ -11,8 +11,8 @@ import asyncio
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from slackbot.rate_limits import MethodBudget
-from slackbot.scheduler import Priority, RateLimits, SlackScheduler
+from slackbot.slack.rate_limits import MethodBudget
+from slackbot.slack.scheduler import Priority, RateLimits, SlackScheduler
 from tests.conftest import FAST_LIMITS, held, is_status_line
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import EnforcedLimits

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from slackbot.people import DisplayNames
-from slackbot.slack_text import escape
-from slackbot.typed_text import mentioned, typed_text
+from slackbot.slack.people import DisplayNames
+from slackbot.slack.text import escape
+from slackbot.slack.typed_text import mentioned, typed_text
 from tests.fakes.slack import FakeSlack, as_shown, control_sequences, slack_encoded
 
 NAMES = {"U1": "Ana", "U2": "Bo <@U1> & co", "W3": "Grid Person"}

@@ -9,9 +9,9 @@ import datetime as dt
 
 import pytest
 
-from slackbot.budget import utc_day
+from slackbot.spend.budget import utc_day
+from slackbot.spend.usage import ADMINS_SEE_ALL
 from slackbot.store import InterviewRecord, Status
-from slackbot.usage import ADMINS_SEE_ALL
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import Ephemeral
 from tests.test_budgets import PAUSED, paused_bakery, record, said, waiting

@@ -7,9 +7,8 @@ import datetime as dt
 
 import pytest
 
-from slackbot.budget import Budgets
-from slackbot.store import InterviewRecord, SpendRow, SqliteStore, Status
-from slackbot.usage import (
+from slackbot.spend.budget import Budgets
+from slackbot.spend.usage import (
     ADMINS_SEE_ALL,
     KINDS,
     BadBudget,
@@ -20,6 +19,7 @@ from slackbot.usage import (
     since_day,
     workspace_report,
 )
+from slackbot.store import InterviewRecord, SpendRow, SqliteStore, Status
 from tests.fakes.slack import _check_content, blocks_text
 
 TODAY = "2025-03-31"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from slackbot.slack_text import escape
-from slackbot.spec import summarize_spec
-from slackbot.validate import EXPECTED_SECTIONS, REQUIRED_SECTIONS, check_spec, validate_spec
+from slackbot.slack.text import escape
+from slackbot.spec.files import summarize_spec
+from slackbot.spec.validate import EXPECTED_SECTIONS, REQUIRED_SECTIONS, check_spec, validate_spec
 from tests.test_interview_flow import EXAMPLE_SPEC, prompt_for, spec_for
 
 

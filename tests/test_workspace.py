@@ -8,7 +8,7 @@ import asyncio
 import sqlite3
 
 from slackbot.listeners import NOT_FOR_US, ORG_WIDE
-from slackbot.relay import recipient_team
+from slackbot.slack.relay import recipient_team
 from slackbot.store import SqliteStore
 from slackbot.store.migrations import MIGRATIONS
 from tests.fakes import anthropic as fa

@@ -8,9 +8,9 @@ from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..people import DisplayNames
-from ..registry import Interviews
-from ..relay import SLACK_ERRORS
+from ..interview.registry import Interviews
+from ..slack.people import DisplayNames
+from ..slack.relay import SLACK_ERRORS
 from . import actions, commands, completion, home, messages, recovery_actions, views
 from .responding import answering
 

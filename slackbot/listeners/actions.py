@@ -9,7 +9,9 @@ import re
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..blocks import (
+from ..interview.conversation import Conversation
+from ..interview.registry import Interviews, continue_message
+from ..slack.blocks import (
     ANSWER_ACTION_PREFIX,
     CANCEL_ACTION,
     CONTINUE_ACTION,
@@ -19,12 +21,10 @@ from ..blocks import (
     STOP_ACTION,
     SUBMIT_ACTION,
 )
-from ..conversation import Conversation
-from ..people import DisplayNames
-from ..registry import Interviews, continue_message
-from ..relay import recipient_team
-from ..slack_text import escape
-from ..spec import InvalidName, back_up_spec, check_name, has_spec, project_dir, spec_paths
+from ..slack.people import DisplayNames
+from ..slack.relay import recipient_team
+from ..slack.text import escape
+from ..spec.files import InvalidName, back_up_spec, check_name, has_spec, project_dir, spec_paths
 from .commands import Visibility, look_up
 from .starting import open_interview, thread_link
 from .views import open_other

@@ -9,20 +9,13 @@ from dataclasses import dataclass
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..blocks import existing_spec_blocks
-from ..registry import Interviews
-from ..relay import SLACK_ERRORS, slack_error
-from ..slack_text import escape, usd
-from ..spec import (
-    NAME_RULES,
-    InvalidName,
-    check_name,
-    existing_spelling,
-    has_spec,
-    project_dir,
-)
+from ..interview.registry import Interviews
+from ..slack.blocks import existing_spec_blocks
+from ..slack.relay import SLACK_ERRORS, slack_error
+from ..slack.text import escape, usd
+from ..slack.typed_text import typed_text
+from ..spec.files import NAME_RULES, InvalidName, check_name, existing_spelling, has_spec, project_dir
 from ..store import InterviewRecord, Status
-from ..typed_text import typed_text
 from . import spend
 from .starting import open_interview, thread_link
 

@@ -8,13 +8,13 @@ import logging
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..conversation import Conversation
-from ..people import DisplayNames
-from ..questions import Accepted
-from ..registry import Interviews, Reply
-from ..relay import recipient_team
-from ..relay.completion import CHANGES_REQUEST, HOW_TO_BUILD_ACTION, REQUEST_CHANGES_ACTION, how_to_build
-from ..spec_delivery import handoff_for
+from ..interview.conversation import Conversation
+from ..interview.delivery import handoff_for
+from ..interview.questions import Accepted
+from ..interview.registry import Interviews, Reply
+from ..slack.people import DisplayNames
+from ..slack.relay import recipient_team
+from ..slack.relay.completion import CHANGES_REQUEST, HOW_TO_BUILD_ACTION, REQUEST_CHANGES_ACTION, how_to_build
 from ..store import Status
 from .messages import enrich
 

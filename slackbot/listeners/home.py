@@ -8,10 +8,10 @@ import logging
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..feedback import FEEDBACK_ACTION, THANKS, vote_of
-from ..home import LISTED, RESUME_ACTION, home_view
-from ..registry import Interviews
-from ..relay import SLACK_ERRORS
+from ..interview.registry import Interviews
+from ..slack.feedback import FEEDBACK_ACTION, THANKS, vote_of
+from ..slack.home_view import LISTED, RESUME_ACTION, home_view
+from ..slack.relay import SLACK_ERRORS
 from ..store import InterviewRecord
 
 log = logging.getLogger(__name__)

@@ -9,17 +9,17 @@ from dataclasses import dataclass, field, replace
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..attachments import FileInfo, fetch_attachments, file_refs, not_fetched, origin
-from ..conversation import Conversation
 from ..events import Attachment
-from ..people import DisplayNames
-from ..questions import Accepted
-from ..registry import Interviews, Reply
-from ..relay import SLACK_ERRORS, recipient_team, slack_error
-from ..scheduler import SchedulerClosed, SlackScheduler
+from ..interview.conversation import Conversation
+from ..interview.questions import Accepted
+from ..interview.registry import Interviews, Reply
+from ..slack.attachments import FileInfo, fetch_attachments, file_refs, not_fetched, origin
+from ..slack.people import DisplayNames
+from ..slack.relay import SLACK_ERRORS, recipient_team, slack_error
+from ..slack.scheduler import SchedulerClosed, SlackScheduler
+from ..slack.typed_text import mentioned, typed_text
 from ..store import PendingReply, Status
 from ..store.records import ReplyChange
-from ..typed_text import mentioned, typed_text
 
 log = logging.getLogger(__name__)
 

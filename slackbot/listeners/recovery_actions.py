@@ -10,9 +10,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..conversation import Conversation
-from ..people import ADMIN_FLAGS
-from ..recovery_buttons import (
+from ..interview.conversation import Conversation
+from ..interview.recovery_buttons import (
     RETRY_ACTION,
     TELL_ADMINS_ACTION,
     admins_asked,
@@ -21,8 +20,9 @@ from ..recovery_buttons import (
     pause_now,
     retry,
 )
-from ..registry import Interviews
-from ..relay import SLACK_ERRORS, recipient_team, slack_error
+from ..interview.registry import Interviews
+from ..slack.people import ADMIN_FLAGS
+from ..slack.relay import SLACK_ERRORS, recipient_team, slack_error
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from slack_sdk.models.attachments import Attachment
 from slack_sdk.models.blocks import Block
 from slack_sdk.webhook.async_client import AsyncWebhookClient, WebhookResponse
 
-from ..relay import SLACK_ERRORS, slack_error
+from ..slack.relay import SLACK_ERRORS, slack_error
 
 log = logging.getLogger(__name__)
 

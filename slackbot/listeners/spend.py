@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..budget import Budgets, utc_day
-from ..people import is_admin
-from ..registry import Interviews
-from ..usage import (
+from ..interview.registry import Interviews
+from ..slack.people import is_admin
+from ..spend.budget import Budgets, utc_day
+from ..spend.usage import (
     BadBudget,
     BudgetChange,
     budget_value,

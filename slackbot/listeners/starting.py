@@ -10,13 +10,13 @@ from slack_bolt.async_app import AsyncRespond
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..registry import Interviews
-from ..relay import SLACK_ERRORS
-from ..relay.root import root_message
-from ..scheduler import SchedulerClosed
-from ..slack_text import escape
-from ..spec import find_features, project_dir
-from ..standing import Stage, Standing
+from ..interview.registry import Interviews
+from ..interview.standing import Stage, Standing
+from ..slack.relay import SLACK_ERRORS
+from ..slack.relay.root import root_message
+from ..slack.scheduler import SchedulerClosed
+from ..slack.text import escape
+from ..spec.files import find_features, project_dir
 from ..store import InterviewRecord
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..blocks import (
+from ..events import QuestionItem
+from ..interview.conversation import Conversation
+from ..interview.questions import question_from_dict
+from ..interview.registry import Interviews
+from ..slack.blocks import (
     FULL_QUESTION_ACTION,
     OTHER_BLOCK,
     OTHER_INPUT,
@@ -21,13 +25,9 @@ from ..blocks import (
     other_view,
     update_text,
 )
-from ..conversation import Conversation
-from ..events import QuestionItem
-from ..people import DisplayNames
-from ..questions import question_from_dict
-from ..registry import Interviews
-from ..relay import recipient_team
-from ..relay.errors import SLACK_ERRORS, slack_error
+from ..slack.people import DisplayNames
+from ..slack.relay import recipient_team
+from ..slack.relay.errors import SLACK_ERRORS, slack_error
 
 log = logging.getLogger(__name__)
 

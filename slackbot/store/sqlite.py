@@ -18,8 +18,8 @@ from typing import Any
 
 import aiosqlite
 
+from ..claude.private import private_folder
 from ..events import Attachment
-from ..private import private_folder
 from .delivery import Delivery
 from .followups import Followups
 from .ledger import Ledger

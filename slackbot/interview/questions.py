@@ -1,0 +1,313 @@
+"""Every question's life, read from and written to the store: asked (stored when
+Claude asks), posted (each part's message ts), answered part by part (typed or
+clicked, by whom, how; while Claude waits or after its process has ended), and
+closed: every part answered, or withdrawn when the turn that asked it ends.
+
+Each part is answered at most once: the right to answer it is claimed in the store
+(atomic), so a click racing a typed reply, a double click, or a click after a
+restart can never answer twice. Every answer is stored as a reply of its own before
+Claude gets it, and goes when Claude has it, so a park, a restart or a kill loses none.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import asdict, dataclass
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from ..events import Choice, Question, QuestionItem
+from ..slack.blocks import which_blocks
+from ..slack.relay.errors import SLACK_ERRORS
+from ..slack.text import escape
+from ..store import PendingReply, StateStore, Status, StoredQuestion
+from . import quick_mode
+
+if TYPE_CHECKING:
+    from .conversation import Conversation
+
+log = logging.getLogger(__name__)
+
+
+class Accepted(Enum):
+    """What became of a reply or a click, so the Slack side can tell the person."""
+
+    QUEUED = "queued"
+    ANSWERED = "answered a question"
+    STALE = "stale"
+    NOT_AN_INTERVIEW = "not an interview"
+    DUPLICATE = "duplicate"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Click:
+    """A click on a question's part, stored: what `finish_click` shows and hands on."""
+
+    question: Question
+    index: int
+    who: str  # bot markup naming the person
+    value: str  # the options' labels
+    reply_id: int  # the answer, stored as a reply
+
+
+def answer_text(item: QuestionItem, value: str) -> str:
+    """An answer as Claude reads it when it comes as a message, not as the tool's result."""
+    return f'My answer to "{item.question}": {value}'
+
+
+def written_after(reply_ts: str, question_ts: str) -> bool:
+    """Whether a reply was written after the question showed (Slack ts order)."""
+    try:
+        return Decimal(reply_ts) > Decimal(question_ts)
+    except InvalidOperation:
+        return False
+
+
+class Questions:
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        # Replies whose author was asked which open question they answer (kept in memory:
+        # after a restart Claude no longer waits live, and the reply answers as before).
+        self.held: set[int] = set()
+
+    async def record(self, conversation: Conversation, question: Question) -> None:
+        record = conversation.record
+        await self.store.add_question(question.id, record.channel, record.thread_ts, question_to_dict(question))
+
+    async def posted(self, question: Question, index: int, ts: str) -> None:
+        await self.store.question_posted(question.id, index, ts)
+
+    async def _open_part(self, conversation: Conversation, question_id: str, index: int) -> Question | None:
+        """The question, if part `index` of it may still be answered in this thread."""
+        stored = await self.store.get_question(question_id)
+        record = conversation.record
+        # The id comes from a button's value: it must name a question of the thread the
+        # click happened in, never one of another thread.
+        elsewhere = stored is not None and (stored.channel, stored.thread_ts) != (record.channel, record.thread_ts)
+        if stored is None or stored.answered or elsewhere or record.status == Status.CANCELLED:
+            return None
+        question = question_from_dict(stored.payload)
+        return question if 0 <= index < len(question.items) else None
+
+    async def take_click(
+        self, conversation: Conversation, question_id: str, index: int, picked: list[int], user_id: str,
+        author: str | None, user_team: str | None = None,
+    ) -> Click | None:
+        """Options `picked` (by index) for part `index`, stored (the part claimed, the
+        answer kept until Claude has it: one transaction); None if the click is stale."""
+        question = await self._open_part(conversation, question_id, index)
+        if question is None:
+            return None
+        item = question.items[index]
+        labels = [item.options[n].label for n in picked if 0 <= n < len(item.options)]
+        if not labels:  # Claude gets the options' full labels, never the buttons' text
+            return None
+        return await self._take(conversation, question, index, ", ".join(labels), user_id, author, user_team)
+
+    async def take_written(
+        self, conversation: Conversation, question_id: str, index: int, words: str, user_id: str,
+        author: str | None, user_team: str | None = None,
+    ) -> Click | None:
+        """An answer typed in the "Other…" modal for part `index`, stored as a click is (the
+        part claimed and the answer kept as a reply of its own, in one transaction: a
+        restart loses nothing); None if the part is no longer open."""
+        question = await self._open_part(conversation, question_id, index)
+        if question is None or not words.strip():
+            return None
+        return await self._take(conversation, question, index, words.strip(), user_id, author, user_team)
+
+    async def _take(
+        self, conversation: Conversation, question: Question, index: int, value: str, user_id: str,
+        author: str | None, user_team: str | None,
+    ) -> Click | None:
+        item, who = question.items[index], f"<@{user_id}>"
+        reply = PendingReply(0, *conversation.key, user_id, answer_text(item, value), "", author, user_team=user_team)
+        reply_id = await self.store.record_answer(question.id, index, len(question.items), who, value, reply)
+        return None if reply_id is None else Click(question, index, who, value, reply_id)
+
+    async def finish_click(self, conversation: Conversation, click: Click) -> Accepted:
+        """Show a stored click, and give it to Claude if Claude waits on its question;
+        otherwise (asked by a process that has ended: parked, restarted) the answer
+        resumes the conversation once the question has no part open."""
+        item = click.question.items[click.index]
+        await quick_mode.picked(conversation, item, click.value)  # before Claude goes on: it may change the model
+        await self._show(conversation, click.question.id, {click.index: (click.who, click.value)}, click.question)
+        if await conversation.answer_live(click.question, {item.question: click.value}):
+            return Accepted.ANSWERED
+        conversation.wake_up()
+        return Accepted.QUEUED
+
+    async def answer_typed(
+        self, conversation: Conversation, question: Question, reply: PendingReply, live: bool,
+        part: int | None = None,
+    ) -> bool:
+        """A reply typed after the question showed answers its open parts (only the part
+        its author chose "Other…" on, if they did). Live, Claude gets it as the tool's
+        result (a reply's files follow as a message); otherwise the reply goes as a message
+        and the question closes. False if a click answered every part first (the reply is
+        then just a message). `part`: its author said which part it answers."""
+        open_parts = await self.open_parts(question)
+        other = part if part is not None else await self.store.other_choice(question.id, reply.user_id)
+        if other is not None and (other in open_parts or part is not None):
+            open_parts = [other] if other in open_parts else []
+        who = escape(reply.author) if reply.author else f"<@{reply.user_id}>"
+        words = reply.text.strip() or f"(sent {reply.file_count} file(s) instead of typing an answer)"
+        value = f"{reply.author}: {words}" if reply.author else words
+        claimed = {
+            index: (who, words) for index in open_parts
+            if await self.store.claim_answer(question.id, index, who, words)
+        }
+        if not claimed:
+            return False
+        if live and reply.file_count:
+            # The tool's result carries words only: the files follow as a message of their own.
+            first = question.items[min(claimed)]
+            await self.store.add_answer(*conversation.key, reply.user_id, value, None, reply.user_team, question.id)
+            await self.store.files_follow(reply.id, f'(The files I attached to my answer to "{first.question}".)')
+        elif live:
+            await self.store.assign_answer(reply.id, question.id)
+        for index in claimed:
+            await quick_mode.picked(conversation, question.items[index], words)
+        await self._show(conversation, question.id, claimed, question)
+        if live:
+            await conversation.answer_live(question, {question.items[i].question: value for i in claimed})
+        else:
+            await self.close(conversation, question)
+        return True
+
+    async def close(self, conversation: Conversation, question: Question) -> None:
+        """Answered as a whole by a message: the question closes, and its stored answers go
+        to Claude with that message."""
+        await self.store.mark_question_answered(question.id)
+        conversation.wake_up()
+
+    async def withdraw(self, conversation: Conversation, question: Question) -> None:
+        """The turn that asked it is over (Stop, a timeout, an error, a newer turn): its open
+        parts can no longer be answered, and their buttons go. Answers already given go
+        with the thread's next message."""
+        open_parts = await self.open_parts(question)
+        await self.store.mark_question_answered(question.id)
+        await self.store.ride_along(question.id)
+        posts = await self.store.question_posts(question.id)
+        for index in open_parts:
+            if index in posts:
+                await conversation.relay.show_withdrawn(posts[index], question.items[index])
+
+    async def answer_from_replies(self, conversation: Conversation, question: Question) -> bool:
+        """The first reply typed since the question Claude waits on showed answers it (one
+        still fetching its author or files holds those behind it), or, with several parts
+        open, its author is asked which one it answers (`answer_chosen`). False if none."""
+        posts = await self.store.question_posts(question.id)
+        reply = typed_after(await self.store.pending_replies(*conversation.key), posts.get(0, ""), self.held)
+        if reply is None:
+            return False
+        return await self._ask_which(conversation, question, reply) or await self.answer_typed(
+            conversation, question, reply, live=True
+        )
+
+    async def _ask_which(self, conversation: Conversation, question: Question, reply: PendingReply) -> bool:
+        """Several parts open and no "Other…" chosen: rather than answering them all with one
+        message, ask its author (privately) which it answers; the reply waits meanwhile.
+        False if there is nothing to ask, or the asking failed (then it answers them all)."""
+        open_parts = await self.open_parts(question)
+        if len(open_parts) < 2 or await self.store.other_choice(question.id, reply.user_id) in open_parts:
+            return False
+        record = conversation.record
+        blocks = which_blocks([(i, question.items[i]) for i in open_parts],
+                              {"q": question.id, "r": reply.id, "t": record.thread_ts})
+        try:
+            await conversation.relay.scheduler.ephemeral(
+                channel=record.channel, user=reply.user_id, thread_ts=record.thread_ts, blocks=blocks,
+                text="Several questions are open. Which one does your message answer?",
+            )
+        except SLACK_ERRORS as exc:
+            log.warning("could not ask which question a reply in %s answers: %s", record.thread_ts, exc)
+            return False
+        self.held.add(reply.id)
+        return True
+
+    async def answer_chosen(
+        self, conversation: Conversation, question_id: str, index: int, reply_id: int, user_id: str,
+    ) -> bool:
+        """`user_id` says their waiting reply `reply_id` answers part `index`: it does, alone.
+        False if that part or that reply is no longer open."""
+        question = await self._open_part(conversation, question_id, index)
+        rows = await self.store.pending_replies(*conversation.key)
+        reply = next((
+            r for r in rows if r.id == reply_id and r.user_id == user_id and r.waiting and not r.question_id
+        ), None)
+        if question is None or reply is None:
+            return False
+        live = conversation.asking is not None and conversation.asking.id == question.id
+        if not await self.answer_typed(conversation, question, reply, live, part=index):
+            return False  # still held: it answers no other part by itself, and goes as a message later
+        self.held.discard(reply.id)
+        return True
+
+    async def settle(self, conversation: Conversation, live: Question | None) -> None:
+        """Between turns: a stored question Claude no longer waits on (parked, restarted)
+        is closed by a reply typed after it showed; if a turn is about to start without
+        one, it is withdrawn (Claude gets a newer message)."""
+        rows = await self.store.pending_replies(*conversation.key)
+        for question, posts in await self.open_in(conversation):
+            if live is not None and question.id == live.id:
+                continue
+            if not await self.open_parts(question):  # every part claimed (a kill came before the close)
+                await self.store.mark_question_answered(question.id)
+                continue
+            reply = typed_after(rows, posts.get(0, "")) if posts else None
+            if reply is not None:
+                await self.answer_typed(conversation, question, reply, live=False)
+            elif any(r.waiting and r.ready and not r.question_id for r in rows):
+                await self.withdraw(conversation, question)
+
+    async def open_in(self, conversation: Conversation) -> list[tuple[Question, dict[int, str]]]:
+        """The thread's open questions, oldest first, each with its parts' message ts."""
+        stored: list[StoredQuestion] = await self.store.open_questions(*conversation.key)
+        return [(question_from_dict(s.payload), await self.store.question_posts(s.id)) for s in stored]
+
+    async def open_parts(self, question: Question) -> list[int]:
+        """The parts nobody has answered yet."""
+        answered = await self.store.answered_items(question.id)
+        return [index for index in range(len(question.items)) if index not in answered]
+
+    async def _show(
+        self, conversation: Conversation, question_id: str, answers: dict[int, tuple[str, str]], question: Question,
+    ) -> None:
+        posts = await self.store.question_posts(question_id)
+        for index, (who, value) in answers.items():
+            if index in posts:
+                await conversation.relay.show_answer(posts[index], question.items[index], who, value)
+
+
+def typed_after(rows: list[PendingReply], shown_ts: str, held: Collection[int] = ()) -> PendingReply | None:
+    """The first reply typed after a question showed, if the replies before it are ready
+    (`held`: replies waiting for their author to say which question they answer)."""
+    for row in rows:
+        if not row.waiting or row.question_id or row.id in held:
+            continue
+        if not row.ready:
+            return None
+        if shown_ts and written_after(row.ts, shown_ts):
+            return row
+    return None
+
+
+def question_to_dict(question: Question) -> dict[str, Any]:
+    return {"id": question.id, "items": [asdict(item) for item in question.items]}
+
+
+def question_from_dict(data: dict[str, Any]) -> Question:
+    return Question(
+        data["id"],
+        tuple(
+            QuestionItem(
+                item["question"], item["header"],
+                tuple(Choice(**option) for option in item["options"]), item["multi_select"],
+            )
+            for item in data["items"]
+        ),
+    )

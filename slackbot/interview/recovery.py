@@ -1,0 +1,80 @@
+"""What a start finds left by the last run, and finishes: names claimed for threads
+never opened, turns cut off (their stale Stop buttons taken down, what Claude lacks
+sent again), replies still waiting, files still downloading, and spec uploads under
+way. The slow parts run in the background, each as one task `BackgroundWork` keeps."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from ..store import PendingReply, Status
+from .conversation import Conversation
+from .delivery import resume_upload
+
+if TYPE_CHECKING:
+    from .registry import Interviews
+
+log = logging.getLogger(__name__)
+
+CLAIMING = "claiming:"  # thread_ts of a name claimed while its root message is posted
+FetchAgain = Callable[[Conversation, PendingReply, list[dict[str, Any]]], Awaitable[object]]
+
+
+class BackgroundWork:
+    """Tasks left to finish what the last run began; each is referenced until done and
+    its failure logged (what it leaves stays stored: the next start tries again)."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("%s failed; the next start tries again", task.get_name(), exc_info=error)
+
+    async def finish(self, grace: float) -> None:
+        """Give the work `grace` seconds; what is cut off stays stored for the next start."""
+        if self._tasks:
+            _, late = await asyncio.wait(set(self._tasks), timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+
+async def resume_left_work(interviews: Interviews, work: BackgroundWork, fetch_again: FetchAgain) -> None:
+    store = interviews.store
+    records = await store.list_interviews()
+    for record in records:
+        if record.thread_ts.startswith(CLAIMING):  # the last run stopped between claim and thread
+            log.info("releasing the name %s, claimed by a thread that was never opened", record.name)
+            await store.remove_interview(record.channel, record.thread_ts)
+        elif record.upload_pending and record.status != Status.CANCELLED:
+            if (conversation := await interviews.find(record.channel, record.thread_ts)) is not None:
+                work.start(resume_upload(conversation), f"upload:{record.name}")
+    for channel, thread_ts in await store.threads_in_flight():
+        if (conversation := await interviews.find(channel, thread_ts)) is not None:
+            log.info("resuming %s: the last run stopped mid-turn", conversation.record.name)
+            await conversation.relay.take_down_stops()  # before a new turn shows its own
+            await conversation.recover()
+    for channel, thread_ts in await store.threads_with_pending():
+        if (conversation := await interviews.find(channel, thread_ts)) is not None:
+            log.info("resuming %s: replies were waiting from before the restart", conversation.record.name)
+            conversation.wake_up()
+    for held, files in await store.held_downloads():
+        if (conversation := await interviews.find(held.channel, held.thread_ts)) is not None:
+            log.info("fetching the files of a reply in %s again: the last run stopped while they downloaded",
+                     conversation.record.name)
+            # In the background: the reply holds its thread's later replies until then.
+            work.start(_as_none(fetch_again(conversation, held, files)), f"files:{conversation.record.name}")
+
+
+async def _as_none(work: Awaitable[object]) -> None:
+    await work

@@ -1,0 +1,1 @@
+"""Spend and floods: budgets in force, what `/newspec usage` shows, per-person limits."""
