@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+ASK_TOOL = "AskUserQuestion"  # Claude's tool that asks people: its calls become questions in the thread
+
 
 @dataclass(frozen=True)
 class Attachment:

@@ -3,7 +3,7 @@ every value people, files or specs provide are shown as written."""
 
 from __future__ import annotations
 
-from slackbot.slack.text import code, escape
+from slackbot.markup import code, escape
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import control_sequences
 from tests.test_interview_flow import prompt_for, spec_for

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from slackbot.slack.text import usd
+from slackbot.markup import usd
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from slackbot.interview.recovery_buttons import ANSWER_AGAIN, RETRY_ACTION
+from slackbot.interview.recovery_buttons import ANSWER_AGAIN
+from slackbot.slack.blocks import RETRY_ACTION
 from slackbot.store import Status
 from tests.conftest import Harness, people_said
 from tests.fakes import anthropic as fa

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from slackbot.interview.standing import Stage, Standing, stage_of
+from slackbot.interview.standing import stage_of
 from slackbot.interview.turn_state import Phase
 from slackbot.slack.blocks import CANCEL_ACTION
-from slackbot.slack.relay.root import root_message, state_line
+from slackbot.slack.relay.root import Stage, Standing, root_message, state_line
 from slackbot.store import Status
 from tests.conftest import held
 from tests.fakes import anthropic as fa

@@ -3,8 +3,8 @@ workspace's admins (or the people in NEWSPEC_ADMINS) in the thread, once per pau
 
 from __future__ import annotations
 
-from slackbot.interview.recovery_buttons import TELL_ADMINS_ACTION
 from slackbot.listeners.recovery_actions import ALREADY_TOLD, NOT_PAUSED
+from slackbot.slack.blocks import TELL_ADMINS_ACTION
 from tests.conftest import Harness
 from tests.fakes.slack import Message
 from tests.test_budgets import PAUSED, paused_bakery, waiting, with_settings

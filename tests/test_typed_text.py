@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from slackbot.markup import escape
 from slackbot.slack.people import DisplayNames
-from slackbot.slack.text import escape
 from slackbot.slack.typed_text import mentioned, typed_text
 from tests.fakes.slack import FakeSlack, as_shown, control_sequences, slack_encoded
 

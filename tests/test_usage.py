@@ -9,8 +9,8 @@ import datetime as dt
 
 import pytest
 
+from slackbot.slack.usage import ADMINS_SEE_ALL
 from slackbot.spend.budget import utc_day
-from slackbot.spend.usage import ADMINS_SEE_ALL
 from slackbot.store import InterviewRecord, Status
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import Ephemeral

@@ -7,8 +7,7 @@ import datetime as dt
 
 import pytest
 
-from slackbot.spend.budget import Budgets
-from slackbot.spend.usage import (
+from slackbot.slack.usage import (
     ADMINS_SEE_ALL,
     KINDS,
     BadBudget,
@@ -19,6 +18,7 @@ from slackbot.spend.usage import (
     since_day,
     workspace_report,
 )
+from slackbot.spend.budget import Budgets
 from slackbot.store import InterviewRecord, SpendRow, SqliteStore, Status
 from tests.fakes.slack import _check_content, blocks_text
 

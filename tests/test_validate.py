@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from slackbot.slack.text import escape
+from slackbot.markup import escape
 from slackbot.spec.files import summarize_spec
 from slackbot.spec.validate import EXPECTED_SECTIONS, REQUIRED_SECTIONS, check_spec, validate_spec
 from tests.test_interview_flow import EXAMPLE_SPEC, prompt_for, spec_for

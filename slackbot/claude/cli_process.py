@@ -90,7 +90,7 @@ def bundled_cli() -> str:
 
 def write_launcher(folder: Path, cli: str, niceness: int) -> Path:
     """Write the launcher script (private to this user) and return its path."""
-    from .private import private_folder
+    from ..store.private import private_folder
 
     private_folder(folder)
     package_root = Path(__file__).resolve().parent.parent

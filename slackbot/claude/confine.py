@@ -16,22 +16,14 @@ from __future__ import annotations
 from pathlib import Path, PurePath
 from typing import Any
 
-from ..spec.files import spec_paths
+from ..events import ASK_TOOL
+from ..spec.files import inside, spec_paths
 
 FILE_TOOLS = frozenset({"Read", "Write", "Edit", "Glob"})
 READ_ONLY_TOOLS = frozenset({"Read", "Glob"})
-ASK_TOOL = "AskUserQuestion"
 ALLOWED_TOOLS = FILE_TOOLS | {ASK_TOOL}
 MAX_WRITE_BYTES = 1024 * 1024  # a spec is tens of KB; anything near this is a runaway
 MAX_SPEC_BYTES = 3 * MAX_WRITE_BYTES // 2  # both spec files together
-
-
-def inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())  # symlinks and `..` resolved first
-    except (ValueError, OSError, RuntimeError):
-        return False
-    return True
 
 
 def _expands(text: str) -> bool:

@@ -26,12 +26,12 @@ from claude_agent_sdk import (
     ToolPermissionContext,
 )
 
-from ..events import Attachment, Failed, Notice, ProcessStarted, SessionEvent
+from ..events import ASK_TOOL, Attachment, Failed, Notice, ProcessStarted, SessionEvent
 from ..spec.files import SpecTracker, prompts_dir
+from ..store.private import private_folder
 from .cli_options import OVER_BUDGET, SessionSettings, SpendCap, build_options
-from .confine import ASK_TOOL, check_tool
+from .confine import check_tool
 from .open_questions import OpenQuestions
-from .private import private_folder
 from .prompt import Message, compose
 from .transcript import marks_in, saved_total
 from .translate import (

@@ -25,6 +25,7 @@ from claude_agent_sdk import (
 )
 
 from ..events import (
+    ASK_TOOL,
     Choice,
     Failed,
     FileWritten,
@@ -43,7 +44,6 @@ from ..events import (
 )
 from ..spec.files import SpecTracker
 from .cli_options import OVER_BUDGET
-from .confine import ASK_TOOL
 
 log = logging.getLogger(__name__)
 

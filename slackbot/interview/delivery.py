@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..events import SessionEvent, ToolActivity, ToolFailed, TurnDone
+from ..markup import escape
 from ..slack.relay import Recipient, Usage
 from ..slack.relay.completion import completion, has_bytes, unsent_text, upload_completion
-from ..slack.text import escape
 from ..spec.allowlist import needed_commands
 from ..spec.files import prompts_dir, spec_paths, summarize_spec
 from ..spec.handoff import FeatureChanges, Handoff, build_command, by_category, compare

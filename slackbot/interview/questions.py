@@ -19,9 +19,9 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ..events import Choice, Question, QuestionItem
+from ..markup import escape
 from ..slack.blocks import which_blocks
 from ..slack.relay.errors import SLACK_ERRORS
-from ..slack.text import escape
 from ..store import PendingReply, StateStore, Status, StoredQuestion
 from . import quick_mode
 

@@ -10,11 +10,10 @@ So a retry sends Claude only a request to answer again, never the team's words t
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..events import Attachment, Failed, SessionEvent
 from ..spend.budget import Held, set_usd
@@ -26,8 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RETRY_ACTION = "newspec_retry"
-TELL_ADMINS_ACTION = "newspec_tell_admins"
 TRIED = "tried"  # `Conversation.failed_turn` once its Retry was clicked
 OVERLOADED_PAUSE = 2.0  # seconds before the one try of its own after a 529
 # For Claude (people don't see it): what a retry sends.
@@ -78,13 +75,6 @@ async def send(
         yield event
 
 
-def retry_buttons(turn: str) -> list[dict[str, Any]]:
-    """Under a failed answer's note: Retry, naming the turn that failed."""
-    button = {"type": "button", "text": {"type": "plain_text", "text": "Retry"}, "action_id": RETRY_ACTION,
-              "value": turn}
-    return [{"type": "actions", "elements": [button]}]
-
-
 async def retry(conversation: Conversation, user: str, team: str | None, turn: str) -> bool:
     """The Retry under the note of failed turn `turn` was clicked: Claude is asked to answer
     again. False (nothing done) if that was done already, or a later turn ran since. The
@@ -99,23 +89,6 @@ async def retry(conversation: Conversation, user: str, team: str | None, turn: s
     log.info("interview %s: %s asked Claude to try again", c.record.name, user)
     c.wake_up()
     return True
-
-
-def clicked(blocks: list[dict[str, Any]], action: str, line: str) -> list[dict[str, Any]]:
-    """A note's blocks with the row holding `action` replaced by `line` (who clicked it)."""
-    def holds(block: dict[str, Any]) -> bool:
-        return block.get("type") == "actions" and any(
-            element.get("action_id") == action for element in block.get("elements") or []
-        )
-    context = {"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}
-    return [context if holds(block) else block for block in blocks]
-
-
-def tell_admins_buttons(key: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Under a budget pause's note: Tell the admins, naming the budget (`Held.key`)."""
-    button = {"type": "button", "text": {"type": "plain_text", "text": "Tell the admins"},
-              "action_id": TELL_ADMINS_ACTION, "value": json.dumps(list(key))}
-    return [{"type": "actions", "elements": [button]}]
 
 
 async def pause_now(c: Conversation, key: list[str]) -> Held | None:

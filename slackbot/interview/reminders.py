@@ -10,9 +10,9 @@ import contextlib
 import logging
 import time
 
+from ..markup import escape
 from ..slack.relay import SLACK_ERRORS
 from ..slack.scheduler import SchedulerClosed, SlackScheduler
-from ..slack.text import escape
 from ..store import StateStore
 
 log = logging.getLogger(__name__)

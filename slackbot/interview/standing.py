@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..slack.relay.root import Stage, Standing
 from ..spec.files import spec_paths, summarize_spec
 from ..store import InterviewRecord, Status
 from .turn_state import Phase
@@ -24,30 +23,6 @@ if TYPE_CHECKING:
     from .conversation import Conversation
 
 log = logging.getLogger(__name__)
-
-
-class Stage(StrEnum):
-    INTERVIEWING = "interviewing"  # Claude is working
-    WAITING = "waiting"  # on an answer from people
-    QUEUED = "queued"  # waiting for Claude to be free
-    PAUSED = "paused"  # a used-up budget holds the replies
-    READY = "ready"  # the spec is delivered
-    CANCELLED = "cancelled"
-    FAILED = "failed"  # the last turn failed; a reply retries
-
-
-@dataclass(frozen=True)
-class Standing:
-    name: str
-    started_by: str
-    stage: Stage
-    waiting_on: str | None = None  # a user id, while WAITING
-    features: int | None = None  # how many the spec states, once READY
-
-    @property
-    def ended(self) -> bool:
-        """Nothing more to cancel: the spec is done, or the interview was cancelled."""
-        return self.stage in (Stage.READY, Stage.CANCELLED)
 
 
 def stage_of(status: Status, phase: Phase, *, held: bool) -> Stage:

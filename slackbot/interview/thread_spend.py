@@ -22,10 +22,10 @@ import uuid
 from typing import TYPE_CHECKING
 
 from ..events import OverBudget, TurnDone
+from ..slack.blocks import tell_admins_buttons
 from ..slack.relay import Recipient
 from ..spend.budget import Budgets, utc_day
 from ..store import PendingReply
-from .recovery_buttons import tell_admins_buttons
 
 if TYPE_CHECKING:
     from .conversation import Conversation

@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from ..interview.conversation import Conversation
 from ..interview.registry import Interviews, continue_message
+from ..markup import escape
 from ..slack.blocks import (
     ANSWER_ACTION_PREFIX,
     CANCEL_ACTION,
@@ -23,7 +24,6 @@ from ..slack.blocks import (
 )
 from ..slack.people import DisplayNames
 from ..slack.relay import recipient_team
-from ..slack.text import escape
 from ..spec.files import InvalidName, back_up_spec, check_name, has_spec, project_dir, spec_paths
 from .commands import Visibility, look_up
 from .starting import open_interview, thread_link

@@ -10,9 +10,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..interview.registry import Interviews
+from ..markup import escape, usd
 from ..slack.blocks import existing_spec_blocks
 from ..slack.relay import SLACK_ERRORS, slack_error
-from ..slack.text import escape, usd
 from ..slack.typed_text import typed_text
 from ..spec.files import NAME_RULES, InvalidName, check_name, existing_spelling, has_spec, project_dir
 from ..store import InterviewRecord, Status

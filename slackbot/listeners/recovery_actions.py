@@ -11,16 +11,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..interview.conversation import Conversation
-from ..interview.recovery_buttons import (
-    RETRY_ACTION,
-    TELL_ADMINS_ACTION,
-    admins_asked,
-    clicked,
-    first_ask,
-    pause_now,
-    retry,
-)
+from ..interview.recovery_buttons import admins_asked, first_ask, pause_now, retry
 from ..interview.registry import Interviews
+from ..slack.blocks import RETRY_ACTION, TELL_ADMINS_ACTION, clicked
 from ..slack.people import ADMIN_FLAGS
 from ..slack.relay import SLACK_ERRORS, recipient_team, slack_error
 

@@ -11,8 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from ..interview.registry import Interviews
 from ..slack.people import is_admin
-from ..spend.budget import Budgets, utc_day
-from ..spend.usage import (
+from ..slack.usage import (
     BadBudget,
     BudgetChange,
     budget_value,
@@ -25,6 +24,7 @@ from ..spend.usage import (
     since_time,
     workspace_report,
 )
+from ..spend.budget import Budgets, utc_day
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,10 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..interview.registry import Interviews
-from ..interview.standing import Stage, Standing
+from ..markup import escape
 from ..slack.relay import SLACK_ERRORS
-from ..slack.relay.root import root_message
+from ..slack.relay.root import Stage, Standing, root_message
 from ..slack.scheduler import SchedulerClosed
-from ..slack.text import escape
 from ..spec.files import find_features, project_dir
 from ..store import InterviewRecord
 

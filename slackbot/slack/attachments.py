@@ -24,8 +24,8 @@ from slack_sdk.errors import SlackApiError
 from yarl import URL
 
 from ..events import Attachment
+from ..markup import code
 from .scheduler import SchedulerClosed
-from .text import code
 
 log = logging.getLogger(__name__)
 

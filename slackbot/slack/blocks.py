@@ -28,7 +28,7 @@ from slack_sdk.models.blocks import (
 )
 
 from ..events import QuestionItem
-from .text import escape
+from ..markup import escape
 
 STOP_ACTION = "newspec_stop"
 ANSWER_ACTION_PREFIX = "newspec_answer_"  # + option index: action ids must be unique per block
@@ -39,6 +39,8 @@ CANCEL_ACTION = "newspec_cancel"
 CONTINUE_ACTION = "newspec_continue"
 START_OVER_ACTION = "newspec_start_over"
 FULL_QUESTION_ACTION = "newspec_full_question"
+RETRY_ACTION = "newspec_retry"
+TELL_ADMINS_ACTION = "newspec_tell_admins"
 WHICH_ACTION_PREFIX = "newspec_which_"  # + part index: which open question a typed message answers
 OTHER_VIEW = "newspec_other_answer"  # the "Other…" modal's callback_id
 FULL_VIEW = "newspec_full_question"
@@ -293,3 +295,27 @@ def existing_spec_blocks(name: str) -> list[dict[str, Any]]:
             ButtonElement(text="Start over", action_id=START_OVER_ACTION, value=value),
         ]),
     ])
+
+
+def retry_buttons(turn: str) -> list[dict[str, Any]]:
+    """Under a failed answer's note: Retry, naming the turn that failed."""
+    button = {"type": "button", "text": {"type": "plain_text", "text": "Retry"}, "action_id": RETRY_ACTION,
+              "value": turn}
+    return [{"type": "actions", "elements": [button]}]
+
+
+def clicked(blocks: list[dict[str, Any]], action: str, line: str) -> list[dict[str, Any]]:
+    """A note's blocks with the row holding `action` replaced by `line` (who clicked it)."""
+    def holds(block: dict[str, Any]) -> bool:
+        return block.get("type") == "actions" and any(
+            element.get("action_id") == action for element in block.get("elements") or []
+        )
+    context = {"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}
+    return [context if holds(block) else block for block in blocks]
+
+
+def tell_admins_buttons(key: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Under a budget pause's note: Tell the admins, naming the budget (`Held.key`)."""
+    button = {"type": "button", "text": {"type": "plain_text", "text": "Tell the admins"},
+              "action_id": TELL_ADMINS_ACTION, "value": json.dumps(list(key))}
+    return [{"type": "actions", "elements": [button]}]

@@ -8,9 +8,9 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..markup import escape
 from ..store import InterviewRecord, Status
 from .blocks import CONTEXT_TEXT, SECTION_TEXT, shorten
-from .text import escape
 
 VIEW_BLOCKS = 100  # Slack's limit for a view
 LISTED = 40  # interviews shown; the rest are counted (each one asks Slack for a link)

@@ -38,6 +38,15 @@ SPEC_FILES = (APP_SPEC, INITIALIZER_PROMPT)
 PROMPTS_FOLDERS = (Path(".autoforge/prompts"), Path(".autocoder/prompts"), Path("prompts"))
 
 
+def inside(path: Path, folder: Path) -> bool:
+    """Whether `path` is in `folder` once symlinks and `..` are resolved."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
+
+
 def prompts_dir(project: Path) -> Path:
     """The project's prompts folder as AutoForge resolves it (`prompts/` for a new one)."""
     return next((project / rel for rel in PROMPTS_FOLDERS if (project / rel).is_dir()), project / "prompts")

@@ -10,7 +10,7 @@ from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
-from ..slack.text import code, escape
+from ..markup import code, escape
 from .allowlist import ALLOWLIST_FILE, Command, allowlist_yaml
 
 # AutoForge's own entry point, run from its checkout (see its README).

@@ -20,9 +20,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..claude.confine import inside
-from ..slack.text import escape
-from .files import APP_SPEC, spec_paths
+from ..markup import escape
+from .files import APP_SPEC, inside, spec_paths
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..config import Settings
-from ..slack.text import usd
+from ..markup import usd
 from ..store import InterviewRecord, StateStore
 
 WARN_AT = 0.8  # of a budget: the thread is told once (per day, for the daily ones)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..events import Attachment
-from ..slack.text import code
+from ..markup import code
 from ..store import PendingReply
 from ..store.records import text_chars
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import aiosqlite
 
-from ..claude.private import private_folder
 from ..events import Attachment
 from .delivery import Delivery
 from .followups import Followups
 from .ledger import Ledger
 from .migrations import MIGRATIONS
+from .private import private_folder
 from .records import InterviewRecord, Status, image_bytes, text_chars
 from .replies import Replies
 from .transactions import Transactions

@@ -8,12 +8,12 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...markup import escape
 from ...spec.files import SpecSummary, prompts_dir
 from ...spec.handoff import FeatureChanges, Handoff, allowlist_text, build_text
 from ...spec.validate import Problem
 from ..blocks import SECTION_TEXT, fields_section, shorten
 from ..feedback import feedback_block
-from ..text import escape
 from .errors import SLACK_ERRORS, slack_error
 
 if TYPE_CHECKING:

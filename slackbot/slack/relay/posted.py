@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ...markup import escape
 from ..blocks import CONTEXT_TEXT, shorten, update_text
 from ..scheduler import Priority
-from ..text import escape
 
 if TYPE_CHECKING:
     from .thread import ThreadRelay

@@ -7,15 +7,40 @@ a low priority: a burst of changes costs one update, and only the latest is writ
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-from ...interview.standing import Stage, Standing
 from ..blocks import root_blocks, update_text
 from ..scheduler import Priority, SchedulerClosed
 from .errors import SLACK_ERRORS, slack_error
 from .thread import ThreadRelay
 
 log = logging.getLogger(__name__)
+
+
+class Stage(StrEnum):
+    INTERVIEWING = "interviewing"  # Claude is working
+    WAITING = "waiting"  # on an answer from people
+    QUEUED = "queued"  # waiting for Claude to be free
+    PAUSED = "paused"  # a used-up budget holds the replies
+    READY = "ready"  # the spec is delivered
+    CANCELLED = "cancelled"
+    FAILED = "failed"  # the last turn failed; a reply retries
+
+
+@dataclass(frozen=True)
+class Standing:
+    name: str
+    started_by: str
+    stage: Stage
+    waiting_on: str | None = None  # a user id, while WAITING
+    features: int | None = None  # how many the spec states, once READY
+
+    @property
+    def ended(self) -> bool:
+        """Nothing more to cancel: the spec is done, or the interview was cancelled."""
+        return self.stage in (Stage.READY, Stage.CANCELLED)
 
 
 def headline(standing: Standing) -> str:

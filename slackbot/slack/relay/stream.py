@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ...markup import escape
 from ..blocks import markdown_blocks, status_blocks, update_text
 from ..scheduler import Priority
-from ..text import escape
 from .errors import SLACK_ERRORS, slack_error
 from .native_stream import NativeStream
 from .posted import StatusLine, finals_short, update_soon, updates_scarce

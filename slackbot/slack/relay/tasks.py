@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...markup import escape
 from ..blocks import shorten
-from ..text import escape
 
 TASK_TITLE = 120  # characters of a task card's title shown (Slack documents no limit)
 TASK_OUTPUT = 256  # characters of a card's output, as posted (another SDK documents this cap)

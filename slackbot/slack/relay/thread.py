@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...events import Question, QuestionItem, SessionEvent
+from ...markup import escape, usd
 from ..blocks import (
     SECTION_TEXT,
     answered_blocks,
@@ -22,7 +23,6 @@ from ..blocks import (
     without_status,
 )
 from ..scheduler import Priority, SchedulerClosed, SlackScheduler
-from ..text import escape, usd
 from .errors import SLACK_ERRORS, slack_error
 from .status import REFRESH_AFTER, ThreadStatus
 from .stream import MESSAGE_LIMIT

@@ -7,8 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ...claude.confine import ASK_TOOL
 from ...events import (
+    ASK_TOOL,
     Failed,
     FileWritten,
     Notice,
@@ -21,9 +21,9 @@ from ...events import (
     ToolStarting,
     TurnDone,
 )
-from ...interview.recovery_buttons import retry_buttons
+from ...markup import escape
+from ..blocks import retry_buttons
 from ..scheduler import Priority
-from ..text import escape
 from .errors import SLACK_ERRORS, slack_error
 from .links import LinkFilter
 from .long_answer import LongAnswer, pointer_after, share_answer

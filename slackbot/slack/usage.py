@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..slack.blocks import CONTEXT_TEXT, MAX_BLOCKS, SECTION_TEXT, shorten
-from ..slack.feedback import feedback_line
-from ..slack.text import code, escape, usd
+from ..markup import code, escape, usd
+from ..spend.budget import Budgets
 from ..store import SpendRow
-from .budget import Budgets
+from .blocks import CONTEXT_TEXT, MAX_BLOCKS, SECTION_TEXT, shorten
+from .feedback import feedback_line
 
 WINDOW_DAYS = 30  # today and the 29 UTC days before it
 TOP = 15  # rows of a list (people, interviews) before "…and K more"
