@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..events import SessionEvent, ToolActivity, ToolFailed, TurnDone
 from ..markup import escape
@@ -20,12 +20,18 @@ from ..spec.handoff import FeatureChanges, Handoff, build_command, by_category, 
 from ..spec.root_copy import refresh
 from ..spec.validate import Problem, check_spec, validate_spec
 from ..store import Status
-from .quick_mode import models
-
-if TYPE_CHECKING:
-    from .conversation import Conversation
+from .quick_mode import Modelled, models
 
 log = logging.getLogger(__name__)
+
+
+class Delivering(Modelled, Protocol):
+    """What delivery uses of the conversation: its turn, and a request of its own."""
+
+    turn: str | None
+
+    def request(self, text: str) -> AsyncIterator[SessionEvent]: ...
+
 
 MAX_REPAIR_ROUNDS = 2  # then the spec is delivered with its remaining problems listed
 CHECKING = "Checking the spec"
@@ -44,7 +50,7 @@ def _problems(count: int) -> str:
     return f"{count} problem{'s' if count != 1 else ''}"
 
 
-async def deliver(conversation: Conversation, recipient: Recipient) -> None:
+async def deliver(conversation: Delivering, recipient: Recipient) -> None:
     """Check the spec; let Claude fix what is wrong (a few rounds); then upload it once."""
     problems = validate_spec(conversation.project_dir)
     if problems:
@@ -56,7 +62,7 @@ async def deliver(conversation: Conversation, recipient: Recipient) -> None:
     await _upload(conversation, problems)
 
 
-async def _repair(conversation: Conversation, recipient: Recipient, problems: list[Problem]) -> list[Problem]:
+async def _repair(conversation: Delivering, recipient: Recipient, problems: list[Problem]) -> list[Problem]:
     """The check and Claude's repair rounds as ONE answer in the thread: a task card for
     each check and each repair, with the repair's own text and cards in between (never a
     note per step). The problems left at the end."""
@@ -86,7 +92,7 @@ async def _repair(conversation: Conversation, recipient: Recipient, problems: li
     return left
 
 
-async def resume_upload(conversation: Conversation) -> None:
+async def resume_upload(conversation: Delivering) -> None:
     """The last run stopped while uploading the spec: upload it, unless the thread shows
     that Slack took it (it carried the completion message: then nothing is missing)."""
     record, project_dir = conversation.record, conversation.project_dir
@@ -101,7 +107,7 @@ async def resume_upload(conversation: Conversation) -> None:
     await _upload(conversation, validate_spec(project_dir))
 
 
-async def _upload(conversation: Conversation, problems: list[Problem]) -> None:
+async def _upload(conversation: Delivering, problems: list[Problem]) -> None:
     relay, project_dir = conversation.relay, conversation.project_dir
     targets = conversation.session.tracker.targets
     unsent = [f for f in targets if not has_bytes(f)]
@@ -127,7 +133,7 @@ async def _upload(conversation: Conversation, problems: list[Problem]) -> None:
 
 
 async def _completion(
-    conversation: Conversation, problems: list[Problem], unsent: list[Path]
+    conversation: Delivering, problems: list[Problem], unsent: list[Path]
 ) -> list[dict[str, Any]] | None:
     """The completion message for the spec as it is on disk (None if it can't be read)."""
     record, project_dir = conversation.record, conversation.project_dir
@@ -147,7 +153,7 @@ async def _completion(
     return completion(summary, usage, project_dir, problems, handoff, record.started_by, unsent)
 
 
-async def _delivered(conversation: Conversation) -> None:
+async def _delivered(conversation: Delivering) -> None:
     """Slack has the spec: its features are what the next delivery is compared with."""
     await conversation.store.record_delivery(conversation.record.name, feature_names(conversation.project_dir))
 

@@ -16,7 +16,7 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..events import Choice, Question, QuestionItem
 from ..markup import escape
@@ -24,11 +24,18 @@ from ..slack.blocks import which_blocks
 from ..slack.relay.errors import SLACK_ERRORS
 from ..store import PendingReply, StateStore, Status, StoredQuestion
 from . import quick_mode
-
-if TYPE_CHECKING:
-    from .conversation import Conversation
+from .quick_mode import Modelled
 
 log = logging.getLogger(__name__)
+
+
+class Asking(Modelled, Protocol):
+    """What a question's life uses of the conversation: what Claude waits on."""
+
+    asking: Question | None
+
+    async def answer_live(self, question: Question, answers: dict[str, str]) -> bool: ...
+
 
 
 class Accepted(Enum):
@@ -73,14 +80,14 @@ class Questions:
         # after a restart Claude no longer waits live, and the reply answers as before).
         self.held: set[int] = set()
 
-    async def record(self, conversation: Conversation, question: Question) -> None:
+    async def record(self, conversation: Asking, question: Question) -> None:
         record = conversation.record
         await self.store.add_question(question.id, record.channel, record.thread_ts, question_to_dict(question))
 
     async def posted(self, question: Question, index: int, ts: str) -> None:
         await self.store.question_posted(question.id, index, ts)
 
-    async def _open_part(self, conversation: Conversation, question_id: str, index: int) -> Question | None:
+    async def _open_part(self, conversation: Asking, question_id: str, index: int) -> Question | None:
         """The question, if part `index` of it may still be answered in this thread."""
         stored = await self.store.get_question(question_id)
         record = conversation.record
@@ -93,7 +100,7 @@ class Questions:
         return question if 0 <= index < len(question.items) else None
 
     async def take_click(
-        self, conversation: Conversation, question_id: str, index: int, picked: list[int], user_id: str,
+        self, conversation: Asking, question_id: str, index: int, picked: list[int], user_id: str,
         author: str | None, user_team: str | None = None,
     ) -> Click | None:
         """Options `picked` (by index) for part `index`, stored (the part claimed, the
@@ -108,7 +115,7 @@ class Questions:
         return await self._take(conversation, question, index, ", ".join(labels), user_id, author, user_team)
 
     async def take_written(
-        self, conversation: Conversation, question_id: str, index: int, words: str, user_id: str,
+        self, conversation: Asking, question_id: str, index: int, words: str, user_id: str,
         author: str | None, user_team: str | None = None,
     ) -> Click | None:
         """An answer typed in the "Other…" modal for part `index`, stored as a click is (the
@@ -120,7 +127,7 @@ class Questions:
         return await self._take(conversation, question, index, words.strip(), user_id, author, user_team)
 
     async def _take(
-        self, conversation: Conversation, question: Question, index: int, value: str, user_id: str,
+        self, conversation: Asking, question: Question, index: int, value: str, user_id: str,
         author: str | None, user_team: str | None,
     ) -> Click | None:
         item, who = question.items[index], f"<@{user_id}>"
@@ -128,7 +135,7 @@ class Questions:
         reply_id = await self.store.record_answer(question.id, index, len(question.items), who, value, reply)
         return None if reply_id is None else Click(question, index, who, value, reply_id)
 
-    async def finish_click(self, conversation: Conversation, click: Click) -> Accepted:
+    async def finish_click(self, conversation: Asking, click: Click) -> Accepted:
         """Show a stored click, and give it to Claude if Claude waits on its question;
         otherwise (asked by a process that has ended: parked, restarted) the answer
         resumes the conversation once the question has no part open."""
@@ -141,7 +148,7 @@ class Questions:
         return Accepted.QUEUED
 
     async def answer_typed(
-        self, conversation: Conversation, question: Question, reply: PendingReply, live: bool,
+        self, conversation: Asking, question: Question, reply: PendingReply, live: bool,
         part: int | None = None,
     ) -> bool:
         """A reply typed after the question showed answers its open parts (only the part
@@ -178,13 +185,13 @@ class Questions:
             await self.close(conversation, question)
         return True
 
-    async def close(self, conversation: Conversation, question: Question) -> None:
+    async def close(self, conversation: Asking, question: Question) -> None:
         """Answered as a whole by a message: the question closes, and its stored answers go
         to Claude with that message."""
         await self.store.mark_question_answered(question.id)
         conversation.wake_up()
 
-    async def withdraw(self, conversation: Conversation, question: Question) -> None:
+    async def withdraw(self, conversation: Asking, question: Question) -> None:
         """The turn that asked it is over (Stop, a timeout, an error, a newer turn): its open
         parts can no longer be answered, and their buttons go. Answers already given go
         with the thread's next message."""
@@ -196,7 +203,7 @@ class Questions:
             if index in posts:
                 await conversation.relay.show_withdrawn(posts[index], question.items[index])
 
-    async def answer_from_replies(self, conversation: Conversation, question: Question) -> bool:
+    async def answer_from_replies(self, conversation: Asking, question: Question) -> bool:
         """The first reply typed since the question Claude waits on showed answers it (one
         still fetching its author or files holds those behind it), or, with several parts
         open, its author is asked which one it answers (`answer_chosen`). False if none."""
@@ -208,7 +215,7 @@ class Questions:
             conversation, question, reply, live=True
         )
 
-    async def _ask_which(self, conversation: Conversation, question: Question, reply: PendingReply) -> bool:
+    async def _ask_which(self, conversation: Asking, question: Question, reply: PendingReply) -> bool:
         """Several parts open and no "Other…" chosen: rather than answering them all with one
         message, ask its author (privately) which it answers; the reply waits meanwhile.
         False if there is nothing to ask, or the asking failed (then it answers them all)."""
@@ -230,7 +237,7 @@ class Questions:
         return True
 
     async def answer_chosen(
-        self, conversation: Conversation, question_id: str, index: int, reply_id: int, user_id: str,
+        self, conversation: Asking, question_id: str, index: int, reply_id: int, user_id: str,
     ) -> bool:
         """`user_id` says their waiting reply `reply_id` answers part `index`: it does, alone.
         False if that part or that reply is no longer open."""
@@ -247,7 +254,7 @@ class Questions:
         self.held.discard(reply.id)
         return True
 
-    async def settle(self, conversation: Conversation, live: Question | None) -> None:
+    async def settle(self, conversation: Asking, live: Question | None) -> None:
         """Between turns: a stored question Claude no longer waits on (parked, restarted)
         is closed by a reply typed after it showed; if a turn is about to start without
         one, it is withdrawn (Claude gets a newer message)."""
@@ -264,7 +271,7 @@ class Questions:
             elif any(r.waiting and r.ready and not r.question_id for r in rows):
                 await self.withdraw(conversation, question)
 
-    async def open_in(self, conversation: Conversation) -> list[tuple[Question, dict[int, str]]]:
+    async def open_in(self, conversation: Asking) -> list[tuple[Question, dict[int, str]]]:
         """The thread's open questions, oldest first, each with its parts' message ts."""
         stored: list[StoredQuestion] = await self.store.open_questions(*conversation.key)
         return [(question_from_dict(s.payload), await self.store.question_posts(s.id)) for s in stored]
@@ -275,7 +282,7 @@ class Questions:
         return [index for index in range(len(question.items)) if index not in answered]
 
     async def _show(
-        self, conversation: Conversation, question_id: str, answers: dict[int, tuple[str, str]], question: Question,
+        self, conversation: Asking, question_id: str, answers: dict[int, tuple[str, str]], question: Question,
     ) -> None:
         posts = await self.store.question_posts(question_id)
         for index, (who, value) in answers.items():

@@ -5,14 +5,20 @@ after restarts (the interview's record keeps it)."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..events import QuestionItem
-
-if TYPE_CHECKING:
-    from .conversation import Conversation
+from .conversing import Conversing
 
 log = logging.getLogger(__name__)
+
+
+class Modelled(Conversing, Protocol):
+    """What quick mode uses of the conversation: the models it can run."""
+
+    default_model: str
+    quick_model: str | None
+
 
 MODE_HEADER = "mode"  # the skill's quick-or-detailed question
 
@@ -24,7 +30,7 @@ def picks_quick(item: QuestionItem, answer: str) -> bool:
     return item.header.strip().lower() == MODE_HEADER and bool(words) and words[0].strip("*.,:;!()") == "quick"
 
 
-async def picked(conversation: Conversation, item: QuestionItem, answer: str) -> None:
+async def picked(conversation: Modelled, item: QuestionItem, answer: str) -> None:
     """A part of a question was answered (clicked or typed): quick mode switches the model."""
     quick, record = conversation.quick_model, conversation.record
     if quick is None or record.model == quick or not picks_quick(item, answer):
@@ -34,7 +40,7 @@ async def picked(conversation: Conversation, item: QuestionItem, answer: str) ->
     conversation.session.use_model(quick)
 
 
-def models(conversation: Conversation) -> tuple[str, ...]:
+def models(conversation: Modelled) -> tuple[str, ...]:
     """The models that ran: the interview began on the default; quick mode moves it on."""
     default, later = conversation.default_model, conversation.record.model
     return (default,) if later in (None, default) else (default, str(later))

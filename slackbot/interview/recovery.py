@@ -8,19 +8,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..store import PendingReply, Status
+from ..store import PendingReply, StateStore, Status
 from .conversation import Conversation
 from .delivery import resume_upload
-
-if TYPE_CHECKING:
-    from .registry import Interviews
 
 log = logging.getLogger(__name__)
 
 CLAIMING = "claiming:"  # thread_ts of a name claimed while its root message is posted
 FetchAgain = Callable[[Conversation, PendingReply, list[dict[str, Any]]], Awaitable[object]]
+Find = Callable[[str, str], Awaitable[Conversation | None]]  # a thread's conversation (channel, ts)
 
 
 class BackgroundWork:
@@ -49,27 +47,30 @@ class BackgroundWork:
             await asyncio.gather(*late, return_exceptions=True)
 
 
-async def resume_left_work(interviews: Interviews, work: BackgroundWork, fetch_again: FetchAgain) -> None:
-    store = interviews.store
+async def resume_left_work(
+    store: StateStore, find: Find, work: BackgroundWork, fetch_again: FetchAgain
+) -> None:
+    """Finish what the last run left: released claims, uploads, cut-off turns, waiting
+    replies, downloads (`find` gives a thread's conversation, rebuilt from the store)."""
     records = await store.list_interviews()
     for record in records:
         if record.thread_ts.startswith(CLAIMING):  # the last run stopped between claim and thread
             log.info("releasing the name %s, claimed by a thread that was never opened", record.name)
             await store.remove_interview(record.channel, record.thread_ts)
         elif record.upload_pending and record.status != Status.CANCELLED:
-            if (conversation := await interviews.find(record.channel, record.thread_ts)) is not None:
+            if (conversation := await find(record.channel, record.thread_ts)) is not None:
                 work.start(resume_upload(conversation), f"upload:{record.name}")
     for channel, thread_ts in await store.threads_in_flight():
-        if (conversation := await interviews.find(channel, thread_ts)) is not None:
+        if (conversation := await find(channel, thread_ts)) is not None:
             log.info("resuming %s: the last run stopped mid-turn", conversation.record.name)
             await conversation.relay.take_down_stops()  # before a new turn shows its own
             await conversation.recover()
     for channel, thread_ts in await store.threads_with_pending():
-        if (conversation := await interviews.find(channel, thread_ts)) is not None:
+        if (conversation := await find(channel, thread_ts)) is not None:
             log.info("resuming %s: replies were waiting from before the restart", conversation.record.name)
             conversation.wake_up()
     for held, files in await store.held_downloads():
-        if (conversation := await interviews.find(held.channel, held.thread_ts)) is not None:
+        if (conversation := await find(held.channel, held.thread_ts)) is not None:
             log.info("fetching the files of a reply in %s again: the last run stopped while they downloaded",
                      conversation.record.name)
             # In the background: the reply holds its thread's later replies until then.

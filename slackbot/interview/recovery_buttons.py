@@ -13,17 +13,23 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..events import Attachment, Failed, SessionEvent
 from ..spend.budget import Held, set_usd
 from ..store import Status
+from .standing import Watched
 from .turn_state import Phase
 
-if TYPE_CHECKING:
-    from .conversation import Conversation
-
 log = logging.getLogger(__name__)
+
+
+class Retrying(Watched, Protocol):
+    """What Retry and Tell the admins use of the conversation."""
+
+    accepting: bool
+    failed_turn: str | None
+
 
 TRIED = "tried"  # `Conversation.failed_turn` once its Retry was clicked
 OVERLOADED_PAUSE = 2.0  # seconds before the one try of its own after a 529
@@ -59,7 +65,7 @@ async def once_more_if_overloaded(
 
 
 async def send(
-    c: Conversation, text: str, attachments: tuple[Attachment, ...], mark: str
+    c: Retrying, text: str, attachments: tuple[Attachment, ...], mark: str
 ) -> AsyncIterator[SessionEvent]:
     """Send to Claude (once more after a first 529), with what the budgets in force leave
     as the CLI's own spend limit."""
@@ -75,7 +81,7 @@ async def send(
         yield event
 
 
-async def retry(conversation: Conversation, user: str, team: str | None, turn: str) -> bool:
+async def retry(conversation: Retrying, user: str, team: str | None, turn: str) -> bool:
     """The Retry under the note of failed turn `turn` was clicked: Claude is asked to answer
     again. False (nothing done) if that was done already, or a later turn ran since. The
     note shows while its turn winds down: a click then is taken too."""
@@ -91,7 +97,7 @@ async def retry(conversation: Conversation, user: str, team: str | None, turn: s
     return True
 
 
-async def pause_now(c: Conversation, key: list[str]) -> Held | None:
+async def pause_now(c: Retrying, key: list[str]) -> Held | None:
     """The budget that holds the interview now (asked afresh: a click may be old), for the
     person the clicked pause was about; None if none does."""
     budgets = await c.budgets.current(c.store)
@@ -99,13 +105,13 @@ async def pause_now(c: Conversation, key: list[str]) -> Held | None:
     return await budgets.held(c.store, c.record, payer)
 
 
-async def first_ask(c: Conversation, held: Held) -> bool:
+async def first_ask(c: Retrying, held: Held) -> bool:
     """Whether the admins are asked about this pause for the first time (stored: once per
     budget reached, across restarts)."""
     return await c.store.note_once(*c.key, "admins:" + ":".join(held.key))
 
 
-async def admins_asked(c: Conversation, admins: list[str], clicker: str, held: Held) -> str:
+async def admins_asked(c: Retrying, admins: list[str], clicker: str, held: Held) -> str:
     """The message that asks the admins to raise the budget `held`."""
     b = await c.budgets.current(c.store)
     kind = held.key[0]

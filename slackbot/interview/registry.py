@@ -99,7 +99,7 @@ class Interviews:
         """Start the idle reaper and finish what the last run left (see recovery.py); the
         files of replies it left held while they downloaded are fetched again (`fetch_again`)."""
         self._reaper = asyncio.create_task(self._reap_idle(), name="idle-reaper")
-        await resume_left_work(self, self._left_work, fetch_again)
+        await resume_left_work(self.store, self.find, self._left_work, fetch_again)
 
     def stop_taking_work(self) -> None:
         """The bot is stopping: no new turn starts, and a turn whose CLI dies now (it may

@@ -12,17 +12,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..slack.relay.root import Stage, Standing
 from ..spec.files import spec_paths, summarize_spec
 from ..store import InterviewRecord, Status
-from .turn_state import Phase
-
-if TYPE_CHECKING:
-    from .conversation import Conversation
+from .conversing import Conversing
+from .thread_spend import ThreadSpend
+from .turn_state import Phase, TurnState
 
 log = logging.getLogger(__name__)
+
+
+class Watched(Conversing, Protocol):
+    """What the root's watch reads of the conversation: its turn and its spend."""
+
+    state: TurnState
+    spend: ThreadSpend
+
 
 
 def stage_of(status: Status, phase: Phase, *, held: bool) -> Stage:
@@ -54,7 +61,7 @@ def feature_count(project: Path) -> int | None:
 class RootWatch:
     """Tells `show` where the conversation stands each time that changes."""
 
-    def __init__(self, conversation: Conversation, show: Callable[[Standing], object], *, shown: bool) -> None:
+    def __init__(self, conversation: Watched, show: Callable[[Standing], object], *, shown: bool) -> None:
         self.conversation, self.show = conversation, show
         # `shown`: the root already says this (it was just posted); else it is written now.
         self.last: Standing | None = self.standing() if shown else None

@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING
 
 from ..events import OverBudget, TurnDone
 from ..slack.blocks import tell_admins_buttons
 from ..slack.relay import Recipient
 from ..spend.budget import Budgets, utc_day
 from ..store import PendingReply
-
-if TYPE_CHECKING:
-    from .conversation import Conversation
+from .conversing import Conversing
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +39,7 @@ CUT_SHORT = (
 
 
 class ThreadSpend:
-    def __init__(self, conversation: Conversation) -> None:
+    def __init__(self, conversation: Conversing) -> None:
         self.conversation = conversation
         self.cut_short = False  # the spend limit stopped the last turn: the thread hears why, again
         self.payer = conversation.record.started_by  # whose message started the current turn: its cost is theirs
