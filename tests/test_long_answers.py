@@ -10,7 +10,7 @@ from slackbot.slack.relay.long_answer import LongAnswer, pointer_after
 from tests.fakes import anthropic as fa
 from tests.test_questions import MODE
 
-LIMIT = 3_900  # the bot's message limit (relay/stream.py MESSAGE_LIMIT)
+LIMIT = 3_900  # the bot's message limit (relay/base.py MESSAGE_LIMIT)
 POINTER = "the full answer follows as a file below."
 # ~16,000 characters in paragraphs, with text that would ping or make markup if posted raw.
 PARAGRAPHS = [f"Part {i}: " + "the shop sells bread & cakes <daily> " * 11 for i in range(40)]

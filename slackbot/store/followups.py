@@ -4,20 +4,9 @@ Home tab, and the questions left waiting long enough for a reminder."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
-from .records import Status
+from .records import DueQuestion, Status
 from .transactions import Transactions
-
-
-@dataclass(frozen=True)
-class DueQuestion:
-    """An open question past its reminder time, with whom to mention."""
-
-    id: str
-    channel: str
-    thread_ts: str
-    asked: str  # whose message started the turn that asked (else the interview's starter)
 
 
 class Followups(Transactions):

@@ -7,12 +7,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from ..events import Attachment
-
-if TYPE_CHECKING:
-    from .followups import DueQuestion
 
 
 class Status(StrEnum):
@@ -102,6 +99,16 @@ class StoredQuestion:
     thread_ts: str
     payload: dict[str, Any]
     answered: bool  # closed: every part answered, or withdrawn
+
+
+@dataclass(frozen=True)
+class DueQuestion:
+    """An open question past its reminder time, with whom to mention."""
+
+    id: str
+    channel: str
+    thread_ts: str
+    asked: str  # whose message started the turn that asked (else the interview's starter)
 
 
 def text_chars(files: tuple[Attachment, ...]) -> int:

@@ -17,7 +17,7 @@ from ..feedback import feedback_block
 from .errors import SLACK_ERRORS, slack_error
 
 if TYPE_CHECKING:
-    from .thread import ThreadRelay, Usage
+    from .base import ThreadBase, Usage
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def _button(label: str, action_id: str) -> dict[str, Any]:
 
 
 async def upload_completion(
-    relay: ThreadRelay, files: tuple[Path, ...], blocks: list[dict[str, Any]]
+    relay: ThreadBase, files: tuple[Path, ...], blocks: list[dict[str, Any]]
 ) -> str | None:
     """Upload the files as ONE message showing `blocks`: None, or why Slack refused.
 

@@ -18,7 +18,7 @@ from .errors import SLACK_ERRORS, slack_error
 from .stream import FENCE, split_point
 
 if TYPE_CHECKING:
-    from .thread import ThreadRelay
+    from .base import ThreadBase
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ ANSWER_MESSAGES = 2
 HOLD = 500
 POINTER = "_Claude's answer is long, so the full answer follows as a file below._"
 
-_shared: weakref.WeakKeyDictionary[ThreadRelay, int] = weakref.WeakKeyDictionary()  # files per thread
+_shared: weakref.WeakKeyDictionary[ThreadBase, int] = weakref.WeakKeyDictionary()  # files per thread
 
 
 class LongAnswer:
@@ -81,7 +81,7 @@ def pointer_after(shown: str) -> str:
     return tail + ("" if text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n") + POINTER
 
 
-async def share_answer(relay: ThreadRelay, whole: str) -> str | None:
+async def share_answer(relay: ThreadBase, whole: str) -> str | None:
     """Upload the whole answer into the thread as a Markdown file, through the scheduler
     (which waits out Slack's rate limits). None once it is there, else Slack's error."""
     number = _shared[relay] = _shared.get(relay, 0) + 1

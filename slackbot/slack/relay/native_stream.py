@@ -22,7 +22,7 @@ from .support import NO_STREAMING_ERRORS, Recipient
 from .tasks import Activity
 
 if TYPE_CHECKING:
-    from .thread import ThreadRelay
+    from .base import ThreadBase
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class NativeStream:
     """The native-stream half of `GrowingMessage` (stream.py): the calls that start,
     append to and stop its stream, and the fall-back to post-and-update."""
 
-    relay: ThreadRelay
+    relay: ThreadBase
     recipient: Recipient
     on_user_stop: Callable[[], None] | None
     text: str

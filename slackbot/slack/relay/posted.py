@@ -18,7 +18,7 @@ from ..blocks import CONTEXT_TEXT, shorten, update_text
 from ..scheduler import Priority
 
 if TYPE_CHECKING:
-    from .thread import ThreadRelay
+    from .base import ThreadBase
 
 # Refresh intervals a refresh of a posted message may wait before it is not worth it:
 # when `chat.update` is that busy, a message is written once, whole, when it is done,
@@ -26,22 +26,22 @@ if TYPE_CHECKING:
 UPDATES_SCARCE_AFTER = 3
 
 
-def update_wait(relay: ThreadRelay) -> float:
+def update_wait(relay: ThreadBase) -> float:
     """How long an update now would wait, with the last update of every posted answer
     still growing (each owes one) counted ahead of it."""
     return relay.scheduler.estimated_wait("chat.update", ahead=relay.streaming.growing_posts)
 
 
-def updates_scarce(relay: ThreadRelay) -> bool:
+def updates_scarce(relay: ThreadBase) -> bool:
     return update_wait(relay) > UPDATES_SCARCE_AFTER * relay.min_interval
 
 
-def finals_short(relay: ThreadRelay) -> bool:
+def finals_short(relay: ThreadBase) -> bool:
     """Whether one more refresh now would leave some posted answer's last update waiting."""
     return update_wait(relay) > 0
 
 
-def update_soon(relay: ThreadRelay) -> bool:
+def update_soon(relay: ThreadBase) -> bool:
     """Whether a chat.update people wait on (Priority.FIRST, which may use the budget's
     reserve) queued now would go about as soon as a post: then a status line takes what
     comes next itself. Otherwise that would wait behind the budget, and a post does not."""
@@ -62,7 +62,7 @@ class StatusLine:
     ts: str
     titles: tuple[str, ...]
 
-    async def mark_done(self, relay: ThreadRelay, priority: Priority) -> None:
+    async def mark_done(self, relay: ThreadBase, priority: Priority) -> None:
         """It says what was done, and its Stop goes (one chat.update)."""
         text, blocks = done_line(self.titles)
         await relay.scheduler.update(priority, channel=relay.channel, ts=self.ts, text=text, blocks=blocks)

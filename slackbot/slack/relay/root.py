@@ -13,8 +13,8 @@ from typing import Any
 
 from ..blocks import root_blocks, update_text
 from ..scheduler import Priority, SchedulerClosed
+from .base import ThreadBase
 from .errors import SLACK_ERRORS, slack_error
-from .thread import ThreadRelay
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def root_message(standing: Standing) -> tuple[str, list[dict[str, Any]]]:
 class RootMessage:
     """Writes a thread's root message as its standing changes (see `RootWatch`)."""
 
-    def __init__(self, relay: ThreadRelay) -> None:
+    def __init__(self, relay: ThreadBase) -> None:
         self.relay = relay
         self._latest: Standing | None = None
         self._shown: tuple[str, list[dict[str, Any]]] | None = None

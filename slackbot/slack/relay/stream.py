@@ -24,14 +24,11 @@ from .support import Recipient
 from .tasks import Activity
 
 if TYPE_CHECKING:
-    from .thread import ThreadRelay
+    from .base import ThreadBase
 
 log = logging.getLogger(__name__)
 
 
-# Slack renders up to 12,000 chars of markdown per message, but long messages
-# read badly in a thread; keep each one under Slack's ~4,000 readability mark.
-MESSAGE_LIMIT = 3_900
 FENCE = "```"
 
 def split_point(text: str, start: int, limit: int) -> int:
@@ -61,7 +58,7 @@ class GrowingMessage(NativeStream):
     posted and updated, a context line and a Stop button, gone when it finishes."""
 
     def __init__(
-        self, relay: ThreadRelay, recipient: Recipient | None, turn: str,
+        self, relay: ThreadBase, recipient: Recipient | None, turn: str,
         on_user_stop: Callable[[], None] | None = None, takes_over: str | None = None,
     ) -> None:
         self.relay = relay

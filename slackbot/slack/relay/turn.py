@@ -33,8 +33,8 @@ from .status import THINKING_LOADING, ThreadStatus
 from .stream import FENCE, GrowingMessage, split_point
 
 if TYPE_CHECKING:
+    from .base import ThreadBase
     from .support import Recipient
-    from .thread import ThreadRelay
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class TurnView:
     a note) takes its place, or at the end it says what was done."""
 
     def __init__(
-        self, relay: ThreadRelay, recipient: Recipient | None,
+        self, relay: ThreadBase, recipient: Recipient | None,
         stop_claude: Callable[[], Awaitable[object]] | None, turn: str, first: str | None = None,
     ) -> None:
         self.relay, self.recipient, self.stop_claude = relay, recipient, stop_claude

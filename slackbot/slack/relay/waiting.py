@@ -5,27 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
-from ..scheduler import SlackScheduler
+from .base import ThreadBase
 from .errors import SLACK_ERRORS, slack_error
-from .status import ThreadStatus, queued
+from .status import queued
 
 log = logging.getLogger(__name__)
 
 
-class Waiting:
+class Waiting(ThreadBase):
     """ThreadRelay's part for a turn that waits in line."""
-
-    scheduler: SlackScheduler
-    channel: str
-    thread_ts: str
-    status: ThreadStatus
-    _queued_note: asyncio.Future[str | None] | None
-    _turn_first: str | None
-
-    if TYPE_CHECKING:
-        async def note(self, text: str, into: str | None = None) -> str | None: ...
 
     async def show_queued(self, ahead: int) -> None:
         """Say the thread's turn waits for Claude: as the thread's status, or where Slack
