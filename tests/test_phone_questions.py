@@ -140,6 +140,12 @@ async def test_a_typed_message_with_two_questions_open_asks_which_it_answers(sta
     h = await start_bot()
     seen: list[fa.ModelRequest] = []
     root_ts, mode, features = await two_part_question(h, seen)
+
+    async def asking() -> bool:  # both parts shown is not yet Claude waiting on them
+        conversation = await h.bot.interviews.find("C1", root_ts)
+        return conversation is not None and conversation.waiting_on_people
+
+    await h.slack.wait_for(asking, what="Claude waiting on the question")
     await h.slack.send_message("C1", "U1", "detailed, please", thread_ts=root_ts)
     which = await h.slack.wait_for(
         lambda: next((e for e in h.slack.ephemerals(user="U1") if e.blocks), None), what="which question?"
