@@ -4,7 +4,7 @@ Slack sends the text of messages and commands with `&`, `<` and `>` as `&amp;`,
 `&lt;` and `&gt;`, and people, channels and links as markup: `<@U1>`,
 `<#C1|general>`, `<https://x.y|label>`, `<!here>` (its formatting docs). Claude is
 to read what the person typed, so incoming text is decoded here, once, on the way
-in; what the bot shows back is escaped once (slack_text.escape), so nothing decoded
+in; what the bot shows back is escaped once (markup.escape), so nothing decoded
 here can become a mention or a link again.
 """
 

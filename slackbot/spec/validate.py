@@ -3,7 +3,7 @@ folder AutoForge itself would read (`spec.prompts_dir`).
 
 The bar is what AutoForge accepts, plus a few rules of our own where its tools would
 accept a spec its agents can't build well (`feature_rules` says whose each rule is).
-Reading app_spec.txt leniently is `spec_reader`'s job; the rules of the
+Reading app_spec.txt leniently is `spec.reader`'s job; the rules of the
 `feature_create_bulk` payload the initializer sends are `feature_rules`'. This
 module checks the count where it is *stated*: `<feature_count>` and "exactly N"
 (or "has N features") in `initializer_prompt.md`, never any number in prose.
