@@ -40,14 +40,20 @@ def times_sent(request: fa.ModelRequest, words: str) -> int:
     return sum(str(m["content"]).count(words) for m in request.messages if m["role"] == "user")
 
 
-async def test_a_model_error_offers_retry_and_one_click_asks_claude_again(start_bot):
+async def failed_answer(start_bot):
+    """An interview whose second model call fails after "A bike shop": (bot, project,
+    thread, the error note as first posted)."""
     h = await start_bot()
     project = h.project("shop")
     h.model.script(str(project), [fa.text("Hi! What is it?"), fa.error(500), fa.text("Got it, a shop.")])
     root_ts = await h.start_interview("shop")
     await h.wait_for_text("C1", root_ts, "What is it?")
     await h.slack.send_message("C1", "U1", "A bike shop", thread_ts=root_ts)
-    note = await failure_note(h, root_ts)
+    return h, project, root_ts, await failure_note(h, root_ts)
+
+
+async def test_a_model_error_offers_retry_and_one_click_asks_claude_again(start_bot):
+    h, project, root_ts, note = await failed_answer(start_bot)
     assert "Claude's service had an error" in note.text
     async def failed() -> bool:
         return await status(h, root_ts) == Status.FAILED
@@ -71,13 +77,7 @@ async def test_a_model_error_offers_retry_and_one_click_asks_claude_again(start_
 
 
 async def test_a_retry_button_left_from_before_a_later_reply_changes_nothing(start_bot):
-    h = await start_bot()
-    project = h.project("shop")
-    h.model.script(str(project), [fa.text("Hi! What is it?"), fa.error(500), fa.text("Got it, a shop.")])
-    root_ts = await h.start_interview("shop")
-    await h.wait_for_text("C1", root_ts, "What is it?")
-    await h.slack.send_message("C1", "U1", "A bike shop", thread_ts=root_ts)
-    note = await failure_note(h, root_ts)
+    h, project, root_ts, note = await failed_answer(start_bot)
     await h.slack.send_message("C1", "U1", "A bike shop, again", thread_ts=root_ts)
     await h.wait_for_text("C1", root_ts, "Got it, a shop.")
 
