@@ -4,6 +4,9 @@ in HTTP mode (on the app's port), after a real turn through the fakes."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import socket
+import sys
 
 import aiohttp
 import pytest
@@ -12,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from slackbot.__main__ import parse_args
 from slackbot.app import Bot
 from slackbot.config import Settings
-from tests.conftest import FAST_LIMITS
+from tests.conftest import FAST_LIMITS, bot_env, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, form_body, signed_headers
 
@@ -131,3 +134,34 @@ async def test_each_bot_has_its_own_metrics(start_bot, tmp_path):
 def test_metrics_port_is_off_unless_given_and_local_by_default(argv, port, host):
     args = parse_args(argv)
     assert (args.metrics_port, args.metrics_host) == (port, host)
+
+
+async def test_the_console_command_serves_metrics_on_metrics_port(model, tmp_path):
+    """`slackbot --metrics-port N` as an operator runs it: /metrics answers on 127.0.0.1:N."""
+    with socket.socket() as probe:  # a free port for the bot to take (it is closed again at once)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with FakeSlack() as slack:
+        env = process_env(**bot_env(slack, tmp_path))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "slackbot", "--metrics-port", str(port), env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await slack.wait_connected(timeout=30)
+            samples: Samples = {}
+            for _ in range(100):  # the metrics server starts just after the connection
+                try:
+                    samples = await scrape(f"http://127.0.0.1:{port}/metrics")
+                    break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), 30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert samples[("newspec_turns_total", ())] == 0
+    assert samples[("newspec_interviews_live", ())] == 0
+    assert process.returncode == 0, stderr.decode()[-2000:]
