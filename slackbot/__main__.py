@@ -14,6 +14,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--http", action="store_true", help="serve over HTTP instead of Socket Mode")
     parser.add_argument("--port", type=int, default=3000, help="HTTP port (with --http; default 3000)")
     parser.add_argument("--host", default="0.0.0.0", help="HTTP bind address (with --http)")
+    parser.add_argument(
+        "--metrics-port", type=int, default=None,
+        help="serve Prometheus metrics at /metrics on this port (off unless given; HTTP mode also serves them "
+        "on --port)",
+    )
+    parser.add_argument(
+        "--metrics-host", default="127.0.0.1",
+        help="bind address for --metrics-port (default 127.0.0.1: this machine only)",
+    )
     commands = parser.add_subparsers(dest="command")
     chat = commands.add_parser("chat", help="run an interview in this terminal, without Slack")
     chat.add_argument("name", help="project name (a folder under GENERATIONS_DIR)")
@@ -101,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     from .app import serve
 
     try:
-        asyncio.run(serve(settings, http=args.http, host=args.host, port=args.port))
+        asyncio.run(serve(
+            settings, http=args.http, host=args.host, port=args.port,
+            metrics_host=args.metrics_host, metrics_port=args.metrics_port,
+        ))
     except KeyboardInterrupt:
         pass
     return 0

@@ -13,13 +13,15 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler
-from slack_sdk.web.async_client import AsyncWebClient
 
 from .config import Settings
 from .interview.registry import Interviews
 from .interview.reminders import Reminders
 from .listeners import register_all
 from .listeners.messages import enrich
+from .metrics import Metrics
+from .metrics import serve as serve_metrics
+from .slack.counted import CountedClient
 from .slack.http_mode import DEFAULT_LIMITS, HttpLimits, build_web_app, start_server
 from .slack.people import DisplayNames
 from .slack.scheduler import DEFAULT_PER_MINUTE, RateLimits, SlackScheduler
@@ -53,19 +55,35 @@ class Bot:
         # Every write goes through one scheduler, with a client that lets 429s reach it.
         if rate_limits is None:  # Slack's tiers, with any overrides from NEWSPEC_RATE_LIMITS
             rate_limits = RateLimits(per_minute={**DEFAULT_PER_MINUTE, **dict(settings.rate_limits)})
-        uploads = AsyncWebClient(
-            token=settings.slack_bot_token, base_url=settings.slack_api_url,
+        self.metrics = Metrics()  # this bot's own registry: bots in one process (tests) count apart
+        uploads = CountedClient(
+            self.metrics, token=settings.slack_bot_token, base_url=settings.slack_api_url,
             retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=3),
                             AsyncServerErrorRetryHandler(max_retry_count=3)],
         )
         self.scheduler = SlackScheduler(
-            AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url), rate_limits, uploads
+            CountedClient(self.metrics, token=settings.slack_bot_token, base_url=settings.slack_api_url),
+            rate_limits, uploads,
         )
-        self.interviews = Interviews(settings, self.scheduler, self.store, min_interval=min_interval)
+        self.interviews = Interviews(
+            settings, self.scheduler, self.store, min_interval=min_interval, metrics=self.metrics
+        )
+        self.metrics.read_standing(self._standing)
         register_all(self.app, self.interviews)
         self.reminders = Reminders(self.store, self.scheduler, settings.reminder_after_seconds)
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
+        self._metrics_runner: web.AppRunner | None = None
+
+    def _standing(self) -> dict[str, float]:
+        """The gauges at /metrics, read when scraped."""
+        pool = self.interviews.pool
+        return {
+            "newspec_interviews_live": pool.live_count,
+            "newspec_interviews_waiting_on_people": pool.waiting_count,
+            "newspec_interviews_queued": pool.queued_count,
+            "newspec_slack_queue_depth": self.scheduler.queued(),
+        }
 
     async def _open(self) -> None:
         if self.http_session is None:
@@ -88,8 +106,15 @@ class Bot:
 
     def web_app(self, limits: HttpLimits = DEFAULT_LIMITS) -> web.Application:
         """Slack's requests at /slack/events (signature and replay checked before parsing,
-        bodies capped), and /healthz for load balancers; see http_mode."""
-        return build_web_app(self.app, self.settings.slack_signing_secret or "", limits)
+        bodies capped), /healthz for load balancers (see http_mode), and /metrics."""
+        web_app = build_web_app(self.app, self.settings.slack_signing_secret or "", limits)
+        web_app.router.add_get("/metrics", self.metrics.handle)
+        return web_app
+
+    async def start_metrics(self, host: str, port: int) -> int:
+        """Serve GET /metrics alone on host:port (Socket Mode has no web server); returns the bound port."""
+        self._metrics_runner, bound = await serve_metrics(self.metrics, host, port)
+        return bound
 
     async def start_http(self, host: str, port: int, limits: HttpLimits = DEFAULT_LIMITS) -> int:
         """Serve Slack's requests at /slack/events (slow clients bounded by `limits`); returns the bound port."""
@@ -104,12 +129,14 @@ class Bot:
         Every step runs even if an earlier one fails; the first failure is raised at the end."""
         socket, self._socket = self._socket, None
         runner, self._runner = self._runner, None
+        metrics_runner, self._metrics_runner = self._metrics_runner, None
         session, self.http_session = self.http_session, None
         self.interviews.stop_taking_work()  # first: a CLI signalled with the bot may die any moment
         steps: list[tuple[str, Callable[[], Awaitable[object]] | None]] = [
             ("Socket Mode", socket.close_async if socket else None),
             ("reminders", self.reminders.stop),
             ("HTTP server", runner.cleanup if runner else None),
+            ("metrics server", metrics_runner.cleanup if metrics_runner else None),
             ("interviews", lambda: self.interviews.close(grace)),
             ("Slack writes", self.scheduler.close),  # waits for calls in flight: before the session
             ("store", self.store.close),
@@ -131,8 +158,12 @@ class Bot:
             raise failure
 
 
-async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
-    """Run until SIGINT/SIGTERM, then close cleanly."""
+async def serve(
+    settings: Settings, *, http: bool, host: str, port: int, metrics_host: str = "127.0.0.1",
+    metrics_port: int | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM, then close cleanly. With `metrics_port`, /metrics is also
+    served on its own port (HTTP mode serves it on `port` as well)."""
     bot = Bot(settings)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -143,6 +174,8 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None
             await bot.start_http(host, port)
         else:
             await bot.start_socket_mode()
+        if metrics_port is not None:
+            await bot.start_metrics(metrics_host, metrics_port)
         await stopping.wait()
         log.info("shutting down")
     finally:

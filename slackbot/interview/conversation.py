@@ -21,6 +21,7 @@ from pathlib import Path
 from ..claude.session import SpecSession
 from ..claude.transcript import answer_mark
 from ..events import Attachment, Failed, OverBudget, ProcessStarted, Question, SessionEvent, SpecComplete, TurnDone
+from ..metrics import Metrics
 from ..slack.relay import Recipient, ThreadRelay
 from ..spend.budget import Budgets
 from ..spend.flood import merge
@@ -58,11 +59,12 @@ class Conversation:
     def __init__(
         self, record: InterviewRecord, project_dir: Path, session: SpecSession, relay: ThreadRelay, *,
         store: StateStore, pool: LivePool, questions: Questions, budgets: Budgets | None = None,
-        quick_model: str | None = None, accepting: bool = True,
+        quick_model: str | None = None, accepting: bool = True, metrics: Metrics | None = None,
     ) -> None:
         self.record, self.project_dir, self.session, self.relay = record, project_dir, session, relay
         self.store, self.pool, self.questions = store, pool, questions
         self.budgets = budgets or Budgets()  # as set at start-up; overridden by those set in Slack
+        self.metrics = metrics or Metrics()  # the bot's; a conversation on its own counts for nobody
         self.default_model, self.quick_model = session.model, quick_model
         if record.model:  # chosen earlier (quick mode): kept across restarts
             session.use_model(record.model)

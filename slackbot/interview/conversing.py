@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..claude.session import SpecSession
+from ..metrics import Metrics
 from ..slack.relay import ThreadRelay
 from ..spend.budget import Budgets
 from ..store import InterviewRecord, StateStore
@@ -23,6 +24,7 @@ class Conversing(Protocol):
     relay: ThreadRelay
     store: StateStore
     budgets: Budgets
+    metrics: Metrics
     changed: Callable[[], object]  # where it stands may have moved (the root shows it)
 
     @property

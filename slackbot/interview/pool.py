@@ -55,6 +55,16 @@ class LivePool:
     def live_count(self) -> int:
         return len(self._live)
 
+    @property
+    def waiting_count(self) -> int:
+        """Live processes whose turn waits for people to answer a question."""
+        return sum(1 for occupant in self._live.values() if occupant.waiting_on_people)
+
+    @property
+    def queued_count(self) -> int:
+        """Turns in line for a slot."""
+        return len(self._line)
+
     def holds(self, occupant: Occupant) -> bool:
         return self._live.get(occupant.key) is occupant
 

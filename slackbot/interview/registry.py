@@ -21,6 +21,7 @@ from ..claude.retention import delete_transcripts, expire_transcripts, transcrip
 from ..claude.session import SessionSettings, SpecSession
 from ..config import Settings
 from ..events import Attachment
+from ..metrics import Metrics
 from ..slack.relay import StreamingSupport, ThreadRelay
 from ..slack.relay.root import RootMessage
 from ..slack.scheduler import SlackScheduler
@@ -72,7 +73,8 @@ class Reply:
 
 class Interviews:
     def __init__(
-        self, settings: Settings, scheduler: SlackScheduler, store: StateStore, *, min_interval: float = 1.0
+        self, settings: Settings, scheduler: SlackScheduler, store: StateStore, *, min_interval: float = 1.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.scheduler = scheduler
@@ -80,6 +82,7 @@ class Interviews:
         self.min_interval = min_interval
         self.streaming = StreamingSupport(lifetime=settings.stream_lifetime_seconds)
         self.pool = LivePool(settings.max_live_sessions)
+        self.metrics = metrics or Metrics()  # turns, tokens and cost, counted by each conversation
         self.questions = Questions(store)
         self.message_limit = PerPersonLimit(settings.messages_per_minute, 60.0)
         self.start_limit = PerPersonLimit(settings.starts_per_hour, 3600.0)
@@ -218,6 +221,7 @@ class Interviews:
         conversation = Conversation(
             record, folder, session, relay, store=self.store, pool=self.pool, questions=self.questions,
             budgets=self.budgets, quick_model=self.settings.quick_model, accepting=self._accepting,
+            metrics=self.metrics,
         )
         root = RootMessage(relay)
         watch = RootWatch(conversation, root.show, shown=root_shown)

@@ -18,6 +18,7 @@ Measured with the bundled CLI and the fake model (tests/test_turn_costs.py):
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 from ..events import OverBudget, TurnDone
@@ -47,6 +48,7 @@ class ThreadSpend:
         # the thread when the day changes).
         self.held_on: str | None = None
         self.unpaid: str | None = None  # the payer of a turn cut off before the CLI reported its cost
+        self.began: float | None = None  # when the current model turn began (time.monotonic), for its latency
 
     def recheck(self, today: str | None = None) -> bool:
         """Whether replies a budget held may be looked at again (a budget changed, or with
@@ -112,6 +114,9 @@ class ThreadSpend:
         spent = total - record.session_cost_usd if total >= record.session_cost_usd else total
         if spent > 0:  # charged to the person whose message started the turn, on today's UTC date
             await c.store.add_spend(record.channel, record.thread_ts, self.payer, utc_day(), spent)
+        began, self.began = self.began, None
+        seconds = None if began is None else time.monotonic() - began
+        c.metrics.turn_done(seconds, event.input_tokens, event.output_tokens, spent)
         await c.save(
             cost_usd=record.cost_usd + spent,
             session_cost_usd=total,
@@ -126,6 +131,7 @@ class ThreadSpend:
         still stored means the turn before it was cut off first: its spend is theirs when a
         new process shows it (`process_started`)."""
         c = self.conversation
+        self.began = time.monotonic()
         stored = c.record.turn_payer
         self.unpaid = stored
         if stored != self.payer or c.record.turn_by != self.payer:
@@ -143,6 +149,7 @@ class ThreadSpend:
             log.info("interview %s: a turn cut off earlier spent $%.4f, charged to %s", record.name, gap, payer)
             await c.store.add_spend(record.channel, record.thread_ts, payer, utc_day(), gap)
             await c.save(cost_usd=record.cost_usd + gap, session_cost_usd=total)
+            c.metrics.spent(gap)
         elif gap < -COST_NOISE:
             log.info("interview %s: a killed process lost $%.4f of spend the CLI never reported", record.name, -gap)
             await c.save(session_cost_usd=total)

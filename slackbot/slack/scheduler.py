@@ -114,11 +114,14 @@ class SlackScheduler:
         calls already queued that go before one of `priority`, and `ahead` more that are sure
         to come first."""
         budget = self._budget(method)
-        queued = sum(
-            len(lane) for level, lanes in self._queues.get(method, {}).items() if level <= priority
-            for lane in lanes.values()
-        )
+        queued = self.queued(method, priority)
         return max(budget.wait(time.monotonic()), (1 + queued + ahead - budget.tokens) / budget.rate)
+
+    def queued(self, method: str | None = None, priority: Priority = Priority.REFRESH) -> int:
+        """Calls queued, not yet sent: of `method` (None: all) and at most `priority`."""
+        by_method = [self._queues.get(method, {})] if method is not None else list(self._queues.values())
+        return sum(len(lane) for queues in by_method for level, lanes in queues.items() if level <= priority
+                   for lane in lanes.values())
 
     async def close(self, grace: float = CLOSE_GRACE) -> None:
         """Drop queued calls (their callers get SchedulerClosed) and give the calls
