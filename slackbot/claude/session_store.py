@@ -9,7 +9,7 @@ remove a conversation, the listings serve the SDK's session helpers.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 from claude_agent_sdk import fold_session_summary
 from claude_agent_sdk.types import (
@@ -21,14 +21,14 @@ from claude_agent_sdk.types import (
     SessionSummaryEntry,
 )
 
-Entry = dict[str, Any]
+from ..store.sessions import Entry, Fold
 
 
 class TranscriptStore(Protocol):
     """What the adapter needs of the state store (`SqliteStore` has it)."""
 
     async def append_transcript(
-        self, project_key: str, session_id: str, subpath: str, entries: list[Entry], fold: Any = None
+        self, project_key: str, session_id: str, subpath: str, entries: list[Entry], fold: Fold | None = None
     ) -> None: ...
 
     async def load_transcript(self, project_key: str, session_id: str, subpath: str) -> list[Entry] | None: ...
