@@ -201,4 +201,30 @@ MIGRATIONS: list[str] = [
         reminded_at REAL NOT NULL
     );
     """,
+    # Claude's transcripts, mirrored through the Agent SDK's SessionStore (one row per
+    # transcript entry, in append order; `subpath` '' is the main transcript, others a
+    # subagent's). `uuid` dedupes a batch the SDK retries; entries without one append.
+    # `transcripts` is each key's storage write time (epoch ms) and, for main
+    # transcripts, the SDK's folded summary (opaque JSON).
+    """
+    CREATE TABLE transcripts (
+        project_key TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        subpath TEXT NOT NULL,
+        mtime INTEGER NOT NULL,
+        summary TEXT,
+        PRIMARY KEY (project_key, session_id, subpath)
+    );
+    CREATE TABLE transcript_entries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        project_key TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        subpath TEXT NOT NULL,
+        uuid TEXT,
+        entry TEXT NOT NULL
+    );
+    CREATE INDEX transcript_entries_by_key ON transcript_entries (project_key, session_id, subpath, id);
+    CREATE UNIQUE INDEX transcript_entries_by_uuid
+        ON transcript_entries (project_key, session_id, subpath, uuid) WHERE uuid IS NOT NULL;
+    """,
 ]

@@ -26,6 +26,7 @@ from .migrations import MIGRATIONS
 from .private import private_folder
 from .records import InterviewRecord, Status, image_bytes, text_chars
 from .replies import Replies
+from .sessions import Transcripts
 from .transactions import Transactions
 
 # Slack retries within minutes; a week of keys is plenty and keeps the table small.
@@ -47,7 +48,7 @@ _UPDATABLE = frozenset(
 )
 
 
-class SqliteStore(Replies, Delivery, Ledger, Followups, Transactions):
+class SqliteStore(Replies, Delivery, Ledger, Followups, Transcripts, Transactions):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path

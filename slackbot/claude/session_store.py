@@ -1,0 +1,87 @@
+"""The Agent SDK's `SessionStore` over our state store: the SDK mirrors each
+conversation's transcript into it, and a resume loads it from there.
+
+The store keeps plain JSON (slackbot.store.sessions); this adapter only translates the
+SDK's keys and folds its session summaries. All optional methods are implemented:
+`list_subkeys` lets a resume bring subagent transcripts along, `delete` lets retention
+remove a conversation, the listings serve the SDK's session helpers.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, cast
+
+from claude_agent_sdk import fold_session_summary
+from claude_agent_sdk.types import (
+    SessionKey,
+    SessionListSubkeysKey,
+    SessionStore,
+    SessionStoreEntry,
+    SessionStoreListEntry,
+    SessionSummaryEntry,
+)
+
+from ..store.sessions import Entry, Fold
+
+
+class TranscriptStore(Protocol):
+    """What the adapter needs of the state store (`SqliteStore` has it)."""
+
+    async def append_transcript(
+        self, project_key: str, session_id: str, subpath: str, entries: list[Entry], fold: Fold | None = None
+    ) -> None: ...
+
+    async def load_transcript(self, project_key: str, session_id: str, subpath: str) -> list[Entry] | None: ...
+
+    async def transcript_sessions(self, project_key: str) -> list[tuple[str, int, Entry | None]]: ...
+
+    async def transcript_subpaths(self, project_key: str, session_id: str) -> list[str]: ...
+
+    async def delete_transcript(self, project_key: str, session_id: str, subpath: str) -> None: ...
+
+
+class StoreSessionStore(SessionStore):
+    """Claude's transcripts in the state store, as the SDK's `session_store` option."""
+
+    def __init__(self, store: TranscriptStore) -> None:
+        self.store = store
+
+    async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
+        def fold(prior: Entry | None, batch: list[Entry], mtime: int) -> Entry:
+            folded = fold_session_summary(
+                cast(SessionSummaryEntry | None, prior), key, cast(list[SessionStoreEntry], batch)
+            )
+            folded["mtime"] = mtime  # storage write time: the clock `list_sessions` shows
+            return cast(Entry, folded)
+
+        await self.store.append_transcript(
+            key["project_key"], key["session_id"], _subpath(key), cast(list[Entry], entries), fold
+        )
+
+    async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
+        entries = await self.store.load_transcript(key["project_key"], key["session_id"], _subpath(key))
+        return None if entries is None else cast(list[SessionStoreEntry], entries)
+
+    async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
+        return [
+            {"session_id": session_id, "mtime": mtime}
+            for session_id, mtime, _ in await self.store.transcript_sessions(project_key)
+        ]
+
+    async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
+        return [
+            cast(SessionSummaryEntry, summary)
+            for _, _, summary in await self.store.transcript_sessions(project_key)
+            if summary is not None
+        ]
+
+    async def delete(self, key: SessionKey) -> None:
+        await self.store.delete_transcript(key["project_key"], key["session_id"], _subpath(key))
+
+    async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
+        return await self.store.transcript_subpaths(key["project_key"], key["session_id"])
+
+
+def _subpath(key: SessionKey) -> str:
+    """'' for the main transcript (the SDK treats an empty subpath as none, too)."""
+    return key.get("subpath") or ""

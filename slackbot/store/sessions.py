@@ -1,0 +1,107 @@
+"""The store's copy of Claude's transcripts, so a conversation can resume without the
+CLI's files on this machine's disk.
+
+Plain JSON in, plain JSON out: the Agent SDK's `SessionStore` adapter over these
+methods lives on the Claude side (`slackbot.claude.session_store`), so the store
+knows no SDK. A key is (project_key, session_id, subpath); subpath '' is the main
+transcript, anything else a subagent's under it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .transactions import Transactions
+
+Entry = dict[str, Any]
+# Folds a batch of entries into the previous summary (None at first): pure, run in the
+# append's transaction so two appends to one session can't lose each other's fold.
+Fold = Callable[[Entry | None, list[Entry], int], Entry]
+
+
+class Transcripts(Transactions):
+    """Queries of `SqliteStore` for mirrored transcripts."""
+
+    async def append_transcript(
+        self, project_key: str, session_id: str, subpath: str, entries: list[Entry], fold: Fold | None = None
+    ) -> None:
+        """Append entries in order (an entry whose uuid the key holds already is skipped:
+        the SDK retries a batch it could not confirm); `fold` updates the summary of a
+        main transcript. An empty batch writes nothing."""
+        if not entries:
+            return
+        key = (project_key, session_id, subpath)
+        async with self.transaction() as db:
+            rows = await self.fetch(
+                "SELECT mtime, summary FROM transcripts WHERE project_key = ? AND session_id = ? AND subpath = ?", key
+            )
+            previous_mtime, previous_summary = rows[0] if rows else (0, None)
+            # Storage write time, strictly increasing per key so each append is seen as newer.
+            mtime = max(int(time.time() * 1000), previous_mtime + 1)
+            await db.executemany(
+                "INSERT OR IGNORE INTO transcript_entries (project_key, session_id, subpath, uuid, entry) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(*key, _uuid(entry), json.dumps(entry)) for entry in entries],
+            )
+            summary = None
+            if fold is not None and not subpath:
+                prior = json.loads(previous_summary) if previous_summary else None
+                summary = json.dumps(fold(prior, entries, mtime))
+            await db.execute(
+                "INSERT INTO transcripts (project_key, session_id, subpath, mtime, summary) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (project_key, session_id, subpath) "
+                "DO UPDATE SET mtime = excluded.mtime, summary = COALESCE(excluded.summary, summary)",
+                (*key, mtime, summary),
+            )
+
+    async def load_transcript(self, project_key: str, session_id: str, subpath: str) -> list[Entry] | None:
+        """The entries in append order; None if the key was never written."""
+        key = (project_key, session_id, subpath)
+        async with self._exclusive():  # both reads see the same commits
+            known = await self.fetch(
+                "SELECT 1 FROM transcripts WHERE project_key = ? AND session_id = ? AND subpath = ?", key
+            )
+            if not known:
+                return None
+            rows = await self.fetch(
+                "SELECT entry FROM transcript_entries WHERE project_key = ? AND session_id = ? AND subpath = ? "
+                "ORDER BY id",
+                key,
+            )
+        return [json.loads(raw) for (raw,) in rows]
+
+    async def transcript_sessions(self, project_key: str) -> list[tuple[str, int, Entry | None]]:
+        """The project's main transcripts: (session_id, mtime in epoch ms, summary)."""
+        rows = await self.fetch(
+            "SELECT session_id, mtime, summary FROM transcripts WHERE project_key = ? AND subpath = ''",
+            (project_key,),
+        )
+        return [(session_id, mtime, json.loads(summary) if summary else None) for session_id, mtime, summary in rows]
+
+    async def transcript_subpaths(self, project_key: str, session_id: str) -> list[str]:
+        """The subagent transcripts under a session."""
+        rows = await self.fetch(
+            "SELECT subpath FROM transcripts WHERE project_key = ? AND session_id = ? AND subpath != '' "
+            "ORDER BY subpath",
+            (project_key, session_id),
+        )
+        return [subpath for (subpath,) in rows]
+
+    async def delete_transcript(self, project_key: str, session_id: str, subpath: str) -> None:
+        """Delete one subagent transcript, or (subpath '') a session with all under it."""
+        where = "project_key = ? AND session_id = ?"
+        params: tuple[str, ...] = (project_key, session_id)
+        if subpath:
+            where, params = where + " AND subpath = ?", (*params, subpath)
+        async with self.transaction() as db:
+            await db.execute(f"DELETE FROM transcript_entries WHERE {where}", params)
+            await db.execute(f"DELETE FROM transcripts WHERE {where}", params)
+        await self._empty_log()  # people's words leave the disk, not just the table
+
+
+def _uuid(entry: Entry) -> str | None:
+    uuid = entry.get("uuid")
+    return uuid if isinstance(uuid, str) and uuid else None
