@@ -161,7 +161,9 @@ async def test_a_typed_message_with_two_questions_open_asks_which_it_answers(sta
     await h.slack.wait_for(lambda: not elements(h.slack.message("C1", mode.ts)), what="the mode question answered")
     assert "detailed, please" in h.slack.message("C1", mode.ts).visible_text
     assert elements(h.slack.message("C1", features.ts)), "the other question still waits"
-    assert not any(e.blocks for e in h.slack.ephemerals(user="U1")), "the chooser is replaced by a note"
+    await h.slack.wait_for(  # through the click's response_url, apart from the answer's update
+        lambda: not any(e.blocks for e in h.slack.ephemerals(user="U1")), what="the chooser replaced by a note"
+    )
 
     (pick_block, checkboxes), *_ = [(b, e) for b, e in elements(features) if e["type"] == "checkboxes"]
     state = {pick_block["block_id"]: {checkboxes["action_id"]: {
