@@ -6,6 +6,7 @@ a low priority: a burst of changes costs one update, and only the latest is writ
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,6 +16,7 @@ from ..blocks import root_blocks, update_text
 from ..scheduler import Priority, SchedulerClosed
 from .base import ThreadBase
 from .errors import SLACK_ERRORS, slack_error
+from .posted import finals_short
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,8 @@ class RootMessage:
                     )
                     self._shown = (text, blocks)
 
+                while finals_short(relay):  # answers still growing owe their last update: they go first
+                    await asyncio.sleep(relay.min_interval)
                 try:
                     await relay.scheduler.run(
                         "chat.update", update, fair_key=relay.thread_ts, priority=Priority.REFRESH,
