@@ -24,17 +24,17 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any, TypeVar
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from . import rate_limits
-from .rate_limits import DEFAULT_PER_MINUTE, MESSAGE_METHODS, ChannelPace, MethodBudget, RateLimits
+from .rate_limits import DEFAULT_PER_MINUTE, ChannelPace, MethodBudget, RateLimits
+from .write_queue import Job, Priority, SchedulerClosed, message_channel, pop_head
 
-# The budgets live in rate_limits; callers may keep importing them from here.
+# The budgets live in rate_limits, the queue's parts in write_queue; callers may keep
+# importing them from here.
 __all__ = ["DEFAULT_PER_MINUTE", "Priority", "RateLimits", "SchedulerClosed", "SlackScheduler"]
 
 log = logging.getLogger(__name__)
@@ -42,27 +42,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CLOSE_GRACE = 5.0  # seconds close() waits for calls already sent to Slack
-
-
-class SchedulerClosed(RuntimeError):
-    """The bot is shutting down: a queued write was dropped, not sent."""
-
-
-class Priority(IntEnum):
-    FIRST = 0  # something new a person waits to see
-    REFRESH = 1  # more of something already visible
-
-
-@dataclass
-class _Job:
-    method: str
-    thunk: Callable[[], Awaitable[Any]]
-    fair_key: str
-    channel: str | None
-    priority: Priority
-    coalesce_key: str | None
-    future: asyncio.Future[Any]
-    queued_at: float
 
 
 class SlackScheduler:
@@ -78,10 +57,10 @@ class SlackScheduler:
         self.limits = limits or RateLimits()
         self._budgets: dict[str, MethodBudget] = {}
         self._channels = ChannelPace(self.limits.channel_post_interval)
-        self._waiting: dict[str, list[_Job]] = {}  # channel -> its queued new messages, oldest first
+        self._waiting: dict[str, list[Job]] = {}  # channel -> its queued new messages, oldest first
         # method -> priority -> fair key -> jobs
-        self._queues: dict[str, dict[Priority, OrderedDict[str, deque[_Job]]]] = {}
-        self._coalescing: dict[str, _Job] = {}
+        self._queues: dict[str, dict[Priority, OrderedDict[str, deque[Job]]]] = {}
+        self._coalescing: dict[str, Job] = {}
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
@@ -98,7 +77,7 @@ class SlackScheduler:
         if coalesce_key is not None and coalesce_key in self._coalescing:
             return await asyncio.shield(self._coalescing[coalesce_key].future)
         loop = asyncio.get_running_loop()
-        job = _Job(method, thunk, fair_key, channel, priority, coalesce_key, loop.create_future(), time.monotonic())
+        job = Job(method, thunk, fair_key, channel, priority, coalesce_key, loop.create_future(), time.monotonic())
         # A caller gone (cancelled at shutdown) leaves no "exception was never retrieved".
         job.future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._enqueue(job)
@@ -170,9 +149,9 @@ class SlackScheduler:
 
     # -- the dispatcher ---------------------------------------------------------
 
-    def _enqueue(self, job: _Job, front: bool = False) -> None:
+    def _enqueue(self, job: Job, front: bool = False) -> None:
         # First: a channel it cannot file under fails the call before it is queued.
-        if (channel := _message_channel(job)) is not None:
+        if (channel := message_channel(job)) is not None:
             waiting = self._waiting.setdefault(channel, [])
             waiting.append(job)
             waiting.sort(key=lambda queued: queued.queued_at)  # a retry keeps its place
@@ -185,15 +164,15 @@ class SlackScheduler:
         else:
             lane.append(job)
 
-    def _unwait(self, job: _Job) -> None:
+    def _unwait(self, job: Job) -> None:
         """The job left the queues (started or failed): no longer waiting for its channel."""
-        channel = _message_channel(job)
+        channel = message_channel(job)
         waiting = self._waiting.get(channel, []) if channel is not None else []
         waiting[:] = [queued for queued in waiting if queued is not job]
         if channel is not None and channel in self._waiting and not waiting:
             del self._waiting[channel]
 
-    def _fail(self, job: _Job, exc: BaseException) -> None:
+    def _fail(self, job: Job, exc: BaseException) -> None:
         """Settle a job with an error; its caller (and any coalesced with it) sees `exc`."""
         if job.coalesce_key is not None and self._coalescing.get(job.coalesce_key) is job:
             del self._coalescing[job.coalesce_key]
@@ -214,8 +193,8 @@ class SlackScheduler:
             self._budgets[method] = MethodBudget(self.limits.limit(method), self.limits.window)
         return self._budgets[method]
 
-    def _channel_wait(self, job: _Job, now: float) -> float:
-        channel = _message_channel(job)
+    def _channel_wait(self, job: Job, now: float) -> float:
+        channel = message_channel(job)
         if channel is None:
             return 0.0
         wait = self._channels.wait(channel, now)
@@ -223,10 +202,10 @@ class SlackScheduler:
             return self._channels.interval  # its turn passes to that one, whose completion wakes us
         return wait
 
-    def _older_can_go(self, job: _Job, now: float) -> bool:
+    def _older_can_go(self, job: Job, now: float) -> bool:
         """Whether a new message of another method, queued earlier for the same channel,
         could go now: the channel is shared, so the oldest takes it (no method starves)."""
-        for other in self._waiting.get(_message_channel(job) or "", ()):
+        for other in self._waiting.get(message_channel(job) or "", ()):
             if other.queued_at >= job.queued_at:
                 return False
             if other.method == job.method:
@@ -273,7 +252,7 @@ class SlackScheduler:
         return soonest
 
     def _release_method(
-        self, method: str, by_priority: dict[Priority, OrderedDict[str, deque[_Job]]]
+        self, method: str, by_priority: dict[Priority, OrderedDict[str, deque[Job]]]
     ) -> float | None:
         budget = self._budget(method)
         while True:
@@ -291,13 +270,13 @@ class SlackScheduler:
                     channel_wait = min(channel_wait or refresh_wait, refresh_wait)
                 return wait if wait > 0 else channel_wait
             entry = budget.spend(now)
-            if (channel := _message_channel(job)) is not None:
+            if (channel := message_channel(job)) is not None:
                 self._channels.started(channel)
             self._start(job, entry)
 
     def _next_job(
-        self, by_priority: dict[Priority, OrderedDict[str, deque[_Job]]], now: float, lowest: Priority,
-    ) -> tuple[_Job | None, float]:
+        self, by_priority: dict[Priority, OrderedDict[str, deque[Job]]], now: float, lowest: Priority,
+    ) -> tuple[Job | None, float]:
         """The next job of at most `lowest` priority, by priority then round robin between
         threads; skips blocked channels."""
         blocked_for: float | None = None
@@ -309,15 +288,15 @@ class SlackScheduler:
                     wait = self._channel_wait(job, now)
                 except Exception as exc:  # a malformed job fails alone
                     log.exception("slack scheduler: dropping a %s call it cannot schedule", job.method)
-                    self._fail(_pop_head(by_priority, priority, key), exc)
+                    self._fail(pop_head(by_priority, priority, key), exc)
                     continue
                 if wait > 0:
                     blocked_for = wait if blocked_for is None else min(blocked_for, wait)
                     continue
-                return _pop_head(by_priority, priority, key), 0.0
+                return pop_head(by_priority, priority, key), 0.0
         return None, blocked_for or 0.0
 
-    def _start(self, job: _Job, entry: list[float]) -> None:
+    def _start(self, job: Job, entry: list[float]) -> None:
         if job.coalesce_key is not None and self._coalescing.get(job.coalesce_key) is job:
             del self._coalescing[job.coalesce_key]  # later refreshes queue anew
         self._unwait(job)
@@ -325,7 +304,7 @@ class SlackScheduler:
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
-    async def _execute(self, job: _Job, entry: list[float]) -> None:
+    async def _execute(self, job: Job, entry: list[float]) -> None:
         """Run one call and settle its caller's future, whatever happens."""
         try:
             result = await self._call(job, entry)
@@ -346,7 +325,7 @@ class SlackScheduler:
         finally:
             self._wake.set()
 
-    async def _call(self, job: _Job, entry: list[float]) -> Any:
+    async def _call(self, job: Job, entry: list[float]) -> Any:
         try:
             return await job.thunk()
         except SlackApiError as exc:
@@ -361,10 +340,10 @@ class SlackScheduler:
         finally:
             now = time.monotonic()
             entry[0] = now  # counted from when Slack surely had it
-            if (channel := _message_channel(job)) is not None:
+            if (channel := message_channel(job)) is not None:
                 self._channels.done(channel, now)
 
-    def _pause(self, job: _Job, seconds: float) -> None:
+    def _pause(self, job: Job, seconds: float) -> None:
         """Hold back what Slack refused for its Retry-After: the channel, or the method.
 
         Slack's 429 does not say which limit it hit. Assumed: a refused new message in a
@@ -372,31 +351,13 @@ class SlackScheduler:
         method's workspace budget is paced here already: only that channel waits. A second
         channel refused while the first is held means the workspace's limit after all."""
         now = time.monotonic()
-        channel = _message_channel(job)
+        channel = message_channel(job)
         if channel is not None and self._channels.pause(channel, now + seconds, now):
             log.warning("%s rate-limited in %s; pausing that channel for %.1fs", job.method, channel, seconds)
             return
         budget = self._budget(job.method)
         budget.paused_until = max(budget.paused_until, now + seconds)
         log.warning("%s rate-limited; pausing it for %.1fs", job.method, seconds)
-
-
-def _message_channel(job: _Job) -> str | None:
-    """The channel the job adds a message to, if it adds one there (its pace applies)."""
-    return job.channel if job.method in MESSAGE_METHODS else None
-
-
-def _pop_head(by_priority: dict[Priority, OrderedDict[str, deque[_Job]]], priority: Priority, key: str) -> _Job:
-    """Take the first job of a thread's lane; the thread goes to the back (it had its turn)."""
-    lanes = by_priority[priority]
-    job = lanes[key].popleft()
-    if lanes[key]:
-        lanes.move_to_end(key)
-    else:
-        del lanes[key]
-    if not lanes:
-        del by_priority[priority]
-    return job
 
 
 class _Retry(Exception):
