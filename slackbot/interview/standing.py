@@ -64,7 +64,9 @@ class RootWatch:
     def __init__(self, conversation: Watched, show: Callable[[Standing], object], *, shown: bool) -> None:
         self.conversation, self.show = conversation, show
         # `shown`: the root already says this (it was just posted); else it is written now.
-        self.last: Standing | None = self.standing() if shown else None
+        self.last: Standing | None = None
+        if shown:
+            self.last = self.standing()
         conversation.changed = self.changed
         conversation.state.on_change = self.changed
         if not shown:
@@ -77,7 +79,10 @@ class RootWatch:
         if stage is Stage.WAITING:  # on the person whose message started the turn (stored)
             return Standing(record.name, record.started_by, stage, waiting_on=record.turn_by or record.started_by)
         if stage is Stage.READY:
-            return Standing(record.name, record.started_by, stage, features=feature_count(c.project_dir))
+            # Read from the spec once per delivery: a revision passes through other stages first.
+            last = self.last
+            features = last.features if last is not None and last.stage is Stage.READY else feature_count(c.project_dir)
+            return Standing(record.name, record.started_by, stage, features=features)
         return Standing(record.name, record.started_by, stage)
 
     def changed(self) -> None:
