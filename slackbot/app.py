@@ -25,7 +25,7 @@ from .slack.counted import CountedClient
 from .slack.http_mode import DEFAULT_LIMITS, HttpLimits, build_web_app, start_server
 from .slack.people import DisplayNames
 from .slack.scheduler import DEFAULT_PER_MINUTE, RateLimits, SlackScheduler
-from .store import SqliteStore
+from .store import make_store
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class Bot:
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
         # One connection pool for both clients, opened in the running loop by _open.
         self.http_session: aiohttp.ClientSession | None = None
-        self.store = SqliteStore(settings.state_dir / "newspec.db")
+        self.store = make_store(settings.database_url, settings.state_dir)
         # Every write goes through one scheduler, with a client that lets 429s reach it.
         if rate_limits is None:  # Slack's tiers, with any overrides from NEWSPEC_RATE_LIMITS
             rate_limits = RateLimits(per_minute={**DEFAULT_PER_MINUTE, **dict(settings.rate_limits)})

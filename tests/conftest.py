@@ -1,12 +1,17 @@
 """Shared fixtures: the fake Anthropic API that the real `claude` CLI talks to,
-and settings pointing the bot at temp folders."""
+settings pointing the bot at temp folders, and the store's engine.
+
+Engines: tests run on SQLite. A test using the `store` fixture, and every test of a
+module marked `both_engines`, runs on PostgreSQL too (a real server the tests start).
+`NEWSPEC_TEST_DATABASE=postgres pytest` runs the whole suite on PostgreSQL, leaving out
+the tests marked `sqlite_only` (they read the SQLite file itself)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,12 +22,65 @@ from slackbot.claude.session import SessionSettings
 from slackbot.config import Settings
 from slackbot.slack.blocks import STOP_ACTION
 from slackbot.slack.scheduler import RateLimits
-from slackbot.store import SqliteStore
+from slackbot.store import PostgresStore, SqliteStore
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, Message
+from tests.postgres import PostgresServer
 
 REPO = Path(__file__).resolve().parent.parent
 FAST_LIMITS = RateLimits().faster(20)
+ENGINES = ("sqlite", "postgres")
+# The engine of every test, when set (the whole suite on PostgreSQL).
+ONLY_ENGINE = os.environ.get("NEWSPEC_TEST_DATABASE", "").strip().lower() or None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Both engines for store tests and modules marked `both_engines`, unless one is chosen."""
+    if "engine" not in metafunc.fixturenames or ONLY_ENGINE:
+        return
+    if "store" in metafunc.fixturenames or metafunc.definition.get_closest_marker("both_engines"):
+        metafunc.parametrize("engine", ENGINES, indirect=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if ONLY_ENGINE and ONLY_ENGINE != "sqlite":
+        skip = pytest.mark.skip(reason="reads the SQLite file itself")
+        for item in items:
+            if item.get_closest_marker("sqlite_only"):
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server per test worker, started when a test first needs it."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", None) or ONLY_ENGINE or "sqlite")
+
+
+# The database of the test running now (None: SQLite); `bot_env` hands it to every bot.
+_test_database: str | None = None
+
+
+@pytest.fixture(autouse=True)
+def database_url(engine: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """A fresh PostgreSQL database for this test, or None on SQLite."""
+    global _test_database
+    if engine == "sqlite":
+        yield None
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    _test_database = server.fresh_database()
+    try:
+        yield _test_database
+    finally:
+        _test_database = None
 
 
 @pytest.fixture
@@ -140,12 +198,18 @@ def is_status_line(message: Message) -> bool:
 
 
 def bot_env(slack: FakeSlack, tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """The bot's settings for a test: the fakes, temp folders, and this test's database."""
+    database = {}
+    if _test_database:
+        database["NEWSPEC_DATABASE_URL"] = _test_database
+        (tmp_path / "generations").mkdir(exist_ok=True)  # a shared folder is set up beforehand
     return {
         "SLACK_BOT_TOKEN": "xoxb-test",
         "SLACK_APP_TOKEN": "xapp-test",
         "SLACK_API_URL": slack.api_url,
         "GENERATIONS_DIR": str(tmp_path / "generations"),
         "NEWSPEC_STATE_DIR": str(tmp_path / "state"),
+        **database,
         **overrides,
     }
 
@@ -185,18 +249,25 @@ def people_said(request: fa.ModelRequest) -> str:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    """The real state store in this test's own folder."""
-    store = SqliteStore(tmp_path / "state.db")
+async def store(tmp_path: Path, database_url: str | None) -> AsyncIterator[SqliteStore | PostgresStore]:
+    """The real state store: SQLite in this test's own folder, or its own PostgreSQL database."""
+    store = PostgresStore(database_url) if database_url else SqliteStore(tmp_path / "state.db")
     await store.open()
     yield store
     await store.close()
 
 
-async def reopen(store: SqliteStore) -> SqliteStore:
+def bot_store(tmp_path: Path) -> SqliteStore | PostgresStore:
+    """The store a bot started by `start_bot` in this test uses (not opened)."""
+    if _test_database:
+        return PostgresStore(_test_database)
+    return SqliteStore(tmp_path / "state" / "newspec.db")
+
+
+async def reopen(store: SqliteStore | PostgresStore) -> SqliteStore | PostgresStore:
     """The same database opened anew, as after a restart."""
     await store.close()
-    again = SqliteStore(store.path)
+    again = PostgresStore(store.url) if isinstance(store, PostgresStore) else SqliteStore(store.path)
     await again.open()
     return again
 

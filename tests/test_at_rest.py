@@ -15,6 +15,8 @@ from slackbot.events import Attachment
 from slackbot.store import SqliteStore
 from tests.fakes import anthropic as fa
 
+pytestmark = pytest.mark.sqlite_only
+
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)

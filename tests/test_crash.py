@@ -10,9 +10,13 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import bot_env, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack
+
+pytestmark = pytest.mark.both_engines
 
 
 def nothing_pending(tmp_path: Path) -> bool:

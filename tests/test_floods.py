@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from slackbot.events import Attachment
 from slackbot.spend import flood
 from slackbot.spend.flood import MAX_BATCH_CHARS, MAX_BATCH_FILES, PerPersonLimit, fit_reply, take_batch
@@ -175,6 +177,7 @@ async def test_newspec_past_a_persons_hourly_limit_starts_nothing(start_bot):
     await h.wait_for_text("C1", root_ts, "Hello four!")
 
 
+@pytest.mark.sqlite_only
 async def test_files_held_for_a_paused_interview_stop_at_a_ceiling_and_the_database_stays_small(start_bot, tmp_path):
     from tests.test_budgets import paused_bakery
 

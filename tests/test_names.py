@@ -14,6 +14,8 @@ from slackbot.store import InterviewRecord, SqliteStore, Status
 from tests.fakes import anthropic as fa
 from tests.test_interview_flow import finished_spec
 
+pytestmark = pytest.mark.both_engines
+
 DEVICES = ["con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))]
 
 

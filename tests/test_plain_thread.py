@@ -4,10 +4,14 @@ nothing the bot posts is later deleted. Rendered as the person in the thread see
 
 from __future__ import annotations
 
+import pytest
+
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, Message
 from tests.test_interview_flow import write_both
 from tests.test_questions import MODE, ask, click, question_message
+
+pytestmark = pytest.mark.both_engines
 
 
 def as_seen(slack: FakeSlack, channel: str, root_ts: str) -> list[str]:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import Message
+
+pytestmark = pytest.mark.both_engines
 
 MODE = {
     "question": "Quick or detailed interview?",

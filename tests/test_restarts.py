@@ -28,6 +28,8 @@ from tests.fakes.slack import FakeSlack, Gate, Message
 from tests.test_crash import nothing_pending
 from tests.test_questions import FEATURES, MODE, ask, click, elements
 
+pytestmark = pytest.mark.both_engines
+
 OPENING = "has just started a spec interview"
 MODE_Q, FEATURES_Q = str(MODE["question"]), str(FEATURES["question"])
 RESTARTING = "I'm restarting and had to stop mid-answer"

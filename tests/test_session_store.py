@@ -1,6 +1,7 @@
 """Claude's transcripts in the state store, through the Agent SDK's SessionStore:
-the SDK's own conformance suite against our adapter on a real SQLite file, and a
-resume that finds the conversation after the store was reopened."""
+the SDK's own conformance suite against our adapter on a real SQLite file and on a
+real PostgreSQL server, and a resume that finds the conversation after the store was
+reopened."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from claude_agent_sdk._internal.session_store_validation import _store_implement
 from claude_agent_sdk.testing import run_session_store_conformance
 
 from slackbot.claude.session_store import StoreSessionStore
-from slackbot.store import SqliteStore
+from slackbot.store import PostgresStore, SqliteStore
 from tests.conftest import reopen
+from tests.postgres import PostgresServer
 
 OPTIONAL = ("list_sessions", "list_session_summaries", "delete", "list_subkeys")
 
@@ -39,6 +41,25 @@ async def test_the_sdk_conformance_suite_passes_on_sqlite(tmp_path: Path):
         for store in opened:
             await store.close()
     assert len(opened) > 14  # one database per contract: the suite ran them all
+
+
+async def test_the_sdk_conformance_suite_passes_on_postgresql(postgres_server: PostgresServer):
+    opened: list[PostgresStore] = []
+
+    async def fresh() -> StoreSessionStore:
+        store = PostgresStore(postgres_server.fresh_database(), pool_size=2)
+        await store.open()
+        opened.append(store)
+        return StoreSessionStore(store)
+
+    try:
+        probe = await fresh()
+        assert [m for m in OPTIONAL if not _store_implements(probe, m)] == []
+        await run_session_store_conformance(fresh)
+    finally:
+        for store in opened:
+            await store.close()
+    assert len(opened) > 14
 
 
 async def test_a_retried_batch_is_not_stored_twice(store: SqliteStore):

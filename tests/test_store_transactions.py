@@ -1,6 +1,7 @@
 """The store's writes are each one transaction no other coroutine can touch: all
 coroutines share one SQLite connection, so with SQLite's implicit transactions one
-coroutine's rollback or commit took along another's half-done work."""
+coroutine's rollback or commit took along another's half-done work. The same sequences
+run on PostgreSQL, where each transaction has a connection of its own."""
 
 from __future__ import annotations
 
@@ -10,8 +11,37 @@ from typing import Any
 import pytest
 
 from slackbot.events import Attachment
-from slackbot.store import InterviewRecord, SqliteStore
+from slackbot.store import InterviewRecord, PostgresStore, SqliteStore
+from slackbot.store.postgres_engine import PgWriter
 from tests.conftest import reopen
+
+Store = SqliteStore | PostgresStore
+
+
+def wrap_executemany(store: Store, wrapper: Any) -> Any:
+    """Route the store's `executemany` through `wrapper(real, sql, rows)`; the real one."""
+    if isinstance(store, SqliteStore):
+        real = store.db.executemany
+
+        async def on_sqlite(sql: str, rows: Any) -> Any:
+            return await wrapper(real, sql, rows)
+
+        store.db.executemany = on_sqlite  # type: ignore[method-assign]
+        return real
+    original = PgWriter.executemany
+
+    async def on_postgres(writer: PgWriter, sql: str, rows: Any) -> Any:
+        return await wrapper(lambda s, r: original(writer, s, r), sql, rows)
+
+    PgWriter.executemany = on_postgres  # type: ignore[method-assign]
+    return original
+
+
+@pytest.fixture(autouse=True)
+def _restore_pg_writer():
+    original = PgWriter.executemany
+    yield
+    PgWriter.executemany = original  # type: ignore[method-assign]
 
 
 async def test_a_conflicting_name_claim_does_not_undo_a_reply_being_accepted_so_its_retry_is_refused(store):
@@ -43,16 +73,15 @@ class FailingFiles:
     """The real connection, except that storing a reply's files fails once (as a full
     disk would): the reply and its dedupe keys are already written by then."""
 
-    def __init__(self, store: SqliteStore) -> None:
-        self.real = store.db.executemany
+    def __init__(self, store: Store) -> None:
         self.failed = False
-        store.db.executemany = self  # type: ignore[method-assign]
+        wrap_executemany(store, self)
 
-    async def __call__(self, sql: str, rows: Any) -> Any:
+    async def __call__(self, real: Any, sql: str, rows: Any) -> Any:
         if "reply_files" in sql and not self.failed:
             self.failed = True
             raise OSError("disk full")
-        return await self.real(sql, rows)
+        return await real(sql, rows)
 
 
 async def test_a_reply_whose_files_fail_to_store_leaves_nothing_behind_so_its_retry_is_accepted(store):
@@ -82,7 +111,7 @@ async def test_a_move_that_fails_halfway_leaves_the_interview_where_it_was(store
     await store.add_spend("C1", "claiming:x", "U1", "2026-01-01", 0.5)
     assert await store.note_once("C1", "claiming:x", "warn-cost:1.0")
     assert await store.note_once("C1", "1.0", "warn-cost:1.0")
-    with pytest.raises(Exception, match="UNIQUE"):
+    with pytest.raises(Exception, match=r"(?i)unique"):
         await store.move_interview("C1", "claiming:x", "1.0")
     await store.add_spend("C2", "5.0", "U2", "2026-01-01", 0.25)  # another coroutine's write commits
     store = await reopen(store)
@@ -97,20 +126,23 @@ class ReadWhileFilesAreStored:
     """The real connection; as a reply's files are about to be stored, a turn starts
     reading the thread (and loading its replies' files), and gets as far as it can."""
 
-    def __init__(self, store: SqliteStore) -> None:
-        self.store, self.real = store, store.db.executemany
+    def __init__(self, store: Store) -> None:
+        self.store = store
         self.reader: asyncio.Task[list[tuple[str, tuple[Attachment, ...]]]] | None = None
-        store.db.executemany = self  # type: ignore[method-assign]
+        wrap_executemany(store, self)
 
     async def read_the_thread(self) -> list[tuple[str, tuple[Attachment, ...]]]:
         return [(r.text, await self.store.reply_files([r.id])) for r in await self.store.pending_replies("C1", "1.0")]
 
-    async def __call__(self, sql: str, rows: Any) -> Any:
+    async def __call__(self, real: Any, sql: str, rows: Any) -> Any:
         if "reply_files" in sql and self.reader is None:
             self.reader = asyncio.create_task(self.read_the_thread())
             await asyncio.sleep(0)  # the reader runs up to its first query (or the store's lock)
-            await self.store.db.execute("SELECT 1")  # queued after that query: it has run
-        return await self.real(sql, rows)
+            if isinstance(self.store, SqliteStore):
+                await self.store.db.execute("SELECT 1")  # queued after that query: it has run
+            else:
+                await asyncio.sleep(0.2)  # its own connection: its first query has run by now
+        return await real(sql, rows)
 
 
 async def test_a_turn_reading_the_thread_sees_a_reply_with_its_files_or_not_at_all(store):
@@ -120,7 +152,11 @@ async def test_a_turn_reading_the_thread_sees_a_reply_with_its_files_or_not_at_a
     reading = ReadWhileFilesAreStored(store)
     assert await store.accept_reply("C1", "1.0", "U1", "see attached", "2.0", "Ev1", attachments=(notes,))
     assert reading.reader is not None
-    assert await reading.reader == [("see attached", (notes,))]
+    seen = await reading.reader
+    if isinstance(store, SqliteStore):  # the read waited for the write's commit
+        assert seen == [("see attached", (notes,))]
+    else:  # the read ran beside the write, on what was committed before it
+        assert seen in ([], [("see attached", (notes,))])
 
 
 async def test_a_cancelled_write_leaves_it_whole_or_absent_and_the_store_working(store):

@@ -8,6 +8,8 @@ import asyncio
 import struct
 import zlib
 
+import pytest
+
 from slackbot.slack.blocks import STOP_ACTION
 from tests.conftest import held
 from tests.fakes import anthropic as fa
@@ -214,9 +216,10 @@ async def test_a_typed_reply_overtaken_by_a_click_still_reaches_claude(start_bot
 
 
 async def test_a_name_claimed_by_a_run_that_died_before_its_thread_opened_is_free_again(start_bot, tmp_path):
-    from slackbot.store import InterviewRecord, SqliteStore
+    from slackbot.store import InterviewRecord
+    from tests.conftest import bot_store
 
-    store = SqliteStore(tmp_path / "state" / "newspec.db")  # as a crash between claim and root post left it
+    store = bot_store(tmp_path)  # as a crash between claim and root post left it
     await store.open()
     await store.add_interview(InterviewRecord("C1", "claiming:0123abcd", "shop", "U1", team_id="T1"))
     await store.close()
@@ -226,6 +229,7 @@ async def test_a_name_claimed_by_a_run_that_died_before_its_thread_opened_is_fre
     await h.wait_for_text("C1", root_ts, "Hello again, shop!")
 
 
+@pytest.mark.sqlite_only
 async def test_a_reply_held_for_its_files_when_the_bot_died_is_answered_after_restart(start_bot, tmp_path):
     h = await start_bot()
     seen: list[str] = []

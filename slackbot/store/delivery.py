@@ -77,13 +77,13 @@ class Delivery(Transactions):
     ) -> PendingReply:
         """Store an answer as a reply of its own (it waits while its question has parts open)."""
         async with self.transaction() as db:
-            cursor = await db.execute(
+            ((reply_id,),) = await db.execute_fetchall(
                 "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author, user_team, "
-                "question_id) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?)",
+                "question_id) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?) RETURNING id",
                 (channel, thread_ts, user_id, text, time.time(), author, user_team, question_id),
             )
         return PendingReply(
-            cursor.lastrowid or 0, channel, thread_ts, user_id, text, "", author, user_team=user_team,
+            reply_id, channel, thread_ts, user_id, text, "", author, user_team=user_team,
             question_id=question_id,
         )
 
@@ -127,8 +127,10 @@ class Delivery(Transactions):
     ) -> None:
         async with self.transaction() as db:
             await db.execute(
-                "INSERT OR REPLACE INTO questions (id, channel, thread_ts, payload, answered, created_at) "
-                "VALUES (?, ?, ?, ?, 0, ?)",
+                "INSERT INTO questions (id, channel, thread_ts, payload, answered, created_at) "
+                "VALUES (?, ?, ?, ?, 0, ?) "
+                "ON CONFLICT (id) DO UPDATE SET channel = excluded.channel, thread_ts = excluded.thread_ts, "
+                "payload = excluded.payload, answered = 0, created_at = excluded.created_at",
                 (question_id, channel, thread_ts, json.dumps(payload), time.time()),
             )
 
@@ -145,7 +147,8 @@ class Delivery(Transactions):
         False if it was answered already."""
         async with self.transaction() as db:
             cursor = await db.execute(
-                "INSERT OR IGNORE INTO question_answers (question_id, item, who, answer) VALUES (?, ?, ?, ?)",
+                "INSERT INTO question_answers (question_id, item, who, answer) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (question_id, item, who, answer),
             )
         return cursor.rowcount == 1
@@ -162,7 +165,8 @@ class Delivery(Transactions):
     async def question_posted(self, question_id: str, item: int, ts: str) -> None:
         async with self.transaction() as db:
             await db.execute(
-                "INSERT OR REPLACE INTO question_posts (question_id, item, ts) VALUES (?, ?, ?)",
+                "INSERT INTO question_posts (question_id, item, ts) VALUES (?, ?, ?) "
+                "ON CONFLICT (question_id, item) DO UPDATE SET ts = excluded.ts",
                 (question_id, item, ts),
             )
 
@@ -186,7 +190,8 @@ class Delivery(Transactions):
         """`user_id` will type their answer to part `item` ("Other…")."""
         async with self.transaction() as db:
             await db.execute(
-                "INSERT OR REPLACE INTO question_others (question_id, item, user_id) VALUES (?, ?, ?)",
+                "INSERT INTO question_others (question_id, item, user_id) VALUES (?, ?, ?) "
+                "ON CONFLICT (question_id, user_id) DO UPDATE SET item = excluded.item",
                 (question_id, item, user_id),
             )
 

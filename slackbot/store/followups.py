@@ -22,8 +22,9 @@ class Followups(Transactions):
             if not found:
                 return False
             await db.execute(
-                "INSERT OR REPLACE INTO feedback (channel, thread_ts, user_id, positive, voted_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO feedback (channel, thread_ts, user_id, positive, voted_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (channel, thread_ts, user_id) "
+                "DO UPDATE SET positive = excluded.positive, voted_at = excluded.voted_at",
                 (channel, thread_ts, user_id, int(positive), time.time()),
             )
         return True
@@ -67,6 +68,7 @@ class Followups(Transactions):
         """Mark the question reminded; False if it already was (at most one reminder each)."""
         async with self.transaction() as db:
             cursor = await db.execute(
-                "INSERT OR IGNORE INTO reminders (question_id, reminded_at) VALUES (?, ?)", (question_id, time.time())
+                "INSERT INTO reminders (question_id, reminded_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (question_id, time.time()),
             )
             return cursor.rowcount == 1

@@ -66,7 +66,8 @@ class Ledger(Transactions):
         """Record that a thread was told `note`; False if it had been told already."""
         async with self.transaction() as db:
             cursor = await db.execute(
-                "INSERT OR IGNORE INTO budget_notes (channel, thread_ts, note, noted_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO budget_notes (channel, thread_ts, note, noted_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (channel, thread_ts, note, time.time()),
             )
         return cursor.rowcount == 1
@@ -79,7 +80,8 @@ class Ledger(Transactions):
         """Override one budget's setting from now on (None: no limit), across restarts."""
         async with self.transaction() as db:
             await db.execute(
-                "INSERT OR REPLACE INTO budget_limits (name, value, set_by, set_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO budget_limits (name, value, set_by, set_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET value = excluded.value, set_by = excluded.set_by, set_at = excluded.set_at",
                 (name, value, set_by, time.time()),
             )
 
@@ -92,6 +94,8 @@ class Ledger(Transactions):
     async def record_delivery(self, project: str, features: list[str]) -> None:
         async with self.transaction() as db:
             await db.execute(
-                "INSERT OR REPLACE INTO deliveries (project, features, delivered_at) VALUES (lower(?), ?, ?)",
+                "INSERT INTO deliveries (project, features, delivered_at) VALUES (lower(?), ?, ?) "
+                "ON CONFLICT (project) DO UPDATE SET features = excluded.features, "
+                "delivered_at = excluded.delivered_at",
                 (project, json.dumps(features), time.time()),
             )

@@ -18,6 +18,8 @@ _REPLY_COLUMNS = (
     "ready, user_team, sent, question_id, EXISTS (SELECT 1 FROM questions q WHERE q.id = question_id "
     "AND q.answered = 0)"
 )
+# Slack retries within minutes; a week of keys is plenty and keeps the table small.
+SEEN_RETENTION_SECONDS = 7 * 24 * 3600
 
 
 def reword(stored: str, old: str | None, new: str) -> str:
@@ -30,9 +32,18 @@ def reword(stored: str, old: str | None, new: str) -> str:
 
 
 class Replies(Transactions):
-    """Queries of `SqliteStore` about waiting replies."""
+    """The store's queries about waiting replies."""
 
     _edited_while_held: dict[int, str]  # see _held_edits
+
+    async def _tidy_after_start(self) -> None:
+        """What a run that stopped left behind, put right as the store opens."""
+        async with self.transaction() as db:
+            # Replies held for enrichment by a run that stopped: those without files go to
+            # Claude as they are (their text was stored on arrival); those with files stay
+            # held, for `Interviews.open` to fetch the files again (`held_downloads`).
+            await db.execute("UPDATE pending_replies SET ready = 1 WHERE ready = 0 AND slack_files = '[]'")
+            await db.execute("DELETE FROM seen WHERE seen_at < ?", (time.time() - SEEN_RETENTION_SECONDS,))
 
     async def accept_reply(
         self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
@@ -186,15 +197,14 @@ class Replies(Transactions):
         slack_files: Sequence[Mapping[str, Any]] = (),
     ) -> PendingReply:
         async with self.transaction() as db:
-            cursor = await db.execute(
+            ((reply_id,),) = await db.execute_fetchall(
                 "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author, "
                 "file_count, file_text_chars, file_image_bytes, ready, user_team, slack_files) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (channel, thread_ts, user_id, text, ts, time.time(), author, len(attachments),
                  text_chars(attachments), image_bytes(attachments), int(ready), user_team,
                  json.dumps([dict(f) for f in slack_files])),
             )
-            reply_id = cursor.lastrowid or 0
             await self._insert_files(reply_id, attachments)
         return PendingReply(
             reply_id, channel, thread_ts, user_id, text, ts, author, len(attachments), text_chars(attachments),

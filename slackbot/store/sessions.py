@@ -42,8 +42,8 @@ class Transcripts(Transactions):
             # Storage write time, strictly increasing per key so each append is seen as newer.
             mtime = max(int(time.time() * 1000), previous_mtime + 1)
             await db.executemany(
-                "INSERT OR IGNORE INTO transcript_entries (project_key, session_id, subpath, uuid, entry) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO transcript_entries (project_key, session_id, subpath, uuid, entry) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(*key, _uuid(entry), json.dumps(entry)) for entry in entries],
             )
             summary = None
@@ -53,25 +53,22 @@ class Transcripts(Transactions):
             await db.execute(
                 "INSERT INTO transcripts (project_key, session_id, subpath, mtime, summary) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (project_key, session_id, subpath) "
-                "DO UPDATE SET mtime = excluded.mtime, summary = COALESCE(excluded.summary, summary)",
+                "DO UPDATE SET mtime = excluded.mtime, summary = COALESCE(excluded.summary, transcripts.summary)",
                 (*key, mtime, summary),
             )
 
     async def load_transcript(self, project_key: str, session_id: str, subpath: str) -> list[Entry] | None:
         """The entries in append order; None if the key was never written."""
-        key = (project_key, session_id, subpath)
-        async with self._exclusive():  # both reads see the same commits
-            known = await self.fetch(
-                "SELECT 1 FROM transcripts WHERE project_key = ? AND session_id = ? AND subpath = ?", key
-            )
-            if not known:
-                return None
-            rows = await self.fetch(
-                "SELECT entry FROM transcript_entries WHERE project_key = ? AND session_id = ? AND subpath = ? "
-                "ORDER BY id",
-                key,
-            )
-        return [json.loads(raw) for (raw,) in rows]
+        # One query, so the key and its entries come from the same commit.
+        rows = await self.fetch(
+            "SELECT e.entry FROM transcripts t LEFT JOIN transcript_entries e ON e.project_key = t.project_key "
+            "AND e.session_id = t.session_id AND e.subpath = t.subpath "
+            "WHERE t.project_key = ? AND t.session_id = ? AND t.subpath = ? ORDER BY e.id",
+            (project_key, session_id, subpath),
+        )
+        if not rows:
+            return None
+        return [json.loads(raw) for (raw,) in rows if raw is not None]
 
     async def transcript_sessions(self, project_key: str) -> list[tuple[str, int, Entry | None]]:
         """The project's main transcripts: (session_id, mtime in epoch ms, summary)."""

@@ -1,34 +1,25 @@
-"""How the store's methods reach SQLite: one shared connection, one coroutine at a time.
+"""How the store's methods reach their database, whichever engine holds it.
 
-All coroutines share ONE aiosqlite connection, and a transaction belongs to the
-connection, not to a coroutine. With SQLite's implicit transactions a method that
-awaited between its statements left them pending on the connection, where another
-coroutine's COMMIT published them half done, or its ROLLBACK undid them (a reply was
-stored without its dedupe keys, and Slack's retry was queued again).
+The mixins (replies, delivery, ledger, followups, transcripts, interviews) hold the
+store's logic in SQL both engines run: `?` placeholders, `INSERT … ON CONFLICT`,
+`RETURNING`. They reach the database only through `Transactions`, which each engine
+implements (`sqlite_engine.SqliteTransactions`, `postgres_engine.PostgresTransactions`).
 
-The choice: a lock around explicit transactions, rather than a connection per operation.
-aiosqlite runs a connection's statements one at a time on its own thread anyway, so the
-lock costs little: it only keeps one coroutine's statements together. Connections per
-operation would each cost a thread and the pragmas, writers on them would meet
-SQLITE_BUSY (SQLite has one writer per file regardless) and need timeouts and retries,
-and emptying the write-ahead log needs no reader open on any connection.
+Rules for every store method (a new mixin subclasses `Transactions`):
 
-Rules for every method of `SqliteStore` and its mixins (a new mixin subclasses
-`Transactions` and gets all of this):
-
-- Writes go in `async with self.transaction() as db:` — BEGIN IMMEDIATE, COMMIT when the
-  block ends, ROLLBACK if it raises (a cancellation too). Single statements as well, so a
-  commit never publishes anything but its own block. Blocks nest: an inner one is a
-  SAVEPOINT, undone alone if it raises and the outer block catches that.
-- Reads go through `await self.fetch(sql, params)`, which waits for the same lock: with
-  one connection a read would otherwise see another coroutine's uncommitted rows (and act
-  on a write that is then rolled back). Inside a transaction it reads that transaction.
-  (A second, read-only connection would keep reads apart too, but a read open on it
-  makes the checkpoint that erases removed replies from disk fail.)
+- Writes go in `async with self.transaction() as db:`. The block is one all-or-nothing
+  write, committed when it ends and rolled back if it raises (a cancellation too). Only
+  one write transaction runs at a time, in this process and across processes sharing the
+  database, so a transaction that reads, then writes, acts on what it read. Blocks nest:
+  an inner one is a SAVEPOINT, undone alone if it raises and the outer block catches it
+  (see `Interviews.claim_name`).
+- Reads go through `await self.fetch(sql, params)`: they see only committed rows, or
+  inside a transaction that transaction's own.
 - Inside a transaction await nothing but the database (no Slack, no model): every other
-  store call waits for it. Don't start tasks that use the store in it either: they wait
-  for the lock their parent holds (the lock is re-entered only by the task holding it).
-- `self.db` used directly bypasses all this: only within these helpers.
+  writer waits for it. Don't start tasks that use the store in it either.
+- A removal of people's words calls `await self._empty_log()` after its transaction, so
+  an engine that keeps old row versions on disk can erase them.
+- A statement breaking a unique constraint raises one of `self.integrity_errors`.
 
 A mixin, e.g. for question answers:
 
@@ -39,123 +30,46 @@ A mixin, e.g. for question answers:
 
         async def answers(self, question_id: str) -> list[str]:
             return [t for (t,) in await self.fetch("SELECT text FROM answers WHERE question_id = ?", (question_id,))]
-
-and `class SqliteStore(Answers, Replies, Ledger, Transactions)`. A store method that calls
-another inside its own `transaction()` makes both one write (see `claim_name`).
-
-The connection runs in autocommit mode (`isolation_level=None`): Python's sqlite3 never
-opens a transaction on its own, so only these helpers do.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import sqlite3
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
-import aiosqlite
 
-log = logging.getLogger(__name__)
+class Row(Protocol):
+    """A result row: indexed by position, unpacked like a tuple."""
 
-CHECKPOINT_TRIES = 5
-CHECKPOINT_RETRY_SECONDS = 0.05
+    def __getitem__(self, index: int) -> Any: ...
+    def __iter__(self) -> Any: ...
+    def __len__(self) -> int: ...
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+
+class Writer(Protocol):
+    """The connection a transaction block hands out."""
+
+    async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> Cursor: ...
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> Cursor: ...
+    async def execute_fetchall(self, sql: str, parameters: Iterable[Any] | None = None) -> Iterable[Row]: ...
 
 
 class Transactions:
-    """The connection, its lock and the helpers every store method goes through."""
+    """What every store method goes through; each engine implements it."""
 
-    def __init__(self) -> None:
-        self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
-        self._holder: asyncio.Task[Any] | None = None  # the task holding `_lock`
-        self._depth = 0  # transaction blocks open in the holder: 1 is BEGIN, more are SAVEPOINTs
+    integrity_errors: tuple[type[Exception], ...] = ()
 
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("the state store is not open")
-        return self._db
+    def transaction(self) -> AbstractAsyncContextManager[Writer]:
+        raise NotImplementedError
 
-    @asynccontextmanager
-    async def _exclusive(self) -> AsyncIterator[None]:
-        """Hold the connection for this task (again, if it holds it already)."""
-        task = asyncio.current_task()
-        if task is not None and self._holder is task:
-            yield
-            return
-        async with self._lock:
-            self._holder = task
-            try:
-                yield
-            finally:
-                self._holder = None
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One all-or-nothing write that no other coroutine's commit or rollback touches."""
-        async with self._exclusive():
-            if self._depth:
-                name = f"nested_{self._depth}"
-                begin, commit, undo = f"SAVEPOINT {name}", f"RELEASE {name}", f"ROLLBACK TO {name}; RELEASE {name}"
-            else:
-                begin, commit, undo = "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
-            self._depth += 1
-            try:
-                # Inside the try: a statement is queued before any cancellation can land,
-                # so even a cancelled BEGIN or COMMIT runs, and the undo after it then
-                # leaves the connection as it found it.
-                await self.db.execute(begin)
-                yield self.db
-                await self.db.execute(commit)
-            except BaseException:
-                await self._undo(undo)
-                raise
-            finally:
-                self._depth -= 1
-
-    async def _undo(self, statements: str) -> None:
-        """Roll back; never raises over the error being handled (SQLite may have rolled
-        back already, or the connection is closed)."""
-        for statement in statements.split("; "):
-            if self._db is None:
-                return
-            try:
-                await self._db.execute(statement)
-            except (sqlite3.Error, ValueError) as exc:
-                log.debug("%s: %s", statement, exc)
-
-    async def fetch(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        """A read that sees only committed rows (or, in a transaction, that transaction's)."""
-        async with self._exclusive():
-            return list(await self.db.execute_fetchall(sql, params))
+    async def fetch(self, sql: str, params: Iterable[Any] = ()) -> Sequence[Row]:
+        raise NotImplementedError
 
     async def _empty_log(self) -> None:
-        """Move the write-ahead log into the database and truncate it to nothing.
-
-        `secure_delete` zeroes a removed row in the database's pages, but the log still
-        holds the row's earlier versions (the pages written when it was stored) until it
-        is checkpointed and truncated; only then is a removed reply gone from disk. So it
-        runs after the removal's transaction, never in one (it would keep the rows).
-
-        Never raises: a statement still open on the connection (a cursor someone reads
-        outside `fetch`) makes SQLite refuse it ("database table is locked"). That is
-        retried briefly, without holding the lock while waiting; failing that, the next
-        removal empties it."""
-        if self._depth and self._holder is asyncio.current_task():
-            raise RuntimeError("the write-ahead log is emptied after a transaction, not in it")
-        for attempt in range(CHECKPOINT_TRIES):
-            try:
-                async with self._exclusive():
-                    rows = await self.db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
-                row = next(iter(rows), None)
-                if row is None or not row[0]:
-                    return
-            except sqlite3.OperationalError as exc:
-                if attempt == CHECKPOINT_TRIES - 1:
-                    log.warning("the write-ahead log could not be emptied (%s); it is on the next removal", exc)
-                    return
-            await asyncio.sleep(CHECKPOINT_RETRY_SECONDS)
-        log.warning("the write-ahead log could not be emptied (busy); it is on the next removal")
+        """Erase removed rows' old versions from disk, where the engine keeps them."""
