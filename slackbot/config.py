@@ -11,7 +11,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -48,6 +48,30 @@ class ConfigError(Exception):
     def __init__(self, variable: str, advice: str) -> None:
         super().__init__(f"{variable}: {advice}")
         self.variable = variable
+
+
+def _database_url(url: str | None, generations: str | None) -> str | None:
+    """NEWSPEC_DATABASE_URL (None: SQLite under NEWSPEC_STATE_DIR), checked with what replicas must share.
+
+    Replicas on one database each answer any thread, so each must see every project folder:
+    GENERATIONS_DIR has to be named (./generations would be each replica's own) and already be
+    a writable folder (the shared volume is mounted, not made). The URL is never echoed: it holds a password.
+    """
+    if url is None:
+        return None
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            "NEWSPEC_DATABASE_URL",
+            "must be a PostgreSQL URL like postgresql://user:password@host:5432/newspec "
+            "(or unset, for SQLite under NEWSPEC_STATE_DIR)",
+        )
+    why = "with NEWSPEC_DATABASE_URL every replica must see the same project folders, so put it on shared storage"
+    if generations is None:
+        raise ConfigError("GENERATIONS_DIR", f"missing; {why} and set it on every replica")
+    folder = Path(generations).resolve()
+    if not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
+        raise ConfigError("GENERATIONS_DIR", f"{folder} is not a writable folder; {why} (mounted, writable)")
+    return url
 
 
 @dataclass(frozen=True)
@@ -87,6 +111,8 @@ class Settings:
     # a stream is stopped before then and its answer goes on in a new one.
     stream_lifetime_seconds: float = 300.0
     reminder_after_seconds: float = 86_400.0  # an open question gets one reminder after this long
+    # PostgreSQL, shared by replicas (None: SQLite under state_dir). Out of repr: it holds a password.
+    database_url: str | None = field(default=None, repr=False)
 
     @property
     def skill_file(self) -> Path:
@@ -198,6 +224,7 @@ class Settings:
             raise ConfigError("NEWSPEC_CLI_NICE", "must be a whole number from 0 (same priority as the bot) to 19")
 
         return cls(
+            database_url=_database_url(get("NEWSPEC_DATABASE_URL"), get("GENERATIONS_DIR")),
             cli_niceness=10 if raw_nice is None else int(raw_nice),
             transcript_retention_days=number(
                 "NEWSPEC_TRANSCRIPT_DAYS", 30, "days an idle interview's Claude transcript is kept"

@@ -128,3 +128,64 @@ def test_numbers_that_would_stall_or_divide_by_zero_are_refused(variable, value)
     with pytest.raises(ConfigError) as problem:
         Settings.from_env({**BASE, variable: value})
     assert problem.value.variable == variable
+
+
+# Several replicas on one PostgreSQL database (NEWSPEC_DATABASE_URL): SQLite under NEWSPEC_STATE_DIR stays the default.
+PG_URL = "postgresql://newspec:secret@postgres:5432/newspec"
+
+
+def test_without_a_database_url_the_state_stays_in_sqlite():
+    assert Settings.from_env(BASE).database_url is None
+
+
+@pytest.mark.parametrize("url", [PG_URL, "postgres://newspec:secret@db/newspec"])
+def test_a_postgresql_url_is_taken_with_a_shared_generations_dir(url, tmp_path):
+    settings = Settings.from_env({**BASE, "NEWSPEC_DATABASE_URL": url, "GENERATIONS_DIR": str(tmp_path)})
+    assert settings.database_url == url
+    assert settings.generations_dir == tmp_path
+
+
+@pytest.mark.parametrize("url", ["sqlite:///state.db", "mysql://u:p@db/newspec", "postgres-db:5432"])
+def test_a_database_url_that_is_not_postgresql_names_the_variable(url, tmp_path):
+    with pytest.raises(ConfigError) as problem:
+        Settings.from_env({**BASE, "NEWSPEC_DATABASE_URL": url, "GENERATIONS_DIR": str(tmp_path)})
+    assert problem.value.variable == "NEWSPEC_DATABASE_URL"
+    assert "postgresql://" in str(problem.value)
+
+
+def test_a_refused_database_url_never_shows_its_password(tmp_path):
+    with pytest.raises(ConfigError) as problem:
+        Settings.from_env({**BASE, "NEWSPEC_DATABASE_URL": "mysql://u:hunter2@db/x", "GENERATIONS_DIR": str(tmp_path)})
+    assert "hunter2" not in str(problem.value)
+
+
+def test_replicas_refuse_to_start_without_an_explicit_generations_dir(tmp_path, monkeypatch):
+    """The default ./generations is each replica's own folder: projects would split between them."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "generations").mkdir()
+    with pytest.raises(ConfigError) as problem:
+        Settings.from_env({**BASE, "NEWSPEC_DATABASE_URL": PG_URL})
+    assert problem.value.variable == "GENERATIONS_DIR"
+    assert "NEWSPEC_DATABASE_URL" in str(problem.value) and "shared" in str(problem.value)
+
+
+@pytest.mark.parametrize("make", ["missing", "a file"])
+def test_replicas_refuse_a_generations_dir_that_is_not_a_writable_folder(make, tmp_path):
+    target = tmp_path / "generations"
+    if make == "a file":
+        target.write_text("not a folder")
+    with pytest.raises(ConfigError) as problem:
+        Settings.from_env({**BASE, "NEWSPEC_DATABASE_URL": PG_URL, "GENERATIONS_DIR": str(target)})
+    assert problem.value.variable == "GENERATIONS_DIR"
+    assert str(target) in str(problem.value) and "shared" in str(problem.value)
+
+
+def test_without_a_database_url_generations_dir_may_be_created_later(tmp_path):
+    """One process on SQLite creates its folder itself, as before."""
+    target = tmp_path / "not-yet"
+    assert Settings.from_env({**BASE, "GENERATIONS_DIR": str(target)}).generations_dir == target
+
+
+def test_the_settings_never_print_the_database_password(tmp_path):
+    settings = Settings.from_env({**BASE, "NEWSPEC_DATABASE_URL": PG_URL, "GENERATIONS_DIR": str(tmp_path)})
+    assert "secret" not in repr(settings)

@@ -76,3 +76,17 @@ async def test_the_console_command_serves_slack_and_stops_cleanly_on_sigterm(mod
         assert process.returncode == 0, stderr.decode()[-2000:]
         assert b"Traceback" not in stderr
         assert b"will be unused" not in stderr  # Bolt's warning about SLACK_BOT_TOKEN, at every start
+
+
+def test_a_database_url_without_a_shared_generations_dir_stops_start_up():
+    """Replicas on one database must share their project folders: say so and exit 2, before connecting anywhere."""
+    env = process_env(
+        SLACK_BOT_TOKEN="xoxb-test", SLACK_APP_TOKEN="xapp-test", SLACK_API_URL="http://127.0.0.1:9/api/",
+        NEWSPEC_DATABASE_URL="postgresql://newspec:secret@127.0.0.1:9/newspec",
+    )
+    env.pop("GENERATIONS_DIR", None)
+    result = subprocess.run([sys.executable, "-m", "slackbot"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "GENERATIONS_DIR" in lines[0] and "shared" in lines[0], result.stderr
+    assert "secret" not in result.stderr
