@@ -187,5 +187,6 @@ def test_without_a_database_url_generations_dir_may_be_created_later(tmp_path):
 
 
 def test_the_settings_never_print_the_database_password(tmp_path):
-    settings = Settings.from_env({**BASE, "NEWSPEC_DATABASE_URL": PG_URL, "GENERATIONS_DIR": str(tmp_path)})
-    assert "secret" not in repr(settings)
+    url = "postgresql://newspec:hunter2@postgres/newspec"
+    settings = Settings.from_env({**BASE, "NEWSPEC_DATABASE_URL": url, "GENERATIONS_DIR": str(tmp_path)})
+    assert "hunter2" not in repr(settings)
