@@ -91,8 +91,6 @@ class Settings:
     shutdown_grace_seconds: float = 30.0
     thread_owner_only: bool = False
     allowed_users: frozenset[str] = frozenset()  # empty: everyone
-    # A PostgreSQL server for the state (replicas share it); None: SQLite in state_dir.
-    database_url: str | None = None
     allowed_channels: frozenset[str] = frozenset()  # empty: every channel
     rate_limits: tuple[tuple[str, int], ...] = ()  # per-minute budgets overriding Slack's tiers
     max_turns: int = 200
@@ -265,7 +263,6 @@ class Settings:
             slack_api_url=api_url,
             generations_dir=Path(get("GENERATIONS_DIR") or "generations").resolve(),
             state_dir=Path(get("NEWSPEC_STATE_DIR") or ".newspec").resolve(),
-            database_url=get("NEWSPEC_DATABASE_URL"),
             skill_dir=skill_dir,
             claude_model=get("CLAUDE_MODEL") or "opus",
             log_level=log_level,
