@@ -1,0 +1,112 @@
+"""Claude's transcripts live in the state store (issue 24, item 2): a conversation
+resumes on a machine whose disk never had its transcript, a CLI killed right after a
+turn leaves that turn's end behind, and the store's copy goes when the disk's would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+from slackbot.claude.retention import transcripts_root
+from slackbot.claude.session_store import StoreSessionStore
+from slackbot.claude.translate import TRANSCRIPT_LOST
+from slackbot.store import SqliteStore
+from tests.conftest import bot_env, process_env
+from tests.fakes import anthropic as fa
+from tests.fakes.slack import FakeSlack
+from tests.test_at_rest import on_disk
+from tests.test_crash import greeted, kill_9, launch, nothing_pending
+
+
+def history(request: fa.ModelRequest) -> str:
+    return json.dumps(request.messages)
+
+
+async def test_a_conversation_resumes_from_the_store_when_its_transcript_folder_is_gone(start_bot, tmp_path):
+    """As on a new replica, or after the machine's disk was lost: only the database carries over."""
+    h = await start_bot()
+    seen: list[fa.ModelRequest] = []
+
+    def after_move(request: fa.ModelRequest) -> fa.Turn:
+        seen.append(request)
+        return fa.text("Bread and cakes, got it.")
+
+    h.model.script(str(h.project("shop")), [fa.text("What do you sell?"), fa.text("Bread, noted."), after_move])
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "What do you sell?")
+    await h.slack.send_message("C1", "U1", "We sell bread", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Bread, noted.")
+    await h.stop()
+    shutil.rmtree(transcripts_root(tmp_path / "state"))  # the CLI's own transcripts are gone
+
+    await h.start()
+    await h.slack.send_message("C1", "U1", "Cakes too", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Bread and cakes, got it.")
+    (request,) = seen
+    said = history(request)
+    assert "What do you sell?" in said and "We sell bread" in said and "Bread, noted." in said
+    assert TRANSCRIPT_LOST not in h.slack.thread_text("C1", root_ts)
+    h.model.verify()
+
+
+async def test_a_cli_killed_right_after_a_turn_leaves_that_turns_end_in_the_store(model, tmp_path: Path):
+    """The CLI writes its file lazily: killed at once after a turn, the file may lack the
+    turn's end. The store has it before the bot records the turn as answered."""
+    seen: list[fa.ModelRequest] = []
+
+    def after_kill(request: fa.ModelRequest) -> fa.Turn:
+        seen.append(request)
+        return fa.text("Bread and cakes, got it.")
+
+    async with FakeSlack() as slack:
+        env = process_env(**bot_env(slack, tmp_path))
+        model.script(
+            str(tmp_path / "generations" / "shop"),
+            [fa.text("What do you sell?"), fa.text("Bread, noted, and the end of this turn."), after_kill],
+        )
+        process = await launch(slack, env)
+        try:
+            root_ts = await greeted(slack, "What do you sell?")
+            await slack.send_message("C1", "U1", "We sell bread", thread_ts=root_ts)
+            await slack.wait_for(lambda: nothing_pending(tmp_path), timeout=30, what="the turn to be recorded")
+            await kill_9(process)  # the bot and its CLI, the moment the turn is recorded
+            shutil.rmtree(transcripts_root(tmp_path / "state"), ignore_errors=True)  # only the store is witness
+
+            process = await launch(slack, env)
+            await slack.send_message("C1", "U1", "Cakes too", thread_ts=root_ts)
+            await slack.wait_for(lambda: "Bread and cakes, got it." in slack.thread_text("C1", root_ts), timeout=30)
+            (request,) = seen
+            assert "Bread, noted, and the end of this turn." in history(request)
+            assert history(request).count("We sell bread") == 1
+            model.verify()
+        finally:
+            if process.returncode is None:
+                await kill_9(process)
+
+
+def stored_words(state: Path, text: str) -> int:
+    """How many of the store's transcript entries hold `text`."""
+    with sqlite3.connect(state / "newspec.db") as db:
+        return sum(text in entry for (entry,) in db.execute("SELECT entry FROM transcript_entries"))
+
+
+async def test_retention_deletes_the_stores_copy_and_empties_the_log(tmp_path: Path):
+    store = SqliteStore(tmp_path / "newspec.db")
+    await store.open()
+    try:
+        sessions = StoreSessionStore(store)
+        secret, live_words = "old-secret-" + "s" * 400, "still-talking-" + "t" * 400
+        for session_id, words in (("old", secret), ("live", live_words)):
+            key = {"project_key": "p", "session_id": session_id}
+            await sessions.append(key, [{"type": "user", "uuid": f"{session_id}-1", "message": {"content": words}}])
+        await asyncio.sleep(0.01)  # both are now older than this moment
+        assert secret.encode() in on_disk(tmp_path)
+        assert await sessions.expire(0.005, keep=["live"]) == 1
+        assert [s["session_id"] for s in await sessions.list_sessions("p")] == ["live"]
+        disk = on_disk(tmp_path)
+        assert secret.encode() not in disk and live_words.encode() in disk
+    finally:
+        await store.close()
