@@ -10,6 +10,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from slackbot.claude.retention import transcripts_root
 from slackbot.claude.session_store import StoreSessionStore
 from slackbot.claude.translate import TRANSCRIPT_LOST
@@ -110,3 +112,29 @@ async def test_retention_deletes_the_stores_copy_and_empties_the_log(tmp_path: P
         assert secret.encode() not in disk and live_words.encode() in disk
     finally:
         await store.close()
+
+
+async def test_a_parked_turns_spend_moves_with_the_conversation(start_bot, tmp_path):
+    """The CLI saves its running total on disk only, when its process ends (a turn parked
+    mid-question included): it goes into the store too, so on a machine without the
+    transcript folder the cut-off turn is still paid by who asked, not lost."""
+    from tests.test_questions import MODE, ask, click, question_message
+    from tests.test_turn_costs import call, spent, waiting
+
+    h = await start_bot(env={"NEWSPEC_IDLE_MINUTES": "0.02"})  # parked after about a second
+    h.model.script(
+        str(h.project("shop")), [call(fa.text("Hello!")), call(ask(MODE)), call(fa.text("Detailed, noted."))]
+    )
+    root_ts = await h.start_interview("shop", user="U1")
+    await h.wait_for_text("C1", root_ts, "Hello!")
+    await h.slack.send_message("C1", "U2", "let's go", thread_ts=root_ts)
+    question = await question_message(h, root_ts, "Quick or detailed interview?")
+    conversation = await h.bot.interviews.find("C1", root_ts)
+    await h.slack.wait_for(lambda: not conversation.busy, timeout=20, what="the question parked")
+    shutil.rmtree(transcripts_root(tmp_path / "state"))  # the process ended: only the store has its total
+    await click(h, question, "Detailed", user="U3")
+    await h.wait_for_text("C1", root_ts, "Detailed, noted.")
+    await waiting(h, root_ts)
+    one = await spent(h, "U1")
+    assert one > 0
+    assert (await spent(h, "U2"), await spent(h, "U3")) == pytest.approx((one, one))

@@ -33,8 +33,9 @@ from .cli_options import OVER_BUDGET, SessionSettings, SpendCap, build_options
 from .confine import check_tool
 from .open_questions import OpenQuestions
 from .prompt import Message, compose
+from .resume import MirrorOnly, keep_total, restore
 from .session_store import StoreSessionStore, transcript_of
-from .transcript import marks_in, saved_total
+from .transcript import marks_in, on_disk, saved_total
 from .translate import (
     CLI_FAILED,
     CLI_START_FAILED,
@@ -302,15 +303,14 @@ class SpecSession:
         options = build_options(
             self.settings, self.project_dir, env=env, session_id=self.session_id, model=self.model,
             spend_limit=job.spend_limit, can_use_tool=self._can_use_tool, guard_hook=self._guard_hook,
-            session_store=self.transcripts,
+            session_store=None if self.transcripts is None else MirrorOnly(self.transcripts.store),
         )
         # A new conversation's running total starts at 0; a resumed one from what the CLI last
         # saved (read before it starts), or without a transcript to read, the last one reported.
-        # Read with `seed`: a transcript only the disk has goes into the store whole first.
-        if self.config_dir is not None:
-            start = saved_total(await transcript_of(
-                self.transcripts, self.project_dir, self.config_dir, self.session_id, seed=True
-            ))
+        if self.config_dir is not None and self.transcripts is not None and self.session_id:
+            start = saved_total(await restore(self.transcripts, self.project_dir, self.config_dir, self.session_id))
+        elif self.config_dir is not None:
+            start = saved_total(on_disk(self.config_dir, self.session_id))
         else:
             start = job.spent if self.session_id is not None else 0.0
         client = ClaudeSDKClient(options)
@@ -325,6 +325,8 @@ class SpecSession:
         if client is not None:
             try:
                 await client.disconnect()
+                if self.transcripts is not None and self.config_dir is not None and self.session_id:
+                    await keep_total(self.transcripts, self.project_dir, self.config_dir, self.session_id)
             except Exception:
                 log.warning("error while closing Claude for %s", self.project_dir, exc_info=True)
 

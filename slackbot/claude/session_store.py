@@ -114,19 +114,14 @@ class StoreSessionStore(SessionStore):
 
 
 async def transcript_of(
-    sessions: StoreSessionStore | None, project_dir: Path, config_dir: Path | None, session_id: str | None,
-    *, seed: bool = False,
+    sessions: StoreSessionStore | None, project_dir: Path, config_dir: Path | None, session_id: str | None
 ) -> list[Entry]:
-    """A conversation's transcript: the store's copy, else the CLI's file on disk (with
-    `seed`, copied into the store then, before a process resumes it)."""
+    """A conversation's transcript: the store's copy, else the CLI's file on disk."""
     if not session_id:
         return []
     if sessions is not None and (stored := await sessions.entries(project_dir, session_id)) is not None:
         return stored
-    disk = on_disk(config_dir, session_id)
-    if seed and sessions is not None and disk:
-        await sessions.seed(project_dir, session_id, disk)
-    return disk
+    return on_disk(config_dir, session_id)
 
 
 def _subpath(key: SessionKey) -> str:

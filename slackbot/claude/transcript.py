@@ -22,6 +22,7 @@ Entry = dict[str, Any]
 log = logging.getLogger(__name__)
 
 ANSWER_MARK = "answer:"
+COST_STATE = "cost-state"  # the entry the CLI saves its running total in (on disk only)
 
 
 def answer_mark(question_id: str) -> str:
@@ -52,7 +53,7 @@ def saved_total(entries: Iterable[Entry]) -> float:
     a new conversation or one never saved. Measured with the bundled CLI: tests pin it."""
     total = 0.0
     for entry in entries:
-        if entry.get("type") == "cost-state" and isinstance(entry.get("totalCostUSD"), int | float):
+        if entry.get("type") == COST_STATE and isinstance(entry.get("totalCostUSD"), int | float):
             total = float(entry["totalCostUSD"])
     return total
 
