@@ -138,3 +138,41 @@ async def test_a_parked_turns_spend_moves_with_the_conversation(start_bot, tmp_p
     one = await spent(h, "U1")
     assert one > 0
     assert (await spent(h, "U2"), await spent(h, "U3")) == pytest.approx((one, one))
+
+
+async def test_a_conversation_from_before_the_store_goes_into_it_whole(start_bot, tmp_path):
+    """A transcript only the disk has (the bot upgraded mid-conversation) is copied into
+    the store at its next resume: the SDK mirrors only what a process adds, and a later
+    move must not find the conversation's beginning missing."""
+    h = await start_bot()
+    seen: list[fa.ModelRequest] = []
+
+    def after_move(request: fa.ModelRequest) -> fa.Turn:
+        seen.append(request)
+        return fa.text("All three, got it.")
+
+    h.model.script(
+        str(h.project("shop")),
+        [fa.text("What do you sell?"), fa.text("Bread, noted."), fa.text("Cakes, noted."), after_move],
+    )
+    root_ts = await h.start_interview("shop")
+    await h.wait_for_text("C1", root_ts, "What do you sell?")
+    await h.slack.send_message("C1", "U1", "We sell bread", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Bread, noted.")
+    await h.stop()
+    with sqlite3.connect(tmp_path / "state" / "newspec.db") as db:  # as a database from before the store kept them
+        db.execute("DELETE FROM transcript_entries")
+        db.execute("DELETE FROM transcripts")
+
+    await h.start()
+    await h.slack.send_message("C1", "U1", "Cakes too", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "Cakes, noted.")
+    await h.stop()
+    shutil.rmtree(transcripts_root(tmp_path / "state"))
+
+    await h.start()
+    await h.slack.send_message("C1", "U1", "And pies", thread_ts=root_ts)
+    await h.wait_for_text("C1", root_ts, "All three, got it.")
+    (request,) = seen
+    said = history(request)
+    assert "We sell bread" in said and "Bread, noted." in said and "Cakes too" in said
