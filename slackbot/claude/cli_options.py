@@ -94,7 +94,8 @@ def build_options(
     session_store: SessionStore | None = None,
 ) -> ClaudeAgentOptions:
     """The options of one CLI process for this project's conversation; with
-    `session_store`, its transcript is mirrored there and a resume loads it from there."""
+    `session_store`, every entry of its transcript is mirrored there (see resume.py for
+    how a resume loads it back)."""
     return ClaudeAgentOptions(
         cli_path=settings.cli_path,
         env=env,

@@ -307,6 +307,7 @@ class SpecSession:
         )
         # A new conversation's running total starts at 0; a resumed one from what the CLI last
         # saved (read before it starts), or without a transcript to read, the last one reported.
+        # With the store, its copy is what the process resumes (written into config_dir).
         if self.config_dir is not None and self.transcripts is not None and self.session_id:
             start = saved_total(await restore(self.transcripts, self.project_dir, self.config_dir, self.session_id))
         elif self.config_dir is not None:
