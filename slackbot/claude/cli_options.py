@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_agent_sdk import ClaudeAgentOptions, HookMatcher
+from claude_agent_sdk.types import SessionStore
 
 from ..config import Settings
 from .cli_process import bundled_cli, write_launcher
@@ -90,8 +91,11 @@ ToolCheck = Callable[..., Awaitable[Any]]
 def build_options(
     settings: SessionSettings, project_dir: Path, *, env: dict[str, str], session_id: str | None, model: str,
     spend_limit: float | None, can_use_tool: ToolCheck, guard_hook: ToolCheck,
+    session_store: SessionStore | None = None,
 ) -> ClaudeAgentOptions:
-    """The options of one CLI process for this project's conversation."""
+    """The options of one CLI process for this project's conversation; with
+    `session_store`, every entry of its transcript is mirrored there (see resume.py for
+    how a resume loads it back)."""
     return ClaudeAgentOptions(
         cli_path=settings.cli_path,
         env=env,
@@ -111,4 +115,10 @@ def build_options(
         # guard, instead of killing the session's message reader.
         max_buffer_size=MAX_MESSAGE_BYTES,
         stderr=lambda line: log.debug("claude[%s]: %s", project_dir.name, line),
+        session_store=session_store,
+        # Each entry goes to the store as the CLI reports it, not once per turn: a process
+        # killed mid-turn (or right after it) leaves what it wrote in the store, so a resume
+        # on any machine has it and `delivered` sees it. (The SDK also flushes before it
+        # hands over each result, so a turn's end is stored before the bot records the turn.)
+        session_store_flush="eager",
     )

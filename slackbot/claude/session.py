@@ -33,7 +33,9 @@ from .cli_options import OVER_BUDGET, SessionSettings, SpendCap, build_options
 from .confine import check_tool
 from .open_questions import OpenQuestions
 from .prompt import Message, compose
-from .transcript import marks_in, saved_total
+from .resume import MirrorOnly, keep_total, restore
+from .session_store import StoreSessionStore, transcript_of
+from .transcript import marks_in, on_disk, saved_total
 from .translate import (
     CLI_FAILED,
     CLI_START_FAILED,
@@ -73,11 +75,14 @@ class SpecSession:
         session_id: str | None = None,
         tracker: SpecTracker | None = None,
         config_dir: Path | None = None,
+        transcripts: StoreSessionStore | None = None,
     ) -> None:
         self.project_dir = project_dir.resolve()
         self.settings = settings
         # This conversation's own CLI config folder (transcripts), if it has one.
         self.config_dir = config_dir
+        # The state store's copy of the transcript, which a resume loads, if it has one.
+        self.transcripts = transcripts
         self.tracker = tracker or SpecTracker(self.project_dir)
         self._translator = EventTranslator(self.project_dir, self.tracker, session_id)
         self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
@@ -130,11 +135,14 @@ class SpecSession:
         pending question is answered), and in every process started later."""
         self.model = model
 
-    def delivered(self, marks: set[str]) -> set[str]:
+    async def delivered(self, marks: set[str]) -> set[str]:
         """Which of these marks (`message_id`s of messages sent, and `answer_mark`s of
         answers) the conversation's transcript holds: what Claude has even though
         the turn that carried it did not finish."""
-        return marks & marks_in(self.config_dir, self.session_id) if marks else set()
+        if not marks:
+            return set()
+        entries = await transcript_of(self.transcripts, self.project_dir, self.config_dir, self.session_id)
+        return marks & marks_in(entries)
 
     async def interrupt(self) -> bool:
         """Stop the turn in progress (from any task); False when Claude isn't answering."""
@@ -295,11 +303,15 @@ class SpecSession:
         options = build_options(
             self.settings, self.project_dir, env=env, session_id=self.session_id, model=self.model,
             spend_limit=job.spend_limit, can_use_tool=self._can_use_tool, guard_hook=self._guard_hook,
+            session_store=None if self.transcripts is None else MirrorOnly(self.transcripts.store),
         )
         # A new conversation's running total starts at 0; a resumed one from what the CLI last
         # saved (read before it starts), or without a transcript to read, the last one reported.
-        if self.config_dir is not None:
-            start = saved_total(self.config_dir, self.session_id)
+        # With the store, its copy is what the process resumes (written into config_dir).
+        if self.config_dir is not None and self.transcripts is not None and self.session_id:
+            start = saved_total(await restore(self.transcripts, self.project_dir, self.config_dir, self.session_id))
+        elif self.config_dir is not None:
+            start = saved_total(on_disk(self.config_dir, self.session_id))
         else:
             start = job.spent if self.session_id is not None else 0.0
         client = ClaudeSDKClient(options)
@@ -314,6 +326,8 @@ class SpecSession:
         if client is not None:
             try:
                 await client.disconnect()
+                if self.transcripts is not None and self.config_dir is not None and self.session_id:
+                    await keep_total(self.transcripts, self.project_dir, self.config_dir, self.session_id)
             except Exception:
                 log.warning("error while closing Claude for %s", self.project_dir, exc_info=True)
 

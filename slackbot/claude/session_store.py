@@ -4,14 +4,18 @@ conversation's transcript into it, and a resume loads it from there.
 The store keeps plain JSON (slackbot.store.sessions); this adapter only translates the
 SDK's keys and folds its session summaries. All optional methods are implemented:
 `list_subkeys` lets a resume bring subagent transcripts along, `delete` lets retention
-remove a conversation, the listings serve the SDK's session helpers.
+remove a conversation, the listings serve the SDK's session helpers. The store's copy
+lives as long as the disk copy would: "Start over" and the retention period delete it.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Protocol, cast
 
-from claude_agent_sdk import fold_session_summary
+from claude_agent_sdk import fold_session_summary, project_key_for_directory
 from claude_agent_sdk.types import (
     SessionKey,
     SessionListSubkeysKey,
@@ -22,6 +26,7 @@ from claude_agent_sdk.types import (
 )
 
 from ..store.sessions import Entry, Fold
+from .transcript import on_disk
 
 
 class TranscriptStore(Protocol):
@@ -38,6 +43,10 @@ class TranscriptStore(Protocol):
     async def transcript_subpaths(self, project_key: str, session_id: str) -> list[str]: ...
 
     async def delete_transcript(self, project_key: str, session_id: str, subpath: str) -> None: ...
+
+    async def delete_project_transcripts(self, project_key: str) -> None: ...
+
+    async def expire_transcripts(self, written_before_ms: int, keep: Iterable[str] = ()) -> int: ...
 
 
 class StoreSessionStore(SessionStore):
@@ -80,6 +89,39 @@ class StoreSessionStore(SessionStore):
 
     async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
         return await self.store.transcript_subpaths(key["project_key"], key["session_id"])
+
+    # -- beyond the SDK's interface: what the bot itself asks of the stored transcripts --
+
+    async def entries(self, project_dir: Path, session_id: str) -> list[Entry] | None:
+        """The main transcript of that conversation; None if the store never had it."""
+        return await self.store.load_transcript(project_key_for_directory(project_dir), session_id, "")
+
+    async def seed(self, project_dir: Path, session_id: str, entries: list[Entry]) -> None:
+        """Copy a transcript only the disk has (a conversation from before the store) into
+        the store, whole: the SDK mirrors only what a process adds, and a later resume
+        from the store must not find the beginning missing."""
+        key: SessionKey = {"project_key": project_key_for_directory(project_dir), "session_id": session_id}
+        await self.append(key, cast(list[SessionStoreEntry], entries))
+
+    async def forget_project(self, project_dir: Path) -> None:
+        """Every conversation of the project leaves the store ("Start over")."""
+        await self.store.delete_project_transcripts(project_key_for_directory(project_dir))
+
+    async def expire(self, max_age_seconds: float, keep: Iterable[str] = ()) -> int:
+        """Conversations not written for `max_age_seconds` (except the session ids `keep`)
+        leave the store, as their folders on disk do (retention.expire_transcripts)."""
+        return await self.store.expire_transcripts(int((time.time() - max_age_seconds) * 1000), keep)
+
+
+async def transcript_of(
+    sessions: StoreSessionStore | None, project_dir: Path, config_dir: Path | None, session_id: str | None
+) -> list[Entry]:
+    """A conversation's transcript: the store's copy, else the CLI's file on disk."""
+    if not session_id:
+        return []
+    if sessions is not None and (stored := await sessions.entries(project_dir, session_id)) is not None:
+        return stored
+    return on_disk(config_dir, session_id)
 
 
 def _subpath(key: SessionKey) -> str:

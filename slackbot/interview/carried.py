@@ -33,7 +33,7 @@ class Carried:
         Claude has; the others wait again (returned)."""
         if not carried:
             return []
-        have = self.session.delivered({r.sent for r in carried if r.sent})
+        have = await self.session.delivered({r.sent for r in carried if r.sent})
         if done := [r.id for r in carried if r.sent in have]:
             await self.store.remove_replies(done)
         rest = [r for r in carried if r.sent not in have]

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..claude.retention import delete_transcripts, expire_transcripts, transcript_dir
 from ..claude.session import SessionSettings, SpecSession
+from ..claude.session_store import StoreSessionStore
 from ..config import Settings
 from ..events import Attachment
 from ..metrics import Metrics
@@ -94,6 +95,7 @@ class Interviews:
         self._reaper: asyncio.Task[None] | None = None
         self._left_work = BackgroundWork()  # what the last run left, finished in the background
         self._session_settings = SessionSettings.for_bot(settings)
+        self.transcripts = StoreSessionStore(store)  # every conversation's transcript, mirrored
         self.budgets = Budgets.from_settings(settings)
 
     # -- lifecycle -----------------------------------------------------------------
@@ -140,8 +142,10 @@ class Interviews:
                 await self._forget_idle(idle)
                 if time.monotonic() >= next_expiry:  # a directory walk: at most hourly
                     next_expiry = time.monotonic() + min(3_600.0, retention / 4)
-                    live = [c.session.config_dir for c in self._cache.values() if c.busy]
-                    expire_transcripts(self.settings.state_dir, retention, keep=[d for d in live if d])
+                    live = [c.session for c in self._cache.values() if c.busy]
+                    folders = [s.config_dir for s in live if s.config_dir]
+                    expire_transcripts(self.settings.state_dir, retention, keep=folders)
+                    await self.transcripts.expire(retention, keep=[s.session_id for s in live if s.session_id])
             except Exception:
                 log.exception("closing idle sessions failed")
             await asyncio.sleep(max(0.5, min(idle / 4, 30.0)))
@@ -203,9 +207,11 @@ class Interviews:
         return [r for r in records if not r.thread_ts.startswith(CLAIMING)]  # threads still being opened
 
     async def forget_conversations(self, name: str) -> None:
-        """Starting over: the project's earlier Claude transcripts are deleted, not kept."""
+        """Starting over: the project's earlier Claude transcripts are deleted, not kept:
+        their folders on disk and the store's copy."""
         records = [r for r in await self.store.list_interviews() if r.name.lower() == name.lower()]
         delete_transcripts(transcript_dir(self.settings.state_dir, r.channel, r.thread_ts) for r in records)
+        await self.transcripts.forget_project(project_dir(self.settings.generations_dir, name))
 
     def _materialize(self, record: InterviewRecord, *, root_shown: bool = True) -> Conversation:
         folder = project_dir(self.settings.generations_dir, record.name)
@@ -213,6 +219,7 @@ class Interviews:
         session = SpecSession(
             folder, self._session_settings, session_id=record.session_id, tracker=tracker,
             config_dir=transcript_dir(self.settings.state_dir, record.channel, record.thread_ts),
+            transcripts=self.transcripts,
         )
         relay = ThreadRelay(
             self.scheduler, record.channel, record.thread_ts,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .transactions import Transactions
@@ -97,6 +97,31 @@ class Transcripts(Transactions):
             await db.execute(f"DELETE FROM transcript_entries WHERE {where}", params)
             await db.execute(f"DELETE FROM transcripts WHERE {where}", params)
         await self._empty_log()  # people's words leave the disk, not just the table
+
+
+    async def delete_project_transcripts(self, project_key: str) -> None:
+        """Delete every conversation of a project ("Start over"), log emptied as above."""
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM transcript_entries WHERE project_key = ?", (project_key,))
+            await db.execute("DELETE FROM transcripts WHERE project_key = ?", (project_key,))
+        await self._empty_log()
+
+    async def expire_transcripts(self, written_before_ms: int, keep: Iterable[str] = ()) -> int:
+        """Delete the conversations (all their keys) last written before `written_before_ms`,
+        except the session ids in `keep`; how many went. The retention period of the disk copy."""
+        kept = set(keep)
+        rows = await self.fetch(
+            "SELECT project_key, session_id FROM transcripts GROUP BY project_key, session_id HAVING MAX(mtime) < ?",
+            (written_before_ms,),
+        )
+        expired = [(project_key, session_id) for project_key, session_id in rows if session_id not in kept]
+        if not expired:
+            return 0
+        async with self.transaction() as db:
+            for table in ("transcript_entries", "transcripts"):
+                await db.executemany(f"DELETE FROM {table} WHERE project_key = ? AND session_id = ?", expired)
+        await self._empty_log()
+        return len(expired)
 
 
 def _uuid(entry: Entry) -> str | None:
