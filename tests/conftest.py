@@ -23,6 +23,7 @@ from slackbot.config import Settings
 from slackbot.slack.blocks import STOP_ACTION
 from slackbot.slack.scheduler import RateLimits
 from slackbot.store import PostgresStore, SqliteStore
+from tests import postgres
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, Message
 from tests.postgres import PostgresServer
@@ -36,7 +37,7 @@ ONLY_ENGINE = os.environ.get("NEWSPEC_TEST_DATABASE", "").strip().lower() or Non
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Both engines for store tests and modules marked `both_engines`, unless one is chosen."""
-    if "engine" not in metafunc.fixturenames or ONLY_ENGINE:
+    if "engine" not in metafunc.fixturenames or ONLY_ENGINE or metafunc.definition.get_closest_marker("sqlite_only"):
         return
     if "store" in metafunc.fixturenames or metafunc.definition.get_closest_marker("both_engines"):
         metafunc.parametrize("engine", ENGINES, indirect=True)
@@ -64,23 +65,20 @@ def engine(request: pytest.FixtureRequest) -> str:
     return str(getattr(request, "param", None) or ONLY_ENGINE or "sqlite")
 
 
-# The database of the test running now (None: SQLite); `bot_env` hands it to every bot.
-_test_database: str | None = None
-
-
 @pytest.fixture(autouse=True)
 def database_url(engine: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """A fresh PostgreSQL database for this test, or None on SQLite."""
-    global _test_database
+    """A fresh PostgreSQL database for this test, or None on SQLite. `bot_env` hands it to
+    every bot; it is kept in tests.postgres, the one module object both this conftest and
+    the test modules that import `tests.conftest` (a second copy of it) see."""
     if engine == "sqlite":
         yield None
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    _test_database = server.fresh_database()
+    postgres.current_database = server.fresh_database()
     try:
-        yield _test_database
+        yield postgres.current_database
     finally:
-        _test_database = None
+        postgres.current_database = None
 
 
 @pytest.fixture
@@ -200,8 +198,8 @@ def is_status_line(message: Message) -> bool:
 def bot_env(slack: FakeSlack, tmp_path: Path, **overrides: str) -> dict[str, str]:
     """The bot's settings for a test: the fakes, temp folders, and this test's database."""
     database = {}
-    if _test_database:
-        database["NEWSPEC_DATABASE_URL"] = _test_database
+    if postgres.current_database:
+        database["NEWSPEC_DATABASE_URL"] = postgres.current_database
         (tmp_path / "generations").mkdir(exist_ok=True)  # a shared folder is set up beforehand
     return {
         "SLACK_BOT_TOKEN": "xoxb-test",
@@ -259,8 +257,8 @@ async def store(tmp_path: Path, database_url: str | None) -> AsyncIterator[Sqlit
 
 def bot_store(tmp_path: Path) -> SqliteStore | PostgresStore:
     """The store a bot started by `start_bot` in this test uses (not opened)."""
-    if _test_database:
-        return PostgresStore(_test_database)
+    if postgres.current_database:
+        return PostgresStore(postgres.current_database)
     return SqliteStore(tmp_path / "state" / "newspec.db")
 
 

@@ -14,14 +14,20 @@ import os
 import pwd
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import asyncpg
 
 START_TIMEOUT = 30.0
 SUPERUSER = "newspec"
+# The PostgreSQL database of the test running now (None: it runs on SQLite).
+current_database: str | None = None
 
 
 def server_programs() -> Path | None:
@@ -109,3 +115,17 @@ class PostgresServer:
             "-c", f'CREATE DATABASE "{name}"',
         )
         return self.url(name)
+
+
+async def query_bot_database(state_dir: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of `sql` from the database a test's bot uses (PostgreSQL when the test runs
+    on it, else the SQLite file in `state_dir`), read as another reader would: opening the
+    store itself would tidy what the bot left."""
+    if current_database:
+        connection = await asyncpg.connect(current_database)
+        try:
+            return [tuple(row) for row in await connection.fetch(sql)]
+        finally:
+            await connection.close()
+    with sqlite3.connect(state_dir / "newspec.db") as db:
+        return db.execute(sql).fetchall()

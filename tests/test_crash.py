@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -15,14 +14,15 @@ import pytest
 from tests.conftest import bot_env, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack
+from tests.postgres import query_bot_database
 
 pytestmark = pytest.mark.both_engines
 
 
-def nothing_pending(tmp_path: Path) -> bool:
+async def nothing_pending(tmp_path: Path) -> bool:
     """The bot has recorded its last turn as answered (read from its state store)."""
-    with sqlite3.connect(tmp_path / "state" / "newspec.db") as db:
-        return db.execute("SELECT COUNT(*) FROM pending_replies").fetchone()[0] == 0
+    ((count,),) = await query_bot_database(tmp_path / "state", "SELECT COUNT(*) FROM pending_replies")
+    return count == 0
 
 
 async def launch(slack: FakeSlack, env: dict[str, str]) -> asyncio.subprocess.Process:

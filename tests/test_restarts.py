@@ -14,7 +14,6 @@ import copy
 import json
 import os
 import signal
-import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,6 +24,7 @@ import pytest
 from tests.conftest import bot_env, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack, Gate, Message
+from tests.postgres import query_bot_database
 from tests.test_crash import nothing_pending
 from tests.test_questions import FEATURES, MODE, ask, click, elements
 
@@ -304,17 +304,19 @@ def reply_to(now: str) -> fa.Turn:
     return fa.text("What do you sell?")
 
 
-def waiting_on_a_click(tmp_path: Path) -> str | None:
+async def waiting_on_a_click(tmp_path: Path) -> str | None:
     """The message ts of the question the bot waits on people for, once nothing a person
     typed waits for Claude (the bot has settled after a restart)."""
-    with sqlite3.connect(tmp_path / "state" / "newspec.db") as db:
-        if db.execute("SELECT COUNT(*) FROM pending_replies WHERE sent IS NULL AND question_id IS NULL").fetchone()[0]:
-            return None
-        row = db.execute(
-            "SELECT p.ts FROM questions q JOIN question_posts p ON p.question_id = q.id "
-            "WHERE q.answered = 0 AND p.item = 0 ORDER BY q.created_at DESC, q.rowid DESC LIMIT 1"
-        ).fetchone()
-    return row[0] if row else None
+    state = tmp_path / "state"
+    typed = "SELECT COUNT(*) FROM pending_replies WHERE sent IS NULL AND question_id IS NULL"
+    if (await query_bot_database(state, typed))[0][0]:
+        return None
+    rows = await query_bot_database(
+        state,
+        "SELECT p.ts FROM questions q JOIN question_posts p ON p.question_id = q.id "
+        "WHERE q.answered = 0 AND p.item = 0 ORDER BY q.created_at DESC, q.rowid DESC LIMIT 1",
+    )
+    return rows[0][0] if rows else None
 
 
 def finished(slack: FakeSlack, root_ts: str, text: str) -> bool:
@@ -409,8 +411,12 @@ async def reply_and_answer(kill: KillPoint, root_ts: str, tmp_path: Path) -> Non
     await kill.at("model_has_reply_written", model=True, until=lambda: transcript_says(tmp_path, BREAD))
     await kill.at("answer_streaming", held=stream)
     await kill.at("answer_finished", until=lambda: finished(slack, root_ts, "Bread, noted."))
+
+    async def recorded() -> bool:
+        return bool(finished(slack, root_ts, "Bread, noted.")) and await nothing_pending(tmp_path)
+
     await slack.wait_for(  # (an answer cut off by the kill may stay as it was; another one follows)
-        lambda: finished(slack, root_ts, "Bread, noted.") and nothing_pending(tmp_path), timeout=30,
+        recorded, timeout=30,
         what=f"Claude's answer to {BREAD!r}",
     )
 
@@ -458,10 +464,10 @@ async def test_a_kill_on_the_reply_path_loses_and_doubles_nothing(model, tmp_pat
         assert not model.step_errors and not model.unscripted
 
 
-def waiting_text(tmp_path: Path) -> list[str]:
+async def waiting_text(tmp_path: Path) -> list[str]:
     """What people said that waits for Claude, ready, as the bot stored it."""
-    with sqlite3.connect(tmp_path / "state" / "newspec.db") as db:
-        return [row[0] for row in db.execute("SELECT text FROM pending_replies WHERE sent IS NULL AND ready = 1")]
+    sql = "SELECT text FROM pending_replies WHERE sent IS NULL AND ready = 1"
+    return [row[0] for row in await query_bot_database(tmp_path / "state", sql)]
 
 
 async def test_an_edit_acked_just_before_a_kill_is_what_claude_gets(model, tmp_path: Path):
@@ -476,7 +482,10 @@ async def test_an_edit_acked_just_before_a_kill_is_what_claude_gets(model, tmp_p
         root_ts = await start_interview(slack)
         await asyncio.wait_for(reached.wait(), 30)  # Claude is busy with its greeting: replies wait
         typed = await slack.send_message("C1", "U1", "use MySQL", thread_ts=root_ts)
-        await slack.wait_for(lambda: "use MySQL" in " ".join(waiting_text(tmp_path)), timeout=30, what="stored")
+        async def stored() -> bool:
+            return "use MySQL" in " ".join(await waiting_text(tmp_path))
+
+        await slack.wait_for(stored, timeout=30, what="stored")
 
         def kill(ack: dict) -> None:
             slack.on_ack = None

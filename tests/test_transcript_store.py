@@ -22,6 +22,8 @@ from tests.fakes.slack import FakeSlack
 from tests.test_at_rest import on_disk
 from tests.test_crash import greeted, kill_9, launch, nothing_pending
 
+pytestmark = pytest.mark.both_engines
+
 
 def history(request: fa.ModelRequest) -> str:
     return json.dumps(request.messages)
@@ -89,12 +91,6 @@ async def test_a_cli_killed_right_after_a_turn_leaves_that_turns_end_in_the_stor
                 await kill_9(process)
 
 
-def stored_words(state: Path, text: str) -> int:
-    """How many of the store's transcript entries hold `text`."""
-    with sqlite3.connect(state / "newspec.db") as db:
-        return sum(text in entry for (entry,) in db.execute("SELECT entry FROM transcript_entries"))
-
-
 async def test_retention_deletes_the_stores_copy_and_empties_the_log(tmp_path: Path):
     store = SqliteStore(tmp_path / "newspec.db")
     await store.open()
@@ -140,6 +136,7 @@ async def test_a_parked_turns_spend_moves_with_the_conversation(start_bot, tmp_p
     assert (await spent(h, "U2"), await spent(h, "U3")) == pytest.approx((one, one))
 
 
+@pytest.mark.sqlite_only  # writes the SQLite file as an older version left it
 async def test_a_conversation_from_before_the_store_goes_into_it_whole(start_bot, tmp_path):
     """A transcript only the disk has (the bot upgraded mid-conversation) is copied into
     the store at its next resume: the SDK mirrors only what a process adds, and a later
