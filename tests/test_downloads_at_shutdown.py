@@ -8,13 +8,13 @@ Through the real bot, the fake Slack (which can hold a download part way, see
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 from slackbot.events import Attachment
 from slackbot.store import SqliteStore
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import Gate
+from tests.postgres import query_bot_database
 from tests.test_thread_experience import content_of
 
 CANCELLED_NOTE = "This interview was cancelled, so I'm not passing that on."
@@ -43,9 +43,8 @@ async def send_while_downloading(h, root_ts: str, text: str = "see the recipe") 
     return recipe, download
 
 
-def stored(tmp_path: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(tmp_path / "state" / "newspec.db") as db:
-        return list(db.execute(sql))
+async def stored(tmp_path: Path, sql: str) -> list[tuple]:
+    return await query_bot_database(tmp_path / "state", sql)
 
 
 async def test_a_file_downloading_when_the_bot_stops_reaches_claude_after_the_restart(start_bot):
@@ -117,8 +116,8 @@ async def test_a_cancel_while_a_file_downloads_stores_no_file(start_bot, tmp_pat
         lambda: any(CANCELLED_NOTE in e.text for e in h.slack.ephemerals(user="U1")), what="the author told"
     )
     assert recipe["id"] in h.slack.downloads_served  # downloaded whole, after the cancel
-    assert stored(tmp_path, "SELECT reply_id, name FROM reply_files") == []
-    assert stored(tmp_path, "SELECT text FROM pending_replies") == []
+    assert await stored(tmp_path, "SELECT reply_id, name FROM reply_files") == []
+    assert await stored(tmp_path, "SELECT text FROM pending_replies") == []
     assert turns_with(h, "see the recipe") == []
     assert "couldn't pass on" not in h.slack.thread_text("C1", root_ts)
 

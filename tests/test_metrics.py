@@ -111,6 +111,7 @@ async def test_http_mode_serves_metrics_next_to_slack_events(model, tmp_path):
 async def test_each_bot_has_its_own_metrics(start_bot, tmp_path):
     """Two bots in one process (as in these tests, or replicas in one test) never share counts."""
     first = await start_bot()
+    (tmp_path / "generations2").mkdir()
     second = await start_bot(
         {"NEWSPEC_STATE_DIR": str(tmp_path / "state2"), "GENERATIONS_DIR": str(tmp_path / "generations2")}
     )

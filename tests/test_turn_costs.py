@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ import pytest
 from tests.conftest import bot_env, held, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack
+from tests.postgres import query_bot_database
 from tests.test_crash import greeted, kill_9, launch
 from tests.test_questions import MODE, ask, click, question_message
 
@@ -90,9 +90,9 @@ async def test_a_turn_interrupted_after_a_silence_is_paid_by_its_own_payer(start
     assert (await spent(h, "U2"), await spent(h, "U3")) == pytest.approx((one, one))
 
 
-def spend_by(tmp_path: Path) -> dict[str, float]:
-    with sqlite3.connect(tmp_path / "state" / "newspec.db") as db:
-        return dict(db.execute("SELECT user_id, SUM(cost_usd) FROM spend GROUP BY user_id").fetchall())
+async def spend_by(tmp_path: Path) -> dict[str, float]:
+    rows = await query_bot_database(tmp_path / "state", "SELECT user_id, SUM(cost_usd) FROM spend GROUP BY user_id")
+    return dict(rows)
 
 
 async def test_after_a_kill_the_next_turns_pay_their_own_calls(model, tmp_path: Path):
@@ -114,10 +114,13 @@ async def test_after_a_kill_the_next_turns_pay_their_own_calls(model, tmp_path: 
             await slack.wait_for(lambda: "Looked around." in slack.thread_text("C1", root_ts), timeout=30)
             await slack.send_message("C1", "U3", "thanks", thread_ts=root_ts)
             await slack.wait_for(lambda: "Thanks, U3." in slack.thread_text("C1", root_ts), timeout=30)
-            await slack.wait_for(lambda: len(spend_by(tmp_path)) == 3, timeout=15, what="three people charged")
+            async def three_charged() -> bool:
+                return len(await spend_by(tmp_path)) == 3
+
+            await slack.wait_for(three_charged, timeout=15, what="three people charged")
         finally:
             never.set()
             await kill_9(process)
-        by = spend_by(tmp_path)
+        by = await spend_by(tmp_path)
         assert by["U1"] > 0
         assert (by["U2"], by["U3"]) == pytest.approx((by["U1"], by["U1"]))  # one call each, as reported
