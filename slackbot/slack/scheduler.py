@@ -29,6 +29,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from slack_sdk.errors import SlackApiError
@@ -72,7 +73,6 @@ class SlackScheduler:
         self._running: set[asyncio.Task[None]] = set()
         self._closed = False
         self.rate_limited: int = 0
-        self._share: Callable[[], float] = lambda: 1.0
         self.share, self._share_unread = 1.0, False  # the share last applied; whether reading it fails
         self.set_share(share)
 
@@ -98,14 +98,11 @@ class SlackScheduler:
         return await asyncio.shield(job.future)
 
     def set_share(self, share: Callable[[], float] | float) -> None:
-        """Keep to `share` of the workspace's budgets (0 < share <= 1): a number, or a
-        callable read before every release (so it must be cheap: a value kept up to date
-        elsewhere, e.g. 1 / the live replicas)."""
-        if callable(share):
-            self._share = share
-        else:
-            fixed = check_share(share)
-            self._share = lambda: fixed
+        """Keep to `share` of the workspace's budgets (0 < share <= 1): a number, or a cheap
+        callable read before every release (e.g. 1 / the live replicas, kept elsewhere)."""
+        if not callable(share):
+            share = partial(check_share, check_share(share))  # refused here if out of range
+        self._share: Callable[[], float] = share
         self.budget_share()
         self._wake.set()
 
