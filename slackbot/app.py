@@ -34,7 +34,8 @@ class Bot:
     """The whole bot: Slack app, interview registry and the transport serving them."""
 
     def __init__(
-        self, settings: Settings, *, min_interval: float = 1.0, rate_limits: RateLimits | None = None
+        self, settings: Settings, *, min_interval: float = 1.0, rate_limits: RateLimits | None = None,
+        budget_share: Callable[[], float] | float = 1.0,
     ) -> None:
         self.settings = settings
         # Bolt builds its client from our token. (Handed a client instead, it still reads
@@ -63,7 +64,7 @@ class Bot:
         )
         self.scheduler = SlackScheduler(
             CountedClient(self.metrics, token=settings.slack_bot_token, base_url=settings.slack_api_url),
-            rate_limits, uploads,
+            rate_limits, uploads, share=budget_share,  # see set_budget_share
         )
         self.interviews = Interviews(
             settings, self.scheduler, self.store, min_interval=min_interval, metrics=self.metrics
@@ -75,6 +76,12 @@ class Bot:
         self._runner: web.AppRunner | None = None
         self._metrics_runner: web.AppRunner | None = None
 
+    def set_budget_share(self, share: Callable[[], float] | float) -> None:
+        """The fraction of the workspace's Slack budgets this replica may spend: the budget
+        is split evenly among live replicas, so 1 / their number (a callable is read before
+        every Slack write is released)."""
+        self.scheduler.set_share(share)
+
     def _standing(self) -> dict[str, float]:
         """The gauges at /metrics, read when scraped."""
         pool = self.interviews.pool
@@ -83,6 +90,7 @@ class Bot:
             "newspec_interviews_waiting_on_people": pool.waiting_count,
             "newspec_interviews_queued": pool.queued_count,
             "newspec_slack_queue_depth": self.scheduler.queued(),
+            "newspec_slack_budget_share": self.scheduler.budget_share(),
         }
 
     async def _open(self) -> None:

@@ -30,6 +30,7 @@ GAUGES = {
     "newspec_interviews_waiting_on_people": "Live interviews whose turn waits for people to answer a question",
     "newspec_interviews_queued": "Turns waiting for a free process slot (NEWSPEC_MAX_LIVE_SESSIONS)",
     "newspec_slack_queue_depth": "Slack writes queued in the scheduler, not yet sent",
+    "newspec_slack_budget_share": "Fraction of the workspace's Slack budgets this replica may spend",
 }
 
 

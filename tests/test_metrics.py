@@ -65,6 +65,7 @@ def assert_after_one_turn(samples: Samples, model: fa.FakeAnthropic) -> None:
     assert samples[("newspec_interviews_waiting_on_people", ())] == 0
     assert samples[("newspec_interviews_queued", ())] == 0
     assert ("newspec_slack_queue_depth", ()) in samples
+    assert samples[("newspec_slack_budget_share", ())] == 1  # one replica: the whole budget
     billed_in, billed_out = model.billed()
     assert samples[("newspec_model_tokens_total", (("kind", "output"),))] == billed_out
     assert samples[("newspec_model_tokens_total", (("kind", "input"),))] >= billed_in > 0

@@ -70,19 +70,40 @@ class RateLimits:
 REFRESH_RESERVE = 0.25  # of a method's burst, kept for calls people wait on
 
 
-class MethodBudget:
-    """Sliding-window log (the hard limit) plus a token bucket (the pacing)."""
+def check_share(share: float) -> float:
+    """A replica's share of the workspace's budgets: more than 0, at most 1."""
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+        raise ValueError(f"a budget share must be more than 0 and at most 1, not {share!r}")
+    return float(share)
 
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit, self.window = limit, window
+
+class MethodBudget:
+    """Sliding-window log (the hard limit) plus a token bucket (the pacing), over this
+    process's share of the workspace's budget for the method."""
+
+    def __init__(self, limit: int, window: float, share: float = 1.0) -> None:
+        self.whole, self.window = limit, window  # the workspace's budget
         # One [time] per call: the dispatch time, moved to the completion time when
         # the call returns, so a call is never forgotten before Slack counted it.
         self.calls: deque[list[float]] = deque()
-        self.rate = limit / window * 0.95
-        self.capacity = max(1.0, limit / 5)  # bursts up to a fifth of the window's budget
-        self.tokens = self.capacity
+        self.share, self.tokens = 0.0, math.inf  # set_share sets both
+        self.set_share(share)
         self.refilled = time.monotonic()
         self.paused_until = 0.0
+
+    def set_share(self, share: float) -> None:
+        """Keep to `share` of the workspace's budget from now on. The calls already in the
+        window still count: after a drop nothing more goes until they fit the new limit.
+        Rounded down, so the replicas' limits never add up to more than the whole; but
+        never below one call a window (a method would stop), so with more replicas than
+        a method has calls a window they could overspend it."""
+        if share == self.share:
+            return
+        self.share = share
+        self.limit = max(1, math.floor(self.whole * share + 1e-9))
+        self.rate = self.limit / self.window * 0.95
+        self.capacity = max(1.0, self.limit / 5)  # bursts up to a fifth of the window's budget
+        self.tokens = min(self.tokens, self.capacity)
 
     @property
     def reserve(self) -> float:

@@ -15,6 +15,11 @@ within budget:
 - a 429 (or HTTP 200 `ratelimited`) pauses the method for its Retry-After, then the
   call is retried; for a new message in a known channel it pauses only that channel,
   unless another channel is paused too (see `_pause`).
+
+Replicas share the workspace's budgets: the budget is split evenly among live replicas.
+Each keeps to its share (1 / live replicas) of every method's budget and stretches each
+channel's post interval by it (one channel's threads may live on different replicas);
+read before each release, and calls already in the window count against a lower one.
 """
 
 from __future__ import annotations
@@ -24,13 +29,14 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from . import rate_limits
-from .rate_limits import DEFAULT_PER_MINUTE, ChannelPace, MethodBudget, RateLimits
+from .rate_limits import DEFAULT_PER_MINUTE, ChannelPace, MethodBudget, RateLimits, check_share
 from .write_queue import Job, Priority, SchedulerClosed, message_channel, pop_head
 
 # The budgets live in rate_limits, the queue's parts in write_queue; callers may keep
@@ -47,6 +53,7 @@ CLOSE_GRACE = 5.0  # seconds close() waits for calls already sent to Slack
 class SlackScheduler:
     def __init__(
         self, client: AsyncWebClient, limits: RateLimits | None = None, upload_client: AsyncWebClient | None = None,
+        *, share: Callable[[], float] | float = 1.0,
     ) -> None:
         # A client without slack_sdk's own 429 retries: a 429 must reach us, so
         # that the whole method is paused rather than one call slept on.
@@ -66,6 +73,8 @@ class SlackScheduler:
         self._running: set[asyncio.Task[None]] = set()
         self._closed = False
         self.rate_limited: int = 0
+        self.share, self._share_unread = 1.0, False  # the share last applied; whether reading it fails
+        self.set_share(share)
 
     async def run(
         self, method: str, thunk: Callable[[], Awaitable[T]], *, fair_key: str, channel: str | None = None,
@@ -87,6 +96,34 @@ class SlackScheduler:
             self._runner = asyncio.create_task(self._dispatch(), name="slack-scheduler")
         self._wake.set()
         return await asyncio.shield(job.future)
+
+    def set_share(self, share: Callable[[], float] | float) -> None:
+        """Keep to `share` of the workspace's budgets (0 < share <= 1): a number, or a cheap
+        callable read before every release (e.g. 1 / the live replicas, kept elsewhere)."""
+        if not callable(share):
+            share = partial(check_share, check_share(share))  # refused here if out of range
+        self._share: Callable[[], float] = share
+        self.budget_share()
+        self._wake.set()
+
+    def budget_share(self) -> float:
+        """The share in force now, read anew and applied to every budget. A share that
+        cannot be read, or is out of range, leaves the last one in force."""
+        try:
+            share = check_share(self._share())
+        except Exception:
+            if not self._share_unread:  # once, not at every release
+                log.exception("slack scheduler: cannot read the budget share; keeping %.3g", self.share)
+            self._share_unread = True
+            return self.share
+        self._share_unread = False
+        if share != self.share:
+            log.info("slack scheduler: keeping to %.3g of the workspace's Slack budgets", share)
+            self.share = share
+            for budget in self._budgets.values():
+                budget.set_share(share)
+            self._channels.interval = self.limits.channel_post_interval / share
+        return share
 
     def estimated_wait(self, method: str, *, ahead: int = 0, priority: Priority = Priority.REFRESH) -> float:
         """Roughly how long a call of `method` queued now would wait, in seconds, behind the
@@ -190,7 +227,7 @@ class SlackScheduler:
 
     def _budget(self, method: str) -> MethodBudget:
         if method not in self._budgets:
-            self._budgets[method] = MethodBudget(self.limits.limit(method), self.limits.window)
+            self._budgets[method] = MethodBudget(self.limits.limit(method), self.limits.window, self.share)
         return self._budgets[method]
 
     def _channel_wait(self, job: Job, now: float) -> float:
@@ -238,6 +275,7 @@ class SlackScheduler:
     def _release_ready(self) -> float | None:
         """Start every job the budgets allow now; return seconds until the next could go."""
         soonest: float | None = None
+        self.budget_share()
         for method, by_priority in list(self._queues.items()):
             try:
                 delay = self._release_method(method, by_priority)

@@ -688,6 +688,9 @@ class FakeSlack:
         # chat.delete calls, as Slack does to an app subscribed to channel messages.
         echo_changes: bool = False,
         response_url_lifetime: float = RESPONSE_URL_LIFETIME,  # seconds a response_url takes posts
+        # Hand envelopes to the open connections in turn (several bots, one app) rather
+        # than all to the newest (one bot, whose newest connection is the live one).
+        spread_deliveries: bool = False,
     ) -> None:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -739,6 +742,8 @@ class FakeSlack:
         self.status_lifetime = 120.0
         self._status_set_at: dict[tuple[str, str], float] = {}
         self.connections_opened = 0
+        self.spread_deliveries = spread_deliveries
+        self._deliveries = itertools.count()
 
         self._messages: list[Message] = []
         self._ephemerals: list[Ephemeral] = []
@@ -1336,7 +1341,8 @@ class FakeSlack:
         accepts_response_payload: bool | None, timeout: float,
     ) -> Delivery:
         await self.wait_connected(timeout)
-        ws = self._open_sockets()[-1]  # Slack picks one connection; the newest is the live one
+        sockets = self._open_sockets()  # Slack picks one connection; the newest is the live one
+        ws = sockets[next(self._deliveries) % len(sockets)] if self.spread_deliveries else sockets[-1]
         if accepts_response_payload is None:
             accepts_response_payload = type == "slash_commands" or payload.get("type") in (
                 "view_submission", "block_suggestion")
