@@ -66,7 +66,8 @@ class PostgresServer:
         if programs is None:
             raise RuntimeError("PostgreSQL's server programs are not installed (Debian: apt-get install postgresql)")
         self.programs = programs
-        self.folder = Path(tempfile.mkdtemp(prefix="newspec-pg-"))
+        # In /tmp itself, not the test's TMPDIR (private to root): the server's user must reach it.
+        self.folder = Path(tempfile.mkdtemp(prefix="newspec-pg-", dir="/tmp"))
         self.port = _free_port()
         self._names = itertools.count(1)
         self._drop, uid, gid = _as_unprivileged()
@@ -88,18 +89,29 @@ class PostgresServer:
             str(self.programs / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust",
             "--encoding=UTF8", "--no-sync",
         )
+        self.resume()
+
+    def _options(self) -> str:
         # Durability is not under test: fsync off keeps the suite fast on a shared disk.
-        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off " \
+        return (
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+
+    def halt(self) -> None:
+        """Stop the server as an outage would, keeping its data for `resume`."""
+        self._run(str(self.programs / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
         self._run(
-            str(self.programs / "pg_ctl"), "-D", str(data), "-l", str(self.folder / "server.log"),
-            "-o", options, "-w", "-t", str(int(START_TIMEOUT)), "start",
+            str(self.programs / "pg_ctl"), "-D", str(self.folder / "data"), "-l", str(self.folder / "server.log"),
+            "-o", self._options(), "-w", "-t", str(int(START_TIMEOUT)), "start",
         )
 
     def stop(self) -> None:
         try:
             self._run(str(self.programs / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "stop")
-        except subprocess.CalledProcessError:
+        except RuntimeError:
             pass  # never started, or already gone
         shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from claude_agent_sdk import project_key_for_directory
 from claude_agent_sdk.types import SessionKey, SessionStoreEntry
 
-from .session_store import Entry, StoreSessionStore
+from .session_store import Entry, StoreSessionStore, reconciled
 from .transcript import COST_STATE, on_disk
 
 log = logging.getLogger(__name__)
@@ -37,12 +37,9 @@ async def restore(sessions: StoreSessionStore, project_dir: Path, config_dir: Pa
     """Before a process resumes `session_id`: the store's transcript, written where the CLI
     reads it in `config_dir` (a transcript only the disk has goes into the store first,
     whole: the SDK mirrors only what a process adds). Returns the transcript's entries."""
-    stored = await sessions.entries(project_dir, session_id)
-    if stored is None:
-        disk = on_disk(config_dir, session_id)
-        if disk:
-            await sessions.seed(project_dir, session_id, disk)
-        return disk
+    stored = await reconciled(sessions, project_dir, on_disk(config_dir, session_id), session_id)
+    if not stored:
+        return stored
     folder = config_dir / "projects" / project_key_for_directory(project_dir)
     folder.mkdir(parents=True, exist_ok=True)
     # "type" first, as the CLI writes it (its session listing reads lines by prefix).

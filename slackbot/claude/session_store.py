@@ -10,6 +10,7 @@ lives as long as the disk copy would: "Start over" and the retention period dele
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,6 +28,8 @@ from claude_agent_sdk.types import (
 
 from ..store.sessions import Entry, Fold
 from .transcript import on_disk
+
+log = logging.getLogger(__name__)
 
 
 class TranscriptStore(Protocol):
@@ -116,12 +119,32 @@ class StoreSessionStore(SessionStore):
 async def transcript_of(
     sessions: StoreSessionStore | None, project_dir: Path, config_dir: Path | None, session_id: str | None
 ) -> list[Entry]:
-    """A conversation's transcript: the store's copy, else the CLI's file on disk."""
+    """A conversation's transcript: the store's copy with whatever the CLI's file on disk
+    has beyond it (see `reconciled`), else the file alone."""
     if not session_id:
         return []
-    if sessions is not None and (stored := await sessions.entries(project_dir, session_id)) is not None:
-        return stored
-    return on_disk(config_dir, session_id)
+    if sessions is None:
+        return on_disk(config_dir, session_id)
+    return await reconciled(sessions, project_dir, on_disk(config_dir, session_id), session_id)
+
+
+async def reconciled(sessions: StoreSessionStore, project_dir: Path, disk: list[Entry], session_id: str) -> list[Entry]:
+    """The store's transcript, caught up with the disk's entries it lacks (by uuid), which
+    go into the store first. The store can lag: the SDK's mirror gives a batch up when the
+    database is unreachable (it logs and drops it), while the CLI's own file has it. Read
+    alone, the store would say Claude never got a message it has, and the bot would send it
+    again. A transcript only the disk has goes into the store whole."""
+    stored = await sessions.entries(project_dir, session_id)
+    if stored is None:
+        if disk:
+            await sessions.seed(project_dir, session_id, disk)
+        return disk
+    known = {entry.get("uuid") for entry in stored}
+    missing = [entry for entry in disk if entry.get("uuid") and entry.get("uuid") not in known]
+    if missing:
+        log.warning("the stored transcript of %s lacked %d entries the CLI wrote; added", session_id, len(missing))
+        await sessions.seed(project_dir, session_id, missing)
+    return stored + missing
 
 
 def _subpath(key: SessionKey) -> str:

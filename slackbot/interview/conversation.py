@@ -25,7 +25,7 @@ from ..metrics import Metrics
 from ..slack.relay import Recipient, ThreadRelay
 from ..spend.budget import Budgets
 from ..spend.flood import merge
-from ..store import InterviewRecord, PendingReply, StateStore, Status
+from ..store import InterviewRecord, PendingReply, StateStore, Status, StoreUnavailable
 from .carried import Carried
 from .delivery import deliver
 from .pool import LivePool
@@ -41,6 +41,9 @@ RESTART_NOTE = (
     "Your last message is saved; I'll answer it when I'm back."
 )
 TURN_FAILED = ":warning: Something went wrong on my side. Reply here to try again."
+STORE_LOST = (
+    ":warning: I lost my connection to my database during that answer. Reply here in a minute or two to carry on."
+)
 # Sent after a restart that cut Claude off mid-answer, when Claude already had everything.
 CUT_OFF = "(The bot restarted while you were answering and cut you off: carry on from where you stopped.)"
 STOP_GRACE = 10.0  # seconds a turn has to wind down once its process is closed at shutdown
@@ -199,6 +202,12 @@ class Conversation:
     # -- serving ------------------------------------------------------------------
 
     async def _serve(self) -> None:
+        try:
+            await self._serve_replies()
+        except StoreUnavailable as exc:  # the next reply (or Slack's retry of one) looks again
+            log.warning("interview %s waits for its database: %s", self.record.name, exc)
+
+    async def _serve_replies(self) -> None:
         """Replies that arrive while Claude answers are merged into the next turn."""
         while self.accepting and self.record.status != Status.CANCELLED:
             self.wake.clear()
@@ -218,6 +227,9 @@ class Conversation:
             self.state.to(Phase.RUNNING)
             try:
                 await self._turn(batch)
+            except StoreUnavailable:
+                log.exception("turn failed in interview %s: the database is unreachable", self.record.name)
+                await self.relay.note(STORE_LOST)
             except Exception:  # never let one thread's failure stop the others
                 log.exception("turn failed in interview %s", self.record.name)
                 await self.relay.note(TURN_FAILED)

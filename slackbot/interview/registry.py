@@ -187,6 +187,10 @@ class Interviews:
         """How many conversations are held in memory now."""
         return len(self._cache)
 
+    def known(self, channel: str, thread_ts: str) -> bool:
+        """An interview thread this process holds in memory (asked without the database)."""
+        return (channel, thread_ts) in self._cache
+
     async def find(self, channel: str, thread_ts: str) -> Conversation | None:
         key = (channel, thread_ts)
         self._found_at[key] = time.monotonic()  # whoever holds it now keeps it in memory a while

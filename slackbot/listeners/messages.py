@@ -18,7 +18,7 @@ from ..slack.people import DisplayNames
 from ..slack.relay import SLACK_ERRORS, recipient_team, slack_error
 from ..slack.scheduler import SchedulerClosed, SlackScheduler
 from ..slack.typed_text import mentioned, typed_text
-from ..store import PendingReply, Status
+from ..store import PendingReply, Status, StoreUnavailable
 from ..store.records import ReplyChange
 
 log = logging.getLogger(__name__)
@@ -73,10 +73,14 @@ class Renaming:
 
 
 def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None:
+    told: set[str] = set()  # events whose author heard theirs wasn't saved (Slack retries them)
+
     async def take_in(event: dict, body: dict, context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
         """Listener middleware: it runs before Bolt acks the event, so a reply (or an edit
         or delete of one) is stored before Slack hears it arrived (Slack never sends an
-        acked event again); what is said about it is said after."""
+        acked event again); what is said about it is said after. With the database
+        unreachable nothing is stored and nothing acked: Slack sends the event again."""
+        unavailable = False
         try:
             subtype, event_id = event.get("subtype"), body.get("event_id")
             if subtype == "message_changed":
@@ -88,8 +92,13 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             else:
                 team = recipient_team(event.get("user_team"), context.team_id, context.enterprise_id)
                 context["arrival"] = await arrive(interviews, names, event, body, context.bot_user_id, team)
+        except StoreUnavailable:
+            unavailable = True
+            await unsaved(interviews, event, body.get("event_id"), told)
+            raise
         finally:
-            await next()
+            if not unavailable:
+                await next()
 
     # A catch-all, so every message event (including subtypes we ignore) is
     # acked quietly instead of Bolt warning about unhandled events.
@@ -132,6 +141,28 @@ def register(app: AsyncApp, interviews: Interviews, names: DisplayNames) -> None
             await tell(LONG_REPLY.format(MAX_REPLY_CHARS))
 
     app.event("message", middleware=[take_in])(on_message)
+
+
+UNSAVED = (
+    "I couldn't save your message just now: my database isn't reachable. Slack will send it to me "
+    "again within a few minutes and I'll answer it then; if I haven't in 10 minutes, send it again."
+)
+
+
+async def unsaved(interviews: Interviews, event: dict, event_id: str | None, told: set[str]) -> None:
+    """Tell a person in an interview thread (one this process knows without its database)
+    that their message wasn't saved, once per event."""
+    channel, thread_ts, user = event.get("channel"), event.get("thread_ts"), event.get("user")
+    if not (channel and thread_ts and user) or event.get("bot_id") or not interviews.known(channel, thread_ts):
+        return
+    if event_id is not None:
+        if event_id in told:
+            return
+        if len(told) > 1000:
+            told.clear()
+        told.add(event_id)
+    log.warning("could not store a message in %s/%s: the database is unreachable", channel, thread_ts)
+    await privately(interviews, Note(channel, user, thread_ts, UNSAVED))
 
 
 async def privately(interviews: Interviews, note: Note) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from .postgres import PostgresStore
 from .records import InterviewRecord, PendingReply, SpendRow, StateStore, Status, StoredQuestion
 from .sqlite import SqliteStore
+from .transactions import StoreUnavailable
 
 
 def make_store(database_url: str | None, state_dir: Path) -> SqliteStore | PostgresStore:
@@ -18,5 +19,5 @@ def make_store(database_url: str | None, state_dir: Path) -> SqliteStore | Postg
 
 __all__ = [
     "InterviewRecord", "PendingReply", "PostgresStore", "SpendRow", "SqliteStore", "StateStore", "Status",
-    "StoredQuestion", "make_store",
+    "StoreUnavailable", "StoredQuestion", "make_store",
 ]

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from .transactions import Transactions
+from .transactions import StoreUnavailable, Transactions
 
 # The advisory lock every write transaction holds (any constant both sides agree on).
 WRITE_LOCK = 0x6E657773  # "news"
@@ -103,6 +103,12 @@ class PostgresTransactions(Transactions):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgWriter]:
+        with _reachable():
+            async with self._transaction() as writer:
+                yield writer
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[PgWriter]:
         task = asyncio.current_task()
         held = self._held.get(task)
         if held is not None:
@@ -120,4 +126,21 @@ class PostgresTransactions(Transactions):
     async def fetch(self, sql: str, params: Iterable[Any] = ()) -> Sequence[asyncpg.Record]:
         held = self._held.get(asyncio.current_task())
         source = held if held is not None else self.pool
-        return list(await source.fetch(numbered(sql), *params))
+        with _reachable():
+            return list(await source.fetch(numbered(sql), *params))
+
+
+# What asyncpg raises when the server can't be reached, is shutting down or starting up
+# (operator intervention), or the connection was lost (an interface error on a closed one).
+_UNREACHABLE = (
+    OSError, asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError, asyncpg.InterfaceError,
+)
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """Connection failures as the store's `StoreUnavailable` (statement errors pass as they are)."""
+    try:
+        yield
+    except _UNREACHABLE as exc:
+        raise StoreUnavailable(f"the database is unreachable: {exc}") from exc

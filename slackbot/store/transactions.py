@@ -39,6 +39,11 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 
+class StoreUnavailable(Exception):
+    """The database can't be reached (a server down or restarting): the call wrote nothing.
+    The bot says so where it matters, and Slack's retries or a later reply try again."""
+
+
 class Row(Protocol):
     """A result row: indexed by position, unpacked like a tuple."""
 
