@@ -9,6 +9,7 @@ import json
 import uuid
 from pathlib import Path
 
+import pytest
 from claude_agent_sdk import ClaudeAgentOptions, project_key_for_directory
 from claude_agent_sdk._internal.session_resume import materialize_resume_session
 from claude_agent_sdk._internal.session_store_validation import _store_implements
@@ -22,12 +23,19 @@ from tests.postgres import PostgresServer
 OPTIONAL = ("list_sessions", "list_session_summaries", "delete", "list_subkeys")
 
 
-async def test_the_sdk_conformance_suite_passes_on_sqlite(tmp_path: Path):
-    opened: list[SqliteStore] = []
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgres"])
+async def test_the_sdk_conformance_suite_passes(engine_name: str, tmp_path: Path, request: pytest.FixtureRequest):
+    opened: list[SqliteStore | PostgresStore] = []
+
+    def new_store() -> SqliteStore | PostgresStore:
+        if engine_name == "sqlite":
+            return SqliteStore(tmp_path / f"state-{len(opened)}.db")
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return PostgresStore(server.fresh_database(), pool_size=2)
 
     async def fresh() -> StoreSessionStore:
         # Each contract gets its own empty database, as the suite requires.
-        store = SqliteStore(tmp_path / f"state-{len(opened)}.db")
+        store = new_store()
         await store.open()
         opened.append(store)
         return StoreSessionStore(store)
@@ -41,25 +49,6 @@ async def test_the_sdk_conformance_suite_passes_on_sqlite(tmp_path: Path):
         for store in opened:
             await store.close()
     assert len(opened) > 14  # one database per contract: the suite ran them all
-
-
-async def test_the_sdk_conformance_suite_passes_on_postgresql(postgres_server: PostgresServer):
-    opened: list[PostgresStore] = []
-
-    async def fresh() -> StoreSessionStore:
-        store = PostgresStore(postgres_server.fresh_database(), pool_size=2)
-        await store.open()
-        opened.append(store)
-        return StoreSessionStore(store)
-
-    try:
-        probe = await fresh()
-        assert [m for m in OPTIONAL if not _store_implements(probe, m)] == []
-        await run_session_store_conformance(fresh)
-    finally:
-        for store in opened:
-            await store.close()
-    assert len(opened) > 14
 
 
 async def test_a_retried_batch_is_not_stored_twice(store: SqliteStore):
