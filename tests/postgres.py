@@ -61,7 +61,8 @@ def _as_unprivileged() -> tuple[Callable[[], None] | None, int | None, int | Non
 class PostgresServer:
     """One server on a random loopback port, trusting local connections (tests only)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        self.durable = durable  # fsync as a real server does (benchmarks); tests skip it
         programs = server_programs()
         if programs is None:
             raise RuntimeError("PostgreSQL's server programs are not installed (Debian: apt-get install postgresql)")
@@ -92,11 +93,11 @@ class PostgresServer:
         self.resume()
 
     def _options(self) -> str:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c max_connections=300"
+        if self.durable:
+            return options
         # Durability is not under test: fsync off keeps the suite fast on a shared disk.
-        return (
-            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-        )
+        return options + " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 
     def halt(self) -> None:
         """Stop the server as an outage would, keeping its data for `resume`."""
