@@ -227,4 +227,19 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX transcript_entries_by_uuid
         ON transcript_entries (project_key, session_id, subpath, uuid) WHERE uuid IS NOT NULL;
     """,
+    # Replicas sharing the database: each one's last heartbeat, and which replica runs
+    # each thread's turns (its lease lasts while that replica's heartbeat is fresh).
+    """
+    CREATE TABLE replicas (
+        id TEXT PRIMARY KEY,
+        seen_at REAL NOT NULL
+    );
+    CREATE TABLE thread_owners (
+        channel TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        replica_id TEXT NOT NULL,
+        PRIMARY KEY (channel, thread_ts)
+    );
+    CREATE INDEX thread_owners_by_replica ON thread_owners (replica_id);
+    """,
 ]

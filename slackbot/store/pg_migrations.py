@@ -162,4 +162,19 @@ PG_MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX transcript_entries_by_uuid
         ON transcript_entries (project_key, session_id, subpath, uuid) WHERE uuid IS NOT NULL;
     """,
+    # Replicas sharing the database: each one's last heartbeat, and which replica runs
+    # each thread's turns (migrations.py has the same).
+    """
+    CREATE TABLE replicas (
+        id TEXT PRIMARY KEY,
+        seen_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE thread_owners (
+        channel TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        replica_id TEXT NOT NULL,
+        PRIMARY KEY (channel, thread_ts)
+    );
+    CREATE INDEX thread_owners_by_replica ON thread_owners (replica_id);
+    """,
 ]

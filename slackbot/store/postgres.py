@@ -11,6 +11,8 @@ an operator does about that.
 
 from __future__ import annotations
 
+import logging
+
 import asyncpg
 
 from .delivery import Delivery
@@ -19,15 +21,37 @@ from .interviews import Interviews
 from .ledger import Ledger
 from .pg_migrations import PG_MIGRATIONS
 from .postgres_engine import POOL_SIZE, WRITE_LOCK, PostgresTransactions
+from .replicas import WAKE_CHANNEL, OnWake, Replicas
 from .replies import Replies
 from .sessions import Transcripts
 
 
-class PostgresStore(Interviews, Replies, Delivery, Ledger, Followups, Transcripts, PostgresTransactions):
+log = logging.getLogger(__name__)
+
+
+class PostgresStore(
+    Interviews, Replies, Delivery, Ledger, Followups, Transcripts, Replicas, PostgresTransactions
+):
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
         super().__init__()
         self.url = url
         self.pool_size = pool_size
+        self._listener: asyncpg.Connection | None = None  # LISTENs for wake-ups, outside the pool
+
+    async def wake_owner(self, channel: str, thread_ts: str) -> None:
+        await self.pool.execute("SELECT pg_notify($1, $2)", WAKE_CHANNEL, f"{channel} {thread_ts}")
+
+    async def listen_for_wakes(self, on_wake: OnWake) -> None:
+        def heard(connection: object, pid: int, channel: str, payload: str) -> None:
+            thread_channel, _, thread_ts = payload.partition(" ")
+            if thread_ts:
+                on_wake(thread_channel, thread_ts)
+            else:
+                log.warning("ignored a malformed wake-up %r", payload)
+
+        if self._listener is None:
+            self._listener = await asyncpg.connect(self.url)
+        await self._listener.add_listener(WAKE_CHANNEL, heard)
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size)
@@ -35,6 +59,9 @@ class PostgresStore(Interviews, Replies, Delivery, Ledger, Followups, Transcript
         await self._tidy_after_start()
 
     async def close(self) -> None:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            await listener.close()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()

@@ -23,6 +23,7 @@ from .ledger import Ledger
 from .migrations import MIGRATIONS
 from .private import private_folder
 from .records import image_bytes, text_chars
+from .replicas import Replicas
 from .replies import Replies
 from .sessions import Transcripts
 from .sqlite_engine import SqliteTransactions
@@ -32,7 +33,7 @@ from .sqlite_engine import SqliteTransactions
 WAL_SIZE_LIMIT = 4 * 2**20
 
 
-class SqliteStore(Interviews, Replies, Delivery, Ledger, Followups, Transcripts, SqliteTransactions):
+class SqliteStore(Interviews, Replies, Delivery, Ledger, Followups, Transcripts, Replicas, SqliteTransactions):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
@@ -55,6 +56,7 @@ class SqliteStore(Interviews, Replies, Delivery, Ledger, Followups, Transcripts,
         async with self.transaction():
             await self._move_legacy_files()
             await self._tidy_after_start()
+            await self.forget_replicas()  # one process serves the file: earlier runs' leases are void
 
     async def close(self) -> None:
         async with self._exclusive():  # not in the middle of another coroutine's transaction

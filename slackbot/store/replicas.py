@@ -1,0 +1,110 @@
+"""Replicas: several bot processes sharing one database, each thread's turns on one.
+
+Each replica beats (`heartbeat`) every third of the timeout; it is live while its last
+beat is fresher than that. A thread's owner is the replica that runs its turns; the
+lease is tied to the owner's liveness, so renewing it is one beat per replica, not one
+write per thread. A live replica claims a thread whose owner is itself, absent, or no
+longer live (`claim_thread`); `orphaned_threads` are those with replies waiting (or a
+turn in flight) whose owner is gone: another replica takes them over.
+
+Liveness compares the beats' wall clocks across hosts: their clocks must agree to well
+within the timeout. On SQLite (one process) the tables start empty at every start.
+"""
+
+from __future__ import annotations
+
+import time
+
+from collections.abc import Callable
+
+from .transactions import Transactions
+
+# Called with (channel, thread_ts) when another replica stored replies for a thread.
+OnWake = Callable[[str, str], None]
+
+# The PostgreSQL channel a replica wakes a thread's owner on (payload: "channel thread_ts").
+WAKE_CHANNEL = "newspec_wake"
+
+
+class Replicas(Transactions):
+    """Heartbeats and thread leases."""
+
+    async def heartbeat(self, replica_id: str, timeout: float | None = None) -> bool:
+        """Record that `replica_id` is live now. False if it had been taken for dead (its
+        last beat older than `timeout`): others may have taken its threads meanwhile."""
+        now = time.time()
+        async with self.transaction() as db:
+            rows = await db.execute_fetchall("SELECT seen_at FROM replicas WHERE id = ?", (replica_id,))
+            await db.execute(
+                "INSERT INTO replicas (id, seen_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = ?",
+                (replica_id, now, now),
+            )
+        last = next(iter(rows), None)
+        return timeout is None or last is None or last[0] >= now - timeout
+
+    async def live_replicas(self, timeout: float) -> list[str]:
+        rows = await self.fetch("SELECT id FROM replicas WHERE seen_at >= ? ORDER BY id", (time.time() - timeout,))
+        return [row[0] for row in rows]
+
+    async def claim_thread(self, channel: str, thread_ts: str, replica_id: str, timeout: float) -> bool:
+        """Make `replica_id` the thread's owner unless another live replica is; whether it is now."""
+        async with self.transaction() as db:  # reads, then writes: no other claim in between
+            rows = await db.execute_fetchall(
+                "SELECT o.replica_id FROM thread_owners o JOIN replicas r ON r.id = o.replica_id "
+                "WHERE o.channel = ? AND o.thread_ts = ? AND r.seen_at >= ?",
+                (channel, thread_ts, time.time() - timeout),
+            )
+            owner = next(iter(rows), None)
+            if owner is not None:
+                return bool(owner[0] == replica_id)
+            await db.execute(
+                "INSERT INTO thread_owners (channel, thread_ts, replica_id) VALUES (?, ?, ?) "
+                "ON CONFLICT (channel, thread_ts) DO UPDATE SET replica_id = ?",
+                (channel, thread_ts, replica_id, replica_id),
+            )
+        return True
+
+    async def owner_of(self, channel: str, thread_ts: str) -> str | None:
+        rows = await self.fetch(
+            "SELECT replica_id FROM thread_owners WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
+        )
+        return next((row[0] for row in rows), None)
+
+    async def release_thread(self, channel: str, thread_ts: str, replica_id: str) -> None:
+        """The thread is anyone's again, if `replica_id` held it."""
+        async with self.transaction() as db:
+            await db.execute(
+                "DELETE FROM thread_owners WHERE channel = ? AND thread_ts = ? AND replica_id = ?",
+                (channel, thread_ts, replica_id),
+            )
+
+    async def leave(self, replica_id: str) -> None:
+        """The replica stopped cleanly: its threads are the others' at once."""
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM thread_owners WHERE replica_id = ?", (replica_id,))
+            await db.execute("DELETE FROM replicas WHERE id = ?", (replica_id,))
+
+    async def orphaned_threads(self, timeout: float) -> list[tuple[str, str]]:
+        """Threads with replies waiting or a turn in flight whose owner is absent or not
+        live, oldest waiting first."""
+        rows = await self.fetch(
+            "SELECT p.channel, p.thread_ts FROM pending_replies p "
+            "LEFT JOIN thread_owners o ON o.channel = p.channel AND o.thread_ts = p.thread_ts "
+            "LEFT JOIN replicas r ON r.id = o.replica_id AND r.seen_at >= ? "
+            "WHERE r.id IS NULL GROUP BY p.channel, p.thread_ts ORDER BY MIN(p.id)",
+            (time.time() - timeout,),
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    async def wake_owner(self, channel: str, thread_ts: str) -> None:
+        """Tell the thread's owner, on another replica, that replies wait for it (an engine
+        without other processes has nobody to tell)."""
+
+    async def listen_for_wakes(self, on_wake: OnWake) -> None:
+        """Call `on_wake` whenever another replica wakes a thread's owner (`wake_owner`)."""
+
+    async def forget_replicas(self) -> None:
+        """At the start of the one process an engine serves: leases of earlier runs are void."""
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM thread_owners")
+            await db.execute("DELETE FROM replicas")

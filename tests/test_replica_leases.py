@@ -1,0 +1,88 @@
+"""Replicas share one database: a thread's turns run on one replica at a time, which
+holds its lease while its heartbeat is fresh; a replica that stops beating loses its
+threads to the others, which find them among the orphaned ones."""
+
+from __future__ import annotations
+
+import time
+
+from slackbot.store import PostgresStore, SqliteStore
+
+Store = SqliteStore | PostgresStore
+TIMEOUT = 5.0
+
+
+async def beat_long_ago(store: Store, replica: str) -> None:
+    """As if `replica` last beat longer ago than the timeout (it died)."""
+    async with store.transaction() as db:
+        await db.execute("UPDATE replicas SET seen_at = ? WHERE id = ?", (time.time() - 2 * TIMEOUT, replica))
+
+
+async def test_a_thread_has_one_live_owner(store: Store):
+    assert await store.heartbeat("a") and await store.heartbeat("b")
+    assert await store.claim_thread("C1", "1.0", "a", TIMEOUT)
+    assert await store.claim_thread("C1", "1.0", "a", TIMEOUT)  # renewing your own
+    assert not await store.claim_thread("C1", "1.0", "b", TIMEOUT)
+    assert await store.owner_of("C1", "1.0") == "a"
+    assert sorted(await store.live_replicas(TIMEOUT)) == ["a", "b"]
+
+
+async def test_a_dead_replicas_threads_go_to_the_first_live_one_that_claims_them(store: Store):
+    await store.heartbeat("a")
+    await store.heartbeat("b")
+    await store.claim_thread("C1", "1.0", "a", TIMEOUT)
+    await beat_long_ago(store, "a")
+    assert await store.live_replicas(TIMEOUT) == ["b"]
+    assert await store.claim_thread("C1", "1.0", "b", TIMEOUT)
+    assert not await store.claim_thread("C1", "1.0", "c", TIMEOUT)
+    assert await store.owner_of("C1", "1.0") == "b"
+
+
+async def test_a_replica_back_from_a_stall_hears_it_lost_its_threads(store: Store):
+    await store.heartbeat("a")
+    await store.claim_thread("C1", "1.0", "a", TIMEOUT)
+    await beat_long_ago(store, "a")
+    await store.heartbeat("b")
+    await store.claim_thread("C1", "1.0", "b", TIMEOUT)
+    assert not await store.heartbeat("a", TIMEOUT)  # it was taken for dead
+    assert await store.heartbeat("a", TIMEOUT)  # and is live again from now on
+    assert await store.owner_of("C1", "1.0") == "b"
+
+
+async def test_orphans_are_threads_with_work_whose_owner_is_gone(store: Store):
+    await store.heartbeat("a")
+    await store.heartbeat("b")
+    for ts in ("1.0", "2.0", "3.0"):
+        await store.accept_reply("C1", ts, "U1", "hello", f"{ts}1", None)
+    await store.claim_thread("C1", "1.0", "a", TIMEOUT)
+    await store.claim_thread("C1", "2.0", "b", TIMEOUT)
+    # 3.0 has no owner at all (the replica that stored its reply handed it on and died).
+    await store.accept_reply("C1", "4.0", "U1", "no work left", "4.01", None)
+    (reply,) = await store.pending_replies("C1", "4.0")
+    await store.remove_replies([reply.id])
+    await store.claim_thread("C1", "4.0", "a", TIMEOUT)
+    assert await store.orphaned_threads(TIMEOUT) == [("C1", "3.0")]
+    await beat_long_ago(store, "a")
+    assert await store.orphaned_threads(TIMEOUT) == [("C1", "1.0"), ("C1", "3.0")]
+
+
+async def test_a_replica_stopping_cleanly_leaves_its_threads_to_the_others_at_once(store: Store):
+    await store.heartbeat("a")
+    await store.heartbeat("b")
+    await store.accept_reply("C1", "1.0", "U1", "hello", "1.01", None)
+    await store.claim_thread("C1", "1.0", "a", TIMEOUT)
+    await store.leave("a")
+    assert await store.live_replicas(TIMEOUT) == ["b"]
+    assert await store.owner_of("C1", "1.0") is None
+    assert await store.orphaned_threads(TIMEOUT) == [("C1", "1.0")]
+    assert await store.claim_thread("C1", "1.0", "b", TIMEOUT)
+
+
+async def test_a_released_thread_is_anyones(store: Store):
+    await store.heartbeat("a")
+    await store.heartbeat("b")
+    await store.claim_thread("C1", "1.0", "a", TIMEOUT)
+    await store.release_thread("C1", "1.0", "b")  # not b's: nothing happens
+    assert await store.owner_of("C1", "1.0") == "a"
+    await store.release_thread("C1", "1.0", "a")
+    assert await store.claim_thread("C1", "1.0", "b", TIMEOUT)
