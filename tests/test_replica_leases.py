@@ -86,3 +86,20 @@ async def test_a_released_thread_is_anyones(store: Store):
     assert await store.owner_of("C1", "1.0") == "a"
     await store.release_thread("C1", "1.0", "a")
     assert await store.claim_thread("C1", "1.0", "b", TIMEOUT)
+
+
+async def test_a_replica_wakes_a_threads_owner_in_another_process(postgres_server):
+    import asyncio
+
+    url = postgres_server.fresh_database()
+    owner, other = PostgresStore(url), PostgresStore(url)
+    await owner.open()
+    await other.open()
+    try:
+        woken: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        await owner.listen_for_wakes(lambda channel, ts: woken.put_nowait((channel, ts)))
+        await other.wake_owner("C1", "1700000000.000100")
+        assert await asyncio.wait_for(woken.get(), 10) == ("C1", "1700000000.000100")
+    finally:
+        await other.close()
+        await owner.close()
