@@ -91,6 +91,8 @@ class Settings:
     shutdown_grace_seconds: float = 30.0
     thread_owner_only: bool = False
     allowed_users: frozenset[str] = frozenset()  # empty: everyone
+    # Replicas on one database: one is taken for dead once its heartbeat is this old.
+    replica_timeout_seconds: float = 15.0
     allowed_channels: frozenset[str] = frozenset()  # empty: every channel
     rate_limits: tuple[tuple[str, int], ...] = ()  # per-minute budgets overriding Slack's tiers
     max_turns: int = 200
@@ -263,6 +265,9 @@ class Settings:
             slack_api_url=api_url,
             generations_dir=Path(get("GENERATIONS_DIR") or "generations").resolve(),
             state_dir=Path(get("NEWSPEC_STATE_DIR") or ".newspec").resolve(),
+            replica_timeout_seconds=number(
+                "NEWSPEC_REPLICA_TIMEOUT", 15, "seconds without a heartbeat before a replica's threads go to others"
+            ),
             skill_dir=skill_dir,
             claude_model=get("CLAUDE_MODEL") or "opus",
             log_level=log_level,

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,11 +58,16 @@ class TurnOutcome:
     over_budget: OverBudget | None = None  # the CLI's spend limit stopped the turn
 
 
+async def _always(conversation: Conversation) -> bool:
+    return True
+
+
 class Conversation:
     def __init__(
         self, record: InterviewRecord, project_dir: Path, session: SpecSession, relay: ThreadRelay, *,
         store: StateStore, pool: LivePool, questions: Questions, budgets: Budgets | None = None,
         quick_model: str | None = None, accepting: bool = True, metrics: Metrics | None = None,
+        lease: Callable[[Conversation], Awaitable[bool]] | None = None,
     ) -> None:
         self.record, self.project_dir, self.session, self.relay = record, project_dir, session, relay
         self.store, self.pool, self.questions = store, pool, questions
@@ -82,6 +87,7 @@ class Conversation:
         self.turn: str | None = None  # the id the running turn's Stop buttons carry
         self.failed_turn: str | None = None  # the last failed turn's id: its Retry button carries it
         self.changed: Callable[[], object] = lambda: None  # where it stands may have moved (the root shows it)
+        self.lease = lease or _always  # whether this process runs the next turn (ownership.py)
         relay.question_posted = self._question_posted
 
     @property
@@ -210,6 +216,8 @@ class Conversation:
     async def _serve_replies(self) -> None:
         """Replies that arrive while Claude answers are merged into the next turn."""
         while self.accepting and self.record.status != Status.CANCELLED:
+            if not await self.lease(self):  # another replica's thread: it was woken instead
+                return
             self.wake.clear()
             await self.questions.settle(self, self.asking)
             batch = await self.carried.next_batch()

@@ -60,11 +60,8 @@ async def resume_left_work(
         elif record.upload_pending and record.status != Status.CANCELLED:
             if (conversation := await find(record.channel, record.thread_ts)) is not None:
                 work.start(resume_upload(conversation), f"upload:{record.name}")
-    for channel, thread_ts in await store.threads_in_flight():
-        if (conversation := await find(channel, thread_ts)) is not None:
-            log.info("resuming %s: the last run stopped mid-turn", conversation.record.name)
-            await conversation.relay.take_down_stops()  # before a new turn shows its own
-            await conversation.recover()
+    # Woken, each thread's first turn here resumes one cut off mid-way (`resume_cut_off`),
+    # if its lease is this replica's (ownership.py): another live replica may run it.
     for channel, thread_ts in await store.threads_with_pending():
         if (conversation := await find(channel, thread_ts)) is not None:
             log.info("resuming %s: replies were waiting from before the restart", conversation.record.name)
@@ -75,6 +72,14 @@ async def resume_left_work(
                      conversation.record.name)
             # In the background: the reply holds its thread's later replies until then.
             work.start(_as_none(fetch_again(conversation, held, files)), f"files:{conversation.record.name}")
+
+
+async def resume_cut_off(conversation: Conversation) -> None:
+    """The thread's last turn was cut off (this process or another stopped mid-turn):
+    what Claude has is not sent again, the rest waits for the next turn."""
+    log.info("resuming %s: the last run stopped mid-turn", conversation.record.name)
+    await conversation.relay.take_down_stops()  # before a new turn shows its own
+    await conversation.recover()
 
 
 async def _as_none(work: Awaitable[object]) -> None:

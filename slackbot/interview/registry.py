@@ -32,6 +32,7 @@ from ..spend.flood import PerPersonLimit, fit_reply, held_room
 from ..store import InterviewRecord, PendingReply, StateStore, Status
 from ..store.records import ReplyChange
 from .conversation import Conversation
+from .ownership import Ownership
 from .pool import LivePool
 from .questions import Accepted, Click, Questions
 from .recovery import CLAIMING, BackgroundWork, FetchAgain, resume_left_work
@@ -97,6 +98,7 @@ class Interviews:
         self._session_settings = SessionSettings.for_bot(settings)
         self.transcripts = StoreSessionStore(store)  # every conversation's transcript, mirrored
         self.budgets = Budgets.from_settings(settings)
+        self.ownership = Ownership(store, settings.replica_timeout_seconds)  # replicas sharing the store
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -104,6 +106,7 @@ class Interviews:
         """Start the idle reaper and finish what the last run left (see recovery.py); the
         files of replies it left held while they downloaded are fetched again (`fetch_again`)."""
         self._reaper = asyncio.create_task(self._reap_idle(), name="idle-reaper")
+        await self.ownership.start(self.find, self._drop)
         await resume_left_work(self.store, self.find, self._left_work, fetch_again)
 
     def stop_taking_work(self) -> None:
@@ -130,6 +133,7 @@ class Interviews:
             await asyncio.wait_for(asyncio.gather(*drains), timeout=10)
         except TimeoutError:
             log.warning("some streams were still closing at shutdown")
+        await self.ownership.stop()  # last: what was cut off is now the other replicas'
 
     async def _reap_idle(self) -> None:
         idle = self.settings.idle_seconds
@@ -166,7 +170,14 @@ class Interviews:
             if at_rest(key, conversation) and not await self.store.pending_replies(*key) and at_rest(key, conversation):
                 del self._cache[key]
                 self._found_at.pop(key, None)
+                await self.ownership.release(key)
                 log.debug("forgot the idle conversation %s", conversation.record.name)
+
+    def _drop(self, conversation: Conversation) -> None:
+        """Another replica owns the thread: this cached copy would go stale."""
+        if self._cache.get(conversation.key) is conversation and not self.pool.holds(conversation):
+            del self._cache[conversation.key]
+            self._found_at.pop(conversation.key, None)
 
     def _wake_held(self) -> None:
         """Threads a daily budget held: a new UTC day may let their replies through."""
@@ -200,8 +211,10 @@ class Interviews:
         if record is None or record.thread_ts.startswith(CLAIMING):
             self._found_at.pop(key, None)
             return None
-        # Rebuilt (after a restart, or forgotten at rest): the root is written from the store.
-        return self._cache.setdefault(key, self._materialize(record, root_shown=False))
+        # Rebuilt (after a restart, or forgotten at rest): the root is written from the store,
+        # unless another replica runs the thread (it writes the root as it goes).
+        shown = await self.ownership.elsewhere(key)
+        return self._cache.setdefault(key, self._materialize(record, root_shown=shown))
 
     async def find_by_name(self, name: str, *, include_cancelled: bool = False) -> InterviewRecord | None:
         return await self.store.find_by_name(name, include_cancelled=include_cancelled)
@@ -232,7 +245,7 @@ class Interviews:
         conversation = Conversation(
             record, folder, session, relay, store=self.store, pool=self.pool, questions=self.questions,
             budgets=self.budgets, quick_model=self.settings.quick_model, accepting=self._accepting,
-            metrics=self.metrics,
+            metrics=self.metrics, lease=self.ownership.may_run,
         )
         root = RootMessage(relay)
         watch = RootWatch(conversation, root.show, shown=root_shown)

@@ -25,7 +25,6 @@ from .replicas import WAKE_CHANNEL, OnWake, Replicas
 from .replies import Replies
 from .sessions import Transcripts
 
-
 log = logging.getLogger(__name__)
 
 
@@ -42,8 +41,8 @@ class PostgresStore(
         await self.pool.execute("SELECT pg_notify($1, $2)", WAKE_CHANNEL, f"{channel} {thread_ts}")
 
     async def listen_for_wakes(self, on_wake: OnWake) -> None:
-        def heard(connection: object, pid: int, channel: str, payload: str) -> None:
-            thread_channel, _, thread_ts = payload.partition(" ")
+        def heard(connection: object, pid: int, channel: str, payload: object) -> None:
+            thread_channel, _, thread_ts = str(payload).partition(" ")
             if thread_ts:
                 on_wake(thread_channel, thread_ts)
             else:

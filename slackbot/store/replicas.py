@@ -14,7 +14,6 @@ within the timeout. On SQLite (one process) the tables start empty at every star
 from __future__ import annotations
 
 import time
-
 from collections.abc import Callable
 
 from .transactions import Transactions

@@ -291,6 +291,7 @@ class Delivery:
     payload: JSON
     ack: JSON  # the ack's payload ({} when the app acked without one)
     latency: float
+    connection: int = 0  # which Socket Mode connection took it (1: the first opened)
 
     @property
     def ts(self) -> str | None:
@@ -688,9 +689,9 @@ class FakeSlack:
         # chat.delete calls, as Slack does to an app subscribed to channel messages.
         echo_changes: bool = False,
         response_url_lifetime: float = RESPONSE_URL_LIFETIME,  # seconds a response_url takes posts
-        # Hand envelopes to the open connections in turn (several bots, one app) rather
-        # than all to the newest (one bot, whose newest connection is the live one).
-        spread_deliveries: bool = False,
+        # Several apps' processes hold a connection each (replicas): Slack hands each
+        # envelope to one of them, here in turn. Otherwise the newest connection is the live one.
+        several_connections: bool = False,
     ) -> None:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -742,8 +743,9 @@ class FakeSlack:
         self.status_lifetime = 120.0
         self._status_set_at: dict[tuple[str, str], float] = {}
         self.connections_opened = 0
-        self.spread_deliveries = spread_deliveries
-        self._deliveries = itertools.count()
+        self.several_connections = several_connections
+        self._handed = 0  # envelopes handed out in turn (several_connections)
+        self._numbers: dict[web.WebSocketResponse, int] = {}  # connection -> its number
 
         self._messages: list[Message] = []
         self._ephemerals: list[Ephemeral] = []
@@ -1341,8 +1343,7 @@ class FakeSlack:
         accepts_response_payload: bool | None, timeout: float,
     ) -> Delivery:
         await self.wait_connected(timeout)
-        sockets = self._open_sockets()  # Slack picks one connection; the newest is the live one
-        ws = sockets[next(self._deliveries) % len(sockets)] if self.spread_deliveries else sockets[-1]
+        ws = self._pick_socket()
         if accepts_response_payload is None:
             accepts_response_payload = type == "slash_commands" or payload.get("type") in (
                 "view_submission", "block_suggestion")
@@ -1366,7 +1367,16 @@ class FakeSlack:
         self.acks.append(Ack(envelope_id, type, ack_payload, latency))
         if type == "slash_commands" and ack_payload:
             self._show_response(ack_payload, _ResponseTarget(payload["channel_id"], payload["user_id"]), "ack")
-        return Delivery(envelope_id, type, payload, ack_payload or {}, latency)
+        return Delivery(envelope_id, type, payload, ack_payload or {}, latency, self._numbers.get(ws, 0))
+
+    def _pick_socket(self) -> web.WebSocketResponse:
+        """Slack picks one connection: with several apps' connections open, each in turn;
+        else the newest (an app reconnecting opens the new one before closing the old)."""
+        sockets = self._open_sockets()
+        if not self.several_connections:
+            return sockets[-1]
+        self._handed += 1
+        return sockets[(self._handed - 1) % len(sockets)]
 
     async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
         if request.query.get("ticket") not in self._tickets:
@@ -1375,6 +1385,7 @@ class FakeSlack:
         await ws.prepare(request)
         self._sockets.append(ws)
         self.connections_opened += 1
+        self._numbers[ws] = self.connections_opened
         await ws.send_json({
             "type": "hello", "num_connections": len(self._open_sockets()),
             "debug_info": {"host": "applink-fake", "build_number": 1, "approximate_connection_time": 18060},

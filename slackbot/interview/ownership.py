@@ -1,0 +1,115 @@
+"""Which replica runs a thread's turns: several bot processes may share one database.
+
+Any replica acks and stores what arrives; a thread's turns run on the one that holds its
+lease (store/replicas.py). `may_run` is the one check, made by a conversation before each
+turn: the lease is claimed (free, ours, or its owner dead), or the owner, another live
+replica, is woken to answer the replies now stored (PostgreSQL's NOTIFY) and this
+replica does nothing more with the thread.
+
+A thread newly ours may have a turn cut off on the replica that held it: it is resumed
+as after a restart (what Claude's transcript shows it has is not sent again). Every
+heartbeat also looks for threads whose owner died with replies waiting, and wakes them
+here, through the same check. A replica caches a conversation only while it owns the
+thread: one it saw as a non-owner is dropped, so taking a thread over starts from the
+store, not from a stale copy.
+
+On SQLite (one process) every thread is this process's, and wake-ups go nowhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+
+from ..store import StateStore
+from .conversation import Conversation
+from .recovery import BackgroundWork, resume_cut_off
+
+log = logging.getLogger(__name__)
+
+ThreadKey = tuple[str, str]  # (channel, thread_ts)
+Find = Callable[[str, str], Awaitable[Conversation | None]]
+Drop = Callable[[Conversation], None]  # forget a cached conversation (this replica doesn't own it)
+
+
+class Ownership:
+    """This replica's id, its heartbeat, and the threads whose lease it holds."""
+
+    def __init__(self, store: StateStore, timeout: float) -> None:
+        self.store = store
+        self.timeout = timeout
+        self.id = uuid.uuid4().hex
+        self._owned: set[ThreadKey] = set()  # leases claimed (a cut-off turn already resumed)
+        self._find: Find | None = None
+        self._drop: Drop = lambda conversation: None
+        self._beating: asyncio.Task[None] | None = None
+        self._wakes = BackgroundWork()
+        self._accepting = True
+
+    async def start(self, find: Find, drop: Drop) -> None:
+        """Beat, listen for wake-ups, and from now on take over threads whose owner died."""
+        self._find, self._drop = find, drop
+        await self.store.heartbeat(self.id)
+        log.info("replica %s (host %s, pid %d)", self.id, socket.gethostname(), os.getpid())
+        await self.store.listen_for_wakes(self._woken)
+        self._beating = asyncio.create_task(self._beat(), name="replica-heartbeat")
+
+    async def stop(self) -> None:
+        """Stopped cleanly: the other replicas take this one's threads at once."""
+        self._accepting = False
+        if self._beating is not None:
+            self._beating.cancel()
+            await asyncio.gather(self._beating, return_exceptions=True)
+        await self._wakes.finish(0)
+        await self.store.leave(self.id)
+
+    async def may_run(self, conversation: Conversation) -> bool:
+        """Whether this replica runs the conversation's next turn (see the module docstring)."""
+        key = conversation.key
+        if not await self.store.claim_thread(*key, self.id, self.timeout):
+            self._owned.discard(key)
+            self._drop(conversation)
+            await self.store.wake_owner(*key)
+            log.info("%s: another replica owns the thread; woke it", conversation.record.name)
+            return False
+        if key not in self._owned:
+            self._owned.add(key)
+            if key in await self.store.threads_in_flight():  # cut off where it ran before
+                await resume_cut_off(conversation)
+        return True
+
+    async def elsewhere(self, key: ThreadKey) -> bool:
+        """Whether another live replica owns the thread now."""
+        owner = await self.store.owner_of(*key)
+        return owner not in (None, self.id) and owner in await self.store.live_replicas(self.timeout)
+
+    async def release(self, key: ThreadKey) -> None:
+        """The conversation left memory at rest: its thread is anyone's."""
+        self._owned.discard(key)
+        await self.store.release_thread(*key, self.id)
+
+    def _woken(self, channel: str, thread_ts: str) -> None:
+        """Another replica stored replies in a thread: answered here if it is ours."""
+        if (channel, thread_ts) in self._owned and self._accepting:
+            self._wakes.start(self._wake(channel, thread_ts), f"wake:{channel}/{thread_ts}")
+
+    async def _wake(self, channel: str, thread_ts: str) -> None:
+        if self._find is not None and (conversation := await self._find(channel, thread_ts)) is not None:
+            conversation.wake_up()
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.timeout / 3)
+            try:
+                if not await self.store.heartbeat(self.id, self.timeout):
+                    log.warning("replica %s was taken for dead: its threads are claimed again", self.id)
+                    self._owned.clear()
+                for channel, thread_ts in await self.store.orphaned_threads(self.timeout):
+                    log.info("taking over %s/%s: its replica stopped", channel, thread_ts)
+                    await self._wake(channel, thread_ts)
+            except Exception:
+                log.exception("the replica heartbeat failed")

@@ -1,0 +1,126 @@
+"""Two bot processes (replicas) on one PostgreSQL database, one fake Slack handing
+Socket Mode envelopes to their two connections in turn.
+
+A reply that lands on the replica not running the thread is answered by the one that
+is (woken through the database), once; when that one is killed (-9), the other takes
+the thread over and answers the next reply with the conversation intact."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from slackbot.store import PostgresStore
+from tests.conftest import bot_env, process_env
+from tests.fakes import anthropic as fa
+from tests.fakes.slack import FakeSlack
+from tests.postgres import PostgresServer
+from tests.test_crash import kill_9
+
+THREAD_NAME = "shop"
+
+
+class Replica:
+    """A bot process, its Socket Mode connection's number and its replica id."""
+
+    def __init__(self, process: asyncio.subprocess.Process, connection: int, replica_id: str) -> None:
+        self.process, self.connection, self.id = process, connection, replica_id
+
+
+async def launch(slack: FakeSlack, env: dict[str, str], store: PostgresStore, log: Path) -> Replica:
+    known = set(await store.live_replicas(60))
+    opened = slack.connections_opened
+    with log.open("ab") as output:  # the bot's log, read when a test fails
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "slackbot", env=env, start_new_session=True,
+            stdout=asyncio.subprocess.DEVNULL, stderr=output,
+        )
+    await slack.wait_for(lambda: slack.connections_opened > opened, timeout=30, what="bot connected")
+    (replica_id,) = set(await store.live_replicas(60)) - known  # it beats before it connects
+    return Replica(process, opened + 1, replica_id)
+
+
+async def test_a_reply_on_either_replica_is_answered_once_and_a_killed_owners_thread_goes_on(
+    model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
+):
+    cakes_asked, cakes_answer = asyncio.Event(), asyncio.Event()
+
+    async def cakes(request: fa.ModelRequest) -> fa.Turn:
+        assert "And pies" not in json.dumps(request.messages)
+        cakes_asked.set()
+        await cakes_answer.wait()  # meanwhile a reply lands on the replica not running the thread
+        return fa.text("Cakes, noted.")
+
+    def pies(request: fa.ModelRequest) -> fa.Turn:
+        assert cakes_answer.is_set(), "a second turn ran while the thread's turn was running"
+        assert json.dumps(request.messages).count("And pies") == 1
+        return fa.text("Pies, noted.")
+
+    def answers_on_the_survivor(request: fa.ModelRequest) -> fa.Turn:
+        history = json.dumps(request.messages)
+        for earlier in ("What do you sell?", "We sell bread", "Bread, noted.", "Cakes too", "Pies, noted."):
+            assert earlier in history
+        assert history.count("Scones as well") == 1
+        return fa.text("Bread, cakes, pies and scones, got it.")
+
+    url = postgres_server.fresh_database()
+    (tmp_path / "generations").mkdir()
+    model.script(
+        str(tmp_path / "generations" / THREAD_NAME),
+        [fa.text("What do you sell?"), fa.text("Bread, noted."), cakes, pies, answers_on_the_survivor],
+    )
+    store = PostgresStore(url)
+    await store.open()
+    async with FakeSlack(several_connections=True) as slack:
+        # One state folder and one generations folder for both (a shared disk): the
+        # survivor resumes the Claude transcript the killed replica wrote.
+        env = process_env(**bot_env(slack, tmp_path, NEWSPEC_DATABASE_URL=url, NEWSPEC_REPLICA_TIMEOUT="2"))
+        replicas = [await launch(slack, env, store, tmp_path / f"bot{n}.log") for n in (1, 2)]
+        try:
+            started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
+            root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
+            thread = lambda: slack.thread_text("C1", root.ts)  # noqa: E731
+            await slack.wait_for(lambda: "What do you sell?" in thread(), timeout=30)
+            (owner,) = [r for r in replicas if r.connection == started.connection]
+            (other,) = [r for r in replicas if r is not owner]
+            assert await store.owner_of("C1", root.ts) == owner.id
+
+            # Envelopes alternate: this reply lands on the other replica, which wakes the owner.
+            bread = await slack.send_message("C1", "U1", "We sell bread", thread_ts=root.ts)
+            assert bread.connection == other.connection
+            await slack.wait_for(lambda: "Bread, noted." in thread(), timeout=30)
+
+            # The owner is in a turn when a reply lands on the other: it waits for the owner's next turn.
+            cakes_too = await slack.send_message("C1", "U1", "Cakes too", thread_ts=root.ts)
+            assert cakes_too.connection == owner.connection
+            await asyncio.wait_for(cakes_asked.wait(), 30)
+            and_pies = await slack.send_message("C1", "U1", "And pies", thread_ts=root.ts)
+            assert and_pies.connection == other.connection
+            await slack.wait_for(lambda: stored(store, root.ts, waiting=1), what="the reply stored")
+            cakes_answer.set()
+            await slack.wait_for(lambda: "Pies, noted." in thread(), timeout=30)
+            await slack.wait_for(lambda: stored(store, root.ts), what="the turn to be recorded")
+            assert await store.owner_of("C1", root.ts) == owner.id  # the owner ran every turn
+
+            await kill_9(owner.process)
+            scones = await slack.send_message("C1", "U1", "Scones as well", thread_ts=root.ts)
+            assert scones.connection == other.connection
+            await slack.wait_for(lambda: "Bread, cakes, pies and scones, got it." in thread(), timeout=60)
+            assert await store.owner_of("C1", root.ts) == other.id
+            for said in ("What do you sell?", "Bread, noted.", "Cakes, noted.", "Pies, noted.", "scones, got it."):
+                assert thread().count(said) == 1, thread()
+            await slack.wait_for(lambda: stored(store, root.ts), what="the last turn to be recorded")
+            model.verify()  # five turns, each asked once: no reply lost, none answered twice
+        finally:
+            for replica in replicas:
+                if replica.process.returncode is None:
+                    await kill_9(replica.process)
+            await store.close()
+
+
+async def stored(store: PostgresStore, thread_ts: str, *, waiting: int = 0) -> bool:
+    """The thread has `waiting` replies no turn carried yet (0: none at all, none in flight either)."""
+    replies = await store.pending_replies("C1", thread_ts)
+    return len([r for r in replies if r.sent is None]) == waiting and (waiting or not replies)
