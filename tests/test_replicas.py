@@ -124,3 +124,58 @@ async def stored(store: PostgresStore, thread_ts: str, *, waiting: int = 0) -> b
     """The thread has `waiting` replies no turn carried yet (0: none at all, none in flight either)."""
     replies = await store.pending_replies("C1", thread_ts)
     return len([r for r in replies if r.sent is None]) == waiting and (waiting or not replies)
+
+
+async def test_an_owner_killed_mid_turn_has_its_turn_finished_once_by_the_other(
+    model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
+):
+    asked, never = asyncio.Event(), asyncio.Event()
+
+    async def cut_off(request: fa.ModelRequest) -> fa.Turn:
+        asked.set()
+        await never.wait()  # the owner is killed while Claude answers
+        return fa.text("never delivered")
+
+    def finished_on_the_survivor(request: fa.ModelRequest) -> fa.Turn:
+        history = json.dumps(request.messages)
+        assert "What do you sell?" in history
+        # The reply the kill caught, once: sent again, or (if the killed CLI had written it
+        # to its transcript) already there, and Claude told to carry on.
+        assert history.count("We sell bread") == 1
+        return fa.text("Bread, noted.")
+
+    url = postgres_server.fresh_database()
+    (tmp_path / "generations").mkdir()
+    model.script(
+        str(tmp_path / "generations" / THREAD_NAME),
+        [fa.text("What do you sell?"), cut_off, finished_on_the_survivor],
+    )
+    store = PostgresStore(url)
+    await store.open()
+    async with FakeSlack(several_connections=True) as slack:
+        env = process_env(**bot_env(slack, tmp_path, NEWSPEC_DATABASE_URL=url, NEWSPEC_REPLICA_TIMEOUT="2"))
+        replicas = [await launch(slack, env, store, tmp_path / f"bot{n}.log") for n in (1, 2)]
+        try:
+            started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
+            root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
+            thread = lambda: slack.thread_text("C1", root.ts)  # noqa: E731
+            await slack.wait_for(lambda: "What do you sell?" in thread(), timeout=30)
+            (owner,) = [r for r in replicas if r.connection == started.connection]
+            (other,) = [r for r in replicas if r is not owner]
+
+            await slack.send_message("C1", "U1", "We sell bread", thread_ts=root.ts)  # on the other: wakes the owner
+            await asyncio.wait_for(asked.wait(), 30)
+            await kill_9(owner.process)
+            never.set()
+            # Nobody writes in the thread: the survivor finds the thread orphaned on its own.
+            await slack.wait_for(lambda: "Bread, noted." in thread(), timeout=60)
+            assert await store.owner_of("C1", root.ts) == other.id
+            assert "never delivered" not in thread()
+            assert thread().count("Bread, noted.") == 1
+            await slack.wait_for(lambda: stored(store, root.ts), what="the turn to be recorded")
+            model.verify()
+        finally:
+            for replica in replicas:
+                if replica.process.returncode is None:
+                    await kill_9(replica.process)
+            await store.close()
