@@ -12,7 +12,10 @@ import json
 import sys
 from pathlib import Path
 
-from slackbot.store import PostgresStore
+from slackbot.app import Bot
+from slackbot.config import Settings
+from slackbot.interview.recovery import CLAIMING
+from slackbot.store import InterviewRecord, PostgresStore
 from tests.conftest import bot_env, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack
@@ -178,4 +181,25 @@ async def test_an_owner_killed_mid_turn_has_its_turn_finished_once_by_the_other(
             for replica in replicas:
                 if replica.process.returncode is None:
                     await kill_9(replica.process)
+            await store.close()
+
+
+async def test_a_replica_starting_leaves_a_live_replicas_claim_alone(
+    model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
+):
+    """A name claimed by a live replica while it opens the thread is not taken for one
+    a stopped run left (a start alone on the database releases those)."""
+    url = postgres_server.fresh_database()
+    store = PostgresStore(url)
+    await store.open()
+    await store.heartbeat("live-replica")
+    claim = InterviewRecord("C1", f"{CLAIMING}opening", THREAD_NAME, "U1")
+    assert await store.claim_name(claim) is None
+    async with FakeSlack() as slack:
+        bot = Bot(Settings.from_env(bot_env(slack, tmp_path, NEWSPEC_DATABASE_URL=url)))
+        await bot.start_socket_mode()
+        try:
+            assert [r.thread_ts for r in await store.list_interviews()] == [claim.thread_ts]
+        finally:
+            await bot.stop(grace=0)
             await store.close()

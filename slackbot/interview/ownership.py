@@ -82,6 +82,15 @@ class Ownership:
                 await resume_cut_off(conversation)
         return True
 
+    async def claim(self, channel: str, thread_ts: str) -> bool:
+        """Take the thread's lease for work outside a turn (its first turn here still
+        checks for one cut off)."""
+        return await self.store.claim_thread(channel, thread_ts, self.id, self.timeout)
+
+    async def alone(self) -> bool:
+        """Whether no other replica is live on the database."""
+        return await self.store.live_replicas(self.timeout) in ([], [self.id])
+
     async def elsewhere(self, key: ThreadKey) -> bool:
         """Whether another live replica owns the thread now."""
         owner = await self.store.owner_of(*key)

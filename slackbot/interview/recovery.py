@@ -21,6 +21,13 @@ FetchAgain = Callable[[Conversation, PendingReply, list[dict[str, Any]]], Awaita
 Find = Callable[[str, str], Awaitable[Conversation | None]]  # a thread's conversation (channel, ts)
 
 
+Claim = Callable[[str, str], Awaitable[bool]]  # whether this process may take a thread's work on
+
+
+async def _anyone(channel: str, thread_ts: str) -> bool:
+    return True
+
+
 class BackgroundWork:
     """Tasks left to finish what the last run began; each is referenced until done and
     its failure logged (what it leaves stays stored: the next start tries again)."""
@@ -48,16 +55,26 @@ class BackgroundWork:
 
 
 async def resume_left_work(
-    store: StateStore, find: Find, work: BackgroundWork, fetch_again: FetchAgain
+    store: StateStore, find: Find, work: BackgroundWork, fetch_again: FetchAgain, *, alone: bool = True,
+    claim: Claim = _anyone,
 ) -> None:
     """Finish what the last run left: released claims, uploads, cut-off turns, waiting
-    replies, downloads (`find` gives a thread's conversation, rebuilt from the store)."""
-    records = await store.list_interviews()
-    for record in records:
+    replies, downloads (`find` gives a thread's conversation, rebuilt from the store).
+
+    Not `alone` (other replicas live on the database): names being claimed and files
+    being downloaded may be theirs, so they are left alone; a spec upload is resumed if
+    the thread's lease can be `claim`ed (its owner stopped); a thread's waiting replies
+    and cut-off turn go to whichever replica holds its lease."""
+    if not alone:
+        log.info("other replicas are live: the names they claim and files they fetch are left to them")
+    for record in await store.list_interviews():
         if record.thread_ts.startswith(CLAIMING):  # the last run stopped between claim and thread
-            log.info("releasing the name %s, claimed by a thread that was never opened", record.name)
-            await store.remove_interview(record.channel, record.thread_ts)
+            if alone:
+                log.info("releasing the name %s, claimed by a thread that was never opened", record.name)
+                await store.remove_interview(record.channel, record.thread_ts)
         elif record.upload_pending and record.status != Status.CANCELLED:
+            if not await claim(record.channel, record.thread_ts):
+                continue  # the live replica uploading it
             if (conversation := await find(record.channel, record.thread_ts)) is not None:
                 work.start(resume_upload(conversation), f"upload:{record.name}")
     # Woken, each thread's first turn here resumes one cut off mid-way (`resume_cut_off`),
@@ -66,7 +83,7 @@ async def resume_left_work(
         if (conversation := await find(channel, thread_ts)) is not None:
             log.info("resuming %s: replies were waiting from before the restart", conversation.record.name)
             conversation.wake_up()
-    for held, files in await store.held_downloads():
+    for held, files in await store.held_downloads() if alone else []:
         if (conversation := await find(held.channel, held.thread_ts)) is not None:
             log.info("fetching the files of a reply in %s again: the last run stopped while they downloaded",
                      conversation.record.name)

@@ -107,7 +107,10 @@ class Interviews:
         files of replies it left held while they downloaded are fetched again (`fetch_again`)."""
         self._reaper = asyncio.create_task(self._reap_idle(), name="idle-reaper")
         await self.ownership.start(self.find, self._drop)
-        await resume_left_work(self.store, self.find, self._left_work, fetch_again)
+        await resume_left_work(
+            self.store, self.find, self._left_work, fetch_again, alone=await self.ownership.alone(),
+            claim=self.ownership.claim,
+        )
 
     def stop_taking_work(self) -> None:
         """The bot is stopping: no new turn starts, and a turn whose CLI dies now (it may
