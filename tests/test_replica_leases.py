@@ -96,10 +96,12 @@ async def test_a_replica_wakes_a_threads_owner_in_another_process(postgres_serve
     await owner.open()
     await other.open()
     try:
-        woken: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-        await owner.listen_for_wakes(lambda channel, ts: woken.put_nowait((channel, ts)))
+        woken: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()
+        await owner.listen_for_wakes(lambda channel, ts, note: woken.put_nowait((channel, ts, note)))
         await other.wake_owner("C1", "1700000000.000100")
-        assert await asyncio.wait_for(woken.get(), 10) == ("C1", "1700000000.000100")
+        assert await asyncio.wait_for(woken.get(), 10) == ("C1", "1700000000.000100", "")
+        await other.wake_owner("C1", "1700000000.000100", "stop:turn 1")
+        assert await asyncio.wait_for(woken.get(), 10) == ("C1", "1700000000.000100", "stop:turn 1")
     finally:
         await other.close()
         await owner.close()

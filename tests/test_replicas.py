@@ -203,3 +203,48 @@ async def test_a_replica_starting_leaves_a_live_replicas_claim_alone(
         finally:
             await bot.stop(grace=0)
             await store.close()
+
+
+async def test_stop_typed_on_the_other_replica_stops_the_owners_turn(
+    model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
+):
+    asked, never = asyncio.Event(), asyncio.Event()
+
+    async def long_answer(request: fa.ModelRequest) -> fa.Turn:
+        asked.set()
+        await never.wait()  # Claude answers until stopped
+        return fa.text("never delivered")
+
+    url = postgres_server.fresh_database()
+    (tmp_path / "generations").mkdir()
+    model.script(
+        str(tmp_path / "generations" / THREAD_NAME),
+        [fa.text("What do you sell?"), fa.text("Bread, noted."), long_answer],
+    )
+    store = PostgresStore(url)
+    await store.open()
+    async with FakeSlack(several_connections=True) as slack:
+        env = process_env(**bot_env(slack, tmp_path, NEWSPEC_DATABASE_URL=url, NEWSPEC_REPLICA_TIMEOUT="2"))
+        replicas = [await launch(slack, env, store, tmp_path / f"bot{n}.log") for n in (1, 2)]
+        try:
+            started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
+            root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
+            thread = lambda: slack.thread_text("C1", root.ts)  # noqa: E731
+            await slack.wait_for(lambda: "What do you sell?" in thread(), timeout=30)
+            (owner,) = [r for r in replicas if r.connection == started.connection]
+            await slack.send_message("C1", "U1", "We sell bread", thread_ts=root.ts)
+            await slack.wait_for(lambda: "Bread, noted." in thread(), timeout=30)
+            await slack.send_message("C1", "U1", "Cakes too", thread_ts=root.ts)  # on the owner
+            await asyncio.wait_for(asked.wait(), 30)
+
+            stop = await slack.send_message("C1", "U1", "stop", thread_ts=root.ts)
+            assert stop.connection != owner.connection
+            await slack.wait_for(lambda: "Stopped. Reply here when you're ready to go on." in thread(), timeout=30)
+            assert "never delivered" not in thread()
+            assert slack.ephemerals(user="U1") == []  # nobody was told there is nothing to stop
+        finally:
+            never.set()
+            for replica in replicas:
+                if replica.process.returncode is None:
+                    await kill_9(replica.process)
+            await store.close()

@@ -32,6 +32,7 @@ from .recovery import BackgroundWork, resume_cut_off
 log = logging.getLogger(__name__)
 
 ThreadKey = tuple[str, str]  # (channel, thread_ts)
+STOP = "stop:"  # a wake-up's note: stop the turn (its id follows; none: whatever runs)
 Find = Callable[[str, str], Awaitable[Conversation | None]]
 Drop = Callable[[Conversation], None]  # forget a cached conversation (this replica doesn't own it)
 
@@ -101,13 +102,24 @@ class Ownership:
         self._owned.discard(key)
         await self.store.release_thread(*key, self.id)
 
-    def _woken(self, channel: str, thread_ts: str) -> None:
-        """Another replica stored replies in a thread: answered here if it is ours."""
-        if (channel, thread_ts) in self._owned and self._accepting:
-            self._wakes.start(self._wake(channel, thread_ts), f"wake:{channel}/{thread_ts}")
+    async def forward(self, conversation: Conversation, note: str) -> bool:
+        """Ask the thread's owner, if another replica, to act on `note`; whether there is one."""
+        if not await self.elsewhere(conversation.key):
+            return False
+        await self.store.wake_owner(*conversation.key, note)
+        return True
 
-    async def _wake(self, channel: str, thread_ts: str) -> None:
-        if self._find is not None and (conversation := await self._find(channel, thread_ts)) is not None:
+    def _woken(self, channel: str, thread_ts: str, note: str) -> None:
+        """Another replica stored replies in a thread (or forwards a Stop): done here if it is ours."""
+        if (channel, thread_ts) in self._owned and self._accepting:
+            self._wakes.start(self._wake(channel, thread_ts, note), f"wake:{channel}/{thread_ts}")
+
+    async def _wake(self, channel: str, thread_ts: str, note: str = "") -> None:
+        if self._find is None or (conversation := await self._find(channel, thread_ts)) is None:
+            return
+        if note.startswith(STOP):
+            await conversation.stop(note.removeprefix(STOP) or None)
+        else:
             conversation.wake_up()
 
     async def _beat(self) -> None:

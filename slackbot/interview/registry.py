@@ -32,7 +32,7 @@ from ..spend.flood import PerPersonLimit, fit_reply, held_room
 from ..store import InterviewRecord, PendingReply, StateStore, Status
 from ..store.records import ReplyChange
 from .conversation import Conversation
-from .ownership import Ownership
+from .ownership import STOP, Ownership
 from .pool import LivePool
 from .questions import Accepted, Click, Questions
 from .recovery import CLAIMING, BackgroundWork, FetchAgain, resume_left_work
@@ -400,8 +400,9 @@ class Interviews:
 
     async def stop(self, conversation: Conversation, turn: str | None = None) -> bool:
         """Interrupt Claude's current answer in that thread (with `turn`, a Stop button's:
-        only if it is still that answer); False if there is none."""
-        return await conversation.stop(turn)
+        only if it is still that answer); False if there is none. Another replica running
+        the thread is asked to stop it (True: whether it still runs is its to know)."""
+        return await conversation.stop(turn) or await self.ownership.forward(conversation, f"{STOP}{turn or ''}")
 
     async def cancel(self, conversation: Conversation) -> InterviewRecord | None:
         """End the interview for good (files kept); None if it had already ended."""

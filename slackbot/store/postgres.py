@@ -37,14 +37,14 @@ class PostgresStore(
         self.pool_size = pool_size
         self._listener: asyncpg.Connection | None = None  # LISTENs for wake-ups, outside the pool
 
-    async def wake_owner(self, channel: str, thread_ts: str) -> None:
-        await self.pool.execute("SELECT pg_notify($1, $2)", WAKE_CHANNEL, f"{channel} {thread_ts}")
+    async def wake_owner(self, channel: str, thread_ts: str, note: str = "") -> None:
+        await self.pool.execute("SELECT pg_notify($1, $2)", WAKE_CHANNEL, f"{channel} {thread_ts} {note}")
 
     async def listen_for_wakes(self, on_wake: OnWake) -> None:
         def heard(connection: object, pid: int, channel: str, payload: object) -> None:
-            thread_channel, _, thread_ts = str(payload).partition(" ")
+            thread_channel, thread_ts, note = [*str(payload).split(" ", 2), "", ""][:3]
             if thread_ts:
-                on_wake(thread_channel, thread_ts)
+                on_wake(thread_channel, thread_ts, note)
             else:
                 log.warning("ignored a malformed wake-up %r", payload)
 

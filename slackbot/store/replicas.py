@@ -18,10 +18,11 @@ from collections.abc import Callable
 
 from .transactions import Transactions
 
-# Called with (channel, thread_ts) when another replica stored replies for a thread.
-OnWake = Callable[[str, str], None]
+# Called with (channel, thread_ts, note) when another replica wakes a thread's owner: it
+# stored replies there (note ""), or someone asked for something only the owner can do.
+OnWake = Callable[[str, str, str], None]
 
-# The PostgreSQL channel a replica wakes a thread's owner on (payload: "channel thread_ts").
+# The PostgreSQL channel a replica wakes a thread's owner on (payload: "channel thread_ts note").
 WAKE_CHANNEL = "newspec_wake"
 
 
@@ -95,9 +96,9 @@ class Replicas(Transactions):
         )
         return [(row[0], row[1]) for row in rows]
 
-    async def wake_owner(self, channel: str, thread_ts: str) -> None:
-        """Tell the thread's owner, on another replica, that replies wait for it (an engine
-        without other processes has nobody to tell)."""
+    async def wake_owner(self, channel: str, thread_ts: str, note: str = "") -> None:
+        """Tell the thread's owner, on another replica, that replies wait for it, or `note`
+        (no spaces in channel or thread_ts). An engine without other processes has nobody to tell."""
 
     async def listen_for_wakes(self, on_wake: OnWake) -> None:
         """Call `on_wake` whenever another replica wakes a thread's owner (`wake_owner`)."""
