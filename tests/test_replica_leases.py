@@ -105,3 +105,16 @@ async def test_a_replica_wakes_a_threads_owner_in_another_process(postgres_serve
     finally:
         await other.close()
         await owner.close()
+
+
+async def test_a_cancelled_interview_stays_cancelled_whoever_writes_later(store: Store):
+    """A replica whose turn ends after another cancelled the interview writes its status
+    too: the interview stays cancelled, and its name free."""
+    from slackbot.store import InterviewRecord, Status
+
+    await store.add_interview(InterviewRecord("C1", "1.0", "shop", "U1"))
+    await store.update_interview("C1", "1.0", status=Status.CANCELLED)
+    await store.update_interview("C1", "1.0", status=Status.WAITING, model_turns=3)
+    (record,) = await store.list_interviews()
+    assert (record.status, record.model_turns) == (Status.CANCELLED, 3)
+    assert await store.find_by_name("shop") is None

@@ -15,7 +15,8 @@ from pathlib import Path
 from slackbot.app import Bot
 from slackbot.config import Settings
 from slackbot.interview.recovery import CLAIMING
-from slackbot.store import InterviewRecord, PostgresStore
+from slackbot.slack.blocks import CANCEL_ACTION
+from slackbot.store import InterviewRecord, PostgresStore, Status
 from tests.conftest import bot_env, process_env
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import FakeSlack
@@ -242,6 +243,55 @@ async def test_stop_typed_on_the_other_replica_stops_the_owners_turn(
             await slack.wait_for(lambda: "Stopped. Reply here when you're ready to go on." in thread(), timeout=30)
             assert "never delivered" not in thread()
             assert slack.ephemerals(user="U1") == []  # nobody was told there is nothing to stop
+        finally:
+            never.set()
+            for replica in replicas:
+                if replica.process.returncode is None:
+                    await kill_9(replica.process)
+            await store.close()
+
+
+async def test_cancel_on_the_other_replica_ends_the_owners_turn(
+    model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
+):
+    asked, never = asyncio.Event(), asyncio.Event()
+
+    async def long_answer(request: fa.ModelRequest) -> fa.Turn:
+        asked.set()
+        await never.wait()  # Claude answers until the interview is cancelled
+        return fa.text("never delivered")
+
+    url = postgres_server.fresh_database()
+    (tmp_path / "generations").mkdir()
+    model.script(
+        str(tmp_path / "generations" / THREAD_NAME),
+        [fa.text("What do you sell?"), fa.text("Bread, noted."), long_answer],
+    )
+    store = PostgresStore(url)
+    await store.open()
+    async with FakeSlack(several_connections=True) as slack:
+        env = process_env(**bot_env(slack, tmp_path, NEWSPEC_DATABASE_URL=url, NEWSPEC_REPLICA_TIMEOUT="2"))
+        replicas = [await launch(slack, env, store, tmp_path / f"bot{n}.log") for n in (1, 2)]
+        try:
+            started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
+            root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
+            thread = lambda: slack.thread_text("C1", root.ts)  # noqa: E731
+            await slack.wait_for(lambda: "What do you sell?" in thread(), timeout=30)
+            (owner,) = [r for r in replicas if r.connection == started.connection]
+            await slack.send_message("C1", "U1", "We sell bread", thread_ts=root.ts)
+            await slack.wait_for(lambda: "Bread, noted." in thread(), timeout=30)
+            await slack.send_message("C1", "U1", "Cakes too", thread_ts=root.ts)  # on the owner
+            await asyncio.wait_for(asked.wait(), 30)
+
+            cancel = await slack.send_action(CANCEL_ACTION, user_id="U1", channel_id="C1", message_ts=root.ts)
+            assert cancel.connection != owner.connection
+            await slack.wait_for(lambda: "cancelled this interview" in thread(), timeout=30)
+            await slack.wait_for(lambda: "Stopped." in thread(), timeout=30)  # the owner's turn ended
+            never.set()
+            (record,) = await store.list_interviews()
+            assert record.status == Status.CANCELLED
+            assert await store.find_by_name(THREAD_NAME) is None  # the name is free
+            assert "never delivered" not in thread()
         finally:
             never.set()
             for replica in replicas:

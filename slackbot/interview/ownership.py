@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 ThreadKey = tuple[str, str]  # (channel, thread_ts)
 STOP = "stop:"  # a wake-up's note: stop the turn (its id follows; none: whatever runs)
+CANCEL = "cancel"  # a wake-up's note: the interview was cancelled (its turn ends)
 Find = Callable[[str, str], Awaitable[Conversation | None]]
 Drop = Callable[[Conversation], None]  # forget a cached conversation (this replica doesn't own it)
 
@@ -110,7 +111,7 @@ class Ownership:
         return True
 
     def _woken(self, channel: str, thread_ts: str, note: str) -> None:
-        """Another replica stored replies in a thread (or forwards a Stop): done here if it is ours."""
+        """Another replica stored replies in a thread (or forwards a Stop or Cancel): done here if ours."""
         if (channel, thread_ts) in self._owned and self._accepting:
             self._wakes.start(self._wake(channel, thread_ts, note), f"wake:{channel}/{thread_ts}")
 
@@ -119,6 +120,8 @@ class Ownership:
             return
         if note.startswith(STOP):
             await conversation.stop(note.removeprefix(STOP) or None)
+        elif note == CANCEL:
+            await conversation.cancel()
         else:
             conversation.wake_up()
 

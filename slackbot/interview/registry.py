@@ -32,7 +32,7 @@ from ..spend.flood import PerPersonLimit, fit_reply, held_room
 from ..store import InterviewRecord, PendingReply, StateStore, Status
 from ..store.records import ReplyChange
 from .conversation import Conversation
-from .ownership import STOP, Ownership
+from .ownership import CANCEL, STOP, Ownership
 from .pool import LivePool
 from .questions import Accepted, Click, Questions
 from .recovery import CLAIMING, BackgroundWork, FetchAgain, resume_left_work
@@ -107,10 +107,8 @@ class Interviews:
         files of replies it left held while they downloaded are fetched again (`fetch_again`)."""
         self._reaper = asyncio.create_task(self._reap_idle(), name="idle-reaper")
         await self.ownership.start(self.find, self._drop)
-        await resume_left_work(
-            self.store, self.find, self._left_work, fetch_again, alone=await self.ownership.alone(),
-            claim=self.ownership.claim,
-        )
+        alone, claim = await self.ownership.alone(), self.ownership.claim
+        await resume_left_work(self.store, self.find, self._left_work, fetch_again, alone=alone, claim=claim)
 
     def stop_taking_work(self) -> None:
         """The bot is stopping: no new turn starts, and a turn whose CLI dies now (it may
@@ -214,8 +212,7 @@ class Interviews:
         if record is None or record.thread_ts.startswith(CLAIMING):
             self._found_at.pop(key, None)
             return None
-        # Rebuilt (after a restart, or forgotten at rest): the root is written from the store,
-        # unless another replica runs the thread (it writes the root as it goes).
+        # Rebuilt (after a restart, or forgotten at rest): the root is written from the store (by the owner).
         shown = await self.ownership.elsewhere(key)
         return self._cache.setdefault(key, self._materialize(record, root_shown=shown))
 
@@ -400,10 +397,12 @@ class Interviews:
 
     async def stop(self, conversation: Conversation, turn: str | None = None) -> bool:
         """Interrupt Claude's current answer in that thread (with `turn`, a Stop button's:
-        only if it is still that answer); False if there is none. Another replica running
-        the thread is asked to stop it (True: whether it still runs is its to know)."""
+        only if it is still that answer); False if there is none. Another replica running it is asked to."""
         return await conversation.stop(turn) or await self.ownership.forward(conversation, f"{STOP}{turn or ''}")
 
     async def cancel(self, conversation: Conversation) -> InterviewRecord | None:
         """End the interview for good (files kept); None if it had already ended."""
-        return conversation.record if await conversation.cancel() else None
+        if not await conversation.cancel():
+            return None
+        await self.ownership.forward(conversation, CANCEL)  # a turn running elsewhere ends too
+        return conversation.record

@@ -96,7 +96,11 @@ class Interviews(Transactions):
             changes["spec_written"] = json.dumps(list(changes["spec_written"]))
         if "status" in changes:
             changes["status"] = str(changes["status"])
-        assignments = ", ".join(f"{column} = ?" for column in changes)
+        # Cancelled is final, also against a writer that hasn't heard yet (another replica's turn).
+        assignments = ", ".join(
+            f"{column} = CASE WHEN status = 'cancelled' THEN status ELSE ? END" if column == "status"
+            else f"{column} = ?" for column in changes
+        )
         async with self.transaction() as db:
             await db.execute(
                 f"UPDATE interviews SET {assignments} WHERE channel = ? AND thread_ts = ?",
