@@ -149,7 +149,7 @@ def thread_text(slack: FakeSlack, name: str) -> str:
 
 
 async def test_two_bots_each_on_half_the_budget_get_no_429s(model: fa.FakeAnthropic, tmp_path: Path):
-    async with FakeSlack(rate_limits=slack_limits(), spread_deliveries=True) as slack:
+    async with FakeSlack(rate_limits=slack_limits(), several_connections=True) as slack:
         bots = [bot(slack, tmp_path / name, SHARE) for name in ("a", "b")]
         try:
             await stream_greetings(slack, model, bots)
