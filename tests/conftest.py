@@ -197,11 +197,8 @@ def is_status_line(message: Message) -> bool:
 
 def bot_env(slack: FakeSlack, tmp_path: Path, **overrides: str) -> dict[str, str]:
     """The bot's settings for a test: the fakes, temp folders, and this test's database."""
-    database = {}
-    if postgres.current_database:
-        database["NEWSPEC_DATABASE_URL"] = postgres.current_database
-        (tmp_path / "generations").mkdir(exist_ok=True)  # a shared folder is set up beforehand
-    return {
+    database = {"NEWSPEC_DATABASE_URL": postgres.current_database} if postgres.current_database else {}
+    env = {
         "SLACK_BOT_TOKEN": "xoxb-test",
         "SLACK_APP_TOKEN": "xapp-test",
         "SLACK_API_URL": slack.api_url,
@@ -210,6 +207,9 @@ def bot_env(slack: FakeSlack, tmp_path: Path, **overrides: str) -> dict[str, str
         **database,
         **overrides,
     }
+    if env.get("NEWSPEC_DATABASE_URL"):  # replicas' shared folder is set up beforehand
+        Path(env["GENERATIONS_DIR"]).mkdir(parents=True, exist_ok=True)
+    return env
 
 
 @pytest.fixture

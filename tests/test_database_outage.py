@@ -26,7 +26,7 @@ def own_server() -> Iterator[PostgresServer]:
 
 
 async def test_a_reply_sent_while_the_database_is_down_is_answered_once_slack_retries_it(
-    start_bot, own_server: PostgresServer, tmp_path: Path
+    own_server: PostgresServer, start_bot, tmp_path: Path
 ):
     seen: list[fa.ModelRequest] = []
 
@@ -34,7 +34,6 @@ async def test_a_reply_sent_while_the_database_is_down_is_answered_once_slack_re
         seen.append(request)
         return fa.text("Bread, noted.")
 
-    (tmp_path / "generations").mkdir(exist_ok=True)
     h = await start_bot(env={"NEWSPEC_DATABASE_URL": own_server.fresh_database()})
     h.model.script(str(h.project("shop")), [fa.text("What do you sell?"), answer])
     root_ts = await h.start_interview("shop")
@@ -70,7 +69,7 @@ async def test_a_reply_sent_while_the_database_is_down_is_answered_once_slack_re
 
 
 async def test_a_turn_that_loses_the_database_says_so_and_the_next_reply_carries_on(
-    start_bot, own_server: PostgresServer, tmp_path: Path
+    own_server: PostgresServer, start_bot, tmp_path: Path
 ):
     started, release = asyncio.Event(), asyncio.Event()
     seen: list[fa.ModelRequest] = []
@@ -79,7 +78,6 @@ async def test_a_turn_that_loses_the_database_says_so_and_the_next_reply_carries
         seen.append(request)
         return fa.text("Bread and cakes, got it.")
 
-    (tmp_path / "generations").mkdir(exist_ok=True)
     h = await start_bot(env={"NEWSPEC_DATABASE_URL": own_server.fresh_database()})
     h.model.script(
         str(h.project("shop")),

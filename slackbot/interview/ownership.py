@@ -25,7 +25,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 
-from ..store import StateStore
+from ..store import StateStore, StoreUnavailable
 from .conversation import Conversation
 from .recovery import BackgroundWork, resume_cut_off
 
@@ -67,7 +67,10 @@ class Ownership:
             self._beating.cancel()
             await asyncio.gather(self._beating, return_exceptions=True)
         await self._wakes.finish(0)
-        await self.store.leave(self.id)
+        try:
+            await self.store.leave(self.id)
+        except StoreUnavailable as exc:  # its leases then lapse with its heartbeat
+            log.warning("replica %s could not hand its threads over: %s", self.id, exc)
 
     async def may_run(self, conversation: Conversation) -> bool:
         """Whether this replica runs the conversation's next turn (see the module docstring)."""
