@@ -26,6 +26,11 @@ from tests.test_crash import kill_9
 THREAD_NAME = "shop"
 
 
+def own_state(env: dict[str, str], tmp_path: Path, n: int) -> dict[str, str]:
+    """Replica n's environment: its own NEWSPEC_STATE_DIR (its machine's disk)."""
+    return {**env, "NEWSPEC_STATE_DIR": str(tmp_path / f"state{n}")}
+
+
 class Replica:
     """A bot process, its Socket Mode connection's number and its replica id."""
 
@@ -78,10 +83,11 @@ async def test_a_reply_on_either_replica_is_answered_once_and_a_killed_owners_th
     store = PostgresStore(url)
     await store.open()
     async with FakeSlack(several_connections=True) as slack:
-        # One state folder and one generations folder for both (a shared disk): the
-        # survivor resumes the Claude transcript the killed replica wrote.
+        # One generations folder for both (shared storage) but a state folder each, as on
+        # two machines: the survivor resumes the killed replica's conversation from the
+        # transcript in the database.
         env = process_env(**bot_env(slack, tmp_path, NEWSPEC_DATABASE_URL=url, NEWSPEC_REPLICA_TIMEOUT="2"))
-        replicas = [await launch(slack, env, store, tmp_path / f"bot{n}.log") for n in (1, 2)]
+        replicas = [await launch(slack, own_state(env, tmp_path, n), store, tmp_path / f"bot{n}.log") for n in (1, 2)]
         try:
             started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
             root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
@@ -158,7 +164,7 @@ async def test_an_owner_killed_mid_turn_has_its_turn_finished_once_by_the_other(
     await store.open()
     async with FakeSlack(several_connections=True) as slack:
         env = process_env(**bot_env(slack, tmp_path, NEWSPEC_DATABASE_URL=url, NEWSPEC_REPLICA_TIMEOUT="2"))
-        replicas = [await launch(slack, env, store, tmp_path / f"bot{n}.log") for n in (1, 2)]
+        replicas = [await launch(slack, own_state(env, tmp_path, n), store, tmp_path / f"bot{n}.log") for n in (1, 2)]
         try:
             started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
             root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
@@ -226,7 +232,7 @@ async def test_stop_typed_on_the_other_replica_stops_the_owners_turn(
     await store.open()
     async with FakeSlack(several_connections=True) as slack:
         env = process_env(**bot_env(slack, tmp_path, NEWSPEC_DATABASE_URL=url, NEWSPEC_REPLICA_TIMEOUT="2"))
-        replicas = [await launch(slack, env, store, tmp_path / f"bot{n}.log") for n in (1, 2)]
+        replicas = [await launch(slack, own_state(env, tmp_path, n), store, tmp_path / f"bot{n}.log") for n in (1, 2)]
         try:
             started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
             root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
@@ -271,7 +277,7 @@ async def test_cancel_on_the_other_replica_ends_the_owners_turn(
     await store.open()
     async with FakeSlack(several_connections=True) as slack:
         env = process_env(**bot_env(slack, tmp_path, NEWSPEC_DATABASE_URL=url, NEWSPEC_REPLICA_TIMEOUT="2"))
-        replicas = [await launch(slack, env, store, tmp_path / f"bot{n}.log") for n in (1, 2)]
+        replicas = [await launch(slack, own_state(env, tmp_path, n), store, tmp_path / f"bot{n}.log") for n in (1, 2)]
         try:
             started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
             root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
