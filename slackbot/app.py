@@ -35,7 +35,7 @@ class Bot:
 
     def __init__(
         self, settings: Settings, *, min_interval: float = 1.0, rate_limits: RateLimits | None = None,
-        budget_share: Callable[[], float] | float = 1.0,
+        budget_share: Callable[[], float] | float | None = None,
     ) -> None:
         self.settings = settings
         # Bolt builds its client from our token. (Handed a client instead, it still reads
@@ -64,11 +64,13 @@ class Bot:
         )
         self.scheduler = SlackScheduler(
             CountedClient(self.metrics, token=settings.slack_bot_token, base_url=settings.slack_api_url),
-            rate_limits, uploads, share=budget_share,  # see set_budget_share
+            rate_limits, uploads, share=1.0 if budget_share is None else budget_share,  # see set_budget_share
         )
         self.interviews = Interviews(
             settings, self.scheduler, self.store, min_interval=min_interval, metrics=self.metrics
         )
+        if budget_share is None:  # split evenly among the replicas live on the database
+            self.set_budget_share(self.interviews.ownership.share)
         self.metrics.read_standing(self._standing)
         register_all(self.app, self.interviews)
         self.reminders = Reminders(self.store, self.scheduler, settings.reminder_after_seconds)
@@ -91,6 +93,8 @@ class Bot:
             "newspec_interviews_queued": pool.queued_count,
             "newspec_slack_queue_depth": self.scheduler.queued(),
             "newspec_slack_budget_share": self.scheduler.budget_share(),
+            "newspec_replicas_live": self.interviews.ownership.live_count,
+            "newspec_leases_held": self.interviews.ownership.leases_held,
         }
 
     async def _open(self) -> None:

@@ -31,6 +31,8 @@ GAUGES = {
     "newspec_interviews_queued": "Turns waiting for a free process slot (NEWSPEC_MAX_LIVE_SESSIONS)",
     "newspec_slack_queue_depth": "Slack writes queued in the scheduler, not yet sent",
     "newspec_slack_budget_share": "Fraction of the workspace's Slack budgets this replica may spend",
+    "newspec_replicas_live": "Replicas this one sees live on its database (heartbeats; 1 on SQLite)",
+    "newspec_leases_held": "Threads whose lease this replica holds (it runs their turns)",
 }
 
 

@@ -167,3 +167,34 @@ async def test_the_console_command_serves_metrics_on_metrics_port(model, tmp_pat
     assert samples[("newspec_turns_total", ())] == 0
     assert samples[("newspec_interviews_live", ())] == 0
     assert process.returncode == 0, stderr.decode()[-2000:]
+
+
+async def test_replicas_on_one_database_split_the_slack_budget_and_show_their_leases(
+    start_bot, tmp_path, postgres_server
+):
+    """Two bots on one PostgreSQL database are two replicas: each spends half the
+    workspace's Slack budget (the second waited for the first to count it), and each
+    shows the replicas it sees live and the thread leases it holds."""
+    url = postgres_server.fresh_database()
+    replica = {"NEWSPEC_DATABASE_URL": url, "NEWSPEC_REPLICA_TIMEOUT": "1.5"}
+    first = await start_bot(replica)
+    assert first.bot is not None
+    first_port = await first.bot.start_metrics("127.0.0.1", 0)
+    first.model.script(str(first.project("shop")), [fa.text(GREETING)])
+    root = await first.start_interview("shop")
+    await first.wait_for_text("C1", root, GREETING)
+    alone = await scrape(f"http://127.0.0.1:{first_port}/metrics")
+    assert alone[("newspec_slack_budget_share", ())] == 1
+    assert alone[("newspec_replicas_live", ())] == 1
+    assert alone[("newspec_leases_held", ())] == 1  # the thread it answered in
+
+    second = await start_bot({**replica, "NEWSPEC_STATE_DIR": str(tmp_path / "state2")})
+    assert second.bot is not None
+    second_port = await second.bot.start_metrics("127.0.0.1", 0)
+    joined = await scrape(f"http://127.0.0.1:{second_port}/metrics")
+    assert joined[("newspec_slack_budget_share", ())] == 0.5  # from its first Slack write on
+    assert joined[("newspec_replicas_live", ())] == 2
+    assert joined[("newspec_leases_held", ())] == 0
+    both = await scrape(f"http://127.0.0.1:{first_port}/metrics")
+    assert both[("newspec_slack_budget_share", ())] == 0.5  # it counted the newcomer before it spent
+    assert both[("newspec_replicas_live", ())] == 2

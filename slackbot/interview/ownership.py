@@ -51,12 +51,31 @@ class Ownership:
         self._beating: asyncio.Task[None] | None = None
         self._wakes = BackgroundWork()
         self._accepting = True
+        self.live_count = 1  # replicas live on the database, this one included, as last counted
+
+    def share(self) -> float:
+        """This replica's share of the workspace's Slack budgets: an even split among the
+        replicas live (read before every Slack write, so it is the count of the last beat)."""
+        return 1 / max(1, self.live_count)
+
+    @property
+    def leases_held(self) -> int:
+        return len(self._owned)
+
+    async def _count_live(self) -> int:
+        self.live_count = max(1, len(await self.store.live_replicas(self.timeout)))
+        return self.live_count
 
     async def start(self, find: Find, drop: Drop) -> None:
         """Beat, listen for wake-ups, and from now on take over threads whose owner died."""
         self._find, self._drop = find, drop
         await self.store.heartbeat(self.id)
         log.info("replica %s (host %s, pid %d)", self.id, socket.gethostname(), os.getpid())
+        if await self._count_live() > 1:
+            # The others count this one at their next beat (every third of the timeout) and
+            # halve their share then: until they have, this one writes nothing to Slack.
+            await asyncio.sleep(self.timeout / 2)
+            await self._count_live()
         await self.store.listen_for_wakes(self._woken)
         self._beating = asyncio.create_task(self._beat(), name="replica-heartbeat")
 
@@ -135,6 +154,7 @@ class Ownership:
                 if not await self.store.heartbeat(self.id, self.timeout):
                     log.warning("replica %s was taken for dead: its threads are claimed again", self.id)
                     self._owned.clear()
+                await self._count_live()
                 for channel, thread_ts in await self.store.orphaned_threads(self.timeout):
                     log.info("taking over %s/%s: its replica stopped", channel, thread_ts)
                     await self._wake(channel, thread_ts)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -133,7 +134,8 @@ class PostgresTransactions(Transactions):
 # What asyncpg raises when the server can't be reached, is shutting down or starting up
 # (operator intervention), or the connection was lost (an interface error on a closed one).
 _UNREACHABLE = (
-    OSError, asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError, asyncpg.InterfaceError,
+    ConnectionError, socket.gaierror, TimeoutError,
+    asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError, asyncpg.InterfaceError,
 )
 
 
