@@ -25,7 +25,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 
-from ..store import StateStore, StoreUnavailable
+from ..store import StateStore
 from .conversation import Conversation
 from .recovery import BackgroundWork, resume_cut_off
 
@@ -88,7 +88,7 @@ class Ownership:
         await self._wakes.finish(0)
         try:
             await self.store.leave(self.id)
-        except StoreUnavailable as exc:  # its leases then lapse with its heartbeat
+        except Exception as exc:  # unreachable, or closed by a stop cut short: its leases lapse instead
             log.warning("replica %s could not hand its threads over: %s", self.id, exc)
 
     async def may_run(self, conversation: Conversation) -> bool:
