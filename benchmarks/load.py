@@ -22,7 +22,13 @@ the fake model streaming about 50 tokens a second per thread. Prints:
   message got in a second, and the number of 429s;
 - RSS of the bot plus its children at 0, 50 live and 50 evicted sessions.
 
-    .venv/bin/python benchmarks/load.py [--sizes 1,10,50]
+    .venv/bin/python benchmarks/load.py [--sizes 1,10,50] [--replicas 2] [--database postgres]
+
+`--replicas N` runs N bot processes on one PostgreSQL database (a real server started
+as tests/postgres.py does, durable: fsync on), each with a state folder of its own and
+a Socket Mode connection of its own (the fake hands envelopes to them in turn), sharing
+the generations folder and Slack's budget; `--database postgres` runs one on it. RSS is
+the sum over the replicas.
 
 Not a test: it asserts nothing. Each interview gets its own channel (the
 per-channel post limit would otherwise dominate, see the scheduler tests).
@@ -45,6 +51,7 @@ from benchmarks.sessions import tree_rss_mib, wait_for
 from slackbot.slack.scheduler import DEFAULT_PER_MINUTE
 from tests.fakes import anthropic as fa
 from tests.fakes.slack import ApiCall, EnforcedLimits, FakeSlack
+from tests.postgres import PostgresServer
 
 TOKENS = 150  # per answer; ~3 s at 50 tokens/s
 OTHER = "U2"  # a reader of every thread who is not the recipient of its streams (U1 starts them)
@@ -82,11 +89,29 @@ def slack_limits() -> EnforcedLimits:
     return EnforcedLimits(per_window, window=60.0, channel_interval=1.0)
 
 
-async def run(sizes: list[int]) -> None:
+def replicas_rss(bots: list[asyncio.subprocess.Process]) -> tuple[float, int]:
+    sizes = [tree_rss_mib(bot.pid) for bot in bots]
+    return sum(mib for mib, _ in sizes), sum(count for _, count in sizes)
+
+
+async def run(sizes: list[int], replicas: int, database: str) -> None:
+    server = None
+    if replicas > 1 or database == "postgres":
+        server = PostgresServer(durable=True)
+        server.start()
+    try:
+        await measure(sizes, replicas, server.fresh_database() if server else None)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+async def measure(sizes: list[int], replicas: int, database_url: str | None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="newspec-load-"))
     for var in fa.PROXY_VARS:
         os.environ.pop(var, None)
-    async with fa.FakeAnthropic() as model, FakeSlack(rate_limits=slack_limits()) as slack:
+    fake_slack = FakeSlack(rate_limits=slack_limits(), several_connections=replicas > 1)
+    async with fa.FakeAnthropic() as model, fake_slack as slack:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NEWSPEC_"))}
         env.update(fa.cli_env(model.base_url, tmp))
         env.update(
@@ -96,10 +121,16 @@ async def run(sizes: list[int]) -> None:
             NEWSPEC_STARTS_PER_HOUR=str(sum(sizes)),  # every interview is started by U1
             LOG_LEVEL="WARNING",
         )
-        bot = await asyncio.create_subprocess_exec(sys.executable, "-m", "slackbot", env=env)
-        await wait_for(lambda: slack.connections_opened > 0)
+        if database_url:
+            env["NEWSPEC_DATABASE_URL"] = database_url
+            (tmp / "generations").mkdir()
+        bots = []
+        for n in range(replicas):  # one after another: each waits for the others to count it
+            own = {**env, "NEWSPEC_STATE_DIR": str(tmp / f"state{n}")} if replicas > 1 else env
+            bots.append(await asyncio.create_subprocess_exec(sys.executable, "-m", "slackbot", env=own))
+            await wait_for(lambda n=n: slack.connections_opened > n, timeout=60)
         await asyncio.sleep(1)
-        rss = [("0 sessions", *tree_rss_mib(bot.pid))]
+        rss = [("0 sessions", *replicas_rss(bots))]
         rows = []
         reader_rows: list[tuple[int, float, list[float], list[float], list[float]]] = []
         kinds: list[tuple[int, dict[str, float], int, float, float]] = []
@@ -132,7 +163,7 @@ async def run(sizes: list[int]) -> None:
                 delivery = await slack.send_slash_command("help", channel_id="CPROBE")
                 acks.append(delivery.latency)
                 if not live_measured and model_done():  # every session has a live CLI now
-                    rss.append((f"{size} sessions live", *tree_rss_mib(bot.pid)))
+                    rss.append((f"{size} sessions live", *replicas_rss(bots)))
                     live_measured = True
                 await asyncio.sleep(0.05)
             for name in names:
@@ -154,12 +185,13 @@ async def run(sizes: list[int]) -> None:
 
         # Idle sessions close their CLI after NEWSPEC_IDLE_MINUTES.
         try:
-            await wait_for(lambda: tree_rss_mib(bot.pid)[1] == 1, timeout=IDLE_MINUTES * 60 + 90)
+            await wait_for(lambda: replicas_rss(bots)[1] == replicas, timeout=IDLE_MINUTES * 60 + 90)
         except TimeoutError:
             pass
-        rss.append((f"{max(sizes)} sessions evicted", *tree_rss_mib(bot.pid)))
-        bot.terminate()
-        await bot.wait()
+        rss.append((f"{max(sizes)} sessions evicted", *replicas_rss(bots)))
+        for bot in bots:
+            bot.terminate()
+            await bot.wait()
 
         lags = relay_lags(model, slack)
         per_method = Counter(c.method for c in slack.calls if c.method.startswith(("chat.", "files.")))
@@ -168,6 +200,8 @@ async def run(sizes: list[int]) -> None:
 
     python = sys.version.split()[0]
     print(f"machine: {os.cpu_count()} cores; Python {python}; answers of {TOKENS} tokens at ~50 tokens/s")
+    store = "SQLite" if database_url is None else "PostgreSQL (durable, on this machine)"
+    print(f"{replicas} bot process{'es' if replicas > 1 else ''} on {store}")
     print("\nper size: slash-command ack latency while N interviews stream; Slack writes per turn;")
     print_size_rows(rows)
     print_reader_rows(reader_rows)
@@ -343,8 +377,10 @@ def max_updates_per_second(slack: FakeSlack) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,10,50")
+    parser.add_argument("--replicas", type=int, default=1, help="bot processes on one PostgreSQL database")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
-    asyncio.run(run([int(s) for s in args.sizes.split(",")]))
+    asyncio.run(run([int(s) for s in args.sizes.split(",")], args.replicas, args.database))
 
 
 if __name__ == "__main__":
