@@ -118,3 +118,19 @@ async def test_a_cancelled_interview_stays_cancelled_whoever_writes_later(store:
     (record,) = await store.list_interviews()
     assert (record.status, record.model_turns) == (Status.CANCELLED, 3)
     assert await store.find_by_name("shop") is None
+
+
+async def test_a_spec_upload_a_dead_replica_left_under_way_is_an_orphan(store: Store):
+    """No reply waits in a thread whose spec was being uploaded, so the upload itself
+    marks the thread as work another replica must finish once its owner is gone."""
+    from slackbot.store import InterviewRecord
+
+    await store.add_interview(InterviewRecord("C1", "1.0", "shop", "U1"))
+    await store.update_interview("C1", "1.0", upload_pending=True)
+    await store.heartbeat("a")
+    await store.claim_thread("C1", "1.0", "a", TIMEOUT)
+    assert await store.orphaned_uploads(TIMEOUT) == []  # its live owner is uploading it
+    await beat_long_ago(store, "a")
+    assert await store.orphaned_uploads(TIMEOUT) == [("C1", "1.0")]
+    await store.update_interview("C1", "1.0", upload_pending=False)
+    assert await store.orphaned_uploads(TIMEOUT) == []

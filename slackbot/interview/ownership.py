@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 
 from ..store import StateStore
 from .conversation import Conversation
+from .delivery import resume_upload
 from .recovery import BackgroundWork, resume_cut_off
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,16 @@ class Ownership:
         else:
             conversation.wake_up()
 
+    async def _finish_uploads(self) -> None:
+        """Spec uploads a stopped replica left under way: this one finishes them, once it
+        holds the thread's lease (the upload checks the thread for what already landed)."""
+        for channel, thread_ts in await self.store.orphaned_uploads(self.timeout):
+            if self._find is None or not await self.claim(channel, thread_ts):
+                continue
+            if (conversation := await self._find(channel, thread_ts)) is not None:
+                log.info("finishing the spec upload of %s: its replica stopped", conversation.record.name)
+                self._wakes.start(resume_upload(conversation), f"upload:{conversation.record.name}")
+
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.timeout / 3)
@@ -158,5 +169,6 @@ class Ownership:
                 for channel, thread_ts in await self.store.orphaned_threads(self.timeout):
                     log.info("taking over %s/%s: its replica stopped", channel, thread_ts)
                     await self._wake(channel, thread_ts)
+                await self._finish_uploads()
             except Exception:
                 log.exception("the replica heartbeat failed")

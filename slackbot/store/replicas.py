@@ -96,6 +96,18 @@ class Replicas(Transactions):
         )
         return [(row[0], row[1]) for row in rows]
 
+    async def orphaned_uploads(self, timeout: float) -> list[tuple[str, str]]:
+        """Interviews whose spec upload was under way when their owner stopped (absent or
+        not live): nobody else would finish it, since no reply waits in the thread."""
+        rows = await self.fetch(
+            "SELECT i.channel, i.thread_ts FROM interviews i "
+            "LEFT JOIN thread_owners o ON o.channel = i.channel AND o.thread_ts = i.thread_ts "
+            "LEFT JOIN replicas r ON r.id = o.replica_id AND r.seen_at >= ? "
+            "WHERE i.upload_pending = 1 AND i.status != 'cancelled' AND r.id IS NULL",
+            (time.time() - timeout,),
+        )
+        return [(row[0], row[1]) for row in rows]
+
     async def wake_owner(self, channel: str, thread_ts: str, note: str = "") -> None:
         """Tell the thread's owner, on another replica, that replies wait for it, or `note`
         (no spaces in channel or thread_ts). An engine without other processes has nobody to tell."""
