@@ -16,6 +16,7 @@ from claude_agent_sdk.types import SessionStore
 from ..config import Settings
 from .cli_process import bundled_cli, write_launcher
 from .confine import ALLOWED_TOOLS
+from .transport import TransportFactory, transport_factory
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ class SessionSettings:
     # The launcher that starts the CLI without the bot's secrets (see cli_process);
     # None runs the SDK's default (only for tests of the session alone).
     cli_path: Path | None = None
+    # What sessions talk to instead of the CLI (a benchmark's stand-in, see transport.py).
+    transport: TransportFactory | None = None
 
     @classmethod
     def for_bot(cls, settings: Settings) -> SessionSettings:
@@ -50,6 +53,7 @@ class SessionSettings:
             max_turns=settings.max_turns,
             turn_timeout=settings.turn_timeout_seconds,
             cli_path=launcher,
+            transport=transport_factory(),
         )
 
     def system_prompt(self, project_dir: Path) -> str:

@@ -314,7 +314,8 @@ class SpecSession:
             start = saved_total(on_disk(self.config_dir, self.session_id))
         else:
             start = job.spent if self.session_id is not None else 0.0
-        client = ClaudeSDKClient(options)
+        factory = self.settings.transport
+        client = ClaudeSDKClient(options, transport=None if factory is None else factory(options))
         await client.connect()
         self._cap = SpendCap(job.spend_limit, start)
         self._live_model = self.model
