@@ -172,18 +172,23 @@ class Database:
         await admin.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         await admin.close()
 
-    async def counts(self) -> tuple[int, int]:
-        """(statements run, transactions committed) in the bot's database so far."""
+    async def counts(self) -> tuple[int, int, int]:
+        """(statements run, round trips, transactions committed) in the bot's database so far.
+        asyncpg resets a connection given back to its pool with one query of four statements
+        (CLOSE ALL; pg_advisory_unlock_all(); RESET ALL; UNLISTEN *): one round trip."""
         name = self.url.rsplit("/", 1)[1]
         connection = await asyncpg.connect(self.server.url())
         try:
             statements = await connection.fetchval(
                 "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
                 "WHERE d.datname = $1 AND s.userid = (SELECT oid FROM pg_roles WHERE rolname = $2)", name, SUPERUSER)
+            resets = await connection.fetchval(
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                "WHERE d.datname = $1 AND s.query = 'UNLISTEN *'", name)
             commits = await connection.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = $1", name)
         finally:
             await connection.close()
-        return int(statements), int(commits)
+        return int(statements), int(statements) - 3 * int(resets), int(commits)
 
     async def top_statements(self, count: int = 8) -> None:
         """The statements the bot ran most often, for where its round trips go."""
@@ -275,7 +280,7 @@ async def measure(args: argparse.Namespace, slack: FakeSlack, bots: list[asyncio
 
 def report(args: argparse.Namespace, done: list[Interview], elapsed: float, cpu: list[float],
            idle_rss: list[float], peak: list[float], slack: FakeSlack,
-           db_before: tuple[int, int] | None, db_after: tuple[int, int] | None) -> None:
+           db_before: tuple[int, int, int] | None, db_after: tuple[int, int, int] | None) -> None:
     finished = [i for i in done if i.to_uploaded is not None]
     turns = sum(i.turns_done for i in done)
     calls = [c for c in slack.calls if c.method not in QUIET]
@@ -301,10 +306,11 @@ def report(args: argparse.Namespace, done: list[Interview], elapsed: float, cpu:
     for method, count in sorted(Counter(c.method for c in calls).items()):
         print(f"  {method:<28} {count:6d}  {count / max(1, turns):6.2f}/turn")
     if db_before and db_after:
-        statements, commits = (after - was for after, was in zip(db_after, db_before, strict=True))
-        print(f"\ndatabase (PostgreSQL): {statements} statements ({statements / max(1, turns):.1f} per turn, "
-              f"{statements / len(done):.0f} per interview; pg_stat_statements calls, BEGIN/COMMIT included), "
-              f"{commits} transactions committed ({commits / max(1, turns):.1f} per turn)")
+        statements, trips, commits = (after - was for after, was in zip(db_after, db_before, strict=True))
+        print(f"\ndatabase (PostgreSQL, from pg_stat_statements and pg_stat_database; BEGIN/COMMIT included):\n"
+              f"  round trips {trips} ({trips / max(1, turns):.1f} per turn, {trips / len(done):.0f} per interview; "
+              f"a pool reset is one)\n  statements {statements} ({statements / max(1, turns):.1f} per turn), "
+              f"transactions committed {commits} ({commits / max(1, turns):.1f} per turn)")
     else:
         print("\ndatabase (SQLite): round trips not counted (no server to ask; the bot has no counter)")
     replies = [t for i in done for t in i.reply_to_answer]
