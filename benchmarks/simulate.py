@@ -51,21 +51,6 @@ SCAN = 0.2  # seconds between looks at the fake Slack's messages
 QUIET = {"apps.connections.open", "auth.test"}  # calls not made for interviews
 
 
-class SpreadSlack(FakeSlack):
-    """Slack hands each envelope to one of the app's connections: here in turn, so
-    replicas share the events (the fake's own always picks the newest connection)."""
-
-    _turn = 0
-
-    def _open_sockets(self) -> list[Any]:
-        sockets = super()._open_sockets()
-        if len(sockets) < 2:
-            return sockets
-        self._turn += 1
-        cut = self._turn % len(sockets)
-        return sockets[cut:] + sockets[:cut]
-
-
 @dataclass
 class Threads:
     """What each interview's thread shows, from one scan of the fake Slack for all of them."""
@@ -233,7 +218,7 @@ async def run(args: argparse.Namespace) -> None:
     if database:
         await database.start()
     try:
-        async with SpreadSlack(rate_limits=slack_limits()) as slack:
+        async with FakeSlack(rate_limits=slack_limits(), several_connections=args.replicas > 1) as slack:
             bots = [
                 await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "slackbot", cwd=REPO,
@@ -255,7 +240,7 @@ async def run(args: argparse.Namespace) -> None:
 async def measure(args: argparse.Namespace, slack: FakeSlack, bots: list[asyncio.subprocess.Process],
                   database: Database | None, script: Script) -> None:
     """Run the interviews once every bot is connected; print what they cost."""
-    await wait_for(lambda: len(slack._open_sockets()) >= args.replicas, timeout=60)
+    await wait_for(lambda: slack.connections_opened >= args.replicas, timeout=60)
     await asyncio.sleep(1)
     before = [cpu_seconds(b.pid) for b in bots]
     idle_rss = [rss_mib(b.pid) for b in bots]
@@ -286,8 +271,6 @@ def report(args: argparse.Namespace, done: list[Interview], elapsed: float, cpu:
     calls = [c for c in slack.calls if c.method not in QUIET]
     print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; engine {args.engine}; "
           f"{args.replicas} replica(s); claude replaced by benchmarks/standin.py")
-    if args.replicas > 1:
-        print("NOTE: leases (issue 24 item 3) are not on this branch: replicas may run one interview at once")
     print(f"interviews: {len(done)} started at {args.start_rate}/s, {len(finished)} finished (both files uploaded), "
           f"{turns} turns answered; answers of {args.tokens} tokens at {args.rate:.0f} tokens/s, "
           f"{args.turns} replies each, {args.think:.0f} s think time; wall {elapsed:.0f} s")
