@@ -76,6 +76,7 @@ class Ownership:
             # The others count this one at their next beat (every third of the timeout) and
             # halve their share then: until they have, this one writes nothing to Slack.
             await asyncio.sleep(self.timeout / 2)
+            await self.store.heartbeat(self.id)  # its next beat is a third of the timeout away
             await self._count_live()
         await self.store.listen_for_wakes(self._woken)
         self._beating = asyncio.create_task(self._beat(), name="replica-heartbeat")
