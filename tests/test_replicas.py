@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from slackbot.app import Bot
@@ -212,14 +215,29 @@ async def test_a_replica_starting_leaves_a_live_replicas_claim_alone(
             await store.close()
 
 
-async def test_stop_typed_on_the_other_replica_stops_the_owners_turn(
+@dataclass
+class MidAnswer:
+    """Two replicas; the thread's owner is answering its third reply, until `never` is set."""
+
+    slack: FakeSlack
+    store: PostgresStore
+    root_ts: str
+    owner: Replica
+    never: asyncio.Event
+
+    def thread(self) -> str:
+        return self.slack.thread_text("C1", self.root_ts)
+
+
+@asynccontextmanager
+async def owner_mid_answer(
     model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
-):
+) -> AsyncIterator[MidAnswer]:
     asked, never = asyncio.Event(), asyncio.Event()
 
     async def long_answer(request: fa.ModelRequest) -> fa.Turn:
         asked.set()
-        await never.wait()  # Claude answers until stopped
+        await never.wait()  # Claude answers until stopped (or the interview is cancelled)
         return fa.text("never delivered")
 
     url = postgres_server.fresh_database()
@@ -236,71 +254,48 @@ async def test_stop_typed_on_the_other_replica_stops_the_owners_turn(
         try:
             started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
             root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
-            thread = lambda: slack.thread_text("C1", root.ts)  # noqa: E731
-            await slack.wait_for(lambda: "What do you sell?" in thread(), timeout=30)
-            (owner,) = [r for r in replicas if r.connection == started.connection]
+            scene = MidAnswer(
+                slack, store, root.ts, next(r for r in replicas if r.connection == started.connection), never
+            )
+            await slack.wait_for(lambda: "What do you sell?" in scene.thread(), timeout=30)
             await slack.send_message("C1", "U1", "We sell bread", thread_ts=root.ts)
-            await slack.wait_for(lambda: "Bread, noted." in thread(), timeout=30)
+            await slack.wait_for(lambda: "Bread, noted." in scene.thread(), timeout=30)
             await slack.send_message("C1", "U1", "Cakes too", thread_ts=root.ts)  # on the owner
             await asyncio.wait_for(asked.wait(), 30)
-
-            stop = await slack.send_message("C1", "U1", "stop", thread_ts=root.ts)
-            assert stop.connection != owner.connection
-            await slack.wait_for(lambda: "Stopped. Reply here when you're ready to go on." in thread(), timeout=30)
-            assert "never delivered" not in thread()
-            assert slack.ephemerals(user="U1") == []  # nobody was told there is nothing to stop
+            yield scene
         finally:
             never.set()
             for replica in replicas:
                 if replica.process.returncode is None:
                     await kill_9(replica.process)
             await store.close()
+
+
+async def test_stop_typed_on_the_other_replica_stops_the_owners_turn(
+    model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
+):
+    async with owner_mid_answer(model, tmp_path, postgres_server) as scene:
+        stop = await scene.slack.send_message("C1", "U1", "stop", thread_ts=scene.root_ts)
+        assert stop.connection != scene.owner.connection
+        await scene.slack.wait_for(
+            lambda: "Stopped. Reply here when you're ready to go on." in scene.thread(), timeout=30
+        )
+        assert "never delivered" not in scene.thread()
+        assert scene.slack.ephemerals(user="U1") == []  # nobody was told there is nothing to stop
 
 
 async def test_cancel_on_the_other_replica_ends_the_owners_turn(
     model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
 ):
-    asked, never = asyncio.Event(), asyncio.Event()
-
-    async def long_answer(request: fa.ModelRequest) -> fa.Turn:
-        asked.set()
-        await never.wait()  # Claude answers until the interview is cancelled
-        return fa.text("never delivered")
-
-    url = postgres_server.fresh_database()
-    (tmp_path / "generations").mkdir()
-    model.script(
-        str(tmp_path / "generations" / THREAD_NAME),
-        [fa.text("What do you sell?"), fa.text("Bread, noted."), long_answer],
-    )
-    store = PostgresStore(url)
-    await store.open()
-    async with FakeSlack(several_connections=True) as slack:
-        env = process_env(**bot_env(slack, tmp_path, NEWSPEC_DATABASE_URL=url, NEWSPEC_REPLICA_TIMEOUT="2"))
-        replicas = [await launch(slack, own_state(env, tmp_path, n), store, tmp_path / f"bot{n}.log") for n in (1, 2)]
-        try:
-            started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
-            root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
-            thread = lambda: slack.thread_text("C1", root.ts)  # noqa: E731
-            await slack.wait_for(lambda: "What do you sell?" in thread(), timeout=30)
-            (owner,) = [r for r in replicas if r.connection == started.connection]
-            await slack.send_message("C1", "U1", "We sell bread", thread_ts=root.ts)
-            await slack.wait_for(lambda: "Bread, noted." in thread(), timeout=30)
-            await slack.send_message("C1", "U1", "Cakes too", thread_ts=root.ts)  # on the owner
-            await asyncio.wait_for(asked.wait(), 30)
-
-            cancel = await slack.send_action(CANCEL_ACTION, user_id="U1", channel_id="C1", message_ts=root.ts)
-            assert cancel.connection != owner.connection
-            await slack.wait_for(lambda: "cancelled this interview" in thread(), timeout=30)
-            await slack.wait_for(lambda: "Stopped." in thread(), timeout=30)  # the owner's turn ended
-            never.set()
-            (record,) = await store.list_interviews()
-            assert record.status == Status.CANCELLED
-            assert await store.find_by_name(THREAD_NAME) is None  # the name is free
-            assert "never delivered" not in thread()
-        finally:
-            never.set()
-            for replica in replicas:
-                if replica.process.returncode is None:
-                    await kill_9(replica.process)
-            await store.close()
+    async with owner_mid_answer(model, tmp_path, postgres_server) as scene:
+        cancel = await scene.slack.send_action(
+            CANCEL_ACTION, user_id="U1", channel_id="C1", message_ts=scene.root_ts
+        )
+        assert cancel.connection != scene.owner.connection
+        await scene.slack.wait_for(lambda: "cancelled this interview" in scene.thread(), timeout=30)
+        await scene.slack.wait_for(lambda: "Stopped." in scene.thread(), timeout=30)  # the owner's turn ended
+        scene.never.set()
+        (record,) = await scene.store.list_interviews()
+        assert record.status == Status.CANCELLED
+        assert await scene.store.find_by_name(THREAD_NAME) is None  # the name is free
+        assert "never delivered" not in scene.thread()
