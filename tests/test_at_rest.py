@@ -188,8 +188,12 @@ async def test_starting_over_deletes_the_earlier_conversation(start_bot, tmp_pat
     first = await h.bot.store.find_by_name("shop")
     assert first is not None and first.session_id
     key = project_key_for_directory(h.project("shop"))
-    # Mirrored into the store as well.
-    assert [session_id for session_id, _, _ in await h.bot.store.transcript_sessions(key)] == [first.session_id]
+    # Mirrored into the store as well (the SDK writes its mirror in the background).
+
+    async def mirrored() -> bool:
+        return [session_id for session_id, _, _ in await h.bot.store.transcript_sessions(key)] == [first.session_id]
+
+    await h.slack.wait_for(mirrored, what="the first transcript in the store")
     await start_over(h, "shop", first_ts, "Fresh start!")
     assert not earlier.exists()
     # The store's copy went with it: only the new conversation's is there.
