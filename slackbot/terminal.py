@@ -14,7 +14,7 @@ from .claude.retention import transcript_dir
 from .claude.session import SessionSettings, SpecSession
 from .config import Settings
 from .events import Failed, Notice, Question, SpecComplete, TextDelta, TextDone, ToolActivity
-from .interview.registry import opening_message
+from .interview.wording import opening_message
 from .spec.files import project_dir
 
 

@@ -8,7 +8,7 @@ import json
 import os
 import threading
 
-from slackbot.interview.conversation import CUT_OFF
+from slackbot.interview.wording import CUT_OFF
 from tests.conftest import held, people_said
 from tests.fakes import anthropic as fa
 from tests.test_faults import claude_processes

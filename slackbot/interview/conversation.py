@@ -33,19 +33,10 @@ from .questions import Questions
 from .recovery_buttons import send
 from .thread_spend import ThreadSpend
 from .turn_state import Phase, TurnState
+from .wording import CUT_OFF, RESTART_NOTE, STORE_LOST, TURN_FAILED
 
 log = logging.getLogger(__name__)
 
-RESTART_NOTE = (
-    ":arrows_counterclockwise: I'm restarting and had to stop mid-answer. "
-    "Your last message is saved; I'll answer it when I'm back."
-)
-TURN_FAILED = ":warning: Something went wrong on my side. Reply here to try again."
-STORE_LOST = (
-    ":warning: I lost my connection to my database during that answer. Reply here in a minute or two to carry on."
-)
-# Sent after a restart that cut Claude off mid-answer, when Claude already had everything.
-CUT_OFF = "(The bot restarted while you were answering and cut you off: carry on from where you stopped.)"
 STOP_GRACE = 10.0  # seconds a turn has to wind down once its process is closed at shutdown
 
 

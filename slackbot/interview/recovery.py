@@ -17,6 +17,7 @@ from .delivery import resume_upload
 log = logging.getLogger(__name__)
 
 CLAIMING = "claiming:"  # thread_ts of a name claimed while its root message is posted
+# Fetches a held reply's files (from what `hold` kept of them) and its author, then `complete`s it.
 FetchAgain = Callable[[Conversation, PendingReply, list[dict[str, Any]]], Awaitable[object]]
 Find = Callable[[str, str], Awaitable[Conversation | None]]  # a thread's conversation (channel, ts)
 

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..claude.retention import delete_transcripts, expire_transcripts, transcript_dir
@@ -37,27 +36,11 @@ from .pool import LivePool
 from .questions import Accepted, Click, Questions
 from .recovery import CLAIMING, BackgroundWork, FetchAgain, resume_left_work
 from .standing import RootWatch
+from .wording import opening_message
 
 log = logging.getLogger(__name__)
 
 ThreadKey = tuple[str, str]  # (channel, thread_ts)
-# Fetches a held reply's files (from what `hold` kept of them) and its author, then `complete`s it.
-
-
-def opening_message(name: str, starter: str) -> str:
-    return (
-        f"{starter} has just started a spec interview for the project `{name}` in a Slack "
-        "thread. Greet them briefly and ask your first question."
-    )
-
-
-def continue_message(name: str, starter: str, spec_files: tuple[Path, ...]) -> str:
-    where = " and ".join(f"`{path}`" for path in spec_files)
-    return (
-        f"{starter} has opened a new thread to keep working on the project `{name}`, which "
-        f"already has a spec from an earlier interview: {where}. Read both files, sum up the app "
-        "in two lines, and ask what they would like to change. Edit the files where they are."
-    )
 
 
 @dataclass(frozen=True)

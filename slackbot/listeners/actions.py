@@ -10,7 +10,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..interview.conversation import Conversation
-from ..interview.registry import Interviews, continue_message
+from ..interview.registry import Interviews
+from ..interview.wording import continue_message
 from ..markup import escape
 from ..slack.blocks import (
     ANSWER_ACTION_PREFIX,
