@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from slack_sdk.errors import SlackApiError
+
+log = logging.getLogger(__name__)
 
 TIER_2, TIER_3, TIER_4 = 20, 50, 100  # calls per minute, per workspace
 MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is capped, an unreadable one means 1
@@ -75,6 +80,34 @@ def check_share(share: float) -> float:
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
         raise ValueError(f"a budget share must be more than 0 and at most 1, not {share!r}")
     return float(share)
+
+
+class BudgetShare:
+    """This process's share of the workspace's budgets: a number, or a cheap callable read
+    before every release (e.g. 1 / the live replicas, kept elsewhere). A share that cannot
+    be read, or is out of range, leaves the last one in force (logged once, not at every
+    release)."""
+
+    def __init__(self, share: Callable[[], float] | float = 1.0) -> None:
+        self.value, self._unreadable = 1.0, False
+        self.set(share)
+
+    def set(self, share: Callable[[], float] | float) -> None:
+        if not callable(share):
+            share = partial(check_share, check_share(share))  # refused here if out of range
+        self._source: Callable[[], float] = share
+
+    def read(self) -> float:
+        try:
+            share = check_share(self._source())
+        except Exception:
+            if not self._unreadable:
+                log.exception("slack scheduler: cannot read the budget share; keeping %.3g", self.value)
+            self._unreadable = True
+            return self.value
+        self._unreadable = False
+        self.value = share
+        return share
 
 
 class MethodBudget:

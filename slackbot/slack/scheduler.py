@@ -29,14 +29,13 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any, TypeVar
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from . import rate_limits
-from .rate_limits import DEFAULT_PER_MINUTE, ChannelPace, MethodBudget, RateLimits, check_share
+from .rate_limits import DEFAULT_PER_MINUTE, BudgetShare, ChannelPace, MethodBudget, RateLimits
 from .write_queue import Job, Priority, SchedulerClosed, message_channel, pop_head
 
 # The budgets live in rate_limits, the queue's parts in write_queue; callers may keep
@@ -73,7 +72,8 @@ class SlackScheduler:
         self._running: set[asyncio.Task[None]] = set()
         self._closed = False
         self.rate_limited: int = 0
-        self.share, self._share_unread = 1.0, False  # the share last applied; whether reading it fails
+        self.share = 1.0  # the share last applied to the budgets
+        self._share = BudgetShare()
         self.set_share(share)
 
     async def run(
@@ -100,23 +100,13 @@ class SlackScheduler:
     def set_share(self, share: Callable[[], float] | float) -> None:
         """Keep to `share` of the workspace's budgets (0 < share <= 1): a number, or a cheap
         callable read before every release (e.g. 1 / the live replicas, kept elsewhere)."""
-        if not callable(share):
-            share = partial(check_share, check_share(share))  # refused here if out of range
-        self._share: Callable[[], float] = share
+        self._share.set(share)
         self.budget_share()
         self._wake.set()
 
     def budget_share(self) -> float:
-        """The share in force now, read anew and applied to every budget. A share that
-        cannot be read, or is out of range, leaves the last one in force."""
-        try:
-            share = check_share(self._share())
-        except Exception:
-            if not self._share_unread:  # once, not at every release
-                log.exception("slack scheduler: cannot read the budget share; keeping %.3g", self.share)
-            self._share_unread = True
-            return self.share
-        self._share_unread = False
+        """The share in force now, read anew and applied to every budget (see BudgetShare)."""
+        share = self._share.read()
         if share != self.share:
             log.info("slack scheduler: keeping to %.3g of the workspace's Slack budgets", share)
             self.share = share
