@@ -22,6 +22,13 @@ from .transactions import Transactions
 # stored replies there (note ""), or someone asked for something only the owner can do.
 OnWake = Callable[[str, str, str], None]
 
+# Joined to rows of a thread (table alias t): `r.id IS NULL` where no live replica owns it
+# (one parameter: the oldest beat still live).
+_NO_LIVE_OWNER = (
+    "LEFT JOIN thread_owners o ON o.channel = t.channel AND o.thread_ts = t.thread_ts "
+    "LEFT JOIN replicas r ON r.id = o.replica_id AND r.seen_at >= ? "
+)
+
 # The PostgreSQL channel a replica wakes a thread's owner on (payload: "channel thread_ts note").
 WAKE_CHANNEL = "newspec_wake"
 
@@ -88,10 +95,8 @@ class Replicas(Transactions):
         """Threads with replies waiting or a turn in flight whose owner is absent or not
         live, oldest waiting first."""
         rows = await self.fetch(
-            "SELECT p.channel, p.thread_ts FROM pending_replies p "
-            "LEFT JOIN thread_owners o ON o.channel = p.channel AND o.thread_ts = p.thread_ts "
-            "LEFT JOIN replicas r ON r.id = o.replica_id AND r.seen_at >= ? "
-            "WHERE r.id IS NULL GROUP BY p.channel, p.thread_ts ORDER BY MIN(p.id)",
+            f"SELECT t.channel, t.thread_ts FROM pending_replies t {_NO_LIVE_OWNER}"
+            "WHERE r.id IS NULL GROUP BY t.channel, t.thread_ts ORDER BY MIN(t.id)",
             (time.time() - timeout,),
         )
         return [(row[0], row[1]) for row in rows]
@@ -100,10 +105,8 @@ class Replicas(Transactions):
         """Interviews whose spec upload was under way when their owner stopped (absent or
         not live): nobody else would finish it, since no reply waits in the thread."""
         rows = await self.fetch(
-            "SELECT i.channel, i.thread_ts FROM interviews i "
-            "LEFT JOIN thread_owners o ON o.channel = i.channel AND o.thread_ts = i.thread_ts "
-            "LEFT JOIN replicas r ON r.id = o.replica_id AND r.seen_at >= ? "
-            "WHERE i.upload_pending = 1 AND i.status != 'cancelled' AND r.id IS NULL",
+            f"SELECT t.channel, t.thread_ts FROM interviews t {_NO_LIVE_OWNER}"
+            "WHERE t.upload_pending = 1 AND t.status != 'cancelled' AND r.id IS NULL",
             (time.time() - timeout,),
         )
         return [(row[0], row[1]) for row in rows]
