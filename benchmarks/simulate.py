@@ -49,6 +49,7 @@ from tests.postgres import SUPERUSER, PostgresServer  # noqa: E402
 ASKS = "What next?"  # how each of the stand-in's answers ends
 SCAN = 0.2  # seconds between looks at the fake Slack's messages
 QUIET = {"apps.connections.open", "auth.test"}  # calls not made for interviews
+_LOCK = "SELECT pg_advisory_xact_lock($1)"  # sent with its transaction's BEGIN (postgres_engine)
 
 
 @dataclass
@@ -159,21 +160,22 @@ class Database:
 
     async def counts(self) -> tuple[int, int, int]:
         """(statements run, round trips, transactions committed) in the bot's database so far.
-        asyncpg resets a connection given back to its pool with one query of four statements
-        (CLOSE ALL; pg_advisory_unlock_all(); RESET ALL; UNLISTEN *): one round trip."""
+        Some queries hold several statements, one round trip: a write transaction's BEGIN
+        and its lock; asyncpg's default reset of a connection given back to its pool (CLOSE
+        ALL; pg_advisory_unlock_all(); RESET ALL; UNLISTEN *), which the store no longer runs."""
         name = self.url.rsplit("/", 1)[1]
         connection = await asyncpg.connect(self.server.url())
         try:
             statements = await connection.fetchval(
                 "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
                 "WHERE d.datname = $1 AND s.userid = (SELECT oid FROM pg_roles WHERE rolname = $2)", name, SUPERUSER)
-            resets = await connection.fetchval(
+            resets, locks = [await connection.fetchval(
                 "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
-                "WHERE d.datname = $1 AND s.query = 'UNLISTEN *'", name)
+                "WHERE d.datname = $1 AND s.query = $2", name, query) for query in ("UNLISTEN *", _LOCK)]
             commits = await connection.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = $1", name)
         finally:
             await connection.close()
-        return int(statements), int(statements) - 3 * int(resets), int(commits)
+        return int(statements), int(statements) - 3 * int(resets) - int(locks), int(commits)
 
     async def top_statements(self, count: int = 8) -> None:
         """The statements the bot ran most often, for where its round trips go."""

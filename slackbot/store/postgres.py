@@ -20,7 +20,7 @@ from .followups import Followups
 from .interviews import Interviews
 from .ledger import Ledger
 from .pg_migrations import PG_MIGRATIONS
-from .postgres_engine import POOL_SIZE, WRITE_LOCK, PostgresTransactions
+from .postgres_engine import POOL_SIZE, WRITE_LOCK, PostgresTransactions, keep_session
 from .replicas import WAKE_CHANNEL, OnWake, Replicas
 from .replies import Replies
 from .sessions import Transcripts
@@ -53,7 +53,7 @@ class PostgresStore(
         await self._listener.add_listener(WAKE_CHANNEL, heard)
 
     async def open(self) -> None:
-        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size)
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size, reset=keep_session)
         await self._migrate()
         await self._tidy_after_start()
 

@@ -95,6 +95,7 @@ class PostgresTransactions(Transactions):
     def __init__(self) -> None:
         self._pool: asyncpg.Pool | None = None
         self._held: dict[asyncio.Task[Any] | None, Connection] = {}
+        self._depth: dict[asyncio.Task[Any] | None, int] = {}  # savepoints open in each held transaction
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -113,22 +114,64 @@ class PostgresTransactions(Transactions):
         task = asyncio.current_task()
         held = self._held.get(task)
         if held is not None:
-            async with held.transaction():  # a SAVEPOINT in the task's own transaction
+            async with self._savepoint(held):
                 yield PgWriter(held)
             return
-        async with self.pool.acquire() as connection, connection.transaction():
-            await connection.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
-            self._held[task] = connection
+        async with self.pool.acquire() as connection:
+            # One round trip opens the transaction and takes the lock (a simple query may
+            # hold several statements); asyncpg's transaction() would spend one on each.
+            await connection.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+            self._held[task], self._depth[task] = connection, 0
             try:
                 yield PgWriter(connection)
+            except BaseException:
+                await _undo(connection, "ROLLBACK")
+                raise
+            else:
+                await connection.execute("COMMIT")
             finally:
-                del self._held[task]
+                del self._held[task], self._depth[task]
+
+    @asynccontextmanager
+    async def _savepoint(self, connection: Connection) -> AsyncIterator[None]:
+        """A nested block in the task's own transaction: undone alone if it raises."""
+        task = asyncio.current_task()
+        self._depth[task] += 1
+        name = f"s{self._depth[task]}"
+        try:
+            await connection.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                await _undo(connection, f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
+                raise
+            await connection.execute(f"RELEASE SAVEPOINT {name}")
+        finally:
+            self._depth[task] -= 1
 
     async def fetch(self, sql: str, params: Iterable[Any] = ()) -> Sequence[asyncpg.Record]:
         held = self._held.get(asyncio.current_task())
         source = held if held is not None else self.pool
         with _reachable():
             return list(await source.fetch(numbered(sql), *params))
+
+
+async def _undo(connection: Connection, sql: str) -> None:
+    """Roll back after a failure; a connection lost meanwhile is closed by the pool on
+    release (which rolls back whatever is still open), so the first error is the one raised."""
+    if connection.is_closed():
+        return
+    try:
+        await connection.execute(sql)
+    except _UNREACHABLE:
+        pass
+
+
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset of a connection handed back: nothing beyond asyncpg's own rollback
+    of a transaction left open. The bot's pooled connections change no session state (no
+    SET, LISTEN, cursor or session-level lock: the write lock is per transaction), so
+    asyncpg's default reset would cost a round trip of four statements on every release."""
 
 
 # What asyncpg raises when the server can't be reached, is shutting down or starting up
