@@ -14,9 +14,13 @@ spec written with the Write tool and both files uploaded. Interviews start at
   bot's database (pg_stat_statements `calls`, BEGIN and COMMIT included) and its
   committed transactions (pg_stat_database); on SQLite not counted (no server to ask,
   and the bot has no counter for it);
-- latencies: a reply -> the whole answer visible; /newspec -> both files uploaded.
+- latencies: a reply -> the whole answer visible; /newspec -> both files uploaded;
+- with `--kill-after S`, replica 0 is killed (SIGKILL) S seconds in: the leases the
+  others took over (`newspec_lease_takeovers_total` from each survivor's /metrics), and
+  whether any thread showed an answer or a file twice.
 
     .venv/bin/python benchmarks/simulate.py [--interviews 100] [--engine sqlite|postgres] [--replicas 1]
+        [--kill-after SECONDS]
 
 Not a test: it asserts nothing. The stand-in runs inside the bot's process, so its own
 small cost (building the frames the CLI would send) is counted as the bot's.
@@ -27,6 +31,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+import socket
 import sys
 import tempfile
 import time
@@ -35,7 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -194,6 +202,31 @@ class Database:
         self.server.stop()
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Replica:
+    process: asyncio.subprocess.Process
+    metrics_port: int
+    cpu_at_kill: float | None = None  # CPU seconds when it was killed (its /proc is gone after)
+
+    def cpu(self) -> float:
+        return self.cpu_at_kill if self.cpu_at_kill is not None else cpu_seconds(self.process.pid)
+
+    async def metric(self, name: str) -> float | None:
+        """A metric's value summed over its labels, from the replica's /metrics; None if dead."""
+        if self.cpu_at_kill is not None:
+            return None
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{self.metrics_port}/metrics") as got:
+            text = await got.text()
+        return sum(sample.value for family in text_string_to_metric_families(text)
+                   for sample in family.samples if sample.name == name)
+
+
 def bot_env(
     slack: FakeSlack, tmp: Path, replica: int, args: argparse.Namespace, database: str | None
 ) -> dict[str, str]:
@@ -205,7 +238,7 @@ def bot_env(
         NEWSPEC_MAX_LIVE_SESSIONS=str(args.interviews + 10), NEWSPEC_STARTS_PER_HOUR=str(args.interviews + 10),
         NEWSPEC_MESSAGES_PER_MINUTE="100000", NEWSPEC_CLAUDE_TRANSPORT="benchmarks.standin:make_transport",
         NEWSPEC_STANDIN_TURNS=str(args.turns), NEWSPEC_STANDIN_TOKENS=str(args.tokens),
-        NEWSPEC_STANDIN_RATE=str(args.rate), LOG_LEVEL="WARNING",
+        NEWSPEC_STANDIN_RATE=str(args.rate), LOG_LEVEL=args.log_level,
     )
     if database:
         env["NEWSPEC_DATABASE_URL"] = database
@@ -221,31 +254,41 @@ async def run(args: argparse.Namespace) -> None:
         await database.start()
     try:
         async with FakeSlack(rate_limits=slack_limits(), several_connections=args.replicas > 1) as slack:
-            bots = [
-                await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "slackbot", cwd=REPO,
+            bots = []
+            for k in range(args.replicas):
+                port = free_port()
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "slackbot", "--metrics-port", str(port), cwd=REPO,
                     env=bot_env(slack, tmp, k, args, database.url if database else None))
-                for k in range(args.replicas)
-            ]
+                bots.append(Replica(process, port))
             try:
                 await measure(args, slack, bots, database, script)
             finally:
                 for bot in bots:
-                    if bot.returncode is None:
-                        bot.terminate()
-                        await bot.wait()
+                    if bot.process.returncode is None:
+                        bot.process.terminate()
+                        await bot.process.wait()
     finally:
         if database:
             database.stop()
 
 
-async def measure(args: argparse.Namespace, slack: FakeSlack, bots: list[asyncio.subprocess.Process],
+async def kill_later(bot: Replica, after: float) -> None:
+    """kill -9 a replica mid-run: the others must take its threads over."""
+    await asyncio.sleep(after)
+    bot.cpu_at_kill = cpu_seconds(bot.process.pid)
+    bot.process.send_signal(signal.SIGKILL)
+    print(f"killed replica 0 (SIGKILL) {after:.0f} s into the run", flush=True)
+
+
+async def measure(args: argparse.Namespace, slack: FakeSlack, bots: list[Replica],
                   database: Database | None, script: Script) -> None:
     """Run the interviews once every bot is connected; print what they cost."""
     await wait_for(lambda: slack.connections_opened >= args.replicas, timeout=60)
     await asyncio.sleep(1)
-    before = [cpu_seconds(b.pid) for b in bots]
-    idle_rss = [rss_mib(b.pid) for b in bots]
+    before = [b.cpu() for b in bots]
+    idle_rss = [rss_mib(b.process.pid) for b in bots]
+    killer = asyncio.create_task(kill_later(bots[0], args.kill_after)) if args.kill_after is not None else None
     db_before = await database.counts() if database else None
     threads = Threads(slack)
     watcher = asyncio.create_task(threads.watch())
@@ -256,11 +299,15 @@ async def measure(args: argparse.Namespace, slack: FakeSlack, bots: list[asyncio
         await asyncio.sleep(1 / args.start_rate)
     done = await asyncio.gather(*tasks)
     elapsed = time.monotonic() - started
-    cpu = [cpu_seconds(b.pid) - was for b, was in zip(bots, before, strict=True)]
-    peak = [peak_rss_mib(b.pid) for b in bots]
+    if killer is not None:
+        killer.cancel()
+    cpu = [b.cpu() - was for b, was in zip(bots, before, strict=True)]
+    peak = [peak_rss_mib(b.process.pid) if b.cpu_at_kill is None else float("nan") for b in bots]
     db_after = await database.counts() if database else None
+    await asyncio.sleep(2 * SCAN)  # the watcher's last look, for doubles
     watcher.cancel()
     report(args, done, elapsed, cpu, idle_rss, peak, slack, db_before, db_after)
+    await report_replicas(args, bots, threads, done)
     if database:
         await database.top_statements()
 
@@ -283,8 +330,9 @@ def report(args: argparse.Namespace, done: list[Interview], elapsed: float, cpu:
         print(f"  replica {k}: CPU {seconds:.1f} s ({seconds / elapsed:.0%} of one core over the run); "
               f"RSS idle {idle:.0f} MiB, peak {high:.0f} MiB")
     total_cpu = sum(cpu)
+    growth = sum(high - idle for high, idle in zip(peak, idle_rss, strict=True) if high == high)  # nan: killed
     print(f"  per interview: CPU {total_cpu / len(done) * 1000:.0f} ms, "
-          f"peak RSS growth {(sum(peak) - sum(idle_rss)) / len(done) * 1024:.0f} KiB")
+          f"peak RSS growth {growth / len(done) * 1024:.0f} KiB")
     print(f"  per turn:      CPU {total_cpu / max(1, turns) * 1000:.1f} ms")
     print(f"\nSlack: {len(calls)} calls ({len(calls) / max(1, turns):.1f} per turn), "
           f"429s: {len(slack.rate_limited)}")
@@ -307,6 +355,18 @@ def report(args: argparse.Namespace, done: list[Interview], elapsed: float, cpu:
         print(f"/newspec -> both files uploaded: p50 {percentile(whole, 50):.1f} s, p99 {percentile(whole, 99):.1f} s")
 
 
+async def report_replicas(args: argparse.Namespace, bots: list[Replica], threads: Threads,
+                          done: list[Interview]) -> None:
+    """Leases taken over (from the survivors' /metrics) and threads that showed anything twice."""
+    takeovers = [await b.metric("newspec_lease_takeovers_total") for b in bots]
+    if args.replicas > 1:
+        print("\nleases taken over: " + ", ".join(
+            f"replica {k} {'killed' if n is None else f'{n:.0f}'}" for k, n in enumerate(takeovers)))
+    roots = [threads.roots[i.channel] for i in done if i.channel in threads.roots]
+    twice = [r for r in roots if threads.answers[r] > args.turns or threads.uploads[r] > 2]
+    print(f"threads with an answer or a file shown twice: {len(twice)} of {len(roots)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--interviews", type=int, default=100)
@@ -318,9 +378,13 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=5.0, help="seconds before each reply")
     parser.add_argument("--start-rate", type=float, default=2.0, help="interviews started a second")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds any one step may take")
+    parser.add_argument("--log-level", default="WARNING", help="the bots' LOG_LEVEL (their log goes to stderr)")
+    parser.add_argument("--kill-after", type=float, default=None, help="kill -9 replica 0 this many seconds in")
     args = parser.parse_args()
     if args.replicas > 1 and args.engine != "postgres":
         parser.error("replicas share a PostgreSQL database: add --engine postgres")
+    if args.kill_after is not None and args.replicas < 2:
+        parser.error("--kill-after needs another replica to take over: add --replicas 2 or more")
     asyncio.run(run(args))
 
 

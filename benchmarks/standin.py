@@ -36,6 +36,8 @@ from typing import Any
 from claude_agent_sdk import ClaudeAgentOptions, project_key_for_directory
 from claude_agent_sdk._internal.transport import Transport
 
+from slackbot.interview.wording import CUT_OFF
+
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = REPO / ".claude" / "templates"
 FEATURES = 8  # the feature count the written prompt states (the example spec has 8)
@@ -184,8 +186,11 @@ class StandIn(Transport):
 
     async def _answer(self, message: dict[str, Any]) -> None:
         started = time.monotonic()
-        turn = self.messages
-        self.messages += 1
+        if _carries_on(message):  # the bot's note after a turn was cut off: that turn's answer again
+            turn = max(0, self.messages - 1)
+        else:
+            turn = self.messages
+            self.messages += 1
         self._send({"type": "system", "subtype": "init", "session_id": self.session_id, "cwd": str(self.cwd),
                     "model": self.options.model, "tools": list(self.options.tools or []), "uuid": _uuid()})
         self._append({"type": "user", "uuid": message.get("uuid") or _uuid(), "message": message["message"]})
@@ -319,10 +324,20 @@ class StandIn(Transport):
                     0.0)
 
     def _saved_messages(self) -> int:
-        """User messages (not tool results) the conversation had: where its script stands."""
-        return sum(1 for e in self._entries() if e.get("type") == "user"
+        """User messages (not tool results, nor the bot's note to carry on) the conversation
+        had: where its script stands."""
+        return sum(1 for e in self._entries() if e.get("type") == "user" and not _carries_on(e)
                    and not any(isinstance(b, dict) and b.get("type") == "tool_result"
                                for b in (e.get("message") or {}).get("content") or []))
+
+
+def _carries_on(message: dict[str, Any]) -> bool:
+    """Whether a user message is the bot's note that the last turn was cut off (a replica or
+    process stopped mid-answer): Claude answers that turn again rather than the next."""
+    content = (message.get("message") or {}).get("content")
+    texts = [content] if isinstance(content, str) else [
+        b.get("text", "") for b in content or [] if isinstance(b, dict) and b.get("type") == "text"]
+    return any(CUT_OFF in text for text in texts)
 
 
 def _uuid() -> str:
