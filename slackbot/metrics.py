@@ -73,6 +73,9 @@ class Metrics:
             ["kind"], registry=r,
         )
         self.cost = Counter("newspec_model_cost_usd", "Model spend in USD, as the CLI reported it", registry=r)
+        self.lease_takeovers = Counter(
+            "newspec_lease_takeovers", "Threads this replica took over from a replica no longer live", registry=r
+        )
         for kind in ("input", "output"):  # shown as 0 from the start, not only after the first turn
             self.tokens.labels(kind=kind)
 

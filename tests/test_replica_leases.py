@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from slackbot.store import PostgresStore, SqliteStore
+from slackbot.store.records import Claim
 
 Store = SqliteStore | PostgresStore
 TIMEOUT = 5.0
@@ -33,9 +34,18 @@ async def test_a_dead_replicas_threads_go_to_the_first_live_one_that_claims_them
     await store.claim_thread("C1", "1.0", "a", TIMEOUT)
     await beat_long_ago(store, "a")
     assert await store.live_replicas(TIMEOUT) == ["b"]
-    assert await store.claim_thread("C1", "1.0", "b", TIMEOUT)
+    assert await store.claim_thread("C1", "1.0", "b", TIMEOUT) is Claim.TAKEN_OVER  # counted as a takeover
+    assert await store.claim_thread("C1", "1.0", "b", TIMEOUT) is Claim.HELD  # ... once
     assert not await store.claim_thread("C1", "1.0", "c", TIMEOUT)
     assert await store.owner_of("C1", "1.0") == "b"
+
+
+async def test_a_thread_handed_over_cleanly_or_new_is_no_takeover(store: Store):
+    await store.heartbeat("a")
+    await store.heartbeat("b")
+    assert await store.claim_thread("C1", "1.0", "a", TIMEOUT) is Claim.HELD  # new
+    await store.leave("a")  # stopped cleanly: its threads are anyone's
+    assert await store.claim_thread("C1", "1.0", "b", TIMEOUT) is Claim.HELD
 
 
 async def test_a_replica_back_from_a_stall_hears_it_lost_its_threads(store: Store):

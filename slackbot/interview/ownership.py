@@ -25,7 +25,9 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 
+from ..metrics import Metrics
 from ..store import StateStore
+from ..store.records import Claim
 from .conversation import Conversation
 from .delivery import resume_upload
 from .recovery import BackgroundWork, resume_cut_off
@@ -42,9 +44,10 @@ Drop = Callable[[Conversation], None]  # forget a cached conversation (this repl
 class Ownership:
     """This replica's id, its heartbeat, and the threads whose lease it holds."""
 
-    def __init__(self, store: StateStore, timeout: float) -> None:
+    def __init__(self, store: StateStore, timeout: float, metrics: Metrics | None = None) -> None:
         self.store = store
         self.timeout = timeout
+        self.metrics = metrics or Metrics()
         self.id = uuid.uuid4().hex
         self._owned: set[ThreadKey] = set()  # leases claimed (a cut-off turn already resumed)
         self._find: Find | None = None
@@ -96,7 +99,7 @@ class Ownership:
     async def may_run(self, conversation: Conversation) -> bool:
         """Whether this replica runs the conversation's next turn (see the module docstring)."""
         key = conversation.key
-        if not await self.store.claim_thread(*key, self.id, self.timeout):
+        if not await self.claim(*key):
             self._owned.discard(key)
             self._drop(conversation)
             await self.store.wake_owner(*key)
@@ -109,9 +112,12 @@ class Ownership:
         return True
 
     async def claim(self, channel: str, thread_ts: str) -> bool:
-        """Take the thread's lease for work outside a turn (its first turn here still
-        checks for one cut off)."""
-        return await self.store.claim_thread(channel, thread_ts, self.id, self.timeout)
+        """Take the thread's lease (for a turn, or work outside one: its first turn here
+        still checks for one cut off); a lease taken from a replica no longer live is counted."""
+        claim = await self.store.claim_thread(channel, thread_ts, self.id, self.timeout)
+        if claim is Claim.TAKEN_OVER:
+            self.metrics.lease_takeovers.inc()
+        return bool(claim)
 
     async def alone(self) -> bool:
         """Whether no other replica is live on the database."""

@@ -81,7 +81,7 @@ class Interviews:
         self._session_settings = SessionSettings.for_bot(settings)
         self.transcripts = StoreSessionStore(store)  # every conversation's transcript, mirrored
         self.budgets = Budgets.from_settings(settings)
-        self.ownership = Ownership(store, settings.replica_timeout_seconds)  # replicas sharing the store
+        self.ownership = Ownership(store, settings.replica_timeout_seconds, self.metrics)  # replicas sharing the store
 
     # -- lifecycle -----------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any, Protocol
 
 from ..events import Attachment
@@ -120,6 +120,17 @@ def image_bytes(files: tuple[Attachment, ...]) -> int:
     return sum(f.size for f in files if f.is_image)
 
 
+class Claim(Enum):
+    """What claiming a thread's lease came to: false only when another live replica holds it."""
+
+    HELD = "held"  # ours now: it was already, or nobody's (new, released, or left by a clean stop)
+    TAKEN_OVER = "taken over"  # ours now, from a replica no longer live
+    REFUSED = "refused"  # another live replica holds it
+
+    def __bool__(self) -> bool:
+        return self is not Claim.REFUSED
+
+
 class StateStore(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
@@ -213,7 +224,7 @@ class StateStore(Protocol):
     async def expire_transcripts(self, written_before_ms: int, keep: Iterable[str] = ()) -> int: ...
     async def heartbeat(self, replica_id: str, timeout: float | None = None) -> bool: ...
     async def live_replicas(self, timeout: float) -> list[str]: ...
-    async def claim_thread(self, channel: str, thread_ts: str, replica_id: str, timeout: float) -> bool: ...
+    async def claim_thread(self, channel: str, thread_ts: str, replica_id: str, timeout: float) -> Claim: ...
     async def owner_of(self, channel: str, thread_ts: str) -> str | None: ...
     async def release_thread(self, channel: str, thread_ts: str, replica_id: str) -> None: ...
     async def leave(self, replica_id: str) -> None: ...

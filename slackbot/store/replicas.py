@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from .records import Claim
 from .transactions import Transactions
 
 # Called with (channel, thread_ts, note) when another replica wakes a thread's owner: it
@@ -53,23 +54,25 @@ class Replicas(Transactions):
         rows = await self.fetch("SELECT id FROM replicas WHERE seen_at >= ? ORDER BY id", (time.time() - timeout,))
         return [row[0] for row in rows]
 
-    async def claim_thread(self, channel: str, thread_ts: str, replica_id: str, timeout: float) -> bool:
-        """Make `replica_id` the thread's owner unless another live replica is; whether it is now."""
+    async def claim_thread(self, channel: str, thread_ts: str, replica_id: str, timeout: float) -> Claim:
+        """Make `replica_id` the thread's owner unless another live replica is."""
         async with self.transaction() as db:  # reads, then writes: no other claim in between
             rows = await db.execute_fetchall(
-                "SELECT o.replica_id FROM thread_owners o JOIN replicas r ON r.id = o.replica_id "
-                "WHERE o.channel = ? AND o.thread_ts = ? AND r.seen_at >= ?",
-                (channel, thread_ts, time.time() - timeout),
+                "SELECT o.replica_id, r.seen_at >= ? FROM thread_owners o LEFT JOIN replicas r ON r.id = o.replica_id "
+                "WHERE o.channel = ? AND o.thread_ts = ?",
+                (time.time() - timeout, channel, thread_ts),
             )
-            owner = next(iter(rows), None)
-            if owner is not None:
-                return bool(owner[0] == replica_id)
+            owner, live = next(iter(rows), (None, False))
+            if owner == replica_id:
+                return Claim.HELD
+            if owner is not None and live:
+                return Claim.REFUSED
             await db.execute(
                 "INSERT INTO thread_owners (channel, thread_ts, replica_id) VALUES (?, ?, ?) "
                 "ON CONFLICT (channel, thread_ts) DO UPDATE SET replica_id = ?",
                 (channel, thread_ts, replica_id, replica_id),
             )
-        return True
+        return Claim.HELD if owner is None else Claim.TAKEN_OVER
 
     async def owner_of(self, channel: str, thread_ts: str) -> str | None:
         rows = await self.fetch(
