@@ -132,6 +132,7 @@ async def measure(sizes: list[int], replicas: int, database_url: str | None) -> 
         await asyncio.sleep(1)
         rss = [("0 sessions", *replicas_rss(bots))]
         rows = []
+        harness: list[tuple[int, float, float, float]] = []  # per size: this process's loop lag
         reader_rows: list[tuple[int, float, list[float], list[float], list[float]]] = []
         kinds: list[tuple[int, dict[str, float], int, float, float]] = []
         all_names: list[str] = []
@@ -149,8 +150,11 @@ async def measure(sizes: list[int], replicas: int, database_url: str | None) -> 
             for n, name in enumerate(names):
                 started[name] = time.time()
                 await slack.send_slash_command(name, channel_id=f"C{size}X{n}")
-            # While they stream, probe how fast commands are acked.
+            # While they stream, probe how fast commands are acked, and how late this process's
+            # own loop runs (the fakes live here: their lag is in every ack measured).
             acks: list[float] = []
+            lag = LoopLag()
+            sampling = asyncio.create_task(lag.sample())
             live_measured = size != max(sizes)
             model_done = lambda names=names: all(  # noqa: E731
                 any(text.startswith(f"{name}_{TOKENS - 1:04d}") for _, text, _ in model.emitted) for name in names
@@ -166,6 +170,7 @@ async def measure(sizes: list[int], replicas: int, database_url: str | None) -> 
                     rss.append((f"{size} sessions live", *replicas_rss(bots)))
                     live_measured = True
                 await asyncio.sleep(0.05)
+            sampling.cancel()
             for name in names:
                 first_message.append(first_call_time(slack, root_of(slack, name)) - started[name])
                 first_words.append(first_text_time(slack, f"{name}_0000") - started[name])
@@ -181,6 +186,7 @@ async def measure(sizes: list[int], replicas: int, database_url: str | None) -> 
                           percentile(settled, 50), percentile(settled, 99)))
             rows.append((size, percentile(acks, 50), percentile(acks, 99), len(acks), writes / size,
                          percentile(whole, 50), percentile(whole, 99)))
+            harness.append((size, percentile(lag.late, 50), percentile(lag.late, 99), max(lag.late)))
             reader_rows.append((size, *readers_view(model, slack, names, size)))
 
         # Idle sessions close their CLI after NEWSPEC_IDLE_MINUTES.
@@ -204,6 +210,9 @@ async def measure(sizes: list[int], replicas: int, database_url: str | None) -> 
     print(f"{replicas} bot process{'es' if replicas > 1 else ''} on {store}")
     print("\nper size: slash-command ack latency while N interviews stream; Slack writes per turn;")
     print_size_rows(rows)
+    print("this process's own loop lag meanwhile (the fakes' share of each ack), p50 / p99 / max:")
+    for size, p50, p99, most in harness:
+        print(f"{size:>4} {ms(p50):>11} {ms(p99):>11} {ms(most):>11}")
     print_reader_rows(reader_rows)
     print_kind_rows(kinds)
     print(f"\n/newspec -> first message in the thread: p50 {ms(percentile(first_message, 50))}, "
@@ -222,6 +231,21 @@ async def measure(sizes: list[int], replicas: int, database_url: str | None) -> 
     print("\nbot + children RSS")
     for label, mib, processes in rss:
         print(f"  {label:<22} {mib:8,.0f} MiB  ({processes} processes)")
+
+
+class LoopLag:
+    """How late this process's event loop wakes a task that sleeps a short tick."""
+
+    TICK = 0.01
+
+    def __init__(self) -> None:
+        self.late: list[float] = [0.0]
+
+    async def sample(self) -> None:
+        while True:
+            asked = time.perf_counter()
+            await asyncio.sleep(self.TICK)
+            self.late.append(max(0.0, time.perf_counter() - asked - self.TICK))
 
 
 def print_size_rows(rows: list[tuple[int, float, float, int, float, float, float]]) -> None:
