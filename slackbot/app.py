@@ -65,6 +65,8 @@ class Bot:
         self.scheduler = SlackScheduler(
             CountedClient(self.metrics, token=settings.slack_bot_token, base_url=settings.slack_api_url),
             rate_limits, uploads, share=1.0 if budget_share is None else budget_share,  # see set_budget_share
+            # Split among the replicas live on the database: which then keeps channels' turns.
+            slots=self.store if budget_share is None else None,
         )
         self.interviews = Interviews(
             settings, self.scheduler, self.store, min_interval=min_interval, metrics=self.metrics

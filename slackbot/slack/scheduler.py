@@ -16,10 +16,10 @@ within budget:
   call is retried; for a new message in a known channel it pauses only that channel,
   unless another channel is paused too (see `_pause`).
 
-Replicas share the workspace's budgets: the budget is split evenly among live replicas.
-Each keeps to its share (1 / live replicas) of every method's budget and stretches each
-channel's post interval by it (one channel's threads may live on different replicas);
-read before each release, and calls already in the window count against a lower one.
+Replicas keep each to its share (1 / live replicas, read before each release) of every
+method's budget. A channel's one message a second is taken in turn: with others live, a
+new message holds its channel in the database until Slack answers it, and the next goes
+an interval later (shared_pace.py); without those slots the interval is stretched by the share.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from . import rate_limits
 from .rate_limits import DEFAULT_PER_MINUTE, BudgetShare, ChannelPace, MethodBudget, RateLimits
+from .shared_pace import SharedPace, Slots
 from .write_queue import Job, Priority, SchedulerClosed, message_channel, pop_head
 
 # The budgets live in rate_limits, the queue's parts in write_queue; callers may keep
@@ -52,7 +53,7 @@ CLOSE_GRACE = 5.0  # seconds close() waits for calls already sent to Slack
 class SlackScheduler:
     def __init__(
         self, client: AsyncWebClient, limits: RateLimits | None = None, upload_client: AsyncWebClient | None = None,
-        *, share: Callable[[], float] | float = 1.0,
+        *, share: Callable[[], float] | float = 1.0, slots: Slots | None = None,
     ) -> None:
         # A client without slack_sdk's own 429 retries: a 429 must reach us, so
         # that the whole method is paused rather than one call slept on.
@@ -74,6 +75,7 @@ class SlackScheduler:
         self.rate_limited: int = 0
         self.share = 1.0  # the share last applied to the budgets
         self._share = BudgetShare()
+        self._shared = SharedPace(slots)  # channels taken in turn with the other replicas
         self.set_share(share)
 
     async def run(
@@ -112,7 +114,8 @@ class SlackScheduler:
             self.share = share
             for budget in self._budgets.values():
                 budget.set_share(share)
-            self._channels.interval = self.limits.channel_post_interval / share
+        stretch = share if self._shared.stretched(share) else 1.0
+        self._channels.interval = self.limits.channel_post_interval / stretch
         return share
 
     def estimated_wait(self, method: str, *, ahead: int = 0, priority: Priority = Priority.REFRESH) -> float:
@@ -354,6 +357,9 @@ class SlackScheduler:
             self._wake.set()
 
     async def _call(self, job: Job, entry: list[float]) -> Any:
+        channel = message_channel(job)
+        # Held locally already (in flight); with other replicas live, in the database too.
+        hold = await self._shared.hold(channel, self._channels.interval) if channel and self.share < 1 else None
         try:
             return await job.thunk()
         except SlackApiError as exc:
@@ -368,7 +374,9 @@ class SlackScheduler:
         finally:
             now = time.monotonic()
             entry[0] = now  # counted from when Slack surely had it
-            if (channel := message_channel(job)) is not None:
+            if channel is not None:
+                if hold is not None:  # the interval, or a 429's pause; before our own next may go
+                    await self._shared.release(channel, hold, self._channels.wait(channel, now))
                 self._channels.done(channel, now)
 
     def _pause(self, job: Job, seconds: float) -> None:

@@ -242,4 +242,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX thread_owners_by_replica ON thread_owners (replica_id);
     """,
+    # Slack's one new message a second per channel, kept across replicas: who holds
+    # each channel for a new message, and when it is next free (store/channel_slots.py).
+    """
+    CREATE TABLE channel_slots (
+        channel TEXT PRIMARY KEY,
+        holder TEXT,
+        free_at REAL NOT NULL
+    );
+    """,
 ]

@@ -177,4 +177,12 @@ PG_MIGRATIONS: list[str] = [
     );
     CREATE INDEX thread_owners_by_replica ON thread_owners (replica_id);
     """,
+    # Channel slots across replicas (migrations.py has the same).
+    """
+    CREATE TABLE channel_slots (
+        channel TEXT PRIMARY KEY,
+        holder TEXT,
+        free_at DOUBLE PRECISION NOT NULL
+    );
+    """,
 ]

@@ -15,6 +15,7 @@ import logging
 
 import asyncpg
 
+from .channel_slots import ChannelSlots
 from .delivery import Delivery
 from .followups import Followups
 from .interviews import Interviews
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 class PostgresStore(
-    Interviews, Replies, Delivery, Ledger, Followups, Transcripts, Replicas, PostgresTransactions
+    Interviews, Replies, Delivery, Ledger, Followups, Transcripts, Replicas, ChannelSlots, PostgresTransactions
 ):
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
         super().__init__()

@@ -16,6 +16,7 @@ from pathlib import Path
 import aiosqlite
 
 from ..events import Attachment
+from .channel_slots import ChannelSlots
 from .delivery import Delivery
 from .followups import Followups
 from .interviews import Interviews
@@ -33,7 +34,9 @@ from .sqlite_engine import SqliteTransactions
 WAL_SIZE_LIMIT = 4 * 2**20
 
 
-class SqliteStore(Interviews, Replies, Delivery, Ledger, Followups, Transcripts, Replicas, SqliteTransactions):
+class SqliteStore(
+    Interviews, Replies, Delivery, Ledger, Followups, Transcripts, Replicas, ChannelSlots, SqliteTransactions
+):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
