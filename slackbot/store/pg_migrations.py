@@ -177,4 +177,10 @@ PG_MIGRATIONS: list[str] = [
     );
     CREATE INDEX thread_owners_by_replica ON thread_owners (replica_id);
     """,
+    # The replica holding a reply while its author and files are fetched (NULL: one that
+    # isn't held, or held before this was recorded): only a replica no longer live leaves
+    # its held replies to the others.
+    """
+    ALTER TABLE pending_replies ADD COLUMN held_by TEXT;
+    """,
 ]
