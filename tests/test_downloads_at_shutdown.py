@@ -138,13 +138,13 @@ async def test_a_held_reply_keeps_its_file_list_until_it_is_complete(tmp_path):
 
     again = SqliteStore(path)  # the next start
     await again.open()
-    held = await again.held_downloads()
+    held = await again.adopt_holds("the next run", 15)  # the earlier run's, taken over
     assert [(reply.id, listed) for reply, listed in held] == [(with_files.id, files)]
     ready = {r.id: r.ready for r in await again.pending_replies("C1", "1.0")}
     assert ready == {with_files.id: False, without.id: True}  # words alone go as they are
 
     assert await again.complete_reply(with_files.id, "see a", "Ann", (Attachment("a.txt", "text/plain", b"abc"),))
-    assert await again.held_downloads() == []
+    assert await again.adopt_holds("the next run", 15) == []
     assert await again.reply_files([with_files.id]) == (Attachment("a.txt", "text/plain", b"abc"),)
     await again.close()
 

@@ -144,3 +144,28 @@ async def test_a_spec_upload_a_dead_replica_left_under_way_is_an_orphan(store: S
     assert await store.orphaned_uploads(TIMEOUT) == [("C1", "1.0")]
     await store.update_interview("C1", "1.0", upload_pending=False)
     assert await store.orphaned_uploads(TIMEOUT) == []
+
+
+async def test_held_replies_are_adopted_only_once_their_replica_is_gone(store: Store):
+    """A reply held while its author and files are fetched is its replica's: once that
+    replica stops beating, one without files goes to Claude as it is, and one with files
+    becomes the first live replica's to fetch again (once: the second finds nothing)."""
+    files = [{"id": "F1", "name": "a.txt"}]
+    await store.heartbeat("a")
+    await store.heartbeat("b")
+    words = await store.accept_reply("C1", "1.0", "U1", "words", "1.1", None, ready=False, held_by="a")
+    with_files = await store.accept_reply(
+        "C1", "1.0", "U1", "see a", "1.2", None, ready=False, held_by="a", slack_files=files
+    )
+    assert words is not None and with_files is not None
+    assert await store.adopt_holds("b", TIMEOUT) == []  # a is live: they are its own
+    await beat_long_ago(store, "a")
+    adopted = await store.adopt_holds("b", TIMEOUT)
+    assert [(reply.id, reply.ready, listed) for reply, listed in adopted] == [
+        (words.id, True, []), (with_files.id, False, files)
+    ]
+    assert await store.adopt_holds("c", TIMEOUT) == []  # b, live, fetches it
+    assert {r.id: r.ready for r in await store.pending_replies("C1", "1.0")} == {words.id: True, with_files.id: False}
+    # a, back from its stall, finishes late: the reply is b's now, and b's completion counts.
+    assert not await store.complete_reply(with_files.id, "see a", "Ann", (), "a")
+    assert await store.complete_reply(with_files.id, "see a", "Ann", (), "b")

@@ -9,7 +9,10 @@ replica does nothing more with the thread.
 A thread newly ours may have a turn cut off on the replica that held it: it is resumed
 as after a restart (what Claude's transcript shows it has is not sent again). Every
 heartbeat also looks for threads whose owner died with replies waiting, and wakes them
-here, through the same check. A replica caches a conversation only while it owns the
+here, through the same check, and for replies a replica no longer live left held while
+it fetched their author and files: this one fetches them again (`_adopt_holds`). Wake-ups
+sent while this replica's LISTEN connection was down are lost: once it is back, the
+threads it owns with replies waiting are woken (`_missed`). A replica caches a conversation only while it owns the
 thread: one it saw as a non-owner is dropped, so taking a thread over starts from the
 store, not from a stale copy.
 
@@ -30,7 +33,7 @@ from ..store import StateStore
 from ..store.records import Claim
 from .conversation import Conversation
 from .delivery import resume_upload
-from .recovery import BackgroundWork, resume_cut_off
+from .recovery import BackgroundWork, FetchAgain, resume_cut_off
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class Ownership:
         self.id = uuid.uuid4().hex
         self._owned: set[ThreadKey] = set()  # leases claimed (a cut-off turn already resumed)
         self._find: Find | None = None
+        self._fetch_again: FetchAgain | None = None
         self._drop: Drop = lambda conversation: None
         self._beating: asyncio.Task[None] | None = None
         self._wakes = BackgroundWork()
@@ -70,9 +74,10 @@ class Ownership:
         self.live_count = max(1, len(await self.store.live_replicas(self.timeout)))
         return self.live_count
 
-    async def start(self, find: Find, drop: Drop) -> None:
-        """Beat, listen for wake-ups, and from now on take over threads whose owner died."""
-        self._find, self._drop = find, drop
+    async def start(self, find: Find, drop: Drop, fetch_again: FetchAgain) -> None:
+        """Beat, listen for wake-ups, and from now on take over threads whose owner died
+        and replies held by a replica no longer live (`fetch_again` fetches their files)."""
+        self._find, self._drop, self._fetch_again = find, drop, fetch_again
         await self.store.heartbeat(self.id)
         log.info("replica %s (host %s, pid %d)", self.id, socket.gethostname(), os.getpid())
         if await self._count_live() > 1:
@@ -81,7 +86,8 @@ class Ownership:
             await asyncio.sleep(self.timeout / 2)
             await self.store.heartbeat(self.id)  # its next beat is a third of the timeout away
             await self._count_live()
-        await self.store.listen_for_wakes(self._woken)
+        await self.store.listen_for_wakes(self._woken, self._missed)
+        await self._adopt_holds()
         self._beating = asyncio.create_task(self._beat(), name="replica-heartbeat")
 
     async def stop(self) -> None:
@@ -145,6 +151,32 @@ class Ownership:
         if (channel, thread_ts) in self._owned and self._accepting:
             self._wakes.start(self._wake(channel, thread_ts, note), f"wake:{channel}/{thread_ts}")
 
+    def _missed(self) -> None:
+        """Wake-ups sent while this replica couldn't hear them are lost: every thread it
+        owns with replies waiting is woken, as if it had heard them."""
+        if self._accepting:
+            self._wakes.start(self._wake_owned(), "wake:missed")
+
+    async def _wake_owned(self) -> None:
+        for key in await self.store.threads_with_pending():
+            if key in self._owned:
+                await self._wake(*key)
+
+    async def _adopt_holds(self) -> None:
+        """Replies held while their author and files were fetched by a replica no longer
+        live (or an earlier run): those without files go to Claude as they are, the
+        files of the others are fetched again here (store/replies.py `adopt_holds`)."""
+        for held, files in await self.store.adopt_holds(self.id, self.timeout):
+            if not files:
+                await self._wake(held.channel, held.thread_ts)
+            elif self._find is not None and self._fetch_again is not None:
+                if (conversation := await self._find(held.channel, held.thread_ts)) is not None:
+                    log.info("fetching the files of a reply in %s again: the replica fetching them stopped",
+                             conversation.record.name)
+                    # In the background: the reply holds its thread's later replies until then.
+                    fetching = self._fetch_again(conversation, held, files)
+                    self._wakes.start(_as_none(fetching), f"files:{conversation.record.name}")
+
     async def _wake(self, channel: str, thread_ts: str, note: str = "") -> None:
         if self._find is None or (conversation := await self._find(channel, thread_ts)) is None:
             return
@@ -177,5 +209,10 @@ class Ownership:
                     log.info("taking over %s/%s: its replica stopped", channel, thread_ts)
                     await self._wake(channel, thread_ts)
                 await self._finish_uploads()
+                await self._adopt_holds()
             except Exception:
                 log.exception("the replica heartbeat failed")
+
+
+async def _as_none(work: Awaitable[object]) -> None:
+    await work

@@ -56,18 +56,18 @@ class BackgroundWork:
 
 
 async def resume_left_work(
-    store: StateStore, find: Find, work: BackgroundWork, fetch_again: FetchAgain, *, alone: bool = True,
-    claim: Claim = _anyone,
+    store: StateStore, find: Find, work: BackgroundWork, *, alone: bool = True, claim: Claim = _anyone,
 ) -> None:
     """Finish what the last run left: released claims, uploads, cut-off turns, waiting
-    replies, downloads (`find` gives a thread's conversation, rebuilt from the store).
+    replies (`find` gives a thread's conversation, rebuilt from the store). Downloads
+    cut off are fetched again by the replica taking them over (ownership.py).
 
-    Not `alone` (other replicas live on the database): names being claimed and files
-    being downloaded may be theirs, so they are left alone; a spec upload is resumed if
+    Not `alone` (other replicas live on the database): names being claimed may be
+    theirs, so they are left alone; a spec upload is resumed if
     the thread's lease can be `claim`ed (its owner stopped); a thread's waiting replies
     and cut-off turn go to whichever replica holds its lease."""
     if not alone:
-        log.info("other replicas are live: the names they claim and files they fetch are left to them")
+        log.info("other replicas are live: the names they claim are left to them")
     for record in await store.list_interviews():
         if record.thread_ts.startswith(CLAIMING):  # the last run stopped between claim and thread
             if alone:
@@ -84,12 +84,6 @@ async def resume_left_work(
         if (conversation := await find(channel, thread_ts)) is not None:
             log.info("resuming %s: replies were waiting from before the restart", conversation.record.name)
             conversation.wake_up()
-    for held, files in await store.held_downloads() if alone else []:
-        if (conversation := await find(held.channel, held.thread_ts)) is not None:
-            log.info("fetching the files of a reply in %s again: the last run stopped while they downloaded",
-                     conversation.record.name)
-            # In the background: the reply holds its thread's later replies until then.
-            work.start(_as_none(fetch_again(conversation, held, files)), f"files:{conversation.record.name}")
 
 
 async def resume_cut_off(conversation: Conversation) -> None:
@@ -98,7 +92,3 @@ async def resume_cut_off(conversation: Conversation) -> None:
     log.info("resuming %s: the last run stopped mid-turn", conversation.record.name)
     await conversation.relay.take_down_stops()  # before a new turn shows its own
     await conversation.recover()
-
-
-async def _as_none(work: Awaitable[object]) -> None:
-    await work

@@ -89,9 +89,9 @@ class Interviews:
         """Start the idle reaper and finish what the last run left (see recovery.py); the
         files of replies it left held while they downloaded are fetched again (`fetch_again`)."""
         self._reaper = asyncio.create_task(self._reap_idle(), name="idle-reaper")
-        await self.ownership.start(self.find, self._drop)
+        await self.ownership.start(self.find, self._drop, fetch_again)
         alone, claim = await self.ownership.alone(), self.ownership.claim
-        await resume_left_work(self.store, self.find, self._left_work, fetch_again, alone=alone, claim=claim)
+        await resume_left_work(self.store, self.find, self._left_work, alone=alone, claim=claim)
 
     def stop_taking_work(self) -> None:
         """The bot is stopping: no new turn starts, and a turn whose CLI dies now (it may
@@ -302,7 +302,7 @@ class Interviews:
             return Accepted.CANCELLED
         pending = await self.store.accept_reply(
             reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.ts, reply.event_id, ready=False,
-            user_team=reply.user_team, slack_files=files,
+            user_team=reply.user_team, slack_files=files, held_by=self.ownership.id,
         )
         if pending is None:
             log.info("dropped a duplicate delivery of %s/%s", reply.channel, reply.ts)
@@ -325,7 +325,7 @@ class Interviews:
         async with self._storing:  # the room measured is the room used
             room = held_room(*await self.store.held_bytes(held.channel, held.thread_ts, held.user_id))
             fitted = fit_reply(held.text, attachments, notes, room)
-            if not await self.store.complete_reply(held.id, fitted.text, author, fitted.files):
+            if not await self.store.complete_reply(held.id, fitted.text, author, fitted.files, self.ownership.id):
                 return Accepted.CANCELLED if conversation.record.status == Status.CANCELLED else Accepted.STALE
         try:
             if fitted.notes:

@@ -251,4 +251,10 @@ MIGRATIONS: list[str] = [
         free_at REAL NOT NULL
     );
     """,
+    # The replica holding a reply while its author and files are fetched (NULL: one that
+    # isn't held, or held before this was recorded): only a replica no longer live leaves
+    # its held replies to the others.
+    """
+    ALTER TABLE pending_replies ADD COLUMN held_by TEXT;
+    """,
 ]

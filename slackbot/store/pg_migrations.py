@@ -185,4 +185,10 @@ PG_MIGRATIONS: list[str] = [
         free_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # The replica holding a reply while its author and files are fetched (NULL: one that
+    # isn't held, or held before this was recorded): only a replica no longer live leaves
+    # its held replies to the others.
+    """
+    ALTER TABLE pending_replies ADD COLUMN held_by TEXT;
+    """,
 ]

@@ -118,8 +118,10 @@ class Replicas(Transactions):
         """Tell the thread's owner, on another replica, that replies wait for it, or `note`
         (no spaces in channel or thread_ts). An engine without other processes has nobody to tell."""
 
-    async def listen_for_wakes(self, on_wake: OnWake) -> None:
-        """Call `on_wake` whenever another replica wakes a thread's owner (`wake_owner`)."""
+    async def listen_for_wakes(self, on_wake: OnWake, on_missed: Callable[[], None] = lambda: None) -> None:
+        """Call `on_wake` whenever another replica wakes a thread's owner (`wake_owner`);
+        `on_missed` when wake-ups may have been lost (the connection that hears them was
+        lost a while, and is back)."""
 
     async def forget_replicas(self) -> None:
         """At the start of the one process an engine serves: leases of earlier runs are void."""

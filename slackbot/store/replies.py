@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..events import Attachment
@@ -18,6 +19,8 @@ _REPLY_COLUMNS = (
     "ready, user_team, sent, question_id, EXISTS (SELECT 1 FROM questions q WHERE q.id = question_id "
     "AND q.answered = 0)"
 )
+# A held reply without files goes to Claude as it is: its text was stored on arrival.
+_RELEASE = "UPDATE pending_replies SET ready = 1, held_by = NULL"
 # Slack retries within minutes; a week of keys is plenty and keeps the table small.
 SEEN_RETENTION_SECONDS = 7 * 24 * 3600
 
@@ -36,32 +39,36 @@ class Replies(Transactions):
 
     _edited_while_held: dict[int, str]  # see _held_edits
 
-    async def _tidy_after_start(self) -> None:
-        """What a run that stopped left behind, put right as the store opens."""
+    async def _tidy_after_start(self, *, one_process: bool) -> None:
+        """What a run that stopped left behind, put right as the store opens. On a database
+        one process serves, every reply held now was held by a run that stopped: those
+        without files go to Claude as they are (their text was stored on arrival); those
+        with files stay held, for a replica to fetch again (`adopt_holds`). Shared by
+        replicas, a reply held by a live one is its own (`adopt_holds` again)."""
         async with self.transaction() as db:
-            # Replies held for enrichment by a run that stopped: those without files go to
-            # Claude as they are (their text was stored on arrival); those with files stay
-            # held, for `Interviews.open` to fetch the files again (`held_downloads`).
-            await db.execute("UPDATE pending_replies SET ready = 1 WHERE ready = 0 AND slack_files = '[]'")
+            if one_process:
+                await db.execute(f"{_RELEASE} WHERE ready = 0 AND slack_files = '[]'")
             await db.execute("DELETE FROM seen WHERE seen_at < ?", (time.time() - SEEN_RETENTION_SECONDS,))
 
     async def accept_reply(
         self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, event_id: str | None,
         author: str | None = None, attachments: tuple[Attachment, ...] = (), *, ready: bool = True,
-        user_team: str | None = None, slack_files: Sequence[Mapping[str, Any]] = (),
+        user_team: str | None = None, slack_files: Sequence[Mapping[str, Any]] = (), held_by: str | None = None,
     ) -> PendingReply | None:
         """Queue a reply unless its event or its message was seen before (Slack retries).
 
         With `ready=False` the reply holds its place in the thread's order while
-        its files and author are still being fetched (`complete_reply`); `slack_files`,
-        what fetching its files takes, is kept with it until then (see `held_downloads`).
+        its files and author are still being fetched (`complete_reply`) by the replica
+        `held_by`; `slack_files`, what fetching its files takes, is kept with it until then
+        (see `adopt_holds`).
         The keys, the reply and its files are one transaction: stored all, or none (then a
         retry is new)."""
         async with self.transaction():
             if not await self._mark_seen(channel, ts, event_id):
                 return None
             reply = await self._insert_reply(
-                channel, thread_ts, user_id, text, ts, author, attachments, ready, user_team, slack_files
+                channel, thread_ts, user_id, text, ts, author, attachments, ready, user_team, slack_files,
+                None if ready else held_by,
             )
         await self._flush_files(attachments)
         return reply
@@ -74,10 +81,13 @@ class Replies(Transactions):
         return await self._insert_reply(channel, thread_ts, user_id, text, ts, author, (), True, user_team)
 
     async def complete_reply(
-        self, reply_id: int, text: str, author: str | None, attachments: tuple[Attachment, ...]
+        self, reply_id: int, text: str, author: str | None, attachments: tuple[Attachment, ...],
+        held_by: str | None = None,
     ) -> bool:
         """The reply's files and author are known: it may now be sent to Claude (its file
-        list is no longer needed). False if it is gone: deleted, or its interview cancelled.
+        list is no longer needed). False if it is gone: deleted, or its interview cancelled;
+        or no longer held (by `held_by`, if given): another replica took it over, taking
+        this one for dead.
 
         `text` was made from the text the reply arrived with: an edit made while it was
         held replaces those words in it. A reply deleted while held stays deleted, and
@@ -87,25 +97,38 @@ class Replies(Transactions):
             if arrived is not None:
                 row = next(iter(await self.fetch("SELECT text FROM pending_replies WHERE id = ?", (reply_id,))), None)
                 text = reword(text, arrived, row[0]) if row is not None else text
+            mine = "" if held_by is None else " AND held_by = ?"
             cursor = await db.execute(
                 "UPDATE pending_replies SET text = ?, author = ?, file_count = ?, file_text_chars = ?, "
-                "file_image_bytes = ?, ready = 1, slack_files = '[]' WHERE id = ?",
-                (text, author, len(attachments), text_chars(attachments), image_bytes(attachments), reply_id),
+                f"file_image_bytes = ?, ready = 1, slack_files = '[]', held_by = NULL WHERE id = ? AND ready = 0{mine}",
+                (text, author, len(attachments), text_chars(attachments), image_bytes(attachments), reply_id,
+                 *([] if held_by is None else [held_by])),
             )
-            if cursor.rowcount == 0:  # deleted meanwhile: its files are not stored either
+            if cursor.rowcount == 0:  # deleted (or taken over) meanwhile: its files are not stored either
                 return False
             await self._insert_files(reply_id, attachments)
         await self._flush_files(attachments)
         return True
 
-    async def held_downloads(self) -> list[tuple[PendingReply, list[dict[str, Any]]]]:
-        """Replies held while their files downloaded when the last run stopped, each with
-        what fetching those files again takes, in arrival order."""
-        rows = await self.fetch(
-            f"SELECT {_REPLY_COLUMNS}, slack_files FROM pending_replies "
-            "WHERE ready = 0 AND slack_files != '[]' ORDER BY id"
-        )
-        return [(_reply(row), json.loads(row[-1])) for row in rows]
+    async def adopt_holds(self, replica_id: str, timeout: float) -> list[tuple[PendingReply, list[dict[str, Any]]]]:
+        """Replies held by a replica no longer live (its last beat older than `timeout`; on
+        SQLite, any earlier run), in arrival order: those without files are released to
+        Claude as they are (returned ready, for their thread to be woken); those with files
+        become `replica_id`'s, returned with what fetching those files again takes."""
+        async with self.transaction() as db:  # reads, then writes: no other replica adopts them too
+            rows = await self.fetch(
+                f"SELECT {_REPLY_COLUMNS}, slack_files FROM pending_replies WHERE ready = 0 AND (held_by IS NULL "
+                "OR held_by NOT IN (SELECT id FROM replicas WHERE seen_at >= ?)) ORDER BY id",
+                (time.time() - timeout,),
+            )
+            adopted = [(_reply(row), json.loads(row[-1])) for row in rows]
+            released = [(reply.id,) for reply, files in adopted if not files]
+            await db.executemany(f"{_RELEASE} WHERE id = ?", released)
+            await db.executemany(
+                "UPDATE pending_replies SET held_by = ? WHERE id = ?",
+                [(replica_id, reply.id) for reply, files in adopted if files],
+            )
+        return [(replace(reply, ready=not files), files) for reply, files in adopted]
 
     async def edit_reply(
         self, channel: str, ts: str, previous: str | None, text: str, event_id: str | None = None,
@@ -194,16 +217,16 @@ class Replies(Transactions):
     async def _insert_reply(
         self, channel: str, thread_ts: str, user_id: str, text: str, ts: str, author: str | None,
         attachments: tuple[Attachment, ...], ready: bool, user_team: str | None = None,
-        slack_files: Sequence[Mapping[str, Any]] = (),
+        slack_files: Sequence[Mapping[str, Any]] = (), held_by: str | None = None,
     ) -> PendingReply:
         async with self.transaction() as db:
             ((reply_id,),) = await db.execute_fetchall(
                 "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author, "
-                "file_count, file_text_chars, file_image_bytes, ready, user_team, slack_files) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "file_count, file_text_chars, file_image_bytes, ready, user_team, slack_files, held_by) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (channel, thread_ts, user_id, text, ts, time.time(), author, len(attachments),
                  text_chars(attachments), image_bytes(attachments), int(ready), user_team,
-                 json.dumps([dict(f) for f in slack_files])),
+                 json.dumps([dict(f) for f in slack_files]), held_by),
             )
             await self._insert_files(reply_id, attachments)
         return PendingReply(

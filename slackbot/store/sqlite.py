@@ -58,7 +58,7 @@ class SqliteStore(
         await self._migrate()
         async with self.transaction():
             await self._move_legacy_files()
-            await self._tidy_after_start()
+            await self._tidy_after_start(one_process=True)
             await self.forget_replicas()  # one process serves the file: earlier runs' leases are void
 
     async def close(self) -> None:
