@@ -169,3 +169,37 @@ async def test_a_reply_typed_on_the_other_replica_answers_the_owners_waiting_cla
         assert elements(scene.slack.message("C1", card.ts)) == []
         await scene.nothing_waits()
         model.verify()
+
+
+async def test_which_part_a_reply_answers_chosen_on_the_other_replica_answers_that_part_alone(
+    model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
+):
+    seen: list[fa.ModelRequest] = []
+    steps = [ask(MODE, FEATURES), seen_by(seen, "Both noted.")]
+    async with asking_on_the_owner(
+        model, tmp_path, postgres_server, steps, MODE["question"], FEATURES["question"]
+    ) as (scene, (mode, features)):
+        slack = scene.slack
+        scene.on_the_other(await slack.send_message("C1", "U1", "detailed, please", thread_ts=scene.root_ts))
+        which = await slack.wait_for(
+            lambda: next((e for e in slack.ephemerals(user="U1") if e.blocks), None), what="which question?"
+        )
+        buttons = [e for b in which.blocks for e in b.get("elements", []) if e.get("action_id")]
+        await slack.send_action(PICK_ACTION, None, user_id="U1", channel_id="C1", message_ts=mode.ts)  # on the owner
+        scene.on_the_other(await slack.send_action(
+            buttons[0]["action_id"], buttons[0]["value"], user_id="U1", channel_id="C1", message_ts=which.ts
+        ))
+        await slack.wait_for(lambda: not elements(slack.message("C1", mode.ts)), what="the mode question answered")
+        assert "detailed, please" in slack.message("C1", mode.ts).visible_text
+        assert elements(slack.message("C1", features.ts)), "the other part still waits"
+
+        (pick_block, checkboxes), *_ = [(b, e) for b, e in elements(features) if e["type"] == "checkboxes"]
+        state = {pick_block["block_id"]: {checkboxes["action_id"]: {
+            "type": "checkboxes", "selected_options": [checkboxes["options"][1]]}}}
+        await click(scene.owner, features, "Submit", state=state)
+        await scene.owner.wait_for_text("C1", scene.root_ts, "Both noted.")
+        (result,) = seen[0].tool_results
+        assert '"Which features matter most?"="Payments"' in result.content_text
+        assert result.content_text.count("detailed, please") == 1
+        await scene.nothing_waits()
+        model.verify()

@@ -65,6 +65,11 @@ def answer_text(item: QuestionItem, value: str) -> str:
     return f'My answer to "{item.question}": {value}'
 
 
+def files_note(item: QuestionItem) -> str:
+    """What a reply's files are, once its words answered a part: they follow as a message."""
+    return f'(The files I attached to my answer to "{item.question}".)'
+
+
 def written_after(reply_ts: str, question_ts: str) -> bool:
     """Whether a reply was written after the question showed (Slack ts order)."""
     try:
@@ -207,9 +212,8 @@ class Questions:
             return False
         if live and reply.file_count:
             # The tool's result carries words only: the files follow as a message of their own.
-            first = question.items[min(claimed)]
             await self.store.add_answer(*conversation.key, reply.user_id, value, None, reply.user_team, question.id)
-            await self.store.files_follow(reply.id, f'(The files I attached to my answer to "{first.question}".)')
+            await self.store.files_follow(reply.id, files_note(question.items[min(claimed)]))
         elif live:
             await self.store.assign_answer(reply.id, question.id)
         for index in claimed:
@@ -284,10 +288,28 @@ class Questions:
         ), None)
         if question is None or reply is None:
             return False
-        live = conversation.asking is not None and conversation.asking.id == question.id
-        if not await self.answer_typed(conversation, question, reply, live, part=index):
+        if conversation.asking is None or conversation.asking.id != question.id:
+            return await self._answer_as_click(conversation, question, index, reply)
+        if not await self.answer_typed(conversation, question, reply, True, part=index):
             return False  # still held: it answers no other part by itself, and goes as a message later
         self.held.discard(reply.id)
+        return True
+
+    async def _answer_as_click(self, conversation: Asking, question: Question, index: int, reply: PendingReply) -> bool:
+        """Claude does not wait on the question here, but may on another replica (Slack handed
+        this one the choice), or nowhere (parked): the reply's words answer that part as a
+        click would (stored as its answer, the reply itself goes; its files follow as a
+        message), and reach Claude the same way. Its other parts stay open."""
+        words = reply.text.strip() or f"(sent {reply.file_count} file(s) instead of typing an answer)"
+        click = await self._take(conversation, question, index, words, reply.user_id, reply.author, reply.user_team)
+        if click is None:
+            return False
+        if reply.file_count:
+            await self.store.files_follow(reply.id, files_note(question.items[index]))
+        else:
+            await self.store.remove_replies([reply.id])
+        self.held.discard(reply.id)
+        await self.finish_click(conversation, click)
         return True
 
     async def settle(self, conversation: Asking, live: Question | None) -> None:
