@@ -23,6 +23,14 @@ class OpenQuestions:
         entry = self._asking.get(question_id)
         return entry is not None and not entry[2].done()
 
+    def lacking(self, question_id: str) -> set[str]:
+        """The parts (by question text) of a question Claude waits on that have no answer yet."""
+        entry = self._asking.get(question_id)
+        if entry is None or entry[2].done():
+            return set()
+        question, collected, _ = entry
+        return {item.question for item in question.items if item.question not in collected}
+
     def answer(self, question_id: str, answers: dict[str, str]) -> bool:
         """Answer parts of a question Claude waits on (keyed by question text); Claude
         goes on once every part has an answer. False if nothing new was answered: the

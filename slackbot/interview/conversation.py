@@ -382,9 +382,9 @@ class Conversation:
         return self.asking is not None and self.asking.id == question.id and self.state.is_(Phase.ASKING)
 
     async def _feed(self) -> None:
-        """Replies typed since the question showed answer it, in arrival order."""
+        """What answers the question arrives (typed here, or taken by another replica)."""
         while (question := self.asking) is not None and self.state.is_(Phase.ASKING):
-            if not await self.questions.answer_from_replies(self, question):
+            if not await self.questions.answer_waiting(self, question):
                 return
 
     async def save(self, **changes: object) -> None:

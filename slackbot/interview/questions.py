@@ -65,6 +65,11 @@ def answer_text(item: QuestionItem, value: str) -> str:
     return f'My answer to "{item.question}": {value}'
 
 
+def files_note(item: QuestionItem) -> str:
+    """What a reply's files are, once its words answered a part: they follow as a message."""
+    return f'(The files I attached to my answer to "{item.question}".)'
+
+
 def written_after(reply_ts: str, question_ts: str) -> bool:
     """Whether a reply was written after the question showed (Slack ts order)."""
     try:
@@ -79,6 +84,9 @@ class Questions:
         # Replies whose author was asked which open question they answer (kept in memory:
         # after a restart Claude no longer waits live, and the reply answers as before).
         self.held: set[int] = set()
+        # Clicks (their stored answers' ids) this process took and is still handing on:
+        # `answer_recorded` leaves them to the click's own path.
+        self.taking: set[int] = set()
 
     async def record(self, conversation: Asking, question: Question) -> None:
         record = conversation.record
@@ -133,19 +141,52 @@ class Questions:
         item, who = question.items[index], f"<@{user_id}>"
         reply = PendingReply(0, *conversation.key, user_id, answer_text(item, value), "", author, user_team=user_team)
         reply_id = await self.store.record_answer(question.id, index, len(question.items), who, value, reply)
-        return None if reply_id is None else Click(question, index, who, value, reply_id)
+        if reply_id is None:
+            return None
+        self.taking.add(reply_id)
+        return Click(question, index, who, value, reply_id)
 
     async def finish_click(self, conversation: Asking, click: Click) -> Accepted:
         """Show a stored click, and give it to Claude if Claude waits on its question;
         otherwise (asked by a process that has ended: parked, restarted) the answer
         resumes the conversation once the question has no part open."""
         item = click.question.items[click.index]
-        await quick_mode.picked(conversation, item, click.value)  # before Claude goes on: it may change the model
-        await self._show(conversation, click.question.id, {click.index: (click.who, click.value)}, click.question)
-        if await conversation.answer_live(click.question, {item.question: click.value}):
-            return Accepted.ANSWERED
-        conversation.wake_up()
+        try:
+            await quick_mode.picked(conversation, item, click.value)  # before Claude goes on: it may change the model
+            await self._show(conversation, click.question.id, {click.index: (click.who, click.value)}, click.question)
+            if await conversation.answer_live(click.question, {item.question: click.value}):
+                return Accepted.ANSWERED
+        finally:
+            self.taking.discard(click.reply_id)
+        conversation.wake_up()  # on another replica, Claude's (if it waits) is woken: `answer_recorded`
         return Accepted.QUEUED
+
+    async def answer_recorded(self, conversation: Asking, question: Question) -> bool:
+        """Answers to the question Claude waits on here that another replica took (Slack
+        handed it the click or the "Other…" form: it stored them, showed them on the card and
+        woke this one) go to Claude as a click taken here does; each once, as Claude lacks
+        it. False if there were none."""
+        lacking = conversation.session.questions.lacking(question.id)
+        prefixes = {index: answer_text(item, "") for index, item in enumerate(question.items)}
+        answers: dict[int, str] = {}
+        for reply in await self.store.pending_replies(*conversation.key):
+            if reply.question_id != question.id or reply.sent is not None or reply.id in self.taking:
+                continue  # not a stored answer of it, Claude has it, or its click here hands it on
+            for index, prefix in prefixes.items():
+                if question.items[index].question in lacking and reply.text.startswith(prefix):
+                    answers.setdefault(index, reply.text.removeprefix(prefix))
+        if not answers:
+            return False
+        for index, value in answers.items():
+            await quick_mode.picked(conversation, question.items[index], value)  # its model, here too
+        return await conversation.answer_live(question, {question.items[i].question: v for i, v in answers.items()})
+
+    async def answer_waiting(self, conversation: Asking, question: Question) -> bool:
+        """Give the question Claude waits on what answers it now: answers another replica
+        took, else the first reply typed since it showed. False if nothing did."""
+        return await self.answer_recorded(conversation, question) or await self.answer_from_replies(
+            conversation, question
+        )
 
     async def answer_typed(
         self, conversation: Asking, question: Question, reply: PendingReply, live: bool,
@@ -171,9 +212,8 @@ class Questions:
             return False
         if live and reply.file_count:
             # The tool's result carries words only: the files follow as a message of their own.
-            first = question.items[min(claimed)]
             await self.store.add_answer(*conversation.key, reply.user_id, value, None, reply.user_team, question.id)
-            await self.store.files_follow(reply.id, f'(The files I attached to my answer to "{first.question}".)')
+            await self.store.files_follow(reply.id, files_note(question.items[min(claimed)]))
         elif live:
             await self.store.assign_answer(reply.id, question.id)
         for index in claimed:
@@ -248,10 +288,28 @@ class Questions:
         ), None)
         if question is None or reply is None:
             return False
-        live = conversation.asking is not None and conversation.asking.id == question.id
-        if not await self.answer_typed(conversation, question, reply, live, part=index):
+        if conversation.asking is None or conversation.asking.id != question.id:
+            return await self._answer_as_click(conversation, question, index, reply)
+        if not await self.answer_typed(conversation, question, reply, True, part=index):
             return False  # still held: it answers no other part by itself, and goes as a message later
         self.held.discard(reply.id)
+        return True
+
+    async def _answer_as_click(self, conversation: Asking, question: Question, index: int, reply: PendingReply) -> bool:
+        """Claude does not wait on the question here, but may on another replica (Slack handed
+        this one the choice), or nowhere (parked): the reply's words answer that part as a
+        click would (stored as its answer, the reply itself goes; its files follow as a
+        message), and reach Claude the same way. Its other parts stay open."""
+        words = reply.text.strip() or f"(sent {reply.file_count} file(s) instead of typing an answer)"
+        click = await self._take(conversation, question, index, words, reply.user_id, reply.author, reply.user_team)
+        if click is None:
+            return False
+        if reply.file_count:
+            await self.store.files_follow(reply.id, files_note(question.items[index]))
+        else:
+            await self.store.remove_replies([reply.id])
+        self.held.discard(reply.id)
+        await self.finish_click(conversation, click)
         return True
 
     async def settle(self, conversation: Asking, live: Question | None) -> None:
