@@ -3,17 +3,22 @@ Socket Mode envelopes to their two connections in turn.
 
 A reply that lands on the replica not running the thread is answered by the one that
 is (woken through the database), once; when that one is killed (-9), the other takes
-the thread over and answers the next reply with the conversation intact."""
+the thread over and answers the next reply with the conversation intact; when that one
+only stalls past the timeout, it stays out of the thread once it wakes up."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from claude_agent_sdk import project_key_for_directory
 
 from slackbot.app import Bot
 from slackbot.config import Settings
@@ -192,6 +197,89 @@ async def test_an_owner_killed_mid_turn_has_its_turn_finished_once_by_the_other(
                 if replica.process.returncode is None:
                     await kill_9(replica.process)
             await store.close()
+
+
+async def test_an_owner_stalled_mid_turn_stays_out_of_the_thread_the_other_took_over(
+    model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
+):
+    """A VM pause, SIGSTOP or long GC: the owner is taken for dead, the other replica
+    answers its reply; once awake, the stalled one posts nothing and answers nothing more."""
+    asked, release = asyncio.Event(), asyncio.Event()
+    stalled_answer = "Bread, noted (by the stalled replica)."
+
+    async def stalled(request: fa.ModelRequest) -> fa.Turn:
+        asked.set()
+        await release.wait()  # the owner stalls while Claude answers; the answer reaches it once awake
+        return fa.text(stalled_answer)
+
+    def taken_over(request: fa.ModelRequest) -> fa.Turn:
+        assert json.dumps(request.messages).count("We sell bread") == 1
+        return fa.text("Bread, noted.")
+
+    def cakes(request: fa.ModelRequest) -> fa.Turn:
+        history = json.dumps(request.messages)
+        # The answer's own words: the test's folder name ("..._stalled_mid_turn0") is in
+        # the CLI's system prompt (its working directory), so "stalled" alone always is.
+        assert "Bread, noted." in history and stalled_answer not in history
+        return fa.text("Cakes, noted.")
+
+    url = postgres_server.fresh_database()
+    (tmp_path / "generations").mkdir()
+    model.script(
+        str(tmp_path / "generations" / THREAD_NAME), [fa.text("What do you sell?"), stalled, taken_over, cakes]
+    )
+    store = PostgresStore(url)
+    await store.open()
+    async with FakeSlack(several_connections=True) as slack:
+        env = process_env(**bot_env(slack, tmp_path, NEWSPEC_DATABASE_URL=url, NEWSPEC_REPLICA_TIMEOUT="2"))
+        replicas = [await launch(slack, own_state(env, tmp_path, n), store, tmp_path / f"bot{n}.log") for n in (1, 2)]
+        try:
+            started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
+            root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
+            thread = lambda: slack.thread_text("C1", root.ts)  # noqa: E731
+            await slack.wait_for(lambda: "What do you sell?" in thread(), timeout=30)
+            (owner,) = [r for r in replicas if r.connection == started.connection]
+            (other,) = [r for r in replicas if r is not owner]
+
+            await slack.send_message("C1", "U1", "We sell bread", thread_ts=root.ts)
+            await asyncio.wait_for(asked.wait(), 30)
+            os.killpg(owner.process.pid, signal.SIGSTOP)  # the bot and its Claude CLI, as a VM pause
+            await slack.wait_for(lambda: "Bread, noted." in thread(), timeout=60)
+            assert await store.owner_of("C1", root.ts) == other.id
+            release.set()
+            os.killpg(owner.process.pid, signal.SIGCONT)
+            await slack.wait_for(lambda: live(store, owner.id), what="the stalled replica to beat again")
+
+            cakes_too = await slack.send_message("C1", "U1", "Cakes too", thread_ts=root.ts)
+            assert cakes_too.connection == owner.connection  # it wakes the thread's owner now
+            await slack.wait_for(lambda: "Cakes, noted." in thread(), timeout=30)
+            await slack.wait_for(lambda: stored(store, root.ts), what="the turn to be recorded")
+            assert await store.owner_of("C1", root.ts) == other.id
+            said = [m.text for m in slack.thread("C1", root.ts) if m.user != "U1"]
+            assert said == ["What do you sell?", "Bread, noted.", "Cakes, noted."], thread()
+            # The stored transcript (what any replica resumes from) holds none of the stalled turn.
+            project = tmp_path / "generations" / THREAD_NAME
+            await slack.wait_for(lambda: mirrored(store, project, "Cakes, noted."), what="the transcript mirrored")
+            assert not await mirrored(store, project, stalled_answer)
+            model.verify()  # four turns, each asked once
+        finally:
+            release.set()
+            for replica in replicas:
+                if replica.process.returncode is None:
+                    os.killpg(replica.process.pid, signal.SIGCONT)
+                    await kill_9(replica.process)
+            await store.close()
+
+
+async def live(store: PostgresStore, replica_id: str) -> bool:
+    return replica_id in await store.live_replicas(2)
+
+
+async def mirrored(store: PostgresStore, project: Path, text: str) -> bool:
+    """Whether the stored transcript of the project's conversation holds `text`."""
+    key = project_key_for_directory(project)
+    kept = [await store.load_transcript(key, session, "") for session, _, _ in await store.transcript_sessions(key)]
+    return text in json.dumps(kept)
 
 
 async def test_a_replica_starting_leaves_a_live_replicas_claim_alone(

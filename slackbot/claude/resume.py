@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from claude_agent_sdk import project_key_for_directory
 from claude_agent_sdk.types import SessionKey, SessionStoreEntry
 
-from .session_store import Entry, StoreSessionStore, reconciled
+from .session_store import Entry, StoreSessionStore, TranscriptStore, reconciled
 from .transcript import COST_STATE, on_disk
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,17 @@ log = logging.getLogger(__name__)
 
 class MirrorOnly(StoreSessionStore):
     """The store as the SDK's `session_store`: every entry the CLI writes is appended
-    to it; loading for a resume is ours (`restore`), so the SDK finds nothing to load."""
+    to it; loading for a resume is ours (`restore`), so the SDK finds nothing to load.
+    `gate` says whether an entry may still be appended: not from a process whose
+    conversation another replica took over (fencing)."""
+
+    def __init__(self, store: TranscriptStore, gate: Callable[[], Awaitable[bool]]) -> None:
+        super().__init__(store)
+        self.gate = gate
+
+    async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
+        if await self.gate():
+            await super().append(key, entries)
 
     async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
         return None

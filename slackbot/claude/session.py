@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,9 @@ class SpecSession:
         self.model = settings.model  # for the next model call (see use_model)
         self._live_model: str | None = None  # the live process's
         self._cap = SpendCap()  # the live process's spend limit
+        # Until its owner surely still holds the conversation; fenced: another replica took it over.
+        self.vouch: Callable[[], Awaitable[object]] = lambda: asyncio.sleep(0)
+        self.fenced = False
 
     # -- public API -------------------------------------------------------
 
@@ -303,7 +306,7 @@ class SpecSession:
         options = build_options(
             self.settings, self.project_dir, env=env, session_id=self.session_id, model=self.model,
             spend_limit=job.spend_limit, can_use_tool=self._can_use_tool, guard_hook=self._guard_hook,
-            session_store=None if self.transcripts is None else MirrorOnly(self.transcripts.store),
+            session_store=None if self.transcripts is None else MirrorOnly(self.transcripts.store, self._may_mirror),
         )
         # A new conversation's running total starts at 0; a resumed one from what the CLI last
         # saved (read before it starts), or without a transcript to read, the last one reported.
@@ -327,10 +330,14 @@ class SpecSession:
         if client is not None:
             try:
                 await client.disconnect()
-                if self.transcripts is not None and self.config_dir is not None and self.session_id:
+                if self.transcripts is not None and self.config_dir is not None and self.session_id and not self.fenced:
                     await keep_total(self.transcripts, self.project_dir, self.config_dir, self.session_id)
             except Exception:
                 log.warning("error while closing Claude for %s", self.project_dir, exc_info=True)
+
+    async def _may_mirror(self) -> bool:
+        await self.vouch()
+        return not self.fenced
 
     async def _can_use_tool(
         self, tool_name: str, tool_input: dict[str, Any], context: ToolPermissionContext

@@ -49,10 +49,6 @@ class TurnOutcome:
     over_budget: OverBudget | None = None  # the CLI's spend limit stopped the turn
 
 
-async def _always(conversation: Conversation) -> bool:
-    return True
-
-
 class Conversation:
     def __init__(
         self, record: InterviewRecord, project_dir: Path, session: SpecSession, relay: ThreadRelay, *,
@@ -74,11 +70,12 @@ class Conversation:
         self.accepting = accepting  # false once the bot is shutting down
         self.state = TurnState(record.name)
         self.asking: Question | None = None  # the question Claude waits on, once people can see it
-        self._feeder: asyncio.Task[None] | None = None
+        self.feeder: asyncio.Task[None] | None = None  # answers typed to the question Claude waits on
         self.turn: str | None = None  # the id the running turn's Stop buttons carry
         self.failed_turn: str | None = None  # the last failed turn's id: its Retry button carries it
         self.changed: Callable[[], object] = lambda: None  # where it stands may have moved (the root shows it)
-        self.lease = lease or _always  # whether this process runs the next turn (ownership.py)
+        self.lease = lease or (lambda conversation: asyncio.sleep(0, True))  # whether this process runs the next turn
+        self.vouch: Callable[[], Awaitable[object]] = lambda: asyncio.sleep(0)  # until it surely still does (ownership)
         relay.question_posted = self._question_posted
 
     @property
@@ -105,7 +102,7 @@ class Conversation:
         turn to tell of. The registry may then forget it and rebuild it from the store."""
         return (
             self.state.is_(Phase.IDLE) and self.state.since <= since
-            and all(task is None or task.done() for task in (self.worker, self._feeder))
+            and all(task is None or task.done() for task in (self.worker, self.feeder))
             and not self.relay.queued_note_pending
             and self.spend.held_on is None and not self.spend.cut_short
         )
@@ -118,8 +115,8 @@ class Conversation:
         """There is something to answer: serve it (a worker per thread, at most one), or
         let it answer the question Claude waits on."""
         self.wake.set()
-        if self.state.is_(Phase.ASKING) and (self._feeder is None or self._feeder.done()):
-            self._feeder = asyncio.create_task(self._feed(), name=f"answers:{self.record.name}")
+        if self.state.is_(Phase.ASKING) and (self.feeder is None or self.feeder.done()):
+            self.feeder = asyncio.create_task(self._feed(), name=f"answers:{self.record.name}")
         if self.accepting and (self.worker is None or self.worker.done()):
             self.worker = asyncio.create_task(self._serve(), name=f"interview:{self.record.name}")
 

@@ -12,9 +12,10 @@ heartbeat also looks for threads whose owner died with replies waiting, and wake
 here, through the same check, and for replies a replica no longer live left held while
 it fetched their author and files: this one fetches them again (`_adopt_holds`). Wake-ups
 sent while this replica's LISTEN connection was down are lost: once it is back, the
-threads it owns with replies waiting are woken (`_missed`). A replica caches a conversation only while it owns the
-thread: one it saw as a non-owner is dropped, so taking a thread over starts from the
-store, not from a stale copy.
+threads it owns with replies waiting are woken (`_missed`). A replica caches a
+conversation only while it owns the thread: one it saw as a non-owner is dropped, so
+taking a thread over starts from the store, not from a stale copy. A replica that finds, on waking from a stall, that it
+was taken for dead stands down from the threads it held (fencing.py).
 
 On SQLite (one process) every thread is this process's, and wake-ups go nowhere.
 """
@@ -25,6 +26,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -33,6 +35,7 @@ from ..store import StateStore
 from ..store.records import Claim
 from .conversation import Conversation
 from .delivery import resume_upload
+from .fencing import let_go, stop_at_once
 from .recovery import BackgroundWork, FetchAgain, resume_cut_off
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ STOP = "stop:"  # a wake-up's note: stop the turn (its id follows; none: whateve
 CANCEL = "cancel"  # a wake-up's note: the interview was cancelled (its turn ends)
 Find = Callable[[str, str], Awaitable[Conversation | None]]
 Drop = Callable[[Conversation], None]  # forget a cached conversation (this replica doesn't own it)
+Known = Callable[[str, str], bool]  # whether a thread's conversation is held in memory
 
 
 class Ownership:
@@ -56,6 +60,9 @@ class Ownership:
         self._find: Find | None = None
         self._fetch_again: FetchAgain | None = None
         self._drop: Drop = lambda conversation: None
+        self._known: Known = lambda channel, thread_ts: False
+        self._beat_at = time.time()  # when the last beat that found this replica live began
+        self._beaten = asyncio.Event()  # set (and replaced) at every beat
         self._beating: asyncio.Task[None] | None = None
         self._wakes = BackgroundWork()
         self._accepting = True
@@ -74,16 +81,18 @@ class Ownership:
         self.live_count = max(1, len(await self.store.live_replicas(self.timeout)))
         return self.live_count
 
-    async def start(self, find: Find, drop: Drop, fetch_again: FetchAgain) -> None:
+    async def start(self, find: Find, drop: Drop, fetch_again: FetchAgain, known: Known) -> None:
         """Beat, listen for wake-ups, and from now on take over threads whose owner died
         and replies held by a replica no longer live (`fetch_again` fetches their files)."""
-        self._find, self._drop, self._fetch_again = find, drop, fetch_again
+        self._find, self._drop, self._fetch_again, self._known = find, drop, fetch_again, known
+        self._beat_at = time.time()
         await self.store.heartbeat(self.id)
         log.info("replica %s (host %s, pid %d)", self.id, socket.gethostname(), os.getpid())
         if await self._count_live() > 1:
             # The others count this one at their next beat (every third of the timeout) and
             # halve their share then: until they have, this one writes nothing to Slack.
             await asyncio.sleep(self.timeout / 2)
+            self._beat_at = time.time()
             await self.store.heartbeat(self.id)  # its next beat is a third of the timeout away
             await self._count_live()
         await self.store.listen_for_wakes(self._woken, self._missed)
@@ -116,6 +125,14 @@ class Ownership:
             if key in await self.store.threads_in_flight():  # cut off where it ran before
                 await resume_cut_off(conversation)
         return True
+
+    async def vouch(self) -> None:
+        """Return once this replica's leases surely still hold: at once while its last beat
+        is fresh (no database read), else after its next beat (by then, if it was taken
+        for dead, its turns are stopped: see fencing.py). Others take a replica for dead a
+        timeout after its last beat; this one keeps a third of the timeout in hand."""
+        while time.time() - self._beat_at > self.timeout * 2 / 3:
+            await self._beaten.wait()
 
     async def claim(self, channel: str, thread_ts: str) -> bool:
         """Take the thread's lease (for a turn, or work outside one: its first turn here
@@ -197,13 +214,35 @@ class Ownership:
                 log.info("finishing the spec upload of %s: its replica stopped", conversation.record.name)
                 self._wakes.start(resume_upload(conversation), f"upload:{conversation.record.name}")
 
+    async def _stand_down(self) -> None:
+        """Taken for dead: the threads this replica held that another took meanwhile (its
+        lease is no longer ours) are another's now. Their turns stop before anything of them
+        runs again and their conversations are forgotten: they are resumed from the store by
+        whichever replica holds them, as after a kill. Threads nobody took (the database was
+        unreachable, say, and nobody else could take them either) go on here."""
+        owned = {key for key in self._owned if await self.store.owner_of(*key) != self.id}
+        self._owned -= owned
+        find = self._find
+        stopped = [c for key in owned if find and self._known(*key) and (c := await find(*key)) is not None]
+        for conversation in stopped:  # no await in between: no turn goes on meanwhile
+            stop_at_once(conversation)
+        for conversation in stopped:
+            await let_go(conversation)
+            self._drop(conversation)
+        for key in owned:
+            await self.store.release_thread(*key, self.id)
+
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.timeout / 3)
             try:
+                began = time.time()
                 if not await self.store.heartbeat(self.id, self.timeout):
-                    log.warning("replica %s was taken for dead: its threads are claimed again", self.id)
-                    self._owned.clear()
+                    log.warning("replica %s was taken for dead: it stands down from its threads", self.id)
+                    await self._stand_down()
+                self._beat_at = began
+                self._beaten.set()
+                self._beaten = asyncio.Event()
                 await self._count_live()
                 for channel, thread_ts in await self.store.orphaned_threads(self.timeout):
                     log.info("taking over %s/%s: its replica stopped", channel, thread_ts)

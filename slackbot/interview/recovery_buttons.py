@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from ..events import Attachment, Failed, SessionEvent
@@ -29,6 +29,7 @@ class Retrying(Watched, Protocol):
 
     accepting: bool
     failed_turn: str | None
+    vouch: Callable[[], Awaitable[object]]
 
 
 TRIED = "tried"  # `Conversation.failed_turn` once its Retry was clicked
@@ -78,6 +79,7 @@ async def send(
         return c.accepting and c.state.is_(Phase.RUNNING) and c.record.status != Status.CANCELLED
 
     async for event in once_more_if_overloaded(once, text, attachments, mark, going_on):
+        await c.vouch()  # nothing of a turn goes out from a replica taken for dead (fencing.py)
         yield event
 
 

@@ -89,7 +89,7 @@ class Interviews:
         """Start the idle reaper and finish what the last run left (see recovery.py); the
         files of replies it left held while they downloaded are fetched again (`fetch_again`)."""
         self._reaper = asyncio.create_task(self._reap_idle(), name="idle-reaper")
-        await self.ownership.start(self.find, self._drop, fetch_again)
+        await self.ownership.start(self.find, self._drop, fetch_again, self.known)
         alone, claim = await self.ownership.alone(), self.ownership.claim
         await resume_left_work(self.store, self.find, self._left_work, alone=alone, claim=claim)
 
@@ -230,6 +230,7 @@ class Interviews:
             budgets=self.budgets, quick_model=self.settings.quick_model, accepting=self._accepting,
             metrics=self.metrics, lease=self.ownership.may_run,
         )
+        conversation.vouch = session.vouch = self.ownership.vouch
         root = RootMessage(relay)
         watch = RootWatch(conversation, root.show, shown=root_shown)
         if root_shown and watch.last is not None:  # just posted as it stands
