@@ -163,12 +163,17 @@ async def measure(sizes: list[int], replicas: int, database_url: str | None) -> 
                 answer_for(name) in slack.thread_text(f"C{size}X{n}", root_of(slack, name) or "-", viewer=OTHER)
                 for n, name in enumerate(names)
             )
-            while not done():
+            # Whether all are done is a scan of every message: looked at once a second, not
+            # after each probe (20 scans a second took CPU the bots compete for).
+            looked = time.monotonic()
+            while time.monotonic() - looked < 1.0 or not done():
+                if time.monotonic() - looked >= 1.0:
+                    looked = time.monotonic()
+                    if not live_measured and model_done():  # every session has a live CLI now
+                        rss.append((f"{size} sessions live", *replicas_rss(bots)))
+                        live_measured = True
                 delivery = await slack.send_slash_command("help", channel_id="CPROBE")
                 acks.append(delivery.latency)
-                if not live_measured and model_done():  # every session has a live CLI now
-                    rss.append((f"{size} sessions live", *replicas_rss(bots)))
-                    live_measured = True
                 await asyncio.sleep(0.05)
             sampling.cancel()
             for name in names:
