@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from slackbot.store import PostgresStore, SqliteStore
-from slackbot.store.records import Claim
+from slackbot.store.records import Claim, InterviewRecord, claiming
 
 Store = SqliteStore | PostgresStore
 TIMEOUT = 5.0
@@ -169,3 +169,18 @@ async def test_held_replies_are_adopted_only_once_their_replica_is_gone(store: S
     # a, back from its stall, finishes late: the reply is b's now, and b's completion counts.
     assert not await store.complete_reply(with_files.id, "see a", "Ann", (), "a")
     assert await store.complete_reply(with_files.id, "see a", "Ann", (), "b")
+
+
+async def test_a_name_claimed_by_a_replica_that_died_before_opening_its_thread_is_free_again(store: Store):
+    """/newspec acked by a replica that died before it posted the thread: the name would stay
+    taken for good while other replicas live (only a start alone released such claims)."""
+    await store.heartbeat("a")
+    await store.heartbeat("b")
+    dead = InterviewRecord("C1", claiming("a"), "shop", "U1")
+    live = InterviewRecord("C2", claiming("b"), "cafe", "U1")
+    assert await store.claim_name(dead) is None and await store.claim_name(live) is None
+    await beat_long_ago(store, "a")
+    assert await store.release_orphaned_claims(TIMEOUT) == ["shop"]
+    assert await store.release_orphaned_claims(TIMEOUT) == []
+    assert await store.claim_name(InterviewRecord("C3", claiming("b"), "shop", "U2")) is None  # free again
+    assert await store.claim_name(InterviewRecord("C3", claiming("b"), "cafe", "U2")) is not None  # still b's

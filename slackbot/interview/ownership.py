@@ -249,6 +249,8 @@ class Ownership:
                     await self._wake(channel, thread_ts)
                 await self._finish_uploads()
                 await self._adopt_holds()
+                for name in await self.store.release_orphaned_claims(self.timeout):
+                    log.info("the name %s is free again: its replica stopped before opening the thread", name)
             except Exception:
                 log.exception("the replica heartbeat failed")
 

@@ -11,12 +11,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ..store import PendingReply, StateStore, Status
+from ..store.records import CLAIMING
 from .conversation import Conversation
 from .delivery import resume_upload
 
 log = logging.getLogger(__name__)
 
-CLAIMING = "claiming:"  # thread_ts of a name claimed while its root message is posted
+__all__ = ["CLAIMING", "BackgroundWork", "FetchAgain", "Find", "resume_cut_off", "resume_left_work"]
 # Fetches a held reply's files (from what `hold` kept of them) and its author, then `complete`s it.
 FetchAgain = Callable[[Conversation, PendingReply, list[dict[str, Any]]], Awaitable[object]]
 Find = Callable[[str, str], Awaitable[Conversation | None]]  # a thread's conversation (channel, ts)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,7 @@ from ..spec.files import SpecTracker, project_dir
 from ..spend.budget import Budgets, utc_day
 from ..spend.flood import PerPersonLimit, fit_reply, held_room
 from ..store import InterviewRecord, PendingReply, StateStore, Status
-from ..store.records import ReplyChange
+from ..store.records import ReplyChange, claiming
 from .conversation import Conversation
 from .ownership import CANCEL, STOP, Ownership
 from .pool import LivePool
@@ -260,7 +259,7 @@ class Interviews:
     ) -> tuple[InterviewRecord, bool]:
         """Claim the project name for a new interview (atomically): (claim, True), or
         (the interview that already has it, False)."""
-        record = InterviewRecord(channel, f"{CLAIMING}{uuid.uuid4().hex}", name, user_id, team_id=team_id)
+        record = InterviewRecord(channel, claiming(self.ownership.id), name, user_id, team_id=team_id)
         existing = await self.store.claim_name(record)
         return (record, True) if existing is None else (existing, False)
 

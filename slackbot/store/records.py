@@ -4,12 +4,28 @@ SDK's types: threads are (channel, thread_ts) strings."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, Protocol
 
 from ..events import Attachment
+
+# The thread_ts of a name claimed while its root message is posted ("claiming:<replica>:<n>").
+CLAIMING = "claiming:"
+
+
+def claiming(replica_id: str) -> str:
+    """A claim's placeholder thread_ts, naming the replica that claimed it."""
+    return f"{CLAIMING}{replica_id}:{uuid.uuid4().hex}"
+
+
+def claimed_by(thread_ts: str) -> str | None:
+    """The replica a claim's placeholder names; None for a thread, or a claim made
+    before claims named their replica."""
+    replica, sep, _ = thread_ts.removeprefix(CLAIMING).partition(":")
+    return replica if thread_ts.startswith(CLAIMING) and sep else None
 
 
 class Status(StrEnum):
@@ -226,6 +242,7 @@ class StateStore(Protocol):
     async def heartbeat(self, replica_id: str, timeout: float | None = None) -> bool: ...
     async def live_replicas(self, timeout: float) -> list[str]: ...
     async def claim_thread(self, channel: str, thread_ts: str, replica_id: str, timeout: float) -> Claim: ...
+    async def release_orphaned_claims(self, timeout: float) -> list[str]: ...
     async def owner_of(self, channel: str, thread_ts: str) -> str | None: ...
     async def release_thread(self, channel: str, thread_ts: str, replica_id: str) -> None: ...
     async def leave(self, replica_id: str) -> None: ...

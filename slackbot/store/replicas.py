@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from .records import Claim
+from .records import CLAIMING, Claim, claimed_by
 from .transactions import Transactions
 
 # Called with (channel, thread_ts, note) when another replica wakes a thread's owner: it
@@ -73,6 +73,20 @@ class Replicas(Transactions):
                 (channel, thread_ts, replica_id, replica_id),
             )
         return Claim.HELD if owner is None else Claim.TAKEN_OVER
+
+    async def release_orphaned_claims(self, timeout: float) -> list[str]:
+        """Names claimed by a replica no longer live for a thread it never opened (it died
+        between acking /newspec and posting the thread): free again. The names released."""
+        async with self.transaction() as db:
+            claims = await db.execute_fetchall(
+                "SELECT channel, thread_ts, name FROM interviews WHERE thread_ts LIKE ?", (f"{CLAIMING}%",)
+            )
+            live = await db.execute_fetchall("SELECT id FROM replicas WHERE seen_at >= ?", (time.time() - timeout,))
+            alive = {row[0] for row in live}
+            gone = [row for row in claims if (by := claimed_by(row[1])) is not None and by not in alive]
+            for channel, thread_ts, _ in gone:
+                await db.execute("DELETE FROM interviews WHERE channel = ? AND thread_ts = ?", (channel, thread_ts))
+        return [row[2] for row in gone]
 
     async def owner_of(self, channel: str, thread_ts: str) -> str | None:
         rows = await self.fetch(
