@@ -87,7 +87,7 @@ async def interview_with_files(h, files: list[dict], text: str = "see attached")
     """Start an interview, answer with `files`, wait for Claude's reply; the thread's ts."""
     h.model.script(str(h.project("shop")), [fa.text("Go ahead."), fa.text("Noted.")])
     root_ts = await h.start_interview("shop")
-    await h.wait_for_text("C1", root_ts, "Go ahead.")
+    await h.wait_for_text("C1", root_ts, "Go ahead.", timeout=60)  # a first CLI start, beside a busy worker
     await h.slack.send_message("C1", "U1", text, thread_ts=root_ts, files=files)
     await h.wait_for_text("C1", root_ts, "Noted.", timeout=30)
     return root_ts
