@@ -5,6 +5,9 @@ threads to the others, which find them among the orphaned ones."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
+from typing import Any
 
 from slackbot.store import PostgresStore, SqliteStore
 from slackbot.store.records import Claim, InterviewRecord, claiming
@@ -184,3 +187,45 @@ async def test_a_name_claimed_by_a_replica_that_died_before_opening_its_thread_i
     assert await store.release_orphaned_claims(TIMEOUT) == []
     assert await store.claim_name(InterviewRecord("C3", claiming("b"), "shop", "U2")) is None  # free again
     assert await store.claim_name(InterviewRecord("C3", claiming("b"), "cafe", "U2")) is not None  # still b's
+
+
+@contextmanager
+def counting_transactions(store: Store) -> Iterator[list[int]]:
+    """Write transactions the store opens meanwhile (one entry each): the global write
+    lock, on PostgreSQL BEGIN and an advisory lock, is taken by nothing else."""
+    opened: list[int] = []
+    real = store.transaction
+
+    def transaction() -> AbstractAsyncContextManager[Any]:
+        opened.append(1)
+        return real()
+
+    store.transaction = transaction  # type: ignore[method-assign]
+    try:
+        yield opened
+    finally:
+        del store.transaction  # the class's own again
+
+
+async def test_a_heartbeat_with_nothing_to_adopt_or_free_writes_nothing(store: Store):
+    """Every replica runs these every beat, and almost always nothing is to be done: a plain
+    read says so, without taking the write lock every other writer waits on."""
+    await store.heartbeat("a")
+    await store.heartbeat("b")
+    held = await store.accept_reply("C1", "1.0", "U1", "see a", "1.1", None, ready=False, held_by="b",
+                                    slack_files=[{"id": "F1"}])
+    assert await store.claim_name(InterviewRecord("C2", claiming("b"), "cafe", "U1")) is None
+    with counting_transactions(store) as opened:
+        assert await store.adopt_holds("a", TIMEOUT) == []  # b, live, holds its reply
+        assert await store.release_orphaned_claims(TIMEOUT) == []  # and its claim
+    assert opened == []
+    await beat_long_ago(store, "b")
+    with counting_transactions(store) as opened:
+        assert [reply.id for reply, _ in await store.adopt_holds("a", TIMEOUT)] == [held and held.id]
+        assert await store.release_orphaned_claims(TIMEOUT) == ["cafe"]
+    assert len(opened) == 2  # each, with work to do, writes it in one transaction
+    with counting_transactions(store) as opened:
+        assert await store.adopt_holds("c", TIMEOUT) == []  # a, live, holds it now
+        assert await store.release_orphaned_claims(TIMEOUT) == []
+    assert opened == []
+

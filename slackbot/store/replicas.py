@@ -77,16 +77,25 @@ class Replicas(Transactions):
     async def release_orphaned_claims(self, timeout: float) -> list[str]:
         """Names claimed by a replica no longer live for a thread it never opened (it died
         between acking /newspec and posting the thread): free again. The names released."""
+        # Every replica asks at every beat, and there is almost never any: plain reads say
+        # so without the write lock every writer waits on. The transaction reads again.
+        if not await self._orphaned_claims(timeout):
+            return []
         async with self.transaction() as db:
-            claims = await db.execute_fetchall(
-                "SELECT channel, thread_ts, name FROM interviews WHERE thread_ts LIKE ?", (f"{CLAIMING}%",)
-            )
-            live = await db.execute_fetchall("SELECT id FROM replicas WHERE seen_at >= ?", (time.time() - timeout,))
-            alive = {row[0] for row in live}
-            gone = [row for row in claims if (by := claimed_by(row[1])) is not None and by not in alive]
+            gone = await self._orphaned_claims(timeout)
             for channel, thread_ts, _ in gone:
                 await db.execute("DELETE FROM interviews WHERE channel = ? AND thread_ts = ?", (channel, thread_ts))
-        return [row[2] for row in gone]
+        return [name for _, _, name in gone]
+
+    async def _orphaned_claims(self, timeout: float) -> list[tuple[str, str, str]]:
+        """(channel, thread_ts, name) of names claimed by a replica no longer live."""
+        claims = await self.fetch("SELECT channel, thread_ts, name FROM interviews WHERE thread_ts LIKE ?",
+                                  (f"{CLAIMING}%",))
+        if not claims:  # the usual case: no /newspec between its ack and its thread
+            return []
+        alive = {row[0] for row in await self.fetch("SELECT id FROM replicas WHERE seen_at >= ?",
+                                                    (time.time() - timeout,))}
+        return [(c, t, n) for c, t, n in claims if (by := claimed_by(t)) is not None and by not in alive]
 
     async def owner_of(self, channel: str, thread_ts: str) -> str | None:
         rows = await self.fetch(

@@ -21,6 +21,8 @@ _REPLY_COLUMNS = (
 )
 # A held reply without files goes to Claude as it is: its text was stored on arrival.
 _RELEASE = "UPDATE pending_replies SET ready = 1, held_by = NULL"
+# A held reply whose replica is no longer live (one parameter: the oldest beat still live).
+_ORPHANED_HOLD = "ready = 0 AND (held_by IS NULL OR held_by NOT IN (SELECT id FROM replicas WHERE seen_at >= ?))"
 # Slack retries within minutes; a week of keys is plenty and keeps the table small.
 SEEN_RETENTION_SECONDS = 7 * 24 * 3600
 
@@ -115,10 +117,14 @@ class Replies(Transactions):
         SQLite, any earlier run), in arrival order: those without files are released to
         Claude as they are (returned ready, for their thread to be woken); those with files
         become `replica_id`'s, returned with what fetching those files again takes."""
+        # Every replica asks at every beat, and there is almost never any: a plain read says
+        # so without the write lock every writer waits on. The transaction reads again.
+        if not await self.fetch(f"SELECT 1 FROM pending_replies WHERE {_ORPHANED_HOLD} LIMIT 1",
+                                (time.time() - timeout,)):
+            return []
         async with self.transaction() as db:  # reads, then writes: no other replica adopts them too
             rows = await self.fetch(
-                f"SELECT {_REPLY_COLUMNS}, slack_files FROM pending_replies WHERE ready = 0 AND (held_by IS NULL "
-                "OR held_by NOT IN (SELECT id FROM replicas WHERE seen_at >= ?)) ORDER BY id",
+                f"SELECT {_REPLY_COLUMNS}, slack_files FROM pending_replies WHERE {_ORPHANED_HOLD} ORDER BY id",
                 (time.time() - timeout,),
             )
             adopted = [(_reply(row), json.loads(row[-1])) for row in rows]
