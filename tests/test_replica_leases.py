@@ -229,3 +229,18 @@ async def test_a_heartbeat_with_nothing_to_adopt_or_free_writes_nothing(store: S
         assert await store.release_orphaned_claims(TIMEOUT) == []
     assert opened == []
 
+
+async def test_a_replicas_own_threads_are_one_query(store: Store):
+    """Back from a stall, a replica finds which of its threads another took meanwhile."""
+    await store.heartbeat("a")
+    await store.heartbeat("b")
+    for thread_ts in ("1.0", "2.0", "3.0"):
+        await store.claim_thread("C1", thread_ts, "a", TIMEOUT)
+    await store.claim_thread("C2", "1.0", "b", TIMEOUT)
+    assert await store.threads_of("a") == {("C1", "1.0"), ("C1", "2.0"), ("C1", "3.0")}
+    await beat_long_ago(store, "a")
+    await store.claim_thread("C1", "2.0", "b", TIMEOUT)  # taken over
+    await store.release_thread("C1", "3.0", "a")
+    assert await store.threads_of("a") == {("C1", "1.0")}
+    assert await store.threads_of("b") == {("C1", "2.0"), ("C2", "1.0")}
+    assert await store.threads_of("c") == set()

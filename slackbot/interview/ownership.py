@@ -220,7 +220,8 @@ class Ownership:
         runs again and their conversations are forgotten: they are resumed from the store by
         whichever replica holds them, as after a kill. Threads nobody took (the database was
         unreachable, say, and nobody else could take them either) go on here."""
-        owned = {key for key in self._owned if await self.store.owner_of(*key) != self.id}
+        held = set(self._owned)  # as the query begins: one claimed meanwhile is surely ours
+        owned = held - await self.store.threads_of(self.id)  # one query, however many threads
         self._owned -= owned
         find = self._find
         stopped = [c for key in owned if find and self._known(*key) and (c := await find(*key)) is not None]

@@ -103,6 +103,11 @@ class Replicas(Transactions):
         )
         return next((row[0] for row in rows), None)
 
+    async def threads_of(self, replica_id: str) -> set[tuple[str, str]]:
+        """The threads whose lease `replica_id` holds (or held, if no longer live)."""
+        rows = await self.fetch("SELECT channel, thread_ts FROM thread_owners WHERE replica_id = ?", (replica_id,))
+        return {(row[0], row[1]) for row in rows}
+
     async def release_thread(self, channel: str, thread_ts: str, replica_id: str) -> None:
         """The thread is anyone's again, if `replica_id` held it."""
         async with self.transaction() as db:
