@@ -121,6 +121,8 @@ async def measure(sizes: list[int], replicas: int, database_url: str | None) -> 
             NEWSPEC_STARTS_PER_HOUR=str(sum(sizes)),  # every interview is started by U1
             LOG_LEVEL="WARNING",
         )
+        if os.environ.get("LOAD_CLI_NICE"):
+            env["NEWSPEC_CLI_NICE"] = os.environ["LOAD_CLI_NICE"]
         if database_url:
             env["NEWSPEC_DATABASE_URL"] = database_url
             (tmp / "generations").mkdir()
@@ -136,6 +138,7 @@ async def measure(sizes: list[int], replicas: int, database_url: str | None) -> 
         reader_rows: list[tuple[int, float, list[float], list[float], list[float]]] = []
         kinds: list[tuple[int, dict[str, float], int, float, float]] = []
         all_names: list[str] = []
+        phases: list[tuple[int, list[tuple[str, list[float]]]]] = []  # per size: acks by phase
         first_message: list[float] = []
         first_words: list[float] = []
         first_token: list[float] = []  # the model's first token (CLI start + model), for comparison
@@ -153,6 +156,7 @@ async def measure(sizes: list[int], replicas: int, database_url: str | None) -> 
             # While they stream, probe how fast commands are acked, and how late this process's
             # own loop runs (the fakes live here: their lag is in every ack measured).
             acks: list[float] = []
+            probe_times: list[float] = []  # when each probe was sent (wall clock)
             lag = LoopLag()
             sampling = asyncio.create_task(lag.sample())
             live_measured = size != max(sizes)
@@ -172,16 +176,17 @@ async def measure(sizes: list[int], replicas: int, database_url: str | None) -> 
                     if not live_measured and model_done():  # every session has a live CLI now
                         rss.append((f"{size} sessions live", *replicas_rss(bots)))
                         live_measured = True
+                probe_times.append(time.time())
                 delivery = await slack.send_slash_command("help", channel_id="CPROBE")
                 acks.append(delivery.latency)
                 await asyncio.sleep(0.05)
             sampling.cancel()
+            size_first_tokens = []
             for name in names:
                 first_message.append(first_call_time(slack, root_of(slack, name)) - started[name])
                 first_words.append(first_text_time(slack, f"{name}_0000") - started[name])
-                first_token.append(
-                    min(at for _, text, at in model.emitted if text.startswith(f"{name}_0000")) - started[name]
-                )
+                size_first_tokens.append(min(at for _, text, at in model.emitted if text.startswith(f"{name}_0000")))
+                first_token.append(size_first_tokens[-1] - started[name])
             channels = {f"C{size}X{n}" for n in range(size)}
             writes = len(slack_writes(slack, channels))
             whole = whole_answer_visible(model, slack, names)
@@ -193,6 +198,7 @@ async def measure(sizes: list[int], replicas: int, database_url: str | None) -> 
                          percentile(whole, 50), percentile(whole, 99)))
             harness.append((size, percentile(lag.late, 50), percentile(lag.late, 99), max(lag.late)))
             reader_rows.append((size, *readers_view(model, slack, names, size)))
+            phases.append((size, ack_phases(probe_times, acks, min(started.values()), max(size_first_tokens))))
 
         # Idle sessions close their CLI after NEWSPEC_IDLE_MINUTES.
         try:
@@ -218,6 +224,7 @@ async def measure(sizes: list[int], replicas: int, database_url: str | None) -> 
     print("this process's own loop lag meanwhile (the fakes' share of each ack), p50 / p99 / max:")
     for size, p50, p99, most in harness:
         print(f"{size:>4} {ms(p50):>11} {ms(p99):>11} {ms(most):>11}")
+    print_ack_phases(phases)
     print_reader_rows(reader_rows)
     print_kind_rows(kinds)
     print(f"\n/newspec -> first message in the thread: p50 {ms(percentile(first_message, 50))}, "
@@ -261,6 +268,28 @@ def print_size_rows(rows: list[tuple[int, float, float, int, float, float, float
     for size, p50, p99, count, per_turn, whole50, whole99 in rows:
         cells = (ms(p50), ms(p99), str(count), f"{per_turn:.1f}", ms(whole50), ms(whole99))
         print(f"{size:>4} " + " ".join(f"{cell:>11}" for cell in cells))
+
+
+def ack_phases(
+    sent: list[float], acks: list[float], start: float, last_first_token: float
+) -> list[tuple[str, list[float]]]:
+    """The probes' acks split by what the machine was doing: CLIs still starting (before
+    the last interview's first token) or every answer streaming."""
+    starting = [ack for at, ack in zip(sent, acks, strict=True) if at < last_first_token]
+    streaming = [ack for at, ack in zip(sent, acks, strict=True) if at >= last_first_token]
+    slowest = sorted(zip(acks, sent, strict=True), reverse=True)[:8]
+    print("slowest acks (ms @ s after the first /newspec):",
+          ", ".join(f"{ack * 1000:.0f} @ {at - start:.1f}" for ack, at in slowest))
+    return [(f"CLIs starting (first {last_first_token - start:.0f} s)", starting), ("answers streaming", streaming)]
+
+
+def print_ack_phases(phases: list[tuple[int, list[tuple[str, list[float]]]]]) -> None:
+    print("\nack latency by phase: p50 / p99 / max (probes)")
+    for size, parts in phases:
+        for label, acks in parts:
+            if acks:
+                print(f"{size:>4} {label:<34} {ms(percentile(acks, 50)):>8} {ms(percentile(acks, 99)):>9} "
+                      f"{ms(max(acks)):>9} ({len(acks)})")
 
 
 def print_reader_rows(rows: list[tuple[int, float, list[float], list[float], list[float]]]) -> None:

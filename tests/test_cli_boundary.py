@@ -170,7 +170,7 @@ async def test_the_cli_gets_none_of_the_bots_secrets(start_bot, monkeypatch, tmp
     assert not set(bot_secrets) & set(environment)
     # ...and below the bot's own priority, so Slack's acks never wait for it.
     niceness = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[16])
-    assert niceness == os.nice(0) + 10
+    assert niceness == min(19, os.nice(0) + 19)
     # Claude's attempt to read its own environment was refused, and nothing leaked.
     (result,) = h.model.requests[1].tool_results
     assert result.is_error

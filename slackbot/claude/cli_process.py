@@ -93,25 +93,28 @@ def write_launcher(folder: Path, cli: str, niceness: int) -> Path:
     from ..store.private import private_folder
 
     private_folder(folder)
-    package_root = Path(__file__).resolve().parent.parent
+    package_parent = Path(__file__).resolve().parents[2]  # the folder holding `slackbot`
     script = folder / LAUNCHER_NAME
+    # It lowers its priority first: 50 launchers at once at the bot's priority took CPU
+    # from its acks. -I -S: no site-packages scan, .pth files or PYTHON* variables, only
+    # the standard library and this module (about 10 ms, not 30).
     script.write_text(
-        f"#!{sys.executable}\n"
+        f"#!{sys.executable} -IS\n"
+        "import os\n"
+        "try:\n"
+        f"    os.nice({niceness!r})\n"
+        "except OSError:\n"
+        "    pass  # not allowed here: run at normal priority rather than not at all\n"
         "import sys\n"
-        f"sys.path.insert(0, {str(package_root)!r})\n"
+        f"sys.path.insert(0, {str(package_parent)!r})\n"
         "from slackbot.claude.cli_process import launch\n"
-        f"launch({cli!r}, {niceness!r})\n",
+        f"launch({cli!r})\n",
         encoding="utf-8",
     )
     script.chmod(stat.S_IRWXU)
     return script
 
 
-def launch(cli: str, niceness: int) -> None:
-    """The launcher's body: filter the environment, lower priority, become the CLI."""
-    if niceness:
-        try:
-            os.nice(niceness)
-        except OSError:
-            pass  # not allowed here: run at normal priority rather than not at all
+def launch(cli: str) -> None:
+    """The launcher's body (its priority already lowered): filter the environment, become the CLI."""
     os.execve(cli, [cli, *sys.argv[1:]], cli_environment(os.environ))
