@@ -10,7 +10,7 @@ from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import Any
 
 from slackbot.store import PostgresStore, SqliteStore
-from slackbot.store.records import Claim, InterviewRecord, claiming
+from slackbot.store.records import Claim, InterviewRecord, claimed_by, claiming
 
 Store = SqliteStore | PostgresStore
 TIMEOUT = 5.0
@@ -174,19 +174,22 @@ async def test_held_replies_are_adopted_only_once_their_replica_is_gone(store: S
     assert await store.complete_reply(with_files.id, "see a", "Ann", (), "b")
 
 
-async def test_a_name_claimed_by_a_replica_that_died_before_opening_its_thread_is_free_again(store: Store):
-    """/newspec acked by a replica that died before it posted the thread: the name would stay
-    taken for good while other replicas live (only a start alone released such claims)."""
+async def test_a_name_claimed_by_a_replica_that_died_before_opening_its_thread_goes_to_a_live_one(store: Store):
+    """/newspec acked by a replica that died before it posted the thread (its root post still
+    queued, say): a live replica takes the claim over, with whom and where, to open it."""
     await store.heartbeat("a")
     await store.heartbeat("b")
-    dead = InterviewRecord("C1", claiming("a"), "shop", "U1")
+    dead = InterviewRecord("C1", claiming("a"), "shop", "U1", team_id="T1")
     live = InterviewRecord("C2", claiming("b"), "cafe", "U1")
     assert await store.claim_name(dead) is None and await store.claim_name(live) is None
     await beat_long_ago(store, "a")
-    assert await store.release_orphaned_claims(TIMEOUT) == ["shop"]
-    assert await store.release_orphaned_claims(TIMEOUT) == []
-    assert await store.claim_name(InterviewRecord("C3", claiming("b"), "shop", "U2")) is None  # free again
-    assert await store.claim_name(InterviewRecord("C3", claiming("b"), "cafe", "U2")) is not None  # still b's
+    ((channel, placeholder),) = await store.adopt_orphaned_claims("b", TIMEOUT)
+    assert channel == "C1" and claimed_by(placeholder) == "b"
+    adopted = await store.get_interview(channel, placeholder)
+    assert adopted is not None and (adopted.name, adopted.started_by, adopted.team_id) == ("shop", "U1", "T1")
+    assert await store.adopt_orphaned_claims("c", TIMEOUT) == []  # b, live, opens it
+    assert await store.claim_name(InterviewRecord("C3", claiming("c"), "shop", "U2")) is not None  # still taken
+    assert await store.claim_name(InterviewRecord("C3", claiming("c"), "cafe", "U2")) is not None
 
 
 @contextmanager
@@ -217,16 +220,16 @@ async def test_a_heartbeat_with_nothing_to_adopt_or_free_writes_nothing(store: S
     assert await store.claim_name(InterviewRecord("C2", claiming("b"), "cafe", "U1")) is None
     with counting_transactions(store) as opened:
         assert await store.adopt_holds("a", TIMEOUT) == []  # b, live, holds its reply
-        assert await store.release_orphaned_claims(TIMEOUT) == []  # and its claim
+        assert await store.adopt_orphaned_claims("a", TIMEOUT) == []  # and its claim
     assert opened == []
     await beat_long_ago(store, "b")
     with counting_transactions(store) as opened:
         assert [reply.id for reply, _ in await store.adopt_holds("a", TIMEOUT)] == [held and held.id]
-        assert await store.release_orphaned_claims(TIMEOUT) == ["cafe"]
+        assert [channel for channel, _ in await store.adopt_orphaned_claims("a", TIMEOUT)] == ["C2"]
     assert len(opened) == 2  # each, with work to do, writes it in one transaction
     with counting_transactions(store) as opened:
         assert await store.adopt_holds("c", TIMEOUT) == []  # a, live, holds it now
-        assert await store.release_orphaned_claims(TIMEOUT) == []
+        assert await store.adopt_orphaned_claims("c", TIMEOUT) == []
     assert opened == []
 
 

@@ -28,10 +28,11 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from ..metrics import Metrics
-from ..store import StateStore
+from ..store import InterviewRecord, StateStore
 from ..store.records import Claim
 from .conversation import Conversation
 from .delivery import resume_upload
@@ -46,6 +47,7 @@ CANCEL = "cancel"  # a wake-up's note: the interview was cancelled (its turn end
 Find = Callable[[str, str], Awaitable[Conversation | None]]
 Drop = Callable[[Conversation], None]  # forget a cached conversation (this replica doesn't own it)
 Known = Callable[[str, str], bool]  # whether a thread's conversation is held in memory
+Open = Callable[[InterviewRecord], Coroutine[Any, Any, None]]  # open the thread of a claimed name (opening.py)
 
 
 class Ownership:
@@ -61,6 +63,7 @@ class Ownership:
         self._fetch_again: FetchAgain | None = None
         self._drop: Drop = lambda conversation: None
         self._known: Known = lambda channel, thread_ts: False
+        self._open: Open | None = None
         self._beat_at = time.time()  # when the last beat that found this replica live began
         self._beaten = asyncio.Event()  # set (and replaced) at every beat
         self._beating: asyncio.Task[None] | None = None
@@ -81,10 +84,12 @@ class Ownership:
         self.live_count = max(1, len(await self.store.live_replicas(self.timeout)))
         return self.live_count
 
-    async def start(self, find: Find, drop: Drop, fetch_again: FetchAgain, known: Known) -> None:
-        """Beat, listen for wake-ups, and from now on take over threads whose owner died
-        and replies held by a replica no longer live (`fetch_again` fetches their files)."""
+    async def start(self, find: Find, drop: Drop, fetch_again: FetchAgain, known: Known, open_claimed: Open) -> None:
+        """Beat, listen for wake-ups, and from now on take over threads whose owner died,
+        replies held by a replica no longer live (`fetch_again` fetches their files) and
+        names it claimed but had not opened yet (`open_claimed` opens their threads)."""
         self._find, self._drop, self._fetch_again, self._known = find, drop, fetch_again, known
+        self._open = open_claimed
         self._beat_at = time.time()
         await self.store.heartbeat(self.id)
         log.info("replica %s (host %s, pid %d)", self.id, socket.gethostname(), os.getpid())
@@ -97,6 +102,7 @@ class Ownership:
             await self._count_live()
         await self.store.listen_for_wakes(self._woken, self._missed)
         await self._adopt_holds()
+        await self._adopt_claims()
         self._beating = asyncio.create_task(self._beat(), name="replica-heartbeat")
 
     async def stop(self) -> None:
@@ -194,6 +200,14 @@ class Ownership:
                     fetching = self._fetch_again(conversation, held, files)
                     self._wakes.start(_as_none(fetching), f"files:{conversation.record.name}")
 
+    async def _adopt_claims(self) -> None:
+        """Names a replica no longer live (or the last run) claimed for a `/newspec` it acked
+        but whose thread it never opened: this one opens them, in the background."""
+        for channel, placeholder in await self.store.adopt_orphaned_claims(self.id, self.timeout):
+            claim = await self.store.get_interview(channel, placeholder)
+            if claim is not None and self._open is not None:
+                self._wakes.start(self._open(claim), f"open:{claim.name}")
+
     async def _wake(self, channel: str, thread_ts: str, note: str = "") -> None:
         if self._find is None or (conversation := await self._find(channel, thread_ts)) is None:
             return
@@ -250,8 +264,7 @@ class Ownership:
                     await self._wake(channel, thread_ts)
                 await self._finish_uploads()
                 await self._adopt_holds()
-                for name in await self.store.release_orphaned_claims(self.timeout):
-                    log.info("the name %s is free again: its replica stopped before opening the thread", name)
+                await self._adopt_claims()
             except Exception:
                 log.exception("the replica heartbeat failed")
 

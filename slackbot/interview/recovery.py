@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ..store import PendingReply, StateStore, Status
-from ..store.records import CLAIMING
+from ..store.records import CLAIMING, claimed_by
 from .conversation import Conversation
 from .delivery import resume_upload
 
@@ -59,19 +59,20 @@ class BackgroundWork:
 async def resume_left_work(
     store: StateStore, find: Find, work: BackgroundWork, *, alone: bool = True, claim: Claim = _anyone,
 ) -> None:
-    """Finish what the last run left: released claims, uploads, cut-off turns, waiting
-    replies (`find` gives a thread's conversation, rebuilt from the store). Downloads
-    cut off are fetched again by the replica taking them over (ownership.py).
+    """Finish what the last run left: uploads, cut-off turns, waiting replies (`find`
+    gives a thread's conversation, rebuilt from the store). Downloads cut off are fetched
+    again, and threads claimed but never opened are opened, by the replica taking them
+    over (ownership.py).
 
-    Not `alone` (other replicas live on the database): names being claimed may be
-    theirs, so they are left alone; a spec upload is resumed if
+    Not `alone` (other replicas live on the database): a spec upload is resumed if
     the thread's lease can be `claim`ed (its owner stopped); a thread's waiting replies
     and cut-off turn go to whichever replica holds its lease."""
-    if not alone:
-        log.info("other replicas are live: the names they claim are left to them")
     for record in await store.list_interviews():
-        if record.thread_ts.startswith(CLAIMING):  # the last run stopped between claim and thread
-            if alone:
+        if record.thread_ts.startswith(CLAIMING):  # /newspec acked, its thread not opened yet
+            # A claim names its replica: once that one is no longer live (the last run
+            # included), a live replica opens the thread in its place (ownership.py).
+            # Only a claim from before claims named their replica is released, alone.
+            if alone and claimed_by(record.thread_ts) is None:
                 log.info("releasing the name %s, claimed by a thread that was never opened", record.name)
                 await store.remove_interview(record.channel, record.thread_ts)
         elif record.upload_pending and record.status != Status.CANCELLED:

@@ -30,6 +30,7 @@ from ..spend.flood import PerPersonLimit, fit_reply, held_room
 from ..store import InterviewRecord, PendingReply, StateStore, Status
 from ..store.records import ReplyChange, claiming
 from .conversation import Conversation
+from .opening import finish_opening
 from .ownership import CANCEL, STOP, Ownership
 from .pool import LivePool
 from .questions import Accepted, Click, Questions
@@ -88,7 +89,9 @@ class Interviews:
         """Start the idle reaper and finish what the last run left (see recovery.py); the
         files of replies it left held while they downloaded are fetched again (`fetch_again`)."""
         self._reaper = asyncio.create_task(self._reap_idle(), name="idle-reaper")
-        await self.ownership.start(self.find, self._drop, fetch_again, self.known)
+        await self.ownership.start(
+            self.find, self._drop, fetch_again, self.known, lambda claim: finish_opening(self, claim)
+        )
         alone, claim = await self.ownership.alone(), self.ownership.claim
         await resume_left_work(self.store, self.find, self._left_work, alone=alone, claim=claim)
 

@@ -4,43 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 from slack_bolt.async_app import AsyncRespond
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ..interview.opening import post_thread
 from ..interview.registry import Interviews
-from ..markup import escape
 from ..slack.relay import SLACK_ERRORS
-from ..slack.relay.root import Stage, Standing, root_message
 from ..slack.scheduler import SchedulerClosed
-from ..spec.files import find_features, project_dir
 from ..store import InterviewRecord
 
 log = logging.getLogger(__name__)
 
 NOT_IN_CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found"})
-FEATURES_EXIST = (
-    ":information_source: AutoForge has already created this project's features, and it creates them only "
-    "once: changes to the spec here will be saved, but they won't add, remove or rename features it already "
-    "has. To rebuild from a changed spec, start the project afresh in AutoForge."
-)
-
-FEATURES_UNKNOWN = (
-    ":warning: I couldn't read AutoForge's features database ({why}). If AutoForge has already created "
-    "this project's features, changes to the spec here won't add, remove or rename them."
-)
-
-
-async def features_note(project: Path) -> str | None:
-    """The note for a project whose features AutoForge has created (or may have: its
-    database could not be read), else None. Read in a thread: a locked database waits."""
-    found = await asyncio.to_thread(find_features, project)
-    if found.unreadable is not None:
-        log.warning("could not read the features database of %s: %s", project, found.unreadable)
-        return FEATURES_UNKNOWN.format(why=escape(found.unreadable))
-    return FEATURES_EXIST if found.exist else None
 
 
 async def open_interview(
@@ -64,13 +41,9 @@ async def open_interview(
         return False
     posted: list[str] = []  # what this start has put in the channel: the root, then any note
     try:
-        text, blocks = root_message(Standing(name, user, Stage.INTERVIEWING))
-        posted.append((await interviews.scheduler.post(channel=channel, text=text, blocks=blocks))["ts"])
-        features = await features_note(project_dir(interviews.settings.generations_dir, name))
-        if features is not None:
-            note = await interviews.scheduler.post(channel=channel, thread_ts=posted[0], text=features)
-            posted.append(note["ts"])
-        await interviews.start(claim, posted[0], opening)
+        await interviews.start(
+            claim, await post_thread(interviews.scheduler, interviews.settings.generations_dir, claim, posted), opening
+        )
     except BaseException as exc:
         # Whatever failed, the name must not stay claimed until a restart.
         await _release(interviews, claim, posted[0] if posted else None)

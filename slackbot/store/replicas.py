@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from .records import CLAIMING, Claim, claimed_by
+from .records import CLAIMING, Claim, claimed_by, claiming
 from .transactions import Transactions
 
 # Called with (channel, thread_ts, note) when another replica wakes a thread's owner: it
@@ -74,18 +74,24 @@ class Replicas(Transactions):
             )
         return Claim.HELD if owner is None else Claim.TAKEN_OVER
 
-    async def release_orphaned_claims(self, timeout: float) -> list[str]:
+    async def adopt_orphaned_claims(self, replica_id: str, timeout: float) -> list[tuple[str, str]]:
         """Names claimed by a replica no longer live for a thread it never opened (it died
-        between acking /newspec and posting the thread): free again. The names released."""
+        between acking /newspec and posting the thread, its root post perhaps still queued):
+        now claimed by `replica_id`, which opens the thread in its place. Their new
+        (channel, placeholder thread_ts)."""
         # Every replica asks at every beat, and there is almost never any: plain reads say
         # so without the write lock every writer waits on. The transaction reads again.
         if not await self._orphaned_claims(timeout):
             return []
+        adopted = []
         async with self.transaction() as db:
-            gone = await self._orphaned_claims(timeout)
-            for channel, thread_ts, _ in gone:
-                await db.execute("DELETE FROM interviews WHERE channel = ? AND thread_ts = ?", (channel, thread_ts))
-        return [name for _, _, name in gone]
+            for channel, thread_ts, _ in await self._orphaned_claims(timeout):
+                mine = claiming(replica_id)
+                for table in ("interviews", "spend", "budget_notes"):  # as move_interview keys them
+                    await db.execute(f"UPDATE {table} SET thread_ts = ? WHERE channel = ? AND thread_ts = ?",
+                                     (mine, channel, thread_ts))
+                adopted.append((channel, mine))
+        return adopted
 
     async def _orphaned_claims(self, timeout: float) -> list[tuple[str, str, str]]:
         """(channel, thread_ts, name) of names claimed by a replica no longer live."""
