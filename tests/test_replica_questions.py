@@ -91,6 +91,28 @@ async def asking_on_the_owner(
             await asyncio.gather(*(b.stop(grace=0) for b in bots))
 
 
+@asynccontextmanager
+async def asking_both(
+    model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
+) -> AsyncIterator[tuple[Scene, Message, Message, list[fa.ModelRequest]]]:
+    """Claude (on the owner) asked MODE and FEATURES at once and waits on both: the scene,
+    the two cards, and what Claude is sent once both are answered (it says "Both noted.")."""
+    seen: list[fa.ModelRequest] = []
+    steps = [ask(MODE, FEATURES), seen_by(seen, "Both noted.")]
+    async with asking_on_the_owner(
+        model, tmp_path, postgres_server, steps, MODE["question"], FEATURES["question"]
+    ) as (scene, (mode, features)):
+        yield scene, mode, features, seen
+
+
+async def submit_payments(scene: Scene, features: Message) -> Delivery:
+    """Tick "Payments" on the features card and press Submit."""
+    (pick_block, checkboxes), *_ = [(b, e) for b, e in elements(features) if e["type"] == "checkboxes"]
+    state = {pick_block["block_id"]: {checkboxes["action_id"]: {
+        "type": "checkboxes", "selected_options": [checkboxes["options"][1]]}}}
+    return await click(scene.owner, features, "Submit", state=state)
+
+
 async def test_a_click_on_the_other_replica_reaches_the_owners_waiting_claude_at_once(
     model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
 ):
@@ -115,17 +137,10 @@ async def test_a_click_on_the_other_replica_reaches_the_owners_waiting_claude_at
 async def test_a_two_part_question_answered_on_both_replicas_reaches_claude_once(
     model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
 ):
-    seen: list[fa.ModelRequest] = []
-    steps = [ask(MODE, FEATURES), seen_by(seen, "Both noted.")]
-    async with asking_on_the_owner(
-        model, tmp_path, postgres_server, steps, MODE["question"], FEATURES["question"]
-    ) as (scene, (mode, features)):
+    async with asking_both(model, tmp_path, postgres_server) as (scene, mode, features, seen):
         scene.on_the_other(await click(scene.owner, mode, "Detailed"))
         await scene.slack.wait_for(lambda: not elements(scene.slack.message("C1", mode.ts)), what="mode answered")
-        (pick_block, checkboxes), *_ = [(b, e) for b, e in elements(features) if e["type"] == "checkboxes"]
-        state = {pick_block["block_id"]: {checkboxes["action_id"]: {
-            "type": "checkboxes", "selected_options": [checkboxes["options"][1]]}}}
-        assert (await click(scene.owner, features, "Submit", state=state)).connection == scene.owner_connection
+        assert (await submit_payments(scene, features)).connection == scene.owner_connection
         await scene.owner.wait_for_text("C1", scene.root_ts, "Both noted.")
         (result,) = seen[0].tool_results
         assert '"Quick or detailed interview?"="Detailed"' in result.content_text
@@ -174,11 +189,7 @@ async def test_a_reply_typed_on_the_other_replica_answers_the_owners_waiting_cla
 async def test_which_part_a_reply_answers_chosen_on_the_other_replica_answers_that_part_alone(
     model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
 ):
-    seen: list[fa.ModelRequest] = []
-    steps = [ask(MODE, FEATURES), seen_by(seen, "Both noted.")]
-    async with asking_on_the_owner(
-        model, tmp_path, postgres_server, steps, MODE["question"], FEATURES["question"]
-    ) as (scene, (mode, features)):
+    async with asking_both(model, tmp_path, postgres_server) as (scene, mode, features, seen):
         slack = scene.slack
         scene.on_the_other(await slack.send_message("C1", "U1", "detailed, please", thread_ts=scene.root_ts))
         which = await slack.wait_for(
@@ -193,10 +204,7 @@ async def test_which_part_a_reply_answers_chosen_on_the_other_replica_answers_th
         assert "detailed, please" in slack.message("C1", mode.ts).visible_text
         assert elements(slack.message("C1", features.ts)), "the other part still waits"
 
-        (pick_block, checkboxes), *_ = [(b, e) for b, e in elements(features) if e["type"] == "checkboxes"]
-        state = {pick_block["block_id"]: {checkboxes["action_id"]: {
-            "type": "checkboxes", "selected_options": [checkboxes["options"][1]]}}}
-        await click(scene.owner, features, "Submit", state=state)
+        await submit_payments(scene, features)
         await scene.owner.wait_for_text("C1", scene.root_ts, "Both noted.")
         (result,) = seen[0].tool_results
         assert '"Which features matter most?"="Payments"' in result.content_text

@@ -1,5 +1,6 @@
 """Two bot processes (replicas) on one PostgreSQL database, one fake Slack handing
-Socket Mode envelopes to their two connections in turn.
+Socket Mode envelopes to their two connections in turn (or, in HTTP mode, its requests
+to their two request URLs, as a load balancer would).
 
 A reply that lands on the replica not running the thread is answered by the one that
 is (woken through the database), once; when that one is killed (-9), the other takes
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -18,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from claude_agent_sdk import project_key_for_directory
 
 from slackbot.app import Bot
@@ -32,6 +35,8 @@ from tests.postgres import PostgresServer
 from tests.test_crash import kill_9
 
 THREAD_NAME = "shop"
+SECRET = "replica-signing-secret"
+GREETING = "What do you sell?"
 
 
 def own_state(env: dict[str, str], tmp_path: Path, n: int) -> dict[str, str]:
@@ -40,28 +45,99 @@ def own_state(env: dict[str, str], tmp_path: Path, n: int) -> dict[str, str]:
 
 
 class Replica:
-    """A bot process, its Socket Mode connection's number and its replica id."""
+    """A bot process, its Socket Mode connection's (HTTP: request URL's) number and its replica id."""
 
     def __init__(self, process: asyncio.subprocess.Process, connection: int, replica_id: str) -> None:
         self.process, self.connection, self.id = process, connection, replica_id
 
 
-async def launch(slack: FakeSlack, env: dict[str, str], store: PostgresStore, log: Path) -> Replica:
+async def launch(
+    slack: FakeSlack, env: dict[str, str], store: PostgresStore, log: Path, *, http: bool = False
+) -> Replica:
+    """A replica connected over Socket Mode, or (`http`) serving HTTP on a port of its own
+    that the fake Slack then sends requests to, in turn with the others'."""
     known = set(await store.live_replicas(60))
-    opened = slack.connections_opened
+    opened = len(slack.request_urls) if http else slack.connections_opened
+    serve = ["--http", "--host", "127.0.0.1", "--port", "0"] if http else []
     with log.open("ab") as output:  # the bot's log, read when a test fails
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "slackbot", env=env, start_new_session=True,
+            sys.executable, "-m", "slackbot", *serve, env=env, start_new_session=True,
             stdout=asyncio.subprocess.DEVNULL, stderr=output,
         )
-    await slack.wait_for(lambda: slack.connections_opened > opened, timeout=30, what="bot connected")
-    (replica_id,) = set(await store.live_replicas(60)) - known  # it beats before it connects
+    if http:
+        port = await slack.wait_for(lambda: serving_port(log), timeout=30, what="bot serving")
+        slack.request_urls.append(f"http://127.0.0.1:{port}/slack/events")
+    else:
+        await slack.wait_for(lambda: slack.connections_opened > opened, timeout=30, what="bot connected")
+    (replica_id,) = set(await store.live_replicas(60)) - known  # it beats before it connects (or serves)
     return Replica(process, opened + 1, replica_id)
 
 
+def serving_port(log: Path) -> int | None:
+    found = re.search(r"serving Slack requests on http://127\.0\.0\.1:(\d+)/", log.read_text())
+    return int(found.group(1)) if found else None
+
+
+@dataclass
+class Interview:
+    """Two replicas on one database, and an interview its owner (the one the command reached) greeted in."""
+
+    slack: FakeSlack
+    store: PostgresStore
+    root_ts: str
+    owner: Replica
+    other: Replica
+
+    def thread(self) -> str:
+        return self.slack.thread_text("C1", self.root_ts)
+
+
+@asynccontextmanager
+async def interview_on_two_replicas(
+    model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer, steps: list[fa.Step | fa.Turn],
+    *, http: bool = False,
+) -> AsyncIterator[Interview]:
+    """Two replica processes (Socket Mode, or `http`) on a fresh database; Claude answers
+    `steps`, the first being the greeting (GREETING), shown before this yields."""
+    url = postgres_server.fresh_database()
+    (tmp_path / "generations").mkdir()
+    model.script(str(tmp_path / "generations" / THREAD_NAME), steps)
+    store = PostgresStore(url)
+    await store.open()
+    async with FakeSlack(several_connections=True, signing_secret=SECRET) as slack:
+        # One generations folder for both (shared storage) but a state folder each, as on
+        # two machines: a survivor resumes a killed replica's conversation from the
+        # transcript in the database.
+        env = process_env(**bot_env(
+            slack, tmp_path, NEWSPEC_DATABASE_URL=url, NEWSPEC_REPLICA_TIMEOUT="2",
+            **({"SLACK_SIGNING_SECRET": SECRET} if http else {}),
+        ))
+        replicas: list[Replica] = []
+        try:
+            for n in (1, 2):
+                own = own_state(env, tmp_path, n)
+                replicas.append(await launch(slack, own, store, tmp_path / f"bot{n}.log", http=http))
+            started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
+            root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
+            (owner,) = [r for r in replicas if r.connection == started.connection]
+            (other,) = [r for r in replicas if r is not owner]
+            interview = Interview(slack, store, root.ts, owner, other)
+            await slack.wait_for(lambda: GREETING in interview.thread(), timeout=30)
+            yield interview
+        finally:
+            for replica in replicas:
+                if replica.process.returncode is None:
+                    os.killpg(replica.process.pid, signal.SIGCONT)  # a test may have stopped it
+                    await kill_9(replica.process)
+            await store.close()
+
+
+@pytest.mark.parametrize("http", [False, True], ids=["socket_mode", "http_mode"])
 async def test_a_reply_on_either_replica_is_answered_once_and_a_killed_owners_thread_goes_on(
-    model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
+    model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer, http: bool
 ):
+    """In Socket Mode each replica holds a connection; in HTTP mode each serves its own
+    request URL behind a load balancer (which passes a dead one's requests on)."""
     cakes_asked, cakes_answer = asyncio.Event(), asyncio.Event()
 
     async def cakes(request: fa.ModelRequest) -> fa.Turn:
@@ -77,65 +153,45 @@ async def test_a_reply_on_either_replica_is_answered_once_and_a_killed_owners_th
 
     def answers_on_the_survivor(request: fa.ModelRequest) -> fa.Turn:
         history = json.dumps(request.messages)
-        for earlier in ("What do you sell?", "We sell bread", "Bread, noted.", "Cakes too", "Pies, noted."):
+        for earlier in (GREETING, "We sell bread", "Bread, noted.", "Cakes too", "Pies, noted."):
             assert earlier in history
         assert history.count("Scones as well") == 1
         return fa.text("Bread, cakes, pies and scones, got it.")
 
-    url = postgres_server.fresh_database()
-    (tmp_path / "generations").mkdir()
-    model.script(
-        str(tmp_path / "generations" / THREAD_NAME),
-        [fa.text("What do you sell?"), fa.text("Bread, noted."), cakes, pies, answers_on_the_survivor],
-    )
-    store = PostgresStore(url)
-    await store.open()
-    async with FakeSlack(several_connections=True) as slack:
-        # One generations folder for both (shared storage) but a state folder each, as on
-        # two machines: the survivor resumes the killed replica's conversation from the
-        # transcript in the database.
-        env = process_env(**bot_env(slack, tmp_path, NEWSPEC_DATABASE_URL=url, NEWSPEC_REPLICA_TIMEOUT="2"))
-        replicas = [await launch(slack, own_state(env, tmp_path, n), store, tmp_path / f"bot{n}.log") for n in (1, 2)]
-        try:
-            started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
-            root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
-            thread = lambda: slack.thread_text("C1", root.ts)  # noqa: E731
-            await slack.wait_for(lambda: "What do you sell?" in thread(), timeout=30)
-            (owner,) = [r for r in replicas if r.connection == started.connection]
-            (other,) = [r for r in replicas if r is not owner]
-            assert await store.owner_of("C1", root.ts) == owner.id
+    steps = [fa.text(GREETING), fa.text("Bread, noted."), cakes, pies, answers_on_the_survivor]
+    async with interview_on_two_replicas(model, tmp_path, postgres_server, steps, http=http) as interview:
+        slack, store, root_ts, owner, other = (
+            interview.slack, interview.store, interview.root_ts, interview.owner, interview.other
+        )
+        thread = interview.thread
+        assert await store.owner_of("C1", root_ts) == owner.id
 
-            # Envelopes alternate: this reply lands on the other replica, which wakes the owner.
-            bread = await slack.send_message("C1", "U1", "We sell bread", thread_ts=root.ts)
-            assert bread.connection == other.connection
-            await slack.wait_for(lambda: "Bread, noted." in thread(), timeout=30)
+        # Envelopes alternate: this reply lands on the other replica, which wakes the owner.
+        bread = await slack.send_message("C1", "U1", "We sell bread", thread_ts=root_ts)
+        assert bread.connection == other.connection
+        await slack.wait_for(lambda: "Bread, noted." in thread(), timeout=30)
 
-            # The owner is in a turn when a reply lands on the other: it waits for the owner's next turn.
-            cakes_too = await slack.send_message("C1", "U1", "Cakes too", thread_ts=root.ts)
-            assert cakes_too.connection == owner.connection
-            await asyncio.wait_for(cakes_asked.wait(), 30)
-            and_pies = await slack.send_message("C1", "U1", "And pies", thread_ts=root.ts)
-            assert and_pies.connection == other.connection
-            await slack.wait_for(lambda: stored(store, root.ts, waiting=1), what="the reply stored")
-            cakes_answer.set()
-            await slack.wait_for(lambda: "Pies, noted." in thread(), timeout=30)
-            await slack.wait_for(lambda: stored(store, root.ts), what="the turn to be recorded")
-            assert await store.owner_of("C1", root.ts) == owner.id  # the owner ran every turn
+        # The owner is in a turn when a reply lands on the other: it waits for the owner's next turn.
+        cakes_too = await slack.send_message("C1", "U1", "Cakes too", thread_ts=root_ts)
+        assert cakes_too.connection == owner.connection
+        await asyncio.wait_for(cakes_asked.wait(), 30)
+        and_pies = await slack.send_message("C1", "U1", "And pies", thread_ts=root_ts)
+        assert and_pies.connection == other.connection
+        await slack.wait_for(lambda: stored(store, root_ts, waiting=1), what="the reply stored")
+        cakes_answer.set()
+        await slack.wait_for(lambda: "Pies, noted." in thread(), timeout=30)
+        await slack.wait_for(lambda: stored(store, root_ts), what="the turn to be recorded")
+        assert await store.owner_of("C1", root_ts) == owner.id  # the owner ran every turn
 
-            await kill_9(owner.process)
-            scones = await slack.send_message("C1", "U1", "Scones as well", thread_ts=root.ts)
-            assert scones.connection == other.connection
-            await slack.wait_for(lambda: "Bread, cakes, pies and scones, got it." in thread(), timeout=60)
-            assert await store.owner_of("C1", root.ts) == other.id
-            for said in ("What do you sell?", "Bread, noted.", "Cakes, noted.", "Pies, noted.", "scones, got it."):
-                assert thread().count(said) == 1, thread()
-            await slack.wait_for(lambda: stored(store, root.ts), what="the last turn to be recorded")
-            model.verify()  # five turns, each asked once: no reply lost, none answered twice
-        finally:
-            for replica in replicas:
-                if replica.process.returncode is None:
-                    await kill_9(replica.process)
-            await store.close()
+        await kill_9(owner.process)
+        scones = await slack.send_message("C1", "U1", "Scones as well", thread_ts=root_ts)
+        assert scones.connection == other.connection
+        await slack.wait_for(lambda: "Bread, cakes, pies and scones, got it." in thread(), timeout=60)
+        assert await store.owner_of("C1", root_ts) == other.id
+        for said in (GREETING, "Bread, noted.", "Cakes, noted.", "Pies, noted.", "scones, got it."):
+            assert thread().count(said) == 1, thread()
+        await slack.wait_for(lambda: stored(store, root_ts), what="the last turn to be recorded")
+        model.verify()  # five turns, each asked once: no reply lost, none answered twice
 
 
 async def stored(store: PostgresStore, thread_ts: str, *, waiting: int = 0) -> bool:
@@ -162,41 +218,20 @@ async def test_an_owner_killed_mid_turn_has_its_turn_finished_once_by_the_other(
         assert history.count("We sell bread") == 1
         return fa.text("Bread, noted.")
 
-    url = postgres_server.fresh_database()
-    (tmp_path / "generations").mkdir()
-    model.script(
-        str(tmp_path / "generations" / THREAD_NAME),
-        [fa.text("What do you sell?"), cut_off, finished_on_the_survivor],
-    )
-    store = PostgresStore(url)
-    await store.open()
-    async with FakeSlack(several_connections=True) as slack:
-        env = process_env(**bot_env(slack, tmp_path, NEWSPEC_DATABASE_URL=url, NEWSPEC_REPLICA_TIMEOUT="2"))
-        replicas = [await launch(slack, own_state(env, tmp_path, n), store, tmp_path / f"bot{n}.log") for n in (1, 2)]
-        try:
-            started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
-            root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
-            thread = lambda: slack.thread_text("C1", root.ts)  # noqa: E731
-            await slack.wait_for(lambda: "What do you sell?" in thread(), timeout=30)
-            (owner,) = [r for r in replicas if r.connection == started.connection]
-            (other,) = [r for r in replicas if r is not owner]
-
-            await slack.send_message("C1", "U1", "We sell bread", thread_ts=root.ts)  # on the other: wakes the owner
-            await asyncio.wait_for(asked.wait(), 30)
-            await kill_9(owner.process)
-            never.set()
-            # Nobody writes in the thread: the survivor finds the thread orphaned on its own.
-            await slack.wait_for(lambda: "Bread, noted." in thread(), timeout=60)
-            assert await store.owner_of("C1", root.ts) == other.id
-            assert "never delivered" not in thread()
-            assert thread().count("Bread, noted.") == 1
-            await slack.wait_for(lambda: stored(store, root.ts), what="the turn to be recorded")
-            model.verify()
-        finally:
-            for replica in replicas:
-                if replica.process.returncode is None:
-                    await kill_9(replica.process)
-            await store.close()
+    steps = [fa.text(GREETING), cut_off, finished_on_the_survivor]
+    async with interview_on_two_replicas(model, tmp_path, postgres_server, steps) as interview:
+        slack, store, root_ts, thread = interview.slack, interview.store, interview.root_ts, interview.thread
+        await slack.send_message("C1", "U1", "We sell bread", thread_ts=root_ts)  # on the other: wakes the owner
+        await asyncio.wait_for(asked.wait(), 30)
+        await kill_9(interview.owner.process)
+        never.set()
+        # Nobody writes in the thread: the survivor finds the thread orphaned on its own.
+        await slack.wait_for(lambda: "Bread, noted." in thread(), timeout=60)
+        assert await store.owner_of("C1", root_ts) == interview.other.id
+        assert "never delivered" not in thread()
+        assert thread().count("Bread, noted.") == 1
+        await slack.wait_for(lambda: stored(store, root_ts), what="the turn to be recorded")
+        model.verify()
 
 
 async def test_an_owner_stalled_mid_turn_stays_out_of_the_thread_the_other_took_over(
@@ -223,40 +258,28 @@ async def test_an_owner_stalled_mid_turn_stays_out_of_the_thread_the_other_took_
         assert "Bread, noted." in history and stalled_answer not in history
         return fa.text("Cakes, noted.")
 
-    url = postgres_server.fresh_database()
-    (tmp_path / "generations").mkdir()
-    model.script(
-        str(tmp_path / "generations" / THREAD_NAME), [fa.text("What do you sell?"), stalled, taken_over, cakes]
-    )
-    store = PostgresStore(url)
-    await store.open()
-    async with FakeSlack(several_connections=True) as slack:
-        env = process_env(**bot_env(slack, tmp_path, NEWSPEC_DATABASE_URL=url, NEWSPEC_REPLICA_TIMEOUT="2"))
-        replicas = [await launch(slack, own_state(env, tmp_path, n), store, tmp_path / f"bot{n}.log") for n in (1, 2)]
+    steps = [fa.text(GREETING), stalled, taken_over, cakes]
+    async with interview_on_two_replicas(model, tmp_path, postgres_server, steps) as interview:
+        slack, store, root_ts, owner, thread = (
+            interview.slack, interview.store, interview.root_ts, interview.owner, interview.thread
+        )
         try:
-            started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
-            root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
-            thread = lambda: slack.thread_text("C1", root.ts)  # noqa: E731
-            await slack.wait_for(lambda: "What do you sell?" in thread(), timeout=30)
-            (owner,) = [r for r in replicas if r.connection == started.connection]
-            (other,) = [r for r in replicas if r is not owner]
-
-            await slack.send_message("C1", "U1", "We sell bread", thread_ts=root.ts)
+            await slack.send_message("C1", "U1", "We sell bread", thread_ts=root_ts)
             await asyncio.wait_for(asked.wait(), 30)
             os.killpg(owner.process.pid, signal.SIGSTOP)  # the bot and its Claude CLI, as a VM pause
             await slack.wait_for(lambda: "Bread, noted." in thread(), timeout=60)
-            assert await store.owner_of("C1", root.ts) == other.id
+            assert await store.owner_of("C1", root_ts) == interview.other.id
             release.set()
             os.killpg(owner.process.pid, signal.SIGCONT)
             await slack.wait_for(lambda: live(store, owner.id), what="the stalled replica to beat again")
 
-            cakes_too = await slack.send_message("C1", "U1", "Cakes too", thread_ts=root.ts)
+            cakes_too = await slack.send_message("C1", "U1", "Cakes too", thread_ts=root_ts)
             assert cakes_too.connection == owner.connection  # it wakes the thread's owner now
             await slack.wait_for(lambda: "Cakes, noted." in thread(), timeout=30)
-            await slack.wait_for(lambda: stored(store, root.ts), what="the turn to be recorded")
-            assert await store.owner_of("C1", root.ts) == other.id
-            said = [m.text for m in slack.thread("C1", root.ts) if m.user != "U1"]
-            assert said == ["What do you sell?", "Bread, noted.", "Cakes, noted."], thread()
+            await slack.wait_for(lambda: stored(store, root_ts), what="the turn to be recorded")
+            assert await store.owner_of("C1", root_ts) == interview.other.id
+            said = [m.text for m in slack.thread("C1", root_ts) if m.user != "U1"]
+            assert said == [GREETING, "Bread, noted.", "Cakes, noted."], thread()
             # The stored transcript (what any replica resumes from) holds none of the stalled turn.
             project = tmp_path / "generations" / THREAD_NAME
             await slack.wait_for(lambda: mirrored(store, project, "Cakes, noted."), what="the transcript mirrored")
@@ -264,11 +287,6 @@ async def test_an_owner_stalled_mid_turn_stays_out_of_the_thread_the_other_took_
             model.verify()  # four turns, each asked once
         finally:
             release.set()
-            for replica in replicas:
-                if replica.process.returncode is None:
-                    os.killpg(replica.process.pid, signal.SIGCONT)
-                    await kill_9(replica.process)
-            await store.close()
 
 
 async def live(store: PostgresStore, replica_id: str) -> bool:
@@ -319,7 +337,7 @@ class MidAnswer:
 
 @asynccontextmanager
 async def owner_mid_answer(
-    model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
+    model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer, *, http: bool = False
 ) -> AsyncIterator[MidAnswer]:
     asked, never = asyncio.Event(), asyncio.Event()
 
@@ -328,35 +346,17 @@ async def owner_mid_answer(
         await never.wait()  # Claude answers until stopped (or the interview is cancelled)
         return fa.text("never delivered")
 
-    url = postgres_server.fresh_database()
-    (tmp_path / "generations").mkdir()
-    model.script(
-        str(tmp_path / "generations" / THREAD_NAME),
-        [fa.text("What do you sell?"), fa.text("Bread, noted."), long_answer],
-    )
-    store = PostgresStore(url)
-    await store.open()
-    async with FakeSlack(several_connections=True) as slack:
-        env = process_env(**bot_env(slack, tmp_path, NEWSPEC_DATABASE_URL=url, NEWSPEC_REPLICA_TIMEOUT="2"))
-        replicas = [await launch(slack, own_state(env, tmp_path, n), store, tmp_path / f"bot{n}.log") for n in (1, 2)]
+    steps = [fa.text(GREETING), fa.text("Bread, noted."), long_answer]
+    async with interview_on_two_replicas(model, tmp_path, postgres_server, steps, http=http) as interview:
+        scene = MidAnswer(interview.slack, interview.store, interview.root_ts, interview.owner, never)
         try:
-            started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
-            root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
-            scene = MidAnswer(
-                slack, store, root.ts, next(r for r in replicas if r.connection == started.connection), never
-            )
-            await slack.wait_for(lambda: "What do you sell?" in scene.thread(), timeout=30)
-            await slack.send_message("C1", "U1", "We sell bread", thread_ts=root.ts)
-            await slack.wait_for(lambda: "Bread, noted." in scene.thread(), timeout=30)
-            await slack.send_message("C1", "U1", "Cakes too", thread_ts=root.ts)  # on the owner
+            await scene.slack.send_message("C1", "U1", "We sell bread", thread_ts=scene.root_ts)
+            await scene.slack.wait_for(lambda: "Bread, noted." in scene.thread(), timeout=30)
+            await scene.slack.send_message("C1", "U1", "Cakes too", thread_ts=scene.root_ts)  # on the owner
             await asyncio.wait_for(asked.wait(), 30)
             yield scene
         finally:
             never.set()
-            for replica in replicas:
-                if replica.process.returncode is None:
-                    await kill_9(replica.process)
-            await store.close()
 
 
 async def test_stop_typed_on_the_other_replica_stops_the_owners_turn(
@@ -372,10 +372,12 @@ async def test_stop_typed_on_the_other_replica_stops_the_owners_turn(
         assert scene.slack.ephemerals(user="U1") == []  # nobody was told there is nothing to stop
 
 
+@pytest.mark.parametrize("http", [False, True], ids=["socket_mode", "http_mode"])
 async def test_cancel_on_the_other_replica_ends_the_owners_turn(
-    model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer
+    model: fa.FakeAnthropic, tmp_path: Path, postgres_server: PostgresServer, http: bool
 ):
-    async with owner_mid_answer(model, tmp_path, postgres_server) as scene:
+    """(HTTP mode too: a button's interaction reaches the other replica as a signed form.)"""
+    async with owner_mid_answer(model, tmp_path, postgres_server, http=http) as scene:
         cancel = await scene.slack.send_action(
             CANCEL_ACTION, user_id="U1", channel_id="C1", message_ts=scene.root_ts
         )

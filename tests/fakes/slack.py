@@ -1,5 +1,8 @@
 """A fake Slack for tests: Web API, Socket Mode and response_url on one local aiohttp server.
 
+Or, instead of Socket Mode, Slack's signed HTTP requests to the app's request URLs
+(``request_urls``, several: replicas behind a load balancer; see ``signing_secret``).
+
 It is driven by the real ``slack_sdk`` ``AsyncWebClient`` and by Bolt's
 ``AsyncSocketModeHandler``::
 
@@ -57,7 +60,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import yaml
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import ClientConnectorError, ClientSession, ClientTimeout, WSCloseCode, WSMsgType, web
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +294,7 @@ class Delivery:
     payload: JSON
     ack: JSON  # the ack's payload ({} when the app acked without one)
     latency: float
-    connection: int = 0  # which Socket Mode connection took it (1: the first opened)
+    connection: int = 0  # which Socket Mode connection took it (1: the first opened); HTTP: which request URL
 
     @property
     def ts(self) -> str | None:
@@ -692,6 +695,8 @@ class FakeSlack:
         # Several apps' processes hold a connection each (replicas): Slack hands each
         # envelope to one of them, here in turn. Otherwise the newest connection is the live one.
         several_connections: bool = False,
+        # HTTP mode: what requests to `request_urls` are signed with.
+        signing_secret: str = "fake-signing-secret",
     ) -> None:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -746,6 +751,12 @@ class FakeSlack:
         self.several_connections = several_connections
         self._handed = 0  # envelopes handed out in turn (several_connections)
         self._numbers: dict[web.WebSocketResponse, int] = {}  # connection -> its number
+        # HTTP mode: once a test adds the app's request URLs (.../slack/events) here, envelopes
+        # go to them as Slack's signed requests instead of over Socket Mode: in turn, as a load
+        # balancer hands them out, a URL refusing the connection (its process gone) passing
+        # the request to the next. A delivery's `connection` is then its URL's number (1: first).
+        self.signing_secret = signing_secret
+        self.request_urls: list[str] = []
 
         self._messages: list[Message] = []
         self._ephemerals: list[Ephemeral] = []
@@ -1342,6 +1353,8 @@ class FakeSlack:
         self, type: str, payload: JSON, retry_attempt: int, retry_reason: str,
         accepts_response_payload: bool | None, timeout: float,
     ) -> Delivery:
+        if self.request_urls:
+            return await self._deliver_http(type, payload, retry_attempt, retry_reason, timeout)
         await self.wait_connected(timeout)
         ws = self._pick_socket()
         if accepts_response_payload is None:
@@ -1368,6 +1381,46 @@ class FakeSlack:
         if type == "slash_commands" and ack_payload:
             self._show_response(ack_payload, _ResponseTarget(payload["channel_id"], payload["user_id"]), "ack")
         return Delivery(envelope_id, type, payload, ack_payload or {}, latency, self._numbers.get(ws, 0))
+
+    async def _deliver_http(
+        self, type: str, payload: JSON, retry_attempt: int, retry_reason: str, timeout: float
+    ) -> Delivery:
+        """An envelope as Slack's HTTP request: events as JSON, commands as a form, interactions
+        as a form's `payload` field; the response's body (if any) is the ack's payload."""
+        if type == "events_api":
+            body = json.dumps(payload)
+        elif type == "slash_commands":
+            body = form_body(payload)
+        else:
+            body = form_body({"payload": json.dumps(payload)})
+        headers = signed_headers(self.signing_secret, body)
+        if retry_attempt:
+            headers.update({"X-Slack-Retry-Num": str(retry_attempt), "X-Slack-Retry-Reason": retry_reason})
+        started = time.perf_counter()
+        for _ in self.request_urls:
+            self._handed += 1
+            number = (self._handed - 1) % len(self.request_urls) + 1
+            url = self.request_urls[number - 1]
+            try:
+                async with ClientSession(timeout=ClientTimeout(total=timeout)) as client, client.post(
+                    url, data=body.encode(), headers=headers
+                ) as response:
+                    status, text = response.status, await response.text()
+                break
+            except ClientConnectorError:  # as a load balancer would, on to the next
+                log.info("fake slack: %s refused the connection", url)
+            except TimeoutError:
+                raise AckTimeout(f"no answer to {type} from {url} within {timeout}s\n{self.dump()}") from None
+        else:
+            raise ConnectionError(f"fake slack: none of {self.request_urls} took the connection")
+        assert status == 200, f"{url} answered {type} with {status}: {_short(text)}"
+        latency = time.perf_counter() - started
+        ack_payload = json.loads(text) if text.lstrip().startswith("{") else None
+        envelope_id = str(uuid.uuid4())
+        self.acks.append(Ack(envelope_id, type, ack_payload, latency))
+        if type == "slash_commands" and ack_payload:
+            self._show_response(ack_payload, _ResponseTarget(payload["channel_id"], payload["user_id"]), "ack")
+        return Delivery(envelope_id, type, payload, ack_payload or {}, latency, number)
 
     def _pick_socket(self) -> web.WebSocketResponse:
         """Slack picks one connection: with several apps' connections open, each in turn;
