@@ -167,14 +167,13 @@ class Questions:
         woke this one) go to Claude as a click taken here does; each once, as Claude lacks
         it. False if there were none."""
         lacking = conversation.session.questions.lacking(question.id)
-        prefixes = {index: answer_text(item, "") for index, item in enumerate(question.items)}
         answers: dict[int, str] = {}
         for reply in await self.store.pending_replies(*conversation.key):
-            if reply.question_id != question.id or reply.sent is not None or reply.id in self.taking:
-                continue  # not a stored answer of it, Claude has it, or its click here hands it on
-            for index, prefix in prefixes.items():
-                if question.items[index].question in lacking and reply.text.startswith(prefix):
-                    answers.setdefault(index, reply.text.removeprefix(prefix))
+            index = reply.question_item  # the part it was stored for: never guessed from its words
+            if reply.question_id != question.id or index is None or reply.sent is not None or reply.id in self.taking:
+                continue  # not a part's stored answer, Claude has it, or its click here hands it on
+            if 0 <= index < len(question.items) and question.items[index].question in lacking:
+                answers.setdefault(index, reply.text.removeprefix(answer_text(question.items[index], "")))
         if not answers:
             return False
         for index, value in answers.items():

@@ -73,32 +73,34 @@ class Delivery(Transactions):
 
     async def add_answer(
         self, channel: str, thread_ts: str, user_id: str, text: str, author: str | None, user_team: str | None,
-        question_id: str,
+        question_id: str, item: int | None = None,
     ) -> PendingReply:
-        """Store an answer as a reply of its own (it waits while its question has parts open)."""
+        """Store an answer as a reply of its own (it waits while its question has parts open);
+        `item`: the part it answers, if one (the owner hands it to Claude as that part's)."""
         async with self.transaction() as db:
             ((reply_id,),) = await db.execute_fetchall(
                 "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author, user_team, "
-                "question_id) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?) RETURNING id",
-                (channel, thread_ts, user_id, text, time.time(), author, user_team, question_id),
+                "question_id, question_item) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?) RETURNING id",
+                (channel, thread_ts, user_id, text, time.time(), author, user_team, question_id, item),
             )
         return PendingReply(
             reply_id, channel, thread_ts, user_id, text, "", author, user_team=user_team,
-            question_id=question_id,
+            question_id=question_id, question_item=item,
         )
 
     async def record_answer(
         self, question_id: str, item: int, parts: int, who: str, answer: str, reply: PendingReply,
     ) -> int | None:
         """Claim part `item` of a question for `who` (answered `answer`), store the answer
-        as `reply` (a reply of its own: its id is returned), and close the question if that
-        was its last open part (of `parts`): one transaction, so a kill leaves all of it or
-        none. None if the part was answered already."""
+        as `reply` (a reply of its own, naming the part: its id is returned), and close the
+        question if that was its last open part (of `parts`): one transaction, so a kill
+        leaves all of it or none. None if the part was answered already."""
         async with self.transaction():
             if not await self.claim_answer(question_id, item, who, answer):
                 return None
             stored = await self.add_answer(
-                reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.author, reply.user_team, question_id
+                reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.author, reply.user_team, question_id,
+                item,
             )
             if len(await self.answered_items(question_id)) >= parts:
                 await self.mark_question_answered(question_id)

@@ -90,6 +90,7 @@ class PendingReply:
     # carries it (see `SpecSession.delivered`); "": riding along with the next message.
     sent: str | None = None
     question_id: str | None = None  # it answers a part of this question
+    question_item: int | None = None  # that part (None: a typed reply, which may answer several)
     held: bool = False  # that question has parts still open: it waits for them
 
     @property
@@ -198,7 +199,7 @@ class StateStore(Protocol):
     async def threads_in_flight(self) -> list[tuple[str, str]]: ...
     async def add_answer(
         self, channel: str, thread_ts: str, user_id: str, text: str, author: str | None, user_team: str | None,
-        question_id: str,
+        question_id: str, item: int | None = None,
     ) -> PendingReply: ...
     async def assign_answer(self, reply_id: int, question_id: str) -> None: ...
     async def files_follow(self, reply_id: int, text: str) -> None: ...
