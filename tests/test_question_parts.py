@@ -4,14 +4,20 @@ conversation records what Claude would get."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from slackbot.claude.open_questions import OpenQuestions
-from slackbot.events import Choice, Question, QuestionItem
+from slackbot.events import Attachment, Choice, Question, QuestionItem
 from slackbot.interview.questions import Questions, question_to_dict
 from slackbot.store import InterviewRecord, PostgresStore, SqliteStore
+from slackbot.store.postgres_engine import PgWriter
+from tests.conftest import reopen
 
 Store = SqliteStore | PostgresStore
 KEY = ("C1", "1.0")
@@ -106,3 +112,124 @@ async def test_a_typed_answer_worded_like_another_parts_stored_answer_answers_on
     assert not await questions.answer_recorded(owner, question)  # nothing another replica took
     assert owner.given == [{NAME.question: 'My answer to "Size?": Bo'}]
     assert owner.session.questions.lacking(question.id) == {SIZE.question}
+
+
+class Killed(Exception):
+    """The process is killed at this statement: nothing after it runs."""
+
+
+@contextmanager
+def killed_at(store: Store, monkeypatch: pytest.MonkeyPatch, marker: str) -> Iterator[None]:
+    """Every write statement containing `marker` kills the process (raises `Killed`)."""
+
+    def wrap(real: Any) -> Any:
+        async def statement(*args: Any) -> Any:
+            sql = next(a for a in args if isinstance(a, str))
+            if marker in sql:
+                raise Killed(sql)
+            return await real(*args)
+
+        return statement
+
+    if isinstance(store, SqliteStore):
+        for name in ("execute", "executemany"):
+            monkeypatch.setattr(store.db, name, wrap(getattr(store.db, name)))
+    else:
+        for name in ("execute", "executemany"):
+            monkeypatch.setattr(PgWriter, name, wrap(getattr(PgWriter, name)))
+    yield
+    monkeypatch.undo()
+
+
+def words_waiting(replies: list[Any], words: str) -> int:
+    """How many stored rows would bring `words` to Claude."""
+    return sum(words in r.text for r in replies if r.sent is None)
+
+
+async def test_a_kill_as_the_chosen_part_is_answered_leaves_the_words_to_go_to_claude_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch,
+):
+    """Claude does not wait here (parked, or on another replica): the person picks which
+    part their typed reply answers, its words are stored as that part's answer and the
+    reply goes. Killed between those two writes, the words waited twice after the
+    restart: as the part's answer and as the plain reply."""
+    question = await asked(store, NAME, SIZE)
+    reply = await store.accept_reply(*KEY, "U1", "Robin", "2.0", "Ev1")
+    assert reply is not None
+    with killed_at(store, monkeypatch, "DELETE FROM pending_replies"), pytest.raises(Killed):
+        await Questions(store).answer_chosen(Asked(store), question.id, 0, reply.id, "U1")
+    store = await reopen(store)  # the restart
+    try:
+        replies = await store.pending_replies(*KEY)
+        assert words_waiting(replies, "Robin") == 1, [r.text for r in replies]
+        # After the restart the choice is made again (or the reply answers as a message): once.
+        assert await Questions(store).answer_chosen(Asked(store), question.id, 0, reply.id, "U1")
+        replies = await store.pending_replies(*KEY)
+        assert words_waiting(replies, "Robin") == 1, [r.text for r in replies]
+        assert [r.question_item for r in replies] == [0]
+        assert await store.answered_items(question.id) == {0}
+    finally:
+        await store.close()
+
+
+async def test_a_kill_as_a_chosen_reply_with_files_answers_claude_waiting_here_leaves_its_words_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch,
+):
+    """Claude waits here: the chosen part's answer goes to it as the tool's result, the
+    reply's words stored as an answer of their own and the reply keeping only its files.
+    Killed between those two writes, the words waited twice after the restart."""
+    question = await asked(store, NAME, SIZE)
+    conversation = Asked(store)
+    conversation.wait_on(question)
+    notes = Attachment("notes.md", "text/plain", b"# notes\n")
+    reply = await store.accept_reply(*KEY, "U1", "Robin", "2.0", "Ev1", attachments=(notes,))
+    assert reply is not None
+    with killed_at(store, monkeypatch, "UPDATE pending_replies SET text"), pytest.raises(Killed):
+        await Questions(store).answer_chosen(conversation, question.id, 0, reply.id, "U1")
+    store = await reopen(store)  # the restart
+    try:
+        replies = await store.pending_replies(*KEY)
+        assert words_waiting(replies, "Robin") == 1, [r.text for r in replies]
+        assert await store.reply_files([reply.id]) == (notes,)
+    finally:
+        await store.close()
+
+
+async def test_a_reply_a_turn_took_meanwhile_answers_no_part_when_chosen(store: Store):
+    """The choice comes after a turn carried the reply to Claude as a message: storing it
+    as the part's answer too would give Claude the words twice."""
+    question = await asked(store, NAME, SIZE)
+    reply = await store.accept_reply(*KEY, "U1", "Robin", "2.0", "Ev1")
+    assert reply is not None
+    conversation = Asked(store)
+    rows = store.pending_replies
+
+    async def carried_meanwhile(channel: str, thread_ts: str) -> list[Any]:
+        found = await rows(channel, thread_ts)  # read as still waiting, then a turn carries it
+        await store.carry([reply.id], "turn-1")
+        return found
+
+    store.pending_replies = carried_meanwhile  # type: ignore[method-assign]
+    try:
+        assert not await Questions(store).answer_chosen(conversation, question.id, 0, reply.id, "U1")
+    finally:
+        del store.pending_replies
+    replies = await store.pending_replies(*KEY)
+    assert [(r.text, r.sent) for r in replies] == [("Robin", "turn-1")]
+    assert await store.answered_items(question.id) == set()
+
+
+async def test_a_chosen_reply_with_files_answers_its_part_and_keeps_only_its_files(store: Store):
+    """Claude does not wait here: the reply's words become the part's stored answer, and
+    the reply stays only for its files, saying what they are."""
+    question = await asked(store, NAME, SIZE)
+    notes = Attachment("notes.md", "text/plain", b"# notes\n")
+    reply = await store.accept_reply(*KEY, "U1", "Robin", "2.0", "Ev1", attachments=(notes,))
+    assert reply is not None
+    assert await Questions(store).answer_chosen(Asked(store), question.id, 1, reply.id, "U1")
+    files, answer = await store.pending_replies(*KEY)  # in arrival order
+    assert (answer.text, answer.question_id, answer.question_item) == ('My answer to "Size?": Robin', "q1", 1)
+    assert (files.id, files.question_id) == (reply.id, None)
+    assert files.text == '(The files I attached to my answer to "Size?".)'  # its words are the answer
+    assert await store.reply_files([reply.id]) == (notes,)
+    assert await store.answered_items(question.id) == {1}
