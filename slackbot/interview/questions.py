@@ -136,11 +136,16 @@ class Questions:
 
     async def _take(
         self, conversation: Asking, question: Question, index: int, value: str, user_id: str,
-        author: str | None, user_team: str | None,
+        author: str | None, user_team: str | None, replaces: PendingReply | None = None,
     ) -> Click | None:
+        """Part `index` claimed and `value` stored as its answer; `replaces`: the typed reply
+        whose words it is, which goes (its files follow) in the same transaction."""
         item, who = question.items[index], f"<@{user_id}>"
         reply = PendingReply(0, *conversation.key, user_id, answer_text(item, value), "", author, user_team=user_team)
-        reply_id = await self.store.record_answer(question.id, index, len(question.items), who, value, reply)
+        reply_id = await self.store.record_answer(
+            question.id, index, len(question.items), who, value, reply,
+            replaces=None if replaces is None else replaces.id, files_note=files_note(item),
+        )
         if reply_id is None:
             return None
         self.taking.add(reply_id)
@@ -167,14 +172,13 @@ class Questions:
         woke this one) go to Claude as a click taken here does; each once, as Claude lacks
         it. False if there were none."""
         lacking = conversation.session.questions.lacking(question.id)
-        prefixes = {index: answer_text(item, "") for index, item in enumerate(question.items)}
         answers: dict[int, str] = {}
         for reply in await self.store.pending_replies(*conversation.key):
-            if reply.question_id != question.id or reply.sent is not None or reply.id in self.taking:
-                continue  # not a stored answer of it, Claude has it, or its click here hands it on
-            for index, prefix in prefixes.items():
-                if question.items[index].question in lacking and reply.text.startswith(prefix):
-                    answers.setdefault(index, reply.text.removeprefix(prefix))
+            index = reply.question_item  # the part it was stored for: never guessed from its words
+            if reply.question_id != question.id or index is None or reply.sent is not None or reply.id in self.taking:
+                continue  # not a part's stored answer, Claude has it, or its click here hands it on
+            if 0 <= index < len(question.items) and question.items[index].question in lacking:
+                answers.setdefault(index, reply.text.removeprefix(answer_text(question.items[index], "")))
         if not answers:
             return False
         for index, value in answers.items():
@@ -212,8 +216,7 @@ class Questions:
             return False
         if live and reply.file_count:
             # The tool's result carries words only: the files follow as a message of their own.
-            await self.store.add_answer(*conversation.key, reply.user_id, value, None, reply.user_team, question.id)
-            await self.store.files_follow(reply.id, files_note(question.items[min(claimed)]))
+            await self.store.split_answer(reply, question.id, value, files_note(question.items[min(claimed)]))
         elif live:
             await self.store.assign_answer(reply.id, question.id)
         for index in claimed:
@@ -298,16 +301,15 @@ class Questions:
     async def _answer_as_click(self, conversation: Asking, question: Question, index: int, reply: PendingReply) -> bool:
         """Claude does not wait on the question here, but may on another replica (Slack handed
         this one the choice), or nowhere (parked): the reply's words answer that part as a
-        click would (stored as its answer, the reply itself goes; its files follow as a
-        message), and reach Claude the same way. Its other parts stay open."""
+        click would (stored as its answer as the reply itself goes, in one transaction: a
+        kill can't leave the words to go twice; its files follow as a message), and reach
+        Claude the same way. Its other parts stay open."""
         words = reply.text.strip() or f"(sent {reply.file_count} file(s) instead of typing an answer)"
-        click = await self._take(conversation, question, index, words, reply.user_id, reply.author, reply.user_team)
+        click = await self._take(
+            conversation, question, index, words, reply.user_id, reply.author, reply.user_team, replaces=reply
+        )
         if click is None:
             return False
-        if reply.file_count:
-            await self.store.files_follow(reply.id, files_note(question.items[index]))
-        else:
-            await self.store.remove_replies([reply.id])
         self.held.discard(reply.id)
         await self.finish_click(conversation, click)
         return True

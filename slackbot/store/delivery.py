@@ -73,35 +73,55 @@ class Delivery(Transactions):
 
     async def add_answer(
         self, channel: str, thread_ts: str, user_id: str, text: str, author: str | None, user_team: str | None,
-        question_id: str,
+        question_id: str, item: int | None = None,
     ) -> PendingReply:
-        """Store an answer as a reply of its own (it waits while its question has parts open)."""
+        """Store an answer as a reply of its own (it waits while its question has parts open);
+        `item`: the part it answers, if one (the owner hands it to Claude as that part's)."""
         async with self.transaction() as db:
             ((reply_id,),) = await db.execute_fetchall(
                 "INSERT INTO pending_replies (channel, thread_ts, user_id, text, ts, accepted_at, author, user_team, "
-                "question_id) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?) RETURNING id",
-                (channel, thread_ts, user_id, text, time.time(), author, user_team, question_id),
+                "question_id, question_item) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?) RETURNING id",
+                (channel, thread_ts, user_id, text, time.time(), author, user_team, question_id, item),
             )
         return PendingReply(
             reply_id, channel, thread_ts, user_id, text, "", author, user_team=user_team,
-            question_id=question_id,
+            question_id=question_id, question_item=item,
         )
 
     async def record_answer(
         self, question_id: str, item: int, parts: int, who: str, answer: str, reply: PendingReply,
+        *, replaces: int | None = None, files_note: str = "",
     ) -> int | None:
         """Claim part `item` of a question for `who` (answered `answer`), store the answer
-        as `reply` (a reply of its own: its id is returned), and close the question if that
-        was its last open part (of `parts`): one transaction, so a kill leaves all of it or
-        none. None if the part was answered already."""
-        async with self.transaction():
+        as `reply` (a reply of its own, naming the part: its id is returned), and close the
+        question if that was its last open part (of `parts`): one transaction, so a kill
+        leaves all of it or none. None if the part was answered already.
+
+        `replaces`: a typed reply whose words this answer is (its author said which part it
+        answers). It goes in the same transaction (its files, if any, stay: a message of
+        their own saying `files_note`), so a kill never leaves the words to go twice; None
+        if it no longer waits (a turn carried it, or it was deleted or answered meanwhile)."""
+        async with self.transaction() as db:
+            if replaces is not None and not await self.fetch(
+                "SELECT 1 FROM pending_replies WHERE id = ? AND sent IS NULL AND question_id IS NULL", (replaces,)
+            ):
+                return None
             if not await self.claim_answer(question_id, item, who, answer):
                 return None
             stored = await self.add_answer(
-                reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.author, reply.user_team, question_id
+                reply.channel, reply.thread_ts, reply.user_id, reply.text, reply.author, reply.user_team, question_id,
+                item,
             )
+            if replaces is not None:
+                await db.execute(  # its files stay, or it goes
+                    "UPDATE pending_replies SET text = ?, ts = '' WHERE id = ? AND file_count > 0",
+                    (files_note, replaces),
+                )
+                await db.execute("DELETE FROM pending_replies WHERE id = ? AND file_count = 0", (replaces,))
             if len(await self.answered_items(question_id)) >= parts:
                 await self.mark_question_answered(question_id)
+        if replaces is not None:
+            await self._empty_log()  # the typed words left the reply: they leave the disk too
         return stored.id
 
     async def name_author(self, reply_id: int, author: str) -> None:
@@ -109,11 +129,16 @@ class Delivery(Transactions):
         async with self.transaction() as db:
             await db.execute("UPDATE pending_replies SET author = ? WHERE id = ?", (author, reply_id))
 
-    async def files_follow(self, reply_id: int, text: str) -> None:
-        """A reply with files answered a question with its words: what is left is its
-        files, sent as a message of their own (`text` says what they are)."""
+    async def split_answer(self, reply: PendingReply, question_id: str, value: str, files_note: str) -> None:
+        """A reply with files answered a question with its words (Claude gets them as the
+        tool's result): they are stored as an answer of their own (`value`), and the reply
+        keeps only its files, sent as a message of their own (`files_note` says what they
+        are). One transaction: a kill between would leave the words to go twice."""
         async with self.transaction() as db:
-            await db.execute("UPDATE pending_replies SET text = ?, ts = '' WHERE id = ?", (text, reply_id))
+            await self.add_answer(
+                reply.channel, reply.thread_ts, reply.user_id, value, None, reply.user_team, question_id
+            )
+            await db.execute("UPDATE pending_replies SET text = ?, ts = '' WHERE id = ?", (files_note, reply.id))
 
     async def assign_answer(self, reply_id: int, question_id: str) -> None:
         """A typed reply answers the question's open parts."""

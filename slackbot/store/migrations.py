@@ -257,4 +257,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE pending_replies ADD COLUMN held_by TEXT;
     """,
+    # Which part of its question a stored answer is for (NULL: a reply that answers no one
+    # part, or an answer stored before this was recorded): the owner hands it to Claude
+    # as that part's answer, never by what its text starts with.
+    """
+    ALTER TABLE pending_replies ADD COLUMN question_item INTEGER;
+    """,
 ]

@@ -191,4 +191,10 @@ PG_MIGRATIONS: list[str] = [
     """
     ALTER TABLE pending_replies ADD COLUMN held_by TEXT;
     """,
+    # Which part of its question a stored answer is for (NULL: a reply that answers no one
+    # part, or an answer stored before this was recorded): the owner hands it to Claude
+    # as that part's answer, never by what its text starts with (migrations.py has the same).
+    """
+    ALTER TABLE pending_replies ADD COLUMN question_item INTEGER;
+    """,
 ]

@@ -17,7 +17,7 @@ from .transactions import Transactions
 _REPLY_COLUMNS = (
     "id, channel, thread_ts, user_id, text, ts, author, file_count, file_text_chars, file_image_bytes, "
     "ready, user_team, sent, question_id, EXISTS (SELECT 1 FROM questions q WHERE q.id = question_id "
-    "AND q.answered = 0)"
+    "AND q.answered = 0), question_item"
 )
 # A held reply without files goes to Claude as it is: its text was stored on arrival.
 _RELEASE = "UPDATE pending_replies SET ready = 1, held_by = NULL"
@@ -312,4 +312,5 @@ def _reply(row: Any) -> PendingReply:
         id=row[0], channel=row[1], thread_ts=row[2], user_id=row[3], text=row[4], ts=row[5],
         author=row[6], file_count=row[7], file_text_chars=row[8], file_image_bytes=row[9],
         ready=bool(row[10]), user_team=row[11], sent=row[12], question_id=row[13], held=bool(row[14]),
+        question_item=row[15],
     )
