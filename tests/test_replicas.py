@@ -27,7 +27,7 @@ from slackbot.slack.blocks import CANCEL_ACTION
 from slackbot.store import InterviewRecord, PostgresStore, Status
 from tests.conftest import bot_env, process_env
 from tests.fakes import anthropic as fa
-from tests.fakes.slack import FakeSlack
+from tests.fakes.slack import ApiCall, FakeSlack
 from tests.postgres import PostgresServer
 from tests.test_crash import kill_9
 
@@ -232,7 +232,12 @@ async def test_an_owner_stalled_mid_turn_stays_out_of_the_thread_the_other_took_
     await store.open()
     async with FakeSlack(several_connections=True) as slack:
         env = process_env(**bot_env(slack, tmp_path, NEWSPEC_DATABASE_URL=url, NEWSPEC_REPLICA_TIMEOUT="2"))
-        replicas = [await launch(slack, own_state(env, tmp_path, n), store, tmp_path / f"bot{n}.log") for n in (1, 2)]
+        # A token each: the fake Slack's calls say which replica made them.
+        replicas = [
+            await launch(slack, {**own_state(env, tmp_path, n), "SLACK_BOT_TOKEN": token(n)}, store,
+                         tmp_path / f"bot{n}.log")
+            for n in (1, 2)
+        ]
         try:
             started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
             root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
@@ -240,12 +245,15 @@ async def test_an_owner_stalled_mid_turn_stays_out_of_the_thread_the_other_took_
             await slack.wait_for(lambda: "What do you sell?" in thread(), timeout=30)
             (owner,) = [r for r in replicas if r.connection == started.connection]
             (other,) = [r for r in replicas if r is not owner]
+            owner_token = token(replicas.index(owner) + 1)
 
             await slack.send_message("C1", "U1", "We sell bread", thread_ts=root.ts)
             await asyncio.wait_for(asked.wait(), 30)
             os.killpg(owner.process.pid, signal.SIGSTOP)  # the bot and its Claude CLI, as a VM pause
             await slack.wait_for(lambda: "Bread, noted." in thread(), timeout=60)
             assert await store.owner_of("C1", root.ts) == other.id
+            await slack.wait_for(lambda: stored(store, root.ts), what="the taken-over turn to be recorded")
+            resumed = len(slack.calls)
             release.set()
             os.killpg(owner.process.pid, signal.SIGCONT)
             await slack.wait_for(lambda: live(store, owner.id), what="the stalled replica to beat again")
@@ -257,6 +265,9 @@ async def test_an_owner_stalled_mid_turn_stays_out_of_the_thread_the_other_took_
             assert await store.owner_of("C1", root.ts) == other.id
             said = [m.text for m in slack.thread("C1", root.ts) if m.user != "U1"]
             assert said == ["What do you sell?", "Bread, noted.", "Cakes, noted."], thread()
+            # Nor did it write anything else there once awake: its turn's "is thinking…"
+            # status (due while it stalled), nor that status taken down at the turn's end.
+            assert [str(c) for c in slack.calls[resumed:] if c.token == owner_token and writes_in(c, "C1")] == []
             # The stored transcript (what any replica resumes from) holds none of the stalled turn.
             project = tmp_path / "generations" / THREAD_NAME
             await slack.wait_for(lambda: mirrored(store, project, "Cakes, noted."), what="the transcript mirrored")
@@ -269,6 +280,18 @@ async def test_an_owner_stalled_mid_turn_stays_out_of_the_thread_the_other_took_
                     os.killpg(replica.process.pid, signal.SIGCONT)
                     await kill_9(replica.process)
             await store.close()
+
+
+def token(n: int) -> str:
+    """Replica n's bot token."""
+    return f"xoxb-replica{n}"
+
+
+def writes_in(call: ApiCall, channel: str) -> bool:
+    """Whether `call` writes something people could see in the channel (a message of a
+    thread is updated by its own ts, not the thread's: any write there counts)."""
+    reads = ("auth.", "users.", "conversations.", "team.", "apps.", "bots.", "chat.getPermalink", "files.info")
+    return not call.method.startswith(reads) and channel in (call.args.get("channel"), call.args.get("channel_id"))
 
 
 async def live(store: PostgresStore, replica_id: str) -> bool:
