@@ -291,6 +291,8 @@ class TurnView:
         self._thinking.cancel()
         await asyncio.gather(self._thinking, return_exceptions=True)
         if self.relay.lost():  # the thread is another replica's now: nothing to tidy here
+            if self.reply is not None:
+                self.reply.drop()
             self.relay.status.forget()
             return
         try:
