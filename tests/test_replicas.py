@@ -30,7 +30,7 @@ from slackbot.slack.blocks import CANCEL_ACTION
 from slackbot.store import InterviewRecord, PostgresStore, Status
 from tests.conftest import bot_env, process_env
 from tests.fakes import anthropic as fa
-from tests.fakes.slack import FakeSlack
+from tests.fakes.slack import ApiCall, FakeSlack
 from tests.postgres import PostgresServer
 from tests.test_crash import kill_9
 
@@ -45,10 +45,11 @@ def own_state(env: dict[str, str], tmp_path: Path, n: int) -> dict[str, str]:
 
 
 class Replica:
-    """A bot process, its Socket Mode connection's (HTTP: request URL's) number and its replica id."""
+    """A bot process, its Socket Mode connection's (HTTP: request URL's) number, its replica
+    id and its bot token (the fake Slack records which token made each call)."""
 
-    def __init__(self, process: asyncio.subprocess.Process, connection: int, replica_id: str) -> None:
-        self.process, self.connection, self.id = process, connection, replica_id
+    def __init__(self, process: asyncio.subprocess.Process, connection: int, replica_id: str, token: str) -> None:
+        self.process, self.connection, self.id, self.token = process, connection, replica_id, token
 
 
 async def launch(
@@ -70,7 +71,7 @@ async def launch(
     else:
         await slack.wait_for(lambda: slack.connections_opened > opened, timeout=30, what="bot connected")
     (replica_id,) = set(await store.live_replicas(60)) - known  # it beats before it connects (or serves)
-    return Replica(process, opened + 1, replica_id)
+    return Replica(process, opened + 1, replica_id, env["SLACK_BOT_TOKEN"])
 
 
 def serving_port(log: Path) -> int | None:
@@ -115,7 +116,8 @@ async def interview_on_two_replicas(
         replicas: list[Replica] = []
         try:
             for n in (1, 2):
-                own = own_state(env, tmp_path, n)
+                # A token each: the fake Slack's calls say which replica made them.
+                own = {**own_state(env, tmp_path, n), "SLACK_BOT_TOKEN": token(n)}
                 replicas.append(await launch(slack, own, store, tmp_path / f"bot{n}.log", http=http))
             started = await slack.send_slash_command(THREAD_NAME, user_id="U1", channel_id="C1")
             root = await slack.wait_for(lambda: next((m for m in slack.messages if f"*{THREAD_NAME}*" in m.text), None))
@@ -269,6 +271,8 @@ async def test_an_owner_stalled_mid_turn_stays_out_of_the_thread_the_other_took_
             os.killpg(owner.process.pid, signal.SIGSTOP)  # the bot and its Claude CLI, as a VM pause
             await slack.wait_for(lambda: "Bread, noted." in thread(), timeout=60)
             assert await store.owner_of("C1", root_ts) == interview.other.id
+            await slack.wait_for(lambda: stored(store, root_ts), what="the taken-over turn to be recorded")
+            resumed = len(slack.calls)
             release.set()
             os.killpg(owner.process.pid, signal.SIGCONT)
             await slack.wait_for(lambda: live(store, owner.id), what="the stalled replica to beat again")
@@ -280,6 +284,9 @@ async def test_an_owner_stalled_mid_turn_stays_out_of_the_thread_the_other_took_
             assert await store.owner_of("C1", root_ts) == interview.other.id
             said = [m.text for m in slack.thread("C1", root_ts) if m.user != "U1"]
             assert said == [GREETING, "Bread, noted.", "Cakes, noted."], thread()
+            # Nor did it write anything else there once awake: its turn's "is thinking…"
+            # status (due while it stalled), nor that status taken down at the turn's end.
+            assert [str(c) for c in slack.calls[resumed:] if c.token == owner.token and writes_in(c, "C1")] == []
             # The stored transcript (what any replica resumes from) holds none of the stalled turn.
             project = tmp_path / "generations" / THREAD_NAME
             await slack.wait_for(lambda: mirrored(store, project, "Cakes, noted."), what="the transcript mirrored")
@@ -287,6 +294,18 @@ async def test_an_owner_stalled_mid_turn_stays_out_of_the_thread_the_other_took_
             model.verify()  # four turns, each asked once
         finally:
             release.set()
+
+
+def token(n: int) -> str:
+    """Replica n's bot token."""
+    return f"xoxb-replica{n}"
+
+
+def writes_in(call: ApiCall, channel: str) -> bool:
+    """Whether `call` writes something people could see in the channel (a message of a
+    thread is updated by its own ts, not the thread's: any write there counts)."""
+    reads = ("auth.", "users.", "conversations.", "team.", "apps.", "bots.", "chat.getPermalink", "files.info")
+    return not call.method.startswith(reads) and channel in (call.args.get("channel"), call.args.get("channel_id"))
 
 
 async def live(store: PostgresStore, replica_id: str) -> bool:

@@ -1,10 +1,11 @@
 """Claude's transcripts in the state store, through the Agent SDK's SessionStore:
 the SDK's own conformance suite against our adapter on a real SQLite file and on a
-real PostgreSQL server, and a resume that finds the conversation after the store was
-reopened."""
+real PostgreSQL server, a resume that finds the conversation after the store was
+reopened, and a conversation taken over by another replica mirroring nothing more."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -15,9 +16,12 @@ from claude_agent_sdk._internal.session_resume import materialize_resume_session
 from claude_agent_sdk._internal.session_store_validation import _store_implements
 from claude_agent_sdk.testing import run_session_store_conformance
 
+from slackbot.claude.session import SessionSettings, SpecSession
 from slackbot.claude.session_store import StoreSessionStore
+from slackbot.claude.transcript import on_disk
 from slackbot.store import PostgresStore, SqliteStore
 from tests.conftest import reopen
+from tests.fakes import anthropic as fa
 from tests.postgres import PostgresServer
 
 OPTIONAL = ("list_sessions", "list_session_summaries", "delete", "list_subkeys")
@@ -99,3 +103,55 @@ async def test_deleting_a_session_takes_its_subagents_along(store: SqliteStore):
     await sessions.delete(main)
     rows = await store.fetch("SELECT COUNT(*) FROM transcript_entries")
     assert rows[0][0] == 0 and await sessions.list_sessions("p") == []
+
+
+async def test_a_conversation_taken_over_meanwhile_mirrors_nothing_more_into_the_store(
+    model: fa.FakeAnthropic, session_settings: SessionSettings, store: SqliteStore, tmp_path: Path
+):
+    """Fencing (interview/fencing.py): the replica's beat is stale when its CLI's entries
+    come to be mirrored, so the mirror waits for the next beat (`vouch`); that beat finds
+    the conversation taken over (`fenced`), and the entries stay out of the store's copy,
+    which the new owner resumes from. The CLI's own file has them: they were written."""
+    project = tmp_path / "generations" / "shop"
+    asked, answer = asyncio.Event(), asyncio.Event()
+
+    async def late(request: fa.ModelRequest) -> fa.Turn:
+        asked.set()
+        await answer.wait()
+        return fa.text("Bread, noted (too late).")
+
+    model.script(str(project), [fa.text("What do you sell?"), late])
+    config_dir = tmp_path / "config"
+    session = SpecSession(project, session_settings, config_dir=config_dir, transcripts=StoreSessionStore(store))
+    sessions = StoreSessionStore(store)
+    waiting, beat = asyncio.Event(), asyncio.Event()
+
+    async def stale_beat() -> None:
+        waiting.set()
+        await beat.wait()
+
+    try:
+        [event async for event in session.send("start")]
+        assert session.session_id is not None
+        assert "What do you sell?" in json.dumps(await sessions.entries(project, session.session_id))
+        session.vouch = stale_beat
+        turn = asyncio.create_task(_turn(session, "We sell bread"))
+        await asyncio.wait_for(asked.wait(), 30)
+        answer.set()
+        mirror_waits = asyncio.create_task(waiting.wait())
+        await asyncio.wait([mirror_waits, turn], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        mirror_waits.cancel()
+        session.fenced = True  # the beat found the thread another replica's (fencing.stop_at_once)
+        beat.set()
+        await asyncio.wait_for(turn, 30)
+    finally:
+        await session.close()
+    kept = json.dumps(await sessions.entries(project, session.session_id))
+    assert "What do you sell?" in kept
+    assert "We sell bread" not in kept and "too late" not in kept
+    assert "too late" in json.dumps(on_disk(config_dir, session.session_id))
+    assert waiting.is_set()  # the mirror waited for the beat
+
+
+async def _turn(session: SpecSession, text: str) -> list[object]:
+    return [event async for event in session.send(text)]

@@ -1,15 +1,18 @@
 """Working and waiting without litter (issue 22, item 3): "thinking" and "queued" show as the
 thread's status (assistant.threads.setStatus), not as lines posted and deleted or a "Thinking"
 card left in the answer; where Slack refuses the status, the lines come back. A question's
-lead-in text is in the question's own card."""
+lead-in text is in the question's own card. A turn whose thread another replica took over
+leaves its status and its message to that one."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from slackbot.slack.relay.support import StreamingSupport
+from slackbot.events import SessionEvent, TextDelta
+from slackbot.slack.relay.support import Recipient, StreamingSupport
 from slackbot.slack.relay.thread import ThreadRelay
 from slackbot.slack.scheduler import SlackScheduler
 from tests.conftest import FAST_LIMITS, held
@@ -136,3 +139,35 @@ async def test_while_claude_thinks_the_status_says_typing_stop_stops_it(start_bo
     await h.slack.send_message("C1", "U1", "stop", thread_ts=root_ts)  # and typing it does
     await h.wait_for_text("C1", root_ts, "Stopped.")
     release.set()
+
+
+async def test_a_turn_taken_over_meanwhile_writes_nothing_more_as_it_ends():
+    """Fencing: a replica back from a stall finds the thread another's and cuts its turn
+    off. The turn's end then writes nothing (no last words, no stop of its stream, no
+    status taken down: they are the new owner's to show), as after a kill, and its
+    message no longer counts among the growing ones of the workspace's streams."""
+    async with FakeSlack() as slack:
+        client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)
+        scheduler = SlackScheduler(client, FAST_LIMITS)
+        root = (await client.chat_postMessage(channel="C1", text="Spec interview"))["ts"]
+        streaming = StreamingSupport()
+        relay = ThreadRelay(scheduler, "C1", root, streaming=streaming)
+        lost = False
+        relay.lost = lambda: lost
+        forever = asyncio.Event()
+
+        async def events() -> AsyncIterator[SessionEvent]:
+            yield TextDelta("Bread, noted")
+            await forever.wait()
+
+        turn = asyncio.create_task(relay.render(events(), Recipient("U1", "T1")))
+        await slack.wait_for(lambda: "Bread" in slack.thread_text("C1", root), what="the answer streaming")
+        await relay.status.show("is thinking…")
+        written = len(slack.calls)
+        lost = True  # the stand-down (interview/fencing.py) cancels the turn
+        turn.cancel()
+        await asyncio.gather(turn, return_exceptions=True)
+        await asyncio.sleep(0.3)  # what a flush or a stop in the background would have sent
+        assert [str(c) for c in slack.calls[written:]] == []
+        assert (streaming.growing_posts, streaming.owing_stops) == (0, 0)
+        await scheduler.close()

@@ -306,7 +306,7 @@ class SpecSession:
         options = build_options(
             self.settings, self.project_dir, env=env, session_id=self.session_id, model=self.model,
             spend_limit=job.spend_limit, can_use_tool=self._can_use_tool, guard_hook=self._guard_hook,
-            session_store=None if self.transcripts is None else MirrorOnly(self.transcripts.store, self._may_mirror),
+            session_store=None if self.transcripts is None else MirrorOnly(self.transcripts.store, self.still_held),
         )
         # A new conversation's running total starts at 0; a resumed one from what the CLI last
         # saved (read before it starts), or without a transcript to read, the last one reported.
@@ -335,8 +335,11 @@ class SpecSession:
             except Exception:
                 log.warning("error while closing Claude for %s", self.project_dir, exc_info=True)
 
-    async def _may_mirror(self) -> bool:
-        await self.vouch()
+    async def still_held(self) -> bool:
+        """Whether this replica may still write for the conversation (its transcript, its
+        thread): once its beat is known fresh, unless another replica took it over."""
+        if not self.fenced:  # (known already: no need to wait)
+            await self.vouch()
         return not self.fenced
 
     async def _can_use_tool(

@@ -233,6 +233,7 @@ class Interviews:
             metrics=self.metrics, lease=self.ownership.may_run,
         )
         conversation.vouch = session.vouch = self.ownership.vouch
+        relay.gate, relay.lost = session.still_held, lambda: session.fenced  # fencing.py
         root = RootMessage(relay)
         watch = RootWatch(conversation, root.show, shown=root_shown)
         if root_shown and watch.last is not None:  # just posted as it stands

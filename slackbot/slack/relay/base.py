@@ -80,6 +80,11 @@ class ThreadBase:
         # Told of each part of a question as it shows (question, part, message ts): the
         # conversation stores it, so the message can be changed after a restart too.
         self.question_posted: Callable[[Question, int, str], Awaitable[None]] | None = None
+        # Whether this replica may still write in the thread: not once another replica took
+        # it over while this one stalled (fencing). `gate` waits until that is known (a
+        # fresh heartbeat); `lost` says what is known now, for what must not wait.
+        self.gate: Callable[[], Awaitable[bool]] = _always
+        self.lost: Callable[[], bool] = lambda: False
 
     def background(self, call: Awaitable[Any]) -> None:
         """Run a Slack call nobody needs to wait for (closing a stream); failures are logged."""
@@ -171,3 +176,7 @@ class ThreadBase:
             await self.scheduler.update(channel=self.channel, ts=ts, text=update_text(text), blocks=blocks)
         except SLACK_ERRORS as exc:
             log.warning("could not update a question in %s: %s", self.thread_ts, slack_error(exc))
+
+
+async def _always() -> bool:
+    return True

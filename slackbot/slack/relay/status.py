@@ -84,6 +84,12 @@ class ThreadStatus:
             self.shown = ""
             await self._set("", (), Priority.FIRST)
 
+    def forget(self) -> None:
+        """Whatever it shows is no longer this bot's to change (another replica took the
+        thread over): nothing more is written, not even to take it down."""
+        self.shown = ""
+        self._stop_refresh()
+
     def posted(self) -> None:
         """The bot posted in the thread: Slack took the status down itself (a status set
         at the same time is taken down by `show`)."""

@@ -136,6 +136,16 @@ class GrowingMessage(NativeStream):
             self._owe_stop(False)
             self._stop_renewal()
 
+    def drop(self) -> None:
+        """The thread is another replica's now (fencing): nothing more is written, as after
+        a kill, and the message no longer counts among those growing or owing a stop."""
+        self.halted = True
+        if self._flusher is not None:
+            self._flusher.cancel()
+        self._count(False)
+        self._owe_stop(False)
+        self._stop_renewal()
+
     async def _finish(self) -> None:
         self.finished = True
         self.tasks.settle(len(self.text))

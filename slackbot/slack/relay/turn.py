@@ -78,7 +78,9 @@ class TurnView:
         status = self.relay.status
         if not status.shown:  # one already up ("queued") says "thinking" at once
             await asyncio.sleep(STATUS_DELAY)
-        if not self.started and not await status.show(THINKING_STATUS, THINKING_LOADING) and not self.started:
+        if self.started or not await self.relay.gate():  # (a stall may have made it due)
+            return
+        if not await status.show(THINKING_STATUS, THINKING_LOADING) and not self.started:
             self._activity(THINKING)  # Slack refused the status: a status line, as it can
 
     async def show(self, event: SessionEvent) -> None:
@@ -288,6 +290,11 @@ class TurnView:
     async def close(self) -> None:
         self._thinking.cancel()
         await asyncio.gather(self._thinking, return_exceptions=True)
+        if self.relay.lost():  # the thread is another replica's now: nothing to tidy here
+            if self.reply is not None:
+                self.reply.drop()
+            self.relay.status.forget()
+            return
         try:
             await self._finish_text()
         except SLACK_ERRORS as exc:
