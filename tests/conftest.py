@@ -172,7 +172,9 @@ class Harness:
 
         return await self.slack.wait_for(finished, what="the answer's messages to be finished")
 
-    async def wait_for_text(self, channel: str, thread_ts: str, text: str, timeout: float = 15) -> None:
+    async def wait_for_text(self, channel: str, thread_ts: str, text: str, timeout: float = 60) -> None:
+        # Claude's words follow a CLI start (or a resume's), which beside a heavy test on the
+        # other worker has taken over 15 s: a wait for that, not a timing threshold.
         await self.slack.wait_for(
             lambda: text in self.slack.thread_text(channel, thread_ts),
             timeout=timeout,
